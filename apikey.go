@@ -1,0 +1,56 @@
+package stele
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Scope is a permission an API key carries.
+type Scope string
+
+const (
+	ScopeEventsWrite   Scope = "events:write"
+	ScopeEventsRead    Scope = "events:read"
+	ScopeEventsExport  Scope = "events:export"
+	ScopeAlertsManage  Scope = "alerts:manage"
+	ScopeStreamsManage Scope = "streams:manage"
+)
+
+// Scopes lists every scope.
+var Scopes = []Scope{ScopeEventsWrite, ScopeEventsRead, ScopeEventsExport, ScopeAlertsManage, ScopeStreamsManage}
+
+// APIKey is a producer's or reader's credential. Only the SHA-256 of its
+// secret is kept. An operator key belongs to the _system account and may
+// write events for any account by naming it in the event.
+type APIKey struct {
+	ID         string     `json:"id"`
+	AccountID  int64      `json:"account_id"`
+	Account    string     `json:"account"`
+	Name       string     `json:"name,omitempty"`
+	Scopes     []Scope    `json:"scopes"`
+	Operator   bool       `json:"operator"`
+	SecretHash []byte     `json:"-"`
+	CreatedAt  time.Time  `json:"created_at"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+// APIKeyStore keeps API keys.
+type APIKeyStore interface {
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	APIKey(ctx context.Context, id string) (*APIKey, error) // ENOTFOUND if unknown
+	APIKeys(ctx context.Context, accountID int64) ([]*APIKey, error)
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) error // ENOTFOUND if unknown
+}
+
+// Principal is who a request acts for, as its credential established.
+type Principal struct {
+	AccountID int64
+	Account   string
+	KeyID     string
+	Scopes    []Scope
+	Operator  bool
+}
+
+// Can reports whether p holds scope s.
+func (p *Principal) Can(s Scope) bool { return p != nil && slices.Contains(p.Scopes, s) }

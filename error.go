@@ -1,0 +1,74 @@
+package stele
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an application error. The HTTP layer maps codes to status
+// codes in one place; everything below it only picks a code.
+type Code string
+
+const (
+	EINVALID      Code = "invalid"
+	EUNAUTHORIZED Code = "unauthorized"
+	EFORBIDDEN    Code = "forbidden"
+	ENOTFOUND     Code = "not_found"
+	ECONFLICT     Code = "conflict"
+	ETOOLARGE     Code = "too_large"
+	EUNSUPPORTED  Code = "unsupported_media_type"
+	EUNAVAILABLE  Code = "unavailable"
+	EINTERNAL     Code = "internal"
+)
+
+// FieldError names one bad field of one event: the event's index in the
+// request (0 for a single event), the field's JSON path and the rule it broke.
+type FieldError struct {
+	Index   int    `json:"index"`
+	Field   string `json:"field"`
+	Rule    string `json:"rule"`
+	Message string `json:"message,omitempty"`
+}
+
+// Error is the application error. Message is safe to show to the caller; it
+// never contains secrets or event payloads.
+type Error struct {
+	Code    Code
+	Message string
+	Details []FieldError
+}
+
+func (e *Error) Error() string {
+	if len(e.Details) == 0 {
+		return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	}
+	return fmt.Sprintf("%s: %s (%d field errors, first: %s %s)", e.Code, e.Message, len(e.Details), e.Details[0].Field, e.Details[0].Rule)
+}
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
+// any other non-nil error, and "" for nil.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the human message of the first *Error in err's chain,
+// or a generic text for internal errors, whose detail must not leak.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}

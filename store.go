@@ -1,0 +1,134 @@
+package stele
+
+import (
+	"context"
+	"time"
+)
+
+// Head is the state of an account's log after its last committed event: the
+// tree size (the next seq) and the compact Merkle frontier, one hash per set
+// bit of Size from the largest subtree down.
+type Head struct {
+	AccountID int64
+	Size      int64
+	Frontier  [][32]byte
+}
+
+// EventRow is an event as stored: clear columns for ordering, retention and
+// counting, 64-bit blind-index tokens for the filterable identities (0 when
+// the field is absent), and the sealed payload. Times are Unix microseconds.
+type EventRow struct {
+	AccountID     int64
+	Seq           int64
+	Time          int64
+	ReceivedAt    int64
+	Action        string
+	Category      string
+	Outcome       string
+	ActorTok      int64
+	ActorEmailTok int64
+	TargetTok     int64
+	SourceTok     int64
+	IPTok         int64
+	KeyVersion    int
+	Payload       []byte
+	LeafHash      [32]byte
+}
+
+// TreeNode is a stored interior hash of an account's Merkle tree: the hash of
+// the subtree of 2^Level leaves starting at leaf Index*2^Level.
+type TreeNode struct {
+	Level int
+	Index int64
+	Hash  [32]byte
+}
+
+// AppendTx is the transaction in which a group of events is appended. On
+// PostgreSQL, Head locks the account's head row until the transaction ends,
+// so nodes appending to one account take turns and seqs stay gap-free.
+type AppendTx interface {
+	Head(ctx context.Context, accountID int64) (Head, error)
+	SetHead(ctx context.Context, h Head) error
+	InsertEvents(ctx context.Context, rows []EventRow) error
+	InsertTreeNodes(ctx context.Context, accountID int64, nodes []TreeNode) error
+	// IdempotentSeqs returns, for the tokens already recorded, the seq of the
+	// event first stored under each.
+	IdempotentSeqs(ctx context.Context, accountID int64, tokens []int64) (map[int64]int64, error)
+	InsertIdempotency(ctx context.Context, accountID int64, tokens map[int64]int64) error
+}
+
+// Field is a filterable field of the query language.
+type Field string
+
+const (
+	FieldAction   Field = "action"
+	FieldCategory Field = "category"
+	FieldOutcome  Field = "outcome"
+	FieldActor    Field = "actor"
+	FieldTarget   Field = "target"
+	FieldSource   Field = "source"
+	FieldIP       Field = "ip"
+	FieldText     Field = "text"
+)
+
+// Blind reports whether f is stored as a blind-index token.
+func (f Field) Blind() bool {
+	return f == FieldActor || f == FieldTarget || f == FieldSource || f == FieldIP
+}
+
+// RowFilter is one condition a store evaluates. Clear fields match any of
+// Values exactly or any of Prefixes as a prefix; blind fields match any of
+// Tokens (one per value and key version). Negate inverts the whole condition.
+// FieldText never reaches a store: it is checked after decryption.
+type RowFilter struct {
+	Field    Field
+	Values   []string
+	Prefixes []string
+	Tokens   []int64
+	Negate   bool
+}
+
+// RowQuery selects an account's rows newest first, by (Time, Seq) descending.
+type RowQuery struct {
+	AccountID int64
+	Filters   []RowFilter
+	After     int64 // Time >= After when non-zero (Unix µs)
+	Before    int64 // Time < Before when non-zero
+	// Below continues after a page: rows strictly before (BelowTime, BelowSeq).
+	HasBelow  bool
+	BelowTime int64
+	BelowSeq  int64
+	Limit     int
+}
+
+// EventStore keeps events, their tree hashes and each account's head.
+type EventStore interface {
+	// Append runs fn in one durable transaction; when Append returns nil the
+	// transaction's writes survive a crash.
+	Append(ctx context.Context, fn func(AppendTx) error) error
+	Rows(ctx context.Context, q RowQuery) ([]EventRow, error)
+	Row(ctx context.Context, accountID, seq int64) (*EventRow, error) // ENOTFOUND
+	// LeafHashes returns the leaf hashes of seqs [from, to) in order.
+	LeafHashes(ctx context.Context, accountID, from, to int64) ([][32]byte, error)
+	TreeNodes(ctx context.Context, accountID int64, level int, from, to int64) ([]TreeNode, error)
+	CurrentHead(ctx context.Context, accountID int64) (Head, error)
+	CountRows(ctx context.Context, accountID int64) (int64, error)
+}
+
+// WrappedKey is an account's key, encrypted under the master key. Purpose is
+// "data" (payload encryption) or "index" (blind indexes).
+type WrappedKey struct {
+	AccountID     int64
+	Purpose       string
+	Version       int
+	MasterVersion int
+	Wrapped       []byte
+	CreatedAt     time.Time
+}
+
+// KeyStore keeps wrapped account keys.
+type KeyStore interface {
+	WrappedKeys(ctx context.Context, accountID int64) ([]WrappedKey, error)
+	// AddWrappedKeys stores keys; ECONFLICT if (account, purpose, version) exists.
+	AddWrappedKeys(ctx context.Context, keys []WrappedKey) error
+}
