@@ -1,0 +1,146 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/stele-audit/stele"
+)
+
+// Input is an event as a producer sends it. Fields Stele assigns (id, seq,
+// received_at) are not part of it, so sending them is an unknown-field error.
+type Input struct {
+	Account        string          `json:"account"`
+	Time           string          `json:"time"`
+	Action         string          `json:"action"`
+	Category       string          `json:"category"`
+	Outcome        string          `json:"outcome"`
+	Actor          *stele.Ref      `json:"actor"`
+	Target         *InputRef       `json:"target"`
+	Source         *InputRef       `json:"source"`
+	IP             string          `json:"ip"`
+	UserAgent      string          `json:"user_agent"`
+	RequestID      string          `json:"request_id"`
+	Description    string          `json:"description"`
+	Metadata       json.RawMessage `json:"metadata"`
+	IdempotencyKey string          `json:"idempotency_key"`
+}
+
+// InputRef is a target or source: like an actor, without an email.
+type InputRef struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+func (in *Input) isZero() bool {
+	return in.Account == "" && in.Time == "" && in.Action == "" && in.Category == "" && in.Outcome == "" &&
+		in.Actor == nil && in.Target == nil && in.Source == nil && in.IP == "" && in.UserAgent == "" &&
+		in.RequestID == "" && in.Description == "" && in.Metadata == nil && in.IdempotencyKey == ""
+}
+
+type envelope struct {
+	Events []json.RawMessage `json:"events"`
+	Input
+}
+
+// Decode parses a request body holding one event or {"events": [...]}. It
+// reports every undecodable event by index, in one *stele.Error.
+func Decode(body []byte) ([]Input, error) {
+	var env envelope
+	if err := strictUnmarshal(body, &env); err != nil {
+		return nil, invalid(decodeDetail(-1, err))
+	}
+	if env.Events == nil {
+		return []Input{env.Input}, nil
+	}
+	if !env.Input.isZero() {
+		return nil, invalid(stele.FieldError{Index: 0, Field: "events", Rule: "exclusive", Message: "a batch holds only \"events\""})
+	}
+	if len(env.Events) == 0 {
+		return nil, invalid(stele.FieldError{Index: 0, Field: "events", Rule: "min_items", Message: "a batch needs at least one event"})
+	}
+	if len(env.Events) > stele.MaxBatchEvents {
+		return nil, invalid(stele.FieldError{Index: stele.MaxBatchEvents, Field: "events", Rule: "max_items",
+			Message: fmt.Sprintf("a batch holds at most %d events", stele.MaxBatchEvents)})
+	}
+	out := make([]Input, len(env.Events))
+	var details []stele.FieldError
+	for i, raw := range env.Events {
+		if len(raw) > stele.MaxEventBytes {
+			details = append(details, stele.FieldError{Index: i, Field: "", Rule: "max_size",
+				Message: fmt.Sprintf("an event is at most %d bytes", stele.MaxEventBytes)})
+			continue
+		}
+		if err := strictUnmarshal(raw, &out[i]); err != nil {
+			details = append(details, decodeDetail(i, err))
+		}
+	}
+	if details != nil {
+		return nil, invalid(details...)
+	}
+	return out, nil
+}
+
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// decodeDetail turns a JSON error into a field error. index -1 means the
+// body as a whole (a single event, index 0).
+func decodeDetail(index int, err error) stele.FieldError {
+	if index < 0 {
+		index = 0
+	}
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := strings.TrimPrefix(typeErr.Field, "Input.")
+		return stele.FieldError{Index: index, Field: field, Rule: "type",
+			Message: fmt.Sprintf("%s must be %s, not %s", field, jsonType(typeErr.Type.Kind().String()), typeErr.Value)}
+	case errors.As(err, &syntaxErr):
+		return stele.FieldError{Index: index, Field: "", Rule: "json", Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return stele.FieldError{Index: index, Field: field, Rule: "unknown_field", Message: fmt.Sprintf("unknown field %q", field)}
+	default:
+		return stele.FieldError{Index: index, Field: "", Rule: "json", Message: err.Error()}
+	}
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "struct", "map", "ptr":
+		return "an object"
+	case "slice":
+		return "an array"
+	default:
+		return kind
+	}
+}
+
+func invalid(details ...stele.FieldError) *stele.Error {
+	msg := "invalid event"
+	if len(details) > 1 {
+		msg = fmt.Sprintf("%d problems in the request", len(details))
+	}
+	if len(details) > 0 && details[0].Message != "" && len(details) == 1 {
+		msg = details[0].Message
+	}
+	return &stele.Error{Code: stele.EINVALID, Message: msg, Details: details}
+}

@@ -1,0 +1,147 @@
+package ingest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stele-audit/stele"
+)
+
+func details(t *testing.T, err error) []stele.FieldError {
+	t.Helper()
+	e, ok := err.(*stele.Error)
+	if !ok || e.Code != stele.EINVALID {
+		t.Fatalf("error = %v, want an EINVALID *stele.Error", err)
+	}
+	return e.Details
+}
+
+func TestDecodeAcceptsSingleEventAndBatch(t *testing.T) {
+	one, err := Decode([]byte(`{"action":"user.login","actor":{"id":"u_1"}}`))
+	if err != nil || len(one) != 1 || one[0].Action != "user.login" || one[0].Actor.ID != "u_1" {
+		t.Fatalf("single: %v %+v", err, one)
+	}
+	many, err := Decode([]byte(`{"events":[{"action":"user.login"},{"action":"user.logout"}]}`))
+	if err != nil || len(many) != 2 || many[1].Action != "user.logout" {
+		t.Fatalf("batch: %v %+v", err, many)
+	}
+}
+
+func TestDecodeNamesEveryBadEventByIndex(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       []stele.FieldError
+	}{
+		{"unknown field", `{"action":"user.login","seq":4}`, []stele.FieldError{{Index: 0, Field: "seq", Rule: "unknown_field"}}},
+		{"unknown nested field", `{"action":"user.login","actor":{"idd":"x"}}`, []stele.FieldError{{Index: 0, Field: "idd", Rule: "unknown_field"}}},
+		{"wrong type", `{"action":5}`, []stele.FieldError{{Index: 0, Field: "action", Rule: "type"}}},
+		{"malformed", `{"action":`, []stele.FieldError{{Index: 0, Rule: "json"}}},
+		{"trailing data", `{"action":"a.b"} {}`, []stele.FieldError{{Index: 0, Rule: "json"}}},
+		{"batch mixed with event", `{"events":[{}],"action":"a.b"}`, []stele.FieldError{{Index: 0, Field: "events", Rule: "exclusive"}}},
+		{"empty batch", `{"events":[]}`, []stele.FieldError{{Index: 0, Field: "events", Rule: "min_items"}}},
+		{"bad events in batch", `{"events":[{"action":"a.b"},{"bogus":1},{"action":"a.b"},{"ip":7}]}`,
+			[]stele.FieldError{{Index: 1, Field: "bogus", Rule: "unknown_field"}, {Index: 3, Field: "ip", Rule: "type"}}},
+		{"oversize event", `{"events":[{"description":"` + strings.Repeat("x", stele.MaxEventBytes) + `"}]}`,
+			[]stele.FieldError{{Index: 0, Rule: "max_size"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode([]byte(tt.body))
+			got := details(t, err)
+			if len(got) != len(tt.want) {
+				t.Fatalf("details = %+v, want %+v", got, tt.want)
+			}
+			for i, w := range tt.want {
+				if got[i].Index != w.Index || got[i].Field != w.Field || got[i].Rule != w.Rule || got[i].Message == "" {
+					t.Errorf("detail %d = %+v, want %+v", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeRejectsTooManyEvents(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"events":[`)
+	for i := range stele.MaxBatchEvents + 1 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"action":"user.login"}`)
+	}
+	b.WriteString(`]}`)
+	d := details(t, func() error { _, err := Decode([]byte(b.String())); return err }())
+	if d[0].Rule != "max_items" {
+		t.Fatalf("details = %+v", d)
+	}
+}
+
+func TestValidateRules(t *testing.T) {
+	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	long := func(n int) string { return strings.Repeat("a", n) }
+	meta := func(n int) string {
+		var parts []string
+		for i := range n {
+			parts = append(parts, fmt.Sprintf(`"k%d":"v"`, i))
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	}
+	tests := []struct {
+		name  string
+		in    Input
+		field string
+		rule  string
+	}{
+		{"action required", Input{}, "action", "required"},
+		{"action too long", Input{Action: "a." + long(127)}, "action", "max_length"},
+		{"action pattern", Input{Action: "User Login"}, "action", "pattern"},
+		{"custom action needs category", Input{Action: "deploy.started"}, "category", "required"},
+		{"unknown category", Input{Action: "deploy.started", Category: "misc"}, "category", "enum"},
+		{"catalog category mismatch", Input{Action: "user.login", Category: "system"}, "category", "catalog"},
+		{"unknown outcome", Input{Action: "user.login", Outcome: "ok"}, "outcome", "enum"},
+		{"bad time", Input{Action: "user.login", Time: "yesterday"}, "time", "format"},
+		{"future time", Input{Action: "user.login", Time: now.Add(6 * time.Minute).Format(time.RFC3339)}, "time", "future"},
+		{"bad ip", Input{Action: "user.login", IP: "300.1.1.1"}, "ip", "ip"},
+		{"bad email", Input{Action: "user.login", Actor: &stele.Ref{ID: "u", Email: "nobody"}}, "actor.email", "email"},
+		{"actor id too long", Input{Action: "user.login", Actor: &stele.Ref{ID: long(257)}}, "actor.id", "max_length"},
+		{"target id too long", Input{Action: "user.login", Target: &InputRef{ID: long(257)}}, "target.id", "max_length"},
+		{"metadata not object", Input{Action: "user.login", Metadata: []byte(`[1]`)}, "metadata", "type"},
+		{"metadata too many keys", Input{Action: "user.login", Metadata: []byte(meta(51))}, "metadata", "max_keys"},
+		{"metadata nested", Input{Action: "user.login", Metadata: []byte(`{"a":{"b":1}}`)}, "metadata.a", "scalar"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, d := Validate(&tt.in, 3, now)
+			for _, fe := range d {
+				if fe.Field == tt.field && fe.Rule == tt.rule && fe.Index == 3 && fe.Message != "" {
+					return
+				}
+			}
+			t.Fatalf("details = %+v, want field %s rule %s", d, tt.field, tt.rule)
+		})
+	}
+}
+
+func TestValidateNormalises(t *testing.T) {
+	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	in := Input{Action: "user.login", Time: "2026-11-24T11:00:00.1234567+02:00", IP: "::ffff:203.0.113.7",
+		Actor: &stele.Ref{}, Metadata: []byte(`{"n":1.50,"ok":true,"s":"x","z":null}`)}
+	e, d := Validate(&in, 0, now)
+	if d != nil {
+		t.Fatal(d)
+	}
+	if e.Category != "authentication" || e.Outcome != stele.OutcomeUnknown || e.IP != "203.0.113.7" || e.Actor != nil {
+		t.Errorf("event = %+v", e)
+	}
+	if want := time.Date(2026, 11, 24, 9, 0, 0, 123456000, time.UTC); !e.Time.Equal(want) || e.Time.Location() != time.UTC {
+		t.Errorf("time = %v, want %v", e.Time, want)
+	}
+	if e.Metadata["n"] != any(jsonNumber("1.50")) || e.Metadata["ok"] != true {
+		t.Errorf("metadata = %#v", e.Metadata)
+	}
+	if e2, _ := Validate(&Input{Action: "user.login"}, 0, now); !e2.Time.Equal(now) {
+		t.Errorf("default time = %v", e2.Time)
+	}
+}

@@ -1,0 +1,193 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/stele-audit/stele"
+)
+
+// Limits on fields DESIGN.md leaves open.
+const (
+	maxTypeLen    = 64
+	maxEmailLen   = 320
+	maxMetaKeyLen = 128
+	maxUserAgent  = 1024
+	maxIdemKeyLen = 256
+	maxRequestID  = 256
+)
+
+// checker collects the field errors of one event.
+type checker struct {
+	index   int
+	details []stele.FieldError
+}
+
+func (c *checker) fail(field, rule, format string, args ...any) {
+	c.details = append(c.details, stele.FieldError{Index: c.index, Field: field, Rule: rule, Message: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) maxLen(field, v string, n int) {
+	if len(v) > n {
+		c.fail(field, "max_length", "%s is at most %d bytes, got %d", field, n, len(v))
+	}
+}
+
+// Validate checks one input against the event rules and returns the
+// normalised event: times in UTC at microsecond resolution (time defaults to
+// now), category filled in from the catalog, outcome defaulting to unknown,
+// IP in canonical form, empty parties dropped.
+func Validate(in *Input, index int, now time.Time) (stele.Event, []stele.FieldError) {
+	c := checker{index: index}
+	e := stele.Event{
+		Account: in.Account, Action: in.Action, Category: in.Category, Outcome: in.Outcome,
+		UserAgent: in.UserAgent, RequestID: in.RequestID, Description: in.Description,
+		IdempotencyKey: in.IdempotencyKey,
+	}
+	c.checkTime(in.Time, now, &e)
+	c.checkAction(&e)
+	if e.Outcome == "" {
+		e.Outcome = stele.OutcomeUnknown
+	} else if !isOutcome(e.Outcome) {
+		c.fail("outcome", "enum", "outcome must be one of %s", strings.Join(stele.Outcomes, ", "))
+	}
+	e.Actor = c.checkRef("actor", in.Actor)
+	if in.Target != nil {
+		e.Target = c.checkRef("target", &stele.Ref{Type: in.Target.Type, ID: in.Target.ID, Name: in.Target.Name})
+	}
+	if in.Source != nil {
+		e.Source = c.checkRef("source", &stele.Ref{Type: in.Source.Type, ID: in.Source.ID, Name: in.Source.Name})
+	}
+	if in.IP != "" {
+		if a, err := netip.ParseAddr(in.IP); err != nil || a.Zone() != "" {
+			c.fail("ip", "ip", "ip must be an IPv4 or IPv6 address")
+		} else {
+			e.IP = a.Unmap().String()
+		}
+	}
+	c.maxLen("user_agent", e.UserAgent, maxUserAgent)
+	c.maxLen("request_id", e.RequestID, maxRequestID)
+	c.maxLen("description", e.Description, stele.MaxTextLen)
+	c.maxLen("idempotency_key", e.IdempotencyKey, maxIdemKeyLen)
+	e.Metadata = c.checkMetadata(in.Metadata)
+	return e, c.details
+}
+
+func (c *checker) checkTime(s string, now time.Time, e *stele.Event) {
+	if s == "" {
+		e.Time = now.UTC().Truncate(stele.TimeUnit)
+		return
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		c.fail("time", "format", "time must be RFC 3339, like 2026-11-24T10:00:00.123Z")
+		return
+	}
+	if t.After(now.Add(stele.MaxFutureSkew)) {
+		c.fail("time", "future", "time is at most %s in the future", stele.MaxFutureSkew)
+		return
+	}
+	if t.Year() < 1970 {
+		c.fail("time", "range", "time must be after 1970")
+		return
+	}
+	e.Time = t.UTC().Truncate(stele.TimeUnit)
+}
+
+func (c *checker) checkAction(e *stele.Event) {
+	switch {
+	case e.Action == "":
+		c.fail("action", "required", "action is required")
+		return
+	case len(e.Action) > stele.MaxActionLen:
+		c.fail("action", "max_length", "action is at most %d bytes", stele.MaxActionLen)
+		return
+	case !stele.ActionPattern.MatchString(e.Action):
+		c.fail("action", "pattern", "action must look like resource.verb (%s)", stele.ActionPattern)
+		return
+	}
+	builtin, ok := stele.Catalog[e.Action]
+	switch {
+	case e.Category == "" && ok:
+		e.Category = builtin
+	case e.Category == "":
+		c.fail("category", "required", "category is required for an action outside the built-in catalog")
+	case !stele.IsCategory(e.Category):
+		c.fail("category", "enum", "category must be one of %s", strings.Join(stele.Categories, ", "))
+	case ok && e.Category != builtin:
+		c.fail("category", "catalog", "action %s belongs to category %s", e.Action, builtin)
+	}
+}
+
+func (c *checker) checkRef(field string, r *stele.Ref) *stele.Ref {
+	if r.IsZero() {
+		return nil
+	}
+	c.maxLen(field+".type", r.Type, maxTypeLen)
+	c.maxLen(field+".id", r.ID, stele.MaxIDLen)
+	c.maxLen(field+".name", r.Name, stele.MaxTextLen)
+	if r.Email != "" {
+		at := strings.LastIndexByte(r.Email, '@')
+		switch {
+		case len(r.Email) > maxEmailLen:
+			c.fail(field+".email", "max_length", "%s.email is at most %d bytes", field, maxEmailLen)
+		case at < 1 || at == len(r.Email)-1 || strings.ContainsAny(r.Email, " \t\r\n<>"):
+			c.fail(field+".email", "email", "%s.email must be an email address", field)
+		}
+	}
+	out := *r
+	return &out
+}
+
+func (c *checker) checkMetadata(raw json.RawMessage) map[string]any {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil
+	}
+	if raw[0] != '{' {
+		c.fail("metadata", "type", "metadata must be an object")
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		c.fail("metadata", "type", "metadata must be an object of scalar values")
+		return nil
+	}
+	if len(m) > stele.MaxMetadataKeys {
+		c.fail("metadata", "max_keys", "metadata has at most %d keys, got %d", stele.MaxMetadataKeys, len(m))
+		return nil
+	}
+	for k, v := range m {
+		field := "metadata." + k
+		if k == "" || len(k) > maxMetaKeyLen {
+			c.fail("metadata", "key", "metadata keys are 1 to %d bytes", maxMetaKeyLen)
+			continue
+		}
+		switch v := v.(type) {
+		case string:
+			c.maxLen(field, v, stele.MaxMetadataValue)
+		case json.Number, bool, nil:
+		default:
+			c.fail(field, "scalar", "metadata values must be strings, numbers, booleans or null")
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+func isOutcome(s string) bool {
+	for _, o := range stele.Outcomes {
+		if o == s {
+			return true
+		}
+	}
+	return false
+}

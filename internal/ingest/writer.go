@@ -1,0 +1,284 @@
+package ingest
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/blind"
+	"github.com/stele-audit/stele/internal/ledger"
+	"github.com/stele-audit/stele/internal/record"
+	"github.com/stele-audit/stele/internal/seal"
+)
+
+// pending is a validated, prepared event waiting for the writer.
+type pending struct {
+	accountID int64
+	keys      *seal.AccountKeys
+	event     stele.Event
+	plain     []byte // payload encoding, sealed once the seq is known
+	tokens    blind.Row
+	idem      int64 // idempotency token, 0 for none
+	receipt   stele.Receipt
+}
+
+// batch is one caller's events; the writer commits it whole with others.
+type batch struct {
+	events []*pending
+	err    error
+	done   chan struct{}
+}
+
+// Writer is the single group-commit writer. Concurrent batches that arrive
+// while a commit is in flight share the next transaction and its fsync;
+// every batch learns the outcome of the commit that carried it.
+type Writer struct {
+	store     stele.EventStore
+	logger    *slog.Logger
+	now       func() time.Time
+	queue     chan *batch
+	maxEvents int
+	stopped   chan struct{}
+}
+
+// WriterConfig tunes a Writer. Zero values take defaults.
+type WriterConfig struct {
+	MaxEvents int // events per commit, default 4096
+	Queue     int // batches waiting, default 4096
+	Now       func() time.Time
+}
+
+// NewWriter starts a writer; it runs until ctx is done.
+func NewWriter(ctx context.Context, store stele.EventStore, logger *slog.Logger, cfg WriterConfig) *Writer {
+	if cfg.MaxEvents <= 0 {
+		cfg.MaxEvents = 4096
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 4096
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	w := &Writer{store: store, logger: logger, now: cfg.Now, queue: make(chan *batch, cfg.Queue),
+		maxEvents: cfg.MaxEvents, stopped: make(chan struct{})}
+	go w.run(ctx)
+	return w
+}
+
+var errStopped = stele.Errorf(stele.EUNAVAILABLE, "the writer is shutting down")
+
+// submit queues b and waits until it is durable or has failed.
+func (w *Writer) submit(ctx context.Context, b *batch) error {
+	b.done = make(chan struct{})
+	select {
+	case w.queue <- b:
+	case <-w.stopped:
+		return errStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the batch is committed or failed whatever the caller does,
+	// so wait for the outcome rather than report a guess.
+	<-b.done
+	return b.err
+}
+
+func (w *Writer) run(ctx context.Context) {
+	defer close(w.stopped)
+	var group []*batch
+	for {
+		group = group[:0]
+		select {
+		case b := <-w.queue:
+			group = append(group, b)
+		case <-ctx.Done():
+			w.drain()
+			return
+		}
+		n := len(group[0].events)
+	fill:
+		for n < w.maxEvents {
+			select {
+			case b := <-w.queue:
+				group = append(group, b)
+				n += len(b.events)
+			default:
+				break fill
+			}
+		}
+		// The commit must not be cut short by shutdown: callers are waiting.
+		err := w.commit(context.WithoutCancel(ctx), group)
+		if err != nil {
+			w.logger.Error("commit events", "err", err, "batches", len(group), "events", n)
+			err = stele.Errorf(stele.EUNAVAILABLE, "the events could not be stored; retry")
+		}
+		for _, b := range group {
+			b.err = err
+			close(b.done)
+		}
+	}
+}
+
+func (w *Writer) drain() {
+	for {
+		select {
+		case b := <-w.queue:
+			b.err = errStopped
+			close(b.done)
+		default:
+			return
+		}
+	}
+}
+
+// commit appends a group of batches in one transaction, account by account
+// in id order so that concurrent writers on a shared store lock heads in the
+// same order and cannot deadlock.
+func (w *Writer) commit(ctx context.Context, group []*batch) error {
+	byAccount := map[int64][]*pending{}
+	var ids []int64
+	for _, b := range group {
+		for _, p := range b.events {
+			if _, ok := byAccount[p.accountID]; !ok {
+				ids = append(ids, p.accountID)
+			}
+			byAccount[p.accountID] = append(byAccount[p.accountID], p)
+		}
+	}
+	slices.Sort(ids)
+	receivedAt := w.now().UTC().Truncate(stele.TimeUnit)
+	var replays []*pending
+	err := w.store.Append(ctx, func(tx stele.AppendTx) error {
+		replays = replays[:0]
+		for _, id := range ids {
+			r, err := appendAccount(ctx, tx, id, byAccount[id], receivedAt)
+			if err != nil {
+				return err
+			}
+			replays = append(replays, r...)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// The group is durable: a failure from here on must not tell producers
+	// otherwise, or they would retry and store events twice.
+	if err := w.fillReplayHashes(ctx, replays); err != nil {
+		w.logger.Warn("look up leaf hashes of replayed events", "err", err)
+	}
+	return nil
+}
+
+// appendAccount assigns seqs to one account's events, extends its tree,
+// seals the payloads and writes the rows. It returns the events that replay
+// an earlier idempotency key; they are not stored again.
+func appendAccount(ctx context.Context, tx stele.AppendTx, accountID int64, ps []*pending, receivedAt time.Time) ([]*pending, error) {
+	head, err := tx.Head(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	if err := ledger.CheckHead(head); err != nil {
+		return nil, err
+	}
+	seen, err := lookupIdempotency(ctx, tx, accountID, ps)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		rows     = make([]stele.EventRow, 0, len(ps))
+		nodes    []stele.TreeNode
+		newKeys  map[int64]int64
+		replays  []*pending
+		buf      []byte
+		received = record.Micros(receivedAt)
+	)
+	for _, p := range ps {
+		if p.idem != 0 {
+			if seq, ok := seen[p.idem]; ok {
+				p.receipt = stele.Receipt{ID: stele.EventID(accountID, seq), Seq: seq, Account: p.event.Account, Replayed: true}
+				replays = append(replays, p)
+				continue
+			}
+		}
+		seq := head.Size
+		e := &p.event
+		e.Seq, e.ReceivedAt, e.ID = seq, receivedAt, stele.EventID(accountID, seq)
+		buf = record.AppendCanonical(buf[:0], e)
+		leaf := ledger.LeafHash(buf)
+		head = ledger.Append(head, leaf, func(n stele.TreeNode) { nodes = append(nodes, n) })
+		row := stele.EventRow{
+			AccountID: accountID, Seq: seq, Time: record.Micros(e.Time), ReceivedAt: received,
+			Action: e.Action, Category: e.Category, Outcome: e.Outcome,
+			ActorTok: p.tokens.Actor, ActorEmailTok: p.tokens.ActorEmail, TargetTok: p.tokens.Target,
+			SourceTok: p.tokens.Source, IPTok: p.tokens.IP, LeafHash: leaf,
+		}
+		buf = record.AppendAD(buf[:0], &row)
+		row.KeyVersion, row.Payload = p.keys.Seal(nil, seq, p.plain, buf)
+		rows = append(rows, row)
+		p.receipt = stele.Receipt{ID: e.ID, Seq: seq, Account: e.Account, LeafHash: hex.EncodeToString(leaf[:])}
+		if p.idem != 0 {
+			if newKeys == nil {
+				newKeys = map[int64]int64{}
+			}
+			newKeys[p.idem] = seq
+			seen[p.idem] = seq // a later event of this group with the same key replays this one
+		}
+	}
+	if len(rows) == 0 {
+		return replays, nil
+	}
+	if err := tx.InsertEvents(ctx, rows); err != nil {
+		return nil, err
+	}
+	if err := tx.InsertTreeNodes(ctx, accountID, nodes); err != nil {
+		return nil, err
+	}
+	if len(newKeys) > 0 {
+		if err := tx.InsertIdempotency(ctx, accountID, newKeys); err != nil {
+			return nil, err
+		}
+	}
+	return replays, tx.SetHead(ctx, head)
+}
+
+func lookupIdempotency(ctx context.Context, tx stele.AppendTx, accountID int64, ps []*pending) (map[int64]int64, error) {
+	var toks []int64
+	for _, p := range ps {
+		if p.idem != 0 {
+			toks = append(toks, p.idem)
+		}
+	}
+	if len(toks) == 0 {
+		return map[int64]int64{}, nil
+	}
+	seen, err := tx.IdempotentSeqs(ctx, accountID, toks)
+	if seen == nil {
+		seen = map[int64]int64{}
+	}
+	return seen, err
+}
+
+// fillReplayHashes completes the receipts of replayed events with the leaf
+// hash of the event first stored under their key.
+func (w *Writer) fillReplayHashes(ctx context.Context, replays []*pending) error {
+	for _, p := range replays {
+		hs, err := w.store.LeafHashes(ctx, p.accountID, p.receipt.Seq, p.receipt.Seq+1)
+		if err != nil {
+			return err
+		}
+		if len(hs) != 1 {
+			return errors.New("ingest: replayed event's leaf hash is missing")
+		}
+		p.receipt.LeafHash = hex.EncodeToString(hs[0][:])
+	}
+	return nil
+}
+
+// Wait returns once the writer has stopped: its context is done and the
+// commit in flight, if any, has finished.
+func (w *Writer) Wait() { <-w.stopped }
