@@ -1,0 +1,59 @@
+package query
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stele-audit/stele"
+)
+
+// fuzzSeeds also live in testdata/fuzz/FuzzParse.
+var fuzzSeeds = []string{
+	"",
+	"invoice",
+	`"two words" -word`,
+	"action:user.login,user.logout",
+	"action:user.* -action:user.login_failed",
+	"category:authentication outcome:failure",
+	`actor:"Ada Lovelace",ada@acme.io target:u_456 source:aws-prod-123`,
+	`ip:203.0.113.7 ip:"::ffff:10.0.0.1"`,
+	"after:2026-11-01 before:2026-11-24T12:00:00Z",
+	"after:2026-11-01T10:00 before:2w after:24h after:7d before:30m",
+	`"say \"hi\" \\ C:\path" --x - a,b`,
+	"foo:bar",
+	`actor:"unterminated`,
+	"-after:1h",
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		q, err := Parse(in, now)
+		if err != nil {
+			var e *stele.Error
+			if !errors.As(err, &e) || e.Code != stele.EINVALID || len(e.Details) == 0 {
+				t.Fatalf("Parse(%q) error %#v, want *stele.Error with code invalid and details", in, err)
+			}
+			return
+		}
+		s := q.String()
+		again, err := Parse(s, now)
+		if len(s) > MaxBytes {
+			// The canonical form may be longer than the input (quotes added,
+			// relative times written out); then only the limit can fail.
+			var e *stele.Error
+			if !errors.As(err, &e) || e.Details[0].Rule != "max_length" {
+				t.Fatalf("Parse(%q) of %d bytes: %v, want a max_length error", s, len(s), err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("round trip of %q: Parse(%q): %v", in, s, err)
+		}
+		if !equalQueries(q, again) {
+			t.Fatalf("round trip of %q through %q\n got %#v\nwant %#v", in, s, again, q)
+		}
+	})
+}
