@@ -1,0 +1,148 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stele-audit/stele"
+)
+
+const accountColumns = `id, name, type, retention_days, legal_hold, created_at`
+
+// CreateAccount stores a, setting its ID and, when zero, its CreatedAt.
+func (db *DB) CreateAccount(ctx context.Context, a *stele.Account) error {
+	created := a.CreatedAt
+	if created.IsZero() {
+		created = time.Now()
+	}
+	created = created.UTC().Truncate(stele.TimeUnit)
+	var id int64
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO accounts (name, type, retention_days, legal_hold, created_at)
+			VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			a.Name, a.Type, nullInt(a.RetentionDays), a.LegalHold, created.UnixMicro()).Scan(&id)
+	})
+	if isUnique(err) {
+		return stele.Errorf(stele.ECONFLICT, "account %q already exists", a.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create account: %w", mapErr(err))
+	}
+	a.ID, a.CreatedAt = id, created
+	return nil
+}
+
+// Account returns the account with id; ENOTFOUND if there is none.
+func (db *DB) Account(ctx context.Context, id int64) (*stele.Account, error) {
+	a, err := scanAccount(db.reader.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("account %d not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: account: %w", mapErr(err))
+	}
+	return a, nil
+}
+
+// AccountByName returns the account named name; ENOTFOUND if there is none.
+func (db *DB) AccountByName(ctx context.Context, name string) (*stele.Account, error) {
+	a, err := scanAccount(db.reader.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("account %q not found", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: account by name: %w", mapErr(err))
+	}
+	return a, nil
+}
+
+// Accounts returns every account in name order.
+func (db *DB) Accounts(ctx context.Context) ([]*stele.Account, error) {
+	rows, err := db.reader.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: accounts: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []*stele.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: accounts: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: accounts: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// UpdateAccount applies u to the account with id and returns it as updated.
+// A RetentionDays of 0, like ClearRetention, removes the override.
+func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate) (*stele.Account, error) {
+	var a *stele.Account
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		a, err = scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("account %d not found", id)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: update account: %w", mapErr(err))
+		}
+		if u.Type != nil {
+			a.Type = *u.Type
+		}
+		switch {
+		case u.ClearRetention, u.RetentionDays != nil && *u.RetentionDays == 0:
+			a.RetentionDays = nil
+		case u.RetentionDays != nil:
+			n := *u.RetentionDays
+			a.RetentionDays = &n
+		}
+		if u.LegalHold != nil {
+			a.LegalHold = *u.LegalHold
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE accounts SET type = ?, retention_days = ?, legal_hold = ? WHERE id = ?`,
+			a.Type, nullInt(a.RetentionDays), a.LegalHold, id)
+		if err != nil {
+			return fmt.Errorf("sqlite: update account: %w", mapErr(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanAccount(s scanner) (*stele.Account, error) {
+	var (
+		a         stele.Account
+		retention sql.NullInt64
+		created   int64
+	)
+	if err := s.Scan(&a.ID, &a.Name, &a.Type, &retention, &a.LegalHold, &created); err != nil {
+		return nil, err
+	}
+	if retention.Valid {
+		n := int(retention.Int64)
+		a.RetentionDays = &n
+	}
+	a.CreatedAt = fromMicros(created)
+	return &a, nil
+}
+
+func nullInt(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return int64(*p)
+}
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

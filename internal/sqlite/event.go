@@ -1,0 +1,139 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/stele-audit/stele"
+)
+
+// Rows returns the account's rows matching q, newest first by (time, seq).
+func (db *DB) Rows(ctx context.Context, q stele.RowQuery) ([]stele.EventRow, error) {
+	query, args, err := buildRowQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.reader.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: rows: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []stele.EventRow
+	for rows.Next() {
+		var r stele.EventRow
+		if err := scanEvent(rows, &r); err != nil {
+			return nil, fmt.Errorf("sqlite: rows: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: rows: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// Row returns one row; ENOTFOUND if the account has no event with seq.
+func (db *DB) Row(ctx context.Context, accountID, seq int64) (*stele.EventRow, error) {
+	var r stele.EventRow
+	err := scanEvent(db.reader.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE account_id = ? AND seq = ?`, accountID, seq), &r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("event %s not found", stele.EventID(accountID, seq))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: row: %w", mapErr(err))
+	}
+	return &r, nil
+}
+
+func scanEvent(s scanner, r *stele.EventRow) error {
+	var (
+		cat, out                              int64
+		actor, actorEmail, target, source, ip sql.NullInt64
+		leaf                                  []byte
+	)
+	if err := s.Scan(&r.AccountID, &r.Seq, &r.Time, &r.ReceivedAt, &r.Action, &cat, &out,
+		&actor, &actorEmail, &target, &source, &ip, &r.KeyVersion, &r.Payload, &leaf); err != nil {
+		return err
+	}
+	if cat < 0 || cat >= int64(len(stele.Categories)) {
+		return fmt.Errorf("event %d/%d: unknown category code %d", r.AccountID, r.Seq, cat)
+	}
+	if out < 0 || out >= int64(len(stele.Outcomes)) {
+		return fmt.Errorf("event %d/%d: unknown outcome code %d", r.AccountID, r.Seq, out)
+	}
+	if len(leaf) != 32 {
+		return fmt.Errorf("event %d/%d: leaf hash of %d bytes", r.AccountID, r.Seq, len(leaf))
+	}
+	r.Category, r.Outcome = stele.Categories[cat], stele.Outcomes[out]
+	r.ActorTok, r.ActorEmailTok, r.TargetTok, r.SourceTok, r.IPTok = actor.Int64, actorEmail.Int64, target.Int64, source.Int64, ip.Int64
+	r.LeafHash = [32]byte(leaf)
+	return nil
+}
+
+// LeafHashes returns the leaf hashes of seqs [from, to) in seq order.
+func (db *DB) LeafHashes(ctx context.Context, accountID, from, to int64) ([][32]byte, error) {
+	rows, err := db.reader.QueryContext(ctx, `SELECT leaf_hash FROM events WHERE account_id = ? AND seq >= ? AND seq < ? ORDER BY seq`,
+		accountID, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: leaf hashes: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out [][32]byte
+	for rows.Next() {
+		var h sql.RawBytes
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("sqlite: leaf hashes: %w", err)
+		}
+		if len(h) != 32 {
+			return nil, fmt.Errorf("sqlite: leaf hashes: hash of %d bytes", len(h))
+		}
+		out = append(out, [32]byte(h))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: leaf hashes: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// TreeNodes returns the account's stored nodes of level with index in [from, to).
+func (db *DB) TreeNodes(ctx context.Context, accountID int64, level int, from, to int64) ([]stele.TreeNode, error) {
+	rows, err := db.reader.QueryContext(ctx, `SELECT idx, hash FROM tree_nodes WHERE account_id = ? AND level = ? AND idx >= ? AND idx < ? ORDER BY idx`,
+		accountID, level, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: tree nodes: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []stele.TreeNode
+	for rows.Next() {
+		n := stele.TreeNode{Level: level}
+		var h sql.RawBytes
+		if err := rows.Scan(&n.Index, &h); err != nil {
+			return nil, fmt.Errorf("sqlite: tree nodes: %w", err)
+		}
+		if len(h) != 32 {
+			return nil, fmt.Errorf("sqlite: tree nodes: hash of %d bytes", len(h))
+		}
+		n.Hash = [32]byte(h)
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: tree nodes: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// CurrentHead returns the account's committed head; size 0 before any event.
+func (db *DB) CurrentHead(ctx context.Context, accountID int64) (stele.Head, error) {
+	return readHead(db.reader.QueryRowContext(ctx, `SELECT size, frontier FROM heads WHERE account_id = ?`, accountID), accountID)
+}
+
+// CountRows returns the number of the account's stored events.
+func (db *DB) CountRows(ctx context.Context, accountID int64) (int64, error) {
+	var n int64
+	if err := db.reader.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE account_id = ?`, accountID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count rows: %w", mapErr(err))
+	}
+	return n, nil
+}

@@ -1,0 +1,267 @@
+package sqlite
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/stele-audit/stele"
+)
+
+// rowQuery builds the WHERE clause of a stele.RowQuery.
+type rowQuery struct {
+	sql  strings.Builder
+	args []any
+}
+
+// maxArms bounds the branches of a union query (see buildRowQuery).
+const maxArms = 32
+
+// buildRowQuery returns the SELECT of q: the account's rows in the time
+// bounds, below the cursor and matching every filter, newest first. Each
+// filter is a condition on the columns of one index, so that SQLite can walk
+// (account_id, <column>, time, seq) backwards and stop at the limit.
+//
+// A filter matching one of several values (an actor's id and email tokens,
+// two actions) cannot be read in order from one index range, and SQLite
+// would collect and sort every matching row. Such a filter instead drives a
+// UNION of one branch per value; SQLite merges the branches, each read in
+// index order, lazily by (time, seq) (sorting only rows tied on both, to
+// drop duplicates), so a page reads at most limit rows per branch.
+func buildRowQuery(q stele.RowQuery) (string, []any, error) {
+	b := &rowQuery{}
+	b.sql.WriteString(`account_id = ?`)
+	b.args = append(b.args, q.AccountID)
+	if q.After != 0 {
+		b.sql.WriteString(` AND time >= ?`)
+		b.args = append(b.args, q.After)
+	}
+	if q.Before != 0 {
+		b.sql.WriteString(` AND time < ?`)
+		b.args = append(b.args, q.Before)
+	}
+	if q.HasBelow {
+		b.sql.WriteString(` AND (time, seq) < (?, ?)`)
+		b.args = append(b.args, q.BelowTime, q.BelowSeq)
+	}
+	driver, arms := -1, []arm(nil)
+	if q.Limit > 0 {
+		driver, arms = pickDriver(q.Filters)
+	}
+	for i, f := range q.Filters {
+		if f.Field == stele.FieldText || i == driver {
+			continue // text is checked on the plaintext, after decryption
+		}
+		b.sql.WriteString(` AND `)
+		if err := b.filter(f); err != nil {
+			return "", nil, err
+		}
+	}
+	const order = ` ORDER BY time DESC, seq DESC`
+	if driver < 0 {
+		query := `SELECT ` + eventColumns + ` FROM events WHERE ` + b.sql.String() + order
+		if q.Limit > 0 {
+			query += ` LIMIT ?`
+			b.args = append(b.args, q.Limit)
+		}
+		return query, b.args, nil
+	}
+	where := b.sql.String()
+	parts := make([]string, len(arms))
+	var args []any
+	for i, a := range arms {
+		parts[i] = `SELECT ` + eventColumns + ` FROM events WHERE ` + where + ` AND ` + a.col + ` = ?`
+		args = append(args, b.args...)
+		args = append(args, a.val)
+	}
+	args = append(args, q.Limit)
+	return strings.Join(parts, ` UNION `) + order + ` LIMIT ?`, args, nil
+}
+
+// arm is one branch of a union query: rows whose col equals val.
+type arm struct {
+	col string
+	val any
+}
+
+// pickDriver returns the index of the first positive filter that matches
+// several values of indexed columns, and its branches; -1 if there is none.
+func pickDriver(filters []stele.RowFilter) (int, []arm) {
+	for i, f := range filters {
+		if f.Negate {
+			continue
+		}
+		var arms []arm
+		switch f.Field {
+		case stele.FieldAction:
+			if len(f.Prefixes) > 0 {
+				continue
+			}
+			for _, v := range f.Values {
+				arms = append(arms, arm{"action", v})
+			}
+		case stele.FieldCategory:
+			for _, c := range append(codes(stele.Categories, f.Values, false), codes(stele.Categories, f.Prefixes, true)...) {
+				arms = append(arms, arm{"category", c})
+			}
+		case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
+			for _, col := range blindColumns(f.Field) {
+				for _, t := range f.Tokens {
+					arms = append(arms, arm{col, t})
+				}
+			}
+		}
+		if len(arms) >= 2 && len(arms) <= maxArms {
+			return i, arms
+		}
+	}
+	return -1, nil
+}
+
+// blindColumns are the columns holding each blind field's tokens. An actor
+// matches by id or by email: the caller gives the tokens of both domains
+// and either column may hold one.
+func blindColumns(f stele.Field) []string {
+	switch f {
+	case stele.FieldActor:
+		return []string{"actor_tok", "actor_email_tok"}
+	case stele.FieldTarget:
+		return []string{"target_tok"}
+	case stele.FieldSource:
+		return []string{"source_tok"}
+	case stele.FieldIP:
+		return []string{"ip_tok"}
+	}
+	return nil
+}
+
+func (b *rowQuery) filter(f stele.RowFilter) error {
+	switch f.Field {
+	case stele.FieldAction:
+		b.clear("action", f, func(vs []string) []any { return strs(vs) }, nil)
+	case stele.FieldCategory:
+		b.clear("category", f, func(vs []string) []any { return codes(stele.Categories, vs, false) },
+			func(ps []string) []any { return codes(stele.Categories, ps, true) })
+	case stele.FieldOutcome:
+		b.clear("outcome", f, func(vs []string) []any { return codes(stele.Outcomes, vs, false) },
+			func(ps []string) []any { return codes(stele.Outcomes, ps, true) })
+	case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
+		b.blind(blindColumns(f.Field), f)
+	default:
+		return stele.Errorf(stele.EINVALID, "unknown field %q", f.Field)
+	}
+	return nil
+}
+
+// clear writes the condition on a column kept in the clear (never NULL).
+// Action prefixes become index ranges; category and outcome prefixes are
+// resolved to the codes they match (prefixCodes), since those columns hold codes.
+func (b *rowQuery) clear(col string, f stele.RowFilter, values func([]string) []any, prefixCodes func([]string) []any) {
+	var terms []string
+	if prefixCodes == nil && len(f.Prefixes) > 0 {
+		// A range of actions cannot be read newest first from the action
+		// index: SQLite would sort every row in the range to return one
+		// page. The unary + keeps it on the time index, filtering as it goes.
+		col = "+" + col
+	}
+	vals := values(f.Values)
+	if prefixCodes != nil {
+		vals = append(vals, prefixCodes(f.Prefixes)...)
+	}
+	if len(vals) > 0 {
+		terms = append(terms, col+` IN (`+marks(len(vals))+`)`)
+		b.args = append(b.args, vals...)
+	}
+	if prefixCodes == nil {
+		for _, p := range f.Prefixes {
+			if hi, ok := prefixEnd(p); ok {
+				terms = append(terms, `(`+col+` >= ? AND `+col+` < ?)`)
+				b.args = append(b.args, p, hi)
+			} else {
+				terms = append(terms, col+` >= ?`)
+				b.args = append(b.args, p)
+			}
+		}
+	}
+	cond := "0"
+	if len(terms) > 0 {
+		cond = `(` + strings.Join(terms, ` OR `) + `)`
+	}
+	if f.Negate {
+		cond = `NOT ` + cond
+	}
+	b.sql.WriteString(cond)
+}
+
+// blind writes the condition on blind-index columns. The row matches when
+// any column holds any token. Negated, NULL columns (the field is absent)
+// count as not matching, so the row is kept.
+func (b *rowQuery) blind(cols []string, f stele.RowFilter) {
+	if len(f.Tokens) == 0 {
+		b.sql.WriteString(map[bool]string{false: "0", true: "1"}[f.Negate])
+		return
+	}
+	toks := make([]any, len(f.Tokens))
+	for i, t := range f.Tokens {
+		toks[i] = t
+	}
+	in := ` IN (` + marks(len(toks)) + `)`
+	terms := make([]string, len(cols))
+	for i, c := range cols {
+		if f.Negate {
+			terms[i] = `(` + c + ` IS NULL OR ` + c + ` NOT` + in + `)`
+		} else {
+			terms[i] = c + in
+		}
+		b.args = append(b.args, toks...)
+	}
+	if f.Negate {
+		b.sql.WriteString(`(` + strings.Join(terms, ` AND `) + `)`)
+	} else {
+		b.sql.WriteString(`(` + strings.Join(terms, ` OR `) + `)`)
+	}
+}
+
+// prefixEnd returns the least string greater than every string with prefix
+// p: p with its last byte below 0xff incremented and the rest dropped. ok is
+// false when there is none (p is empty or all 0xff).
+func prefixEnd(p string) (string, bool) {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}
+
+// codes returns the stored codes (indexes in list) of the names in vs, or of
+// the names starting with one of vs when prefix is set. Unknown names match
+// nothing.
+func codes(list, vs []string, prefix bool) []any {
+	var out []any
+	for i, name := range list {
+		match := slices.ContainsFunc(vs, func(v string) bool {
+			if prefix {
+				return strings.HasPrefix(name, v)
+			}
+			return name == v
+		})
+		if match {
+			out = append(out, int64(i))
+		}
+	}
+	return out
+}
+
+func strs(vs []string) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
+}
+
+func marks(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}

@@ -1,0 +1,196 @@
+// Package sqlite keeps Stele's accounts, keys and events in one SQLite file.
+//
+// A DB holds two connection pools on the file: a single writer connection,
+// on which every write runs in a BEGIN IMMEDIATE transaction, and a pool of
+// read-only connections. The file is in WAL mode, so readers never wait for
+// the writer, and other processes (the admin CLI while the server runs) may
+// open it at once: the busy timeout makes their writes take turns.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/stele-audit/stele"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Pool sizes.
+const (
+	maxReaders = 8
+)
+
+// DB is the SQLite store.
+type DB struct {
+	path   string
+	writer *sql.DB // one connection; every transaction BEGIN IMMEDIATE
+	reader *sql.DB // query_only connections
+	stmts  *appendStmts
+}
+
+var (
+	_ stele.AccountStore = (*DB)(nil)
+	_ stele.APIKeyStore  = (*DB)(nil)
+	_ stele.KeyStore     = (*DB)(nil)
+	_ stele.EventStore   = (*DB)(nil)
+)
+
+// Open opens the database at path, creating the file and its directory when
+// needed, and applies any pending migrations.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create directory: %w", err)
+	}
+	db := &DB{path: path}
+	var err error
+	db.writer, err = sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open writer: %w", err)
+	}
+	db.writer.SetMaxOpenConns(1)
+	db.writer.SetMaxIdleConns(1)
+	db.writer.SetConnMaxLifetime(0)
+	db.writer.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, db.writer, migrations); err != nil {
+		db.writer.Close()
+		return nil, err
+	}
+	db.reader, err = sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		db.writer.Close()
+		return nil, fmt.Errorf("sqlite: open reader: %w", err)
+	}
+	db.reader.SetMaxOpenConns(maxReaders)
+	db.reader.SetMaxIdleConns(maxReaders)
+	if db.stmts, err = prepareAppend(ctx, db.writer); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// dsn returns the data source name of a writer or reader connection.
+func dsn(path string, reader bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	// Sorts and temporary tables stay in memory.
+	q.Add("_pragma", "temp_store(MEMORY)")
+	if reader {
+		q.Add("_pragma", "cache_size(-8192)") // 8 MiB per reader
+		q.Add("_pragma", "query_only(1)")
+		q.Set("_txlock", "deferred")
+	} else {
+		// A large page cache keeps the index pages that group commits
+		// dirty from being re-read.
+		q.Add("_pragma", "cache_size(-65536)") // 64 MiB
+		// Index pages dirtied by many commits reach the main file once per
+		// checkpoint: a longer WAL (up to ~40 MiB) writes them fewer times.
+		q.Add("_pragma", "wal_autocheckpoint(10000)")
+		q.Set("_txlock", "immediate")
+	}
+	u := url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	var errs []error
+	if db.stmts != nil {
+		errs = append(errs, db.stmts.close())
+	}
+	if db.reader != nil {
+		errs = append(errs, db.reader.Close())
+	}
+	if db.writer != nil {
+		errs = append(errs, db.writer.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the file can be read and written.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.reader.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping reader: %w", mapErr(err))
+	}
+	if err := db.writer.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping writer: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Size returns the bytes the database occupies: page_count × page_size.
+func (db *DB) Size(ctx context.Context) (int64, error) {
+	var pages, size int64
+	if err := db.reader.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		return 0, fmt.Errorf("sqlite: page count: %w", mapErr(err))
+	}
+	if err := db.reader.QueryRowContext(ctx, "PRAGMA page_size").Scan(&size); err != nil {
+		return 0, fmt.Errorf("sqlite: page size: %w", mapErr(err))
+	}
+	return pages * size, nil
+}
+
+// write runs fn in one BEGIN IMMEDIATE transaction on the writer connection.
+func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", mapErr(err))
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback() // the transaction's own error is the one to report
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", mapErr(err))
+	}
+	return nil
+}
+
+// sqliteCode returns the extended result code of err, or 0.
+func sqliteCode(err error) int {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		return e.Code()
+	}
+	return 0
+}
+
+func isUnique(err error) bool {
+	c := sqliteCode(err)
+	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+func isForeignKey(err error) bool {
+	return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+// mapErr turns a database still busy after the busy timeout into EUNAVAILABLE,
+// keeping the driver's error in the chain.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if c := sqliteCode(err); c&0xff == sqlite3.SQLITE_BUSY {
+		return errors.Join(stele.Errorf(stele.EUNAVAILABLE, "the database is busy; retry"), err)
+	}
+	return err
+}
+
+func notFound(format string, args ...any) error {
+	return stele.Errorf(stele.ENOTFOUND, format, args...)
+}

@@ -1,0 +1,148 @@
+package storetest
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stele-audit/stele"
+)
+
+// filterRows is the data set of the filter tests: every kind of value,
+// absent (zero) tokens included, and times with ties.
+func filterRows(account int64) []stele.EventRow {
+	actions := []string{"user.login", "user.logout", "user.login_failed", "api_key.created", "finding.generated", "user", "users.x"}
+	cats := []string{stele.CategoryAuthentication, stele.CategoryAuthentication, stele.CategoryAuthentication,
+		stele.CategoryUserManagement, stele.CategorySourceActivity, stele.CategorySystem, stele.CategoryAudit}
+	actors := []string{"alice", "bob", "", "carol"}
+	var rows []stele.EventRow
+	for seq := range int64(42) {
+		r := eventRow(account, seq)
+		r.Time = base + (seq*5%17)*1000
+		i := int(seq) % len(actions)
+		r.Action, r.Category = actions[i], cats[i]
+		r.Outcome = stele.Outcomes[int(seq)%len(stele.Outcomes)]
+		r.ActorTok, r.ActorEmailTok, r.TargetTok, r.SourceTok, r.IPTok = 0, 0, 0, 0, 0
+		if a := actors[int(seq)%len(actors)]; a != "" {
+			r.ActorTok = tok("id:" + a)
+			if seq%3 != 0 {
+				r.ActorEmailTok = tok("email:" + a)
+			}
+		} else if seq%2 == 0 {
+			r.ActorEmailTok = tok("email:alice") // an actor known only by email
+		}
+		if seq%5 != 0 {
+			r.TargetTok = tok("target" + string(rune('a'+seq%3)))
+		}
+		if seq%4 == 1 {
+			r.SourceTok = tok("github")
+		}
+		if seq%6 != 2 {
+			r.IPTok = tok("ip" + string(rune('0'+seq%2)))
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// matches is the reference meaning of a filter.
+func matches(r *stele.EventRow, f stele.RowFilter) bool {
+	var m bool
+	clear := func(v string) bool {
+		return slices.Contains(f.Values, v) || slices.ContainsFunc(f.Prefixes, func(p string) bool { return strings.HasPrefix(v, p) })
+	}
+	has := func(t int64) bool { return t != 0 && slices.Contains(f.Tokens, t) }
+	switch f.Field {
+	case stele.FieldAction:
+		m = clear(r.Action)
+	case stele.FieldCategory:
+		m = clear(r.Category)
+	case stele.FieldOutcome:
+		m = clear(r.Outcome)
+	case stele.FieldActor:
+		m = has(r.ActorTok) || has(r.ActorEmailTok)
+	case stele.FieldTarget:
+		m = has(r.TargetTok)
+	case stele.FieldSource:
+		m = has(r.SourceTok)
+	case stele.FieldIP:
+		m = has(r.IPTok)
+	case stele.FieldText:
+		return true // not a store's concern
+	}
+	return m != f.Negate
+}
+
+func testRowsFilters(t *testing.T, s Store) {
+	a := mustAccount(t, s, "acme")
+	rows := filterRows(a.ID)
+	appendRows(t, s, a.ID, rows, nil)
+	alice := []int64{tok("id:alice"), tok("email:alice")}
+	cases := []struct {
+		name          string
+		filters       []stele.RowFilter
+		after, before int64
+	}{
+		{name: "action value", filters: []stele.RowFilter{{Field: stele.FieldAction, Values: []string{"user.logout"}}}},
+		{name: "action values", filters: []stele.RowFilter{{Field: stele.FieldAction, Values: []string{"user.logout", "api_key.created", "no.such"}}}},
+		{name: "action prefix", filters: []stele.RowFilter{{Field: stele.FieldAction, Prefixes: []string{"user."}}}},
+		{name: "action prefix without dot", filters: []stele.RowFilter{{Field: stele.FieldAction, Prefixes: []string{"user"}}}},
+		{name: "action prefix or value", filters: []stele.RowFilter{{Field: stele.FieldAction, Values: []string{"finding.generated"}, Prefixes: []string{"api_key.", "user.login"}}}},
+		{name: "action negated prefix", filters: []stele.RowFilter{{Field: stele.FieldAction, Prefixes: []string{"user."}, Negate: true}}},
+		{name: "action empty prefix", filters: []stele.RowFilter{{Field: stele.FieldAction, Prefixes: []string{""}}}},
+		{name: "action nothing", filters: []stele.RowFilter{{Field: stele.FieldAction}}},
+		{name: "action negated nothing", filters: []stele.RowFilter{{Field: stele.FieldAction, Negate: true}}},
+		{name: "category", filters: []stele.RowFilter{{Field: stele.FieldCategory, Values: []string{stele.CategoryAuthentication}}}},
+		{name: "categories", filters: []stele.RowFilter{{Field: stele.FieldCategory, Values: []string{stele.CategoryAudit, stele.CategorySystem}}}},
+		{name: "category prefix", filters: []stele.RowFilter{{Field: stele.FieldCategory, Prefixes: []string{"s"}}}},
+		{name: "category negated", filters: []stele.RowFilter{{Field: stele.FieldCategory, Values: []string{stele.CategoryAuthentication}, Negate: true}}},
+		{name: "category unknown", filters: []stele.RowFilter{{Field: stele.FieldCategory, Values: []string{"gossip"}}}},
+		{name: "outcome", filters: []stele.RowFilter{{Field: stele.FieldOutcome, Values: []string{stele.OutcomeFailure}}}},
+		{name: "outcome unknown code 0", filters: []stele.RowFilter{{Field: stele.FieldOutcome, Values: []string{stele.OutcomeUnknown}}}},
+		{name: "outcome negated", filters: []stele.RowFilter{{Field: stele.FieldOutcome, Values: []string{stele.OutcomeSuccess}, Negate: true}}},
+		{name: "actor by id or email", filters: []stele.RowFilter{{Field: stele.FieldActor, Tokens: alice}}},
+		{name: "actor by email only", filters: []stele.RowFilter{{Field: stele.FieldActor, Tokens: []int64{tok("email:bob")}}}},
+		{name: "actor negated keeps absent actors", filters: []stele.RowFilter{{Field: stele.FieldActor, Tokens: alice, Negate: true}}},
+		{name: "actor no tokens", filters: []stele.RowFilter{{Field: stele.FieldActor}}},
+		{name: "actor negated no tokens", filters: []stele.RowFilter{{Field: stele.FieldActor, Negate: true}}},
+		{name: "target", filters: []stele.RowFilter{{Field: stele.FieldTarget, Tokens: []int64{tok("targeta"), tok("targetc")}}}},
+		{name: "target negated keeps absent targets", filters: []stele.RowFilter{{Field: stele.FieldTarget, Tokens: []int64{tok("targeta")}, Negate: true}}},
+		{name: "source", filters: []stele.RowFilter{{Field: stele.FieldSource, Tokens: []int64{tok("github")}}}},
+		{name: "source negated", filters: []stele.RowFilter{{Field: stele.FieldSource, Tokens: []int64{tok("github")}, Negate: true}}},
+		{name: "ip", filters: []stele.RowFilter{{Field: stele.FieldIP, Tokens: []int64{tok("ip1")}}}},
+		{name: "ip negated", filters: []stele.RowFilter{{Field: stele.FieldIP, Tokens: []int64{tok("ip1")}, Negate: true}}},
+		{name: "text ignored", filters: []stele.RowFilter{{Field: stele.FieldText, Values: []string{"anything"}}}},
+		{name: "after", after: base + 8000},
+		{name: "before", before: base + 8000},
+		{name: "after and before", after: base + 3000, before: base + 12000},
+		{name: "all kinds together", after: base + 1000, before: base + 15000, filters: []stele.RowFilter{
+			{Field: stele.FieldAction, Prefixes: []string{"user"}},
+			{Field: stele.FieldCategory, Values: []string{stele.CategoryAudit}, Negate: true},
+			{Field: stele.FieldOutcome, Values: []string{stele.OutcomeSuccess, stele.OutcomeFailure}},
+			{Field: stele.FieldActor, Tokens: []int64{tok("id:carol")}, Negate: true},
+			{Field: stele.FieldIP, Tokens: []int64{tok("ip0"), tok("ip1")}},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			var want []stele.EventRow
+			for i := range rows {
+				r := &rows[i]
+				ok := (tc.after == 0 || r.Time >= tc.after) && (tc.before == 0 || r.Time < tc.before)
+				for _, f := range tc.filters {
+					ok = ok && matches(r, f)
+				}
+				if ok {
+					want = append(want, *r)
+				}
+			}
+			got, err := s.Rows(ctx(t), stele.RowQuery{AccountID: a.ID, Filters: tc.filters, After: tc.after, Before: tc.before, Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w := seqs(newestFirst(want)); !slices.Equal(seqs(got), w) {
+				t.Fatalf("Rows = %v\nwant   %v", seqs(got), w)
+			}
+		})
+	}
+}

@@ -1,0 +1,315 @@
+// Package storetest is the contract suite every Stele store must pass: one
+// set of behaviours, run against SQLite and PostgreSQL alike.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stele-audit/stele"
+)
+
+// Store is everything a Stele store implements.
+type Store interface {
+	stele.AccountStore
+	stele.APIKeyStore
+	stele.KeyStore
+	stele.EventStore
+}
+
+// Run runs the suite; open returns a new, empty store for each subtest and
+// arranges its closing with t.Cleanup.
+func Run(t *testing.T, open func(t *testing.T) Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s Store)
+	}{
+		{"AccountsCreateReadList", testAccountsCreateReadList},
+		{"AccountNameConflict", testAccountNameConflict},
+		{"AccountNotFound", testAccountNotFound},
+		{"AccountUpdateRetentionAndLegalHold", testAccountUpdate},
+		{"APIKeysCreateGetListRevoke", testAPIKeys},
+		{"APIKeyNotFoundAndConflict", testAPIKeyErrors},
+		{"WrappedKeysAddListConflict", testWrappedKeys},
+		{"AppendReadsBackExactly", testAppendReadsBack},
+		{"AppendRollsBackFailingTransaction", testAppendRollsBack},
+		{"AppendRejectsUnknownCategory", testAppendUnknownCategory},
+		{"AppendRejectsDuplicateSeq", testAppendDuplicateSeq},
+		{"RowsNewestFirstTiesBrokenBySeq", testRowsOrder},
+		{"RowsPagingVisitsEveryRowOnce", testRowsPaging},
+		{"RowsFilters", testRowsFilters},
+		{"RowsTenancy", testTenancy},
+		{"ConcurrentAppendsSerialise", testConcurrentAppends},
+		{"LeafHashesAndTreeNodeRanges", testRanges},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, open(t))
+		})
+	}
+}
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+func wantCode(t *testing.T, err error, code stele.Code) {
+	t.Helper()
+	if got := stele.ErrorCode(err); got != code {
+		t.Fatalf("error %v: code %q, want %q", err, got, code)
+	}
+}
+
+func mustAccount(t *testing.T, s Store, name string) *stele.Account {
+	t.Helper()
+	a := &stele.Account{Name: name, Type: "team"}
+	if err := s.CreateAccount(ctx(t), a); err != nil {
+		t.Fatalf("create account %s: %v", name, err)
+	}
+	return a
+}
+
+func intp(n int) *int { return &n }
+
+func testAccountsCreateReadList(t *testing.T, s Store) {
+	before := time.Now().Add(-time.Second)
+	a := &stele.Account{Name: "acme", Type: "business", RetentionDays: intp(45)}
+	if err := s.CreateAccount(ctx(t), a); err != nil {
+		t.Fatal(err)
+	}
+	if a.ID == 0 {
+		t.Fatal("CreateAccount left ID zero")
+	}
+	if a.CreatedAt.Before(before) || a.CreatedAt.Location() != time.UTC || !a.CreatedAt.Equal(a.CreatedAt.Truncate(stele.TimeUnit)) {
+		t.Fatalf("CreatedAt %v: want now, UTC, whole microseconds", a.CreatedAt)
+	}
+	b := mustAccount(t, s, "beta")
+	if b.ID == a.ID {
+		t.Fatal("two accounts with one ID")
+	}
+	got, err := s.Account(ctx(t), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalAccount(t, got, a)
+	got, err = s.AccountByName(ctx(t), "beta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalAccount(t, got, b)
+	all, err := s.Accounts(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, x := range all {
+		names = append(names, x.Name)
+	}
+	if !slices.Contains(names, "acme") || !slices.Contains(names, "beta") {
+		t.Fatalf("Accounts = %v, want acme and beta", names)
+	}
+}
+
+func equalAccount(t *testing.T, got, want *stele.Account) {
+	t.Helper()
+	if got.ID != want.ID || got.Name != want.Name || got.Type != want.Type || got.LegalHold != want.LegalHold ||
+		!got.CreatedAt.Equal(want.CreatedAt) || fmt.Sprint(deref(got.RetentionDays)) != fmt.Sprint(deref(want.RetentionDays)) {
+		t.Fatalf("account = %+v (retention %v), want %+v (retention %v)", got, deref(got.RetentionDays), want, deref(want.RetentionDays))
+	}
+}
+
+func deref(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func testAccountNameConflict(t *testing.T, s Store) {
+	mustAccount(t, s, "acme")
+	err := s.CreateAccount(ctx(t), &stele.Account{Name: "acme", Type: "free"})
+	wantCode(t, err, stele.ECONFLICT)
+}
+
+func testAccountNotFound(t *testing.T, s Store) {
+	_, err := s.Account(ctx(t), 424242)
+	wantCode(t, err, stele.ENOTFOUND)
+	_, err = s.AccountByName(ctx(t), "nobody")
+	wantCode(t, err, stele.ENOTFOUND)
+	typ := "free"
+	_, err = s.UpdateAccount(ctx(t), 424242, stele.AccountUpdate{Type: &typ})
+	wantCode(t, err, stele.ENOTFOUND)
+}
+
+func testAccountUpdate(t *testing.T, s Store) {
+	a := mustAccount(t, s, "acme")
+	typ, hold := "enterprise", true
+	got, err := s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{Type: &typ, RetentionDays: intp(400), LegalHold: &hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *a
+	want.Type, want.RetentionDays, want.LegalHold = "enterprise", intp(400), true
+	equalAccount(t, got, &want)
+	reread, err := s.Account(ctx(t), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalAccount(t, reread, &want)
+
+	// Fields not named stay as they are; ClearRetention drops the override.
+	got, err = s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{ClearRetention: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.RetentionDays = nil
+	equalAccount(t, got, &want)
+	if got.Retention(stele.DefaultAccountTypes) != 730 {
+		t.Fatalf("retention after clearing = %d, want the type's 730", got.Retention(stele.DefaultAccountTypes))
+	}
+
+	hold = false
+	if _, err := s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{RetentionDays: intp(10)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{RetentionDays: intp(0), LegalHold: &hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.LegalHold = false
+	equalAccount(t, got, &want)
+}
+
+func testAPIKeys(t *testing.T, s Store) {
+	a := mustAccount(t, s, "acme")
+	other := mustAccount(t, s, "other")
+	now := time.Now().UTC().Truncate(stele.TimeUnit)
+	k1 := &stele.APIKey{ID: "key_one", AccountID: a.ID, Account: a.Name, Name: "ci",
+		Scopes: []stele.Scope{stele.ScopeEventsWrite, stele.ScopeEventsRead}, SecretHash: []byte("0123456789abcdef0123456789abcdef"), CreatedAt: now}
+	k2 := &stele.APIKey{ID: "key_two", AccountID: a.ID, Account: a.Name, Scopes: []stele.Scope{stele.ScopeEventsExport},
+		Operator: true, SecretHash: []byte("fedcba9876543210fedcba9876543210"), CreatedAt: now.Add(time.Second)}
+	k3 := &stele.APIKey{ID: "key_three", AccountID: other.ID, Account: other.Name, Scopes: []stele.Scope{stele.ScopeEventsRead},
+		SecretHash: []byte("x"), CreatedAt: now}
+	for _, k := range []*stele.APIKey{k1, k2, k3} {
+		if err := s.CreateAPIKey(ctx(t), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.APIKey(ctx(t), "key_one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalKey(t, got, k1)
+	list, err := s.APIKeys(ctx(t), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("APIKeys = %d keys, want 2", len(list))
+	}
+	equalKey(t, list[0], k1)
+	equalKey(t, list[1], k2)
+
+	at := now.Add(time.Hour)
+	if err := s.RevokeAPIKey(ctx(t), "key_two", at); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.APIKey(ctx(t), "key_two")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RevokedAt == nil || !got.RevokedAt.Equal(at) {
+		t.Fatalf("RevokedAt = %v, want %v", got.RevokedAt, at)
+	}
+	k2.RevokedAt = &at
+	equalKey(t, got, k2)
+	got, err = s.APIKey(ctx(t), "key_one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RevokedAt != nil {
+		t.Fatal("revoking one key revoked another")
+	}
+}
+
+func equalKey(t *testing.T, got, want *stele.APIKey) {
+	t.Helper()
+	ok := got.ID == want.ID && got.AccountID == want.AccountID && got.Account == want.Account && got.Name == want.Name &&
+		slices.Equal(got.Scopes, want.Scopes) && got.Operator == want.Operator && string(got.SecretHash) == string(want.SecretHash) &&
+		got.CreatedAt.Equal(want.CreatedAt) && (got.RevokedAt == nil) == (want.RevokedAt == nil) &&
+		(got.RevokedAt == nil || got.RevokedAt.Equal(*want.RevokedAt))
+	if !ok {
+		t.Fatalf("key = %+v, want %+v", got, want)
+	}
+}
+
+func testAPIKeyErrors(t *testing.T, s Store) {
+	a := mustAccount(t, s, "acme")
+	_, err := s.APIKey(ctx(t), "key_missing")
+	wantCode(t, err, stele.ENOTFOUND)
+	err = s.RevokeAPIKey(ctx(t), "key_missing", time.Now())
+	wantCode(t, err, stele.ENOTFOUND)
+	k := &stele.APIKey{ID: "key_dup", AccountID: a.ID, Scopes: []stele.Scope{stele.ScopeEventsRead}, SecretHash: []byte("h"), CreatedAt: time.Now()}
+	if err := s.CreateAPIKey(ctx(t), k); err != nil {
+		t.Fatal(err)
+	}
+	dup := *k
+	err = s.CreateAPIKey(ctx(t), &dup)
+	wantCode(t, err, stele.ECONFLICT)
+	list, err := s.APIKeys(ctx(t), a.ID+1000)
+	if err != nil || len(list) != 0 {
+		t.Fatalf("APIKeys of an unknown account = %v, %v; want none", list, err)
+	}
+}
+
+func testWrappedKeys(t *testing.T, s Store) {
+	a := mustAccount(t, s, "acme")
+	b := mustAccount(t, s, "beta")
+	now := time.Now().UTC().Truncate(stele.TimeUnit)
+	keys := []stele.WrappedKey{
+		{AccountID: a.ID, Purpose: "index", Version: 1, MasterVersion: 1, Wrapped: []byte("wrapped-index-1"), CreatedAt: now},
+		{AccountID: a.ID, Purpose: "data", Version: 1, MasterVersion: 1, Wrapped: []byte("wrapped-data-1"), CreatedAt: now},
+		{AccountID: a.ID, Purpose: "data", Version: 2, MasterVersion: 3, Wrapped: []byte("wrapped-data-2"), CreatedAt: now.Add(time.Minute)},
+	}
+	if err := s.AddWrappedKeys(ctx(t), keys); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddWrappedKeys(ctx(t), []stele.WrappedKey{{AccountID: b.ID, Purpose: "data", Version: 1, MasterVersion: 1, Wrapped: []byte("b"), CreatedAt: now}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.WrappedKeys(ctx(t), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("WrappedKeys = %d keys, want 3", len(got))
+	}
+	for _, w := range keys {
+		i := slices.IndexFunc(got, func(g stele.WrappedKey) bool { return g.Purpose == w.Purpose && g.Version == w.Version })
+		if i < 0 {
+			t.Fatalf("key %s v%d missing", w.Purpose, w.Version)
+		}
+		g := got[i]
+		if g.AccountID != w.AccountID || g.MasterVersion != w.MasterVersion || string(g.Wrapped) != string(w.Wrapped) || !g.CreatedAt.Equal(w.CreatedAt) {
+			t.Fatalf("key = %+v, want %+v", g, w)
+		}
+	}
+	// A batch with one existing key stores nothing.
+	err = s.AddWrappedKeys(ctx(t), []stele.WrappedKey{
+		{AccountID: a.ID, Purpose: "index", Version: 2, MasterVersion: 1, Wrapped: []byte("new"), CreatedAt: now},
+		{AccountID: a.ID, Purpose: "data", Version: 2, MasterVersion: 1, Wrapped: []byte("dup"), CreatedAt: now},
+	})
+	wantCode(t, err, stele.ECONFLICT)
+	got, err = s.WrappedKeys(ctx(t), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("after a conflicting batch: %d keys, want the 3 before it", len(got))
+	}
+}
+
+// errRollback is the error a test's append function fails with.
+var errRollback = errors.New("storetest: roll back")
