@@ -1,0 +1,134 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/demo"
+)
+
+// demoBody returns a request body of n generated events, and its size.
+func demoBody(b *testing.B, n int) []byte {
+	b.Helper()
+	gen := demo.New(1, time.Now().Add(-time.Hour), time.Now())
+	type input struct {
+		Time        string         `json:"time"`
+		Action      string         `json:"action"`
+		Category    string         `json:"category,omitempty"`
+		Outcome     string         `json:"outcome,omitempty"`
+		Actor       *stele.Ref     `json:"actor,omitempty"`
+		Target      *stele.Ref     `json:"target,omitempty"`
+		Source      *stele.Ref     `json:"source,omitempty"`
+		IP          string         `json:"ip,omitempty"`
+		UserAgent   string         `json:"user_agent,omitempty"`
+		RequestID   string         `json:"request_id,omitempty"`
+		Description string         `json:"description,omitempty"`
+		Metadata    map[string]any `json:"metadata,omitempty"`
+	}
+	events := make([]input, n)
+	for i := range events {
+		e := gen.Next("acme", time.Now().Add(-time.Minute))
+		if e.Target != nil {
+			e.Target.Email = ""
+		}
+		if e.Source != nil {
+			e.Source.Email = ""
+		}
+		events[i] = input{e.Time.Format(time.RFC3339Nano), e.Action, e.Category, e.Outcome, e.Actor, e.Target, e.Source,
+			e.IP, e.UserAgent, e.RequestID, e.Description, e.Metadata}
+	}
+	var body []byte
+	var err error
+	if n == 1 {
+		body, err = json.Marshal(events[0])
+	} else {
+		body, err = json.Marshal(map[string]any{"events": events})
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+// BenchmarkIngestHTTP is the whole pipeline: HTTP, decode, validate, blind
+// indexes, Merkle append, encryption, group commit with fsync.
+func BenchmarkIngestHTTP(b *testing.B) {
+	for _, batch := range []int{1, 100, 500} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			e := newEnv(b)
+			body := demoBody(b, batch)
+			b.SetBytes(int64(len(body)))
+			b.SetParallelism(16) // 32 clients on 2 cores
+			var failed atomic.Int64
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				client := e.srv.Client()
+				for pb.Next() {
+					req, _ := http.NewRequest("POST", e.srv.URL+"/v1/events", bytes.NewReader(body))
+					req.Header.Set("Authorization", "Bearer "+e.keys["acme"])
+					req.Header.Set("Content-Type", "application/json")
+					resp, err := client.Do(req)
+					if err != nil || resp.StatusCode != 201 {
+						failed.Add(1)
+					}
+					if resp != nil {
+						resp.Body.Close()
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+			if failed.Load() > 0 {
+				b.Fatalf("%d requests failed", failed.Load())
+			}
+		})
+	}
+}
+
+// BenchmarkRawInsert is the baseline: the same number of rows of the same
+// size written straight to the store in batches of 500, without HTTP,
+// validation or crypto.
+func BenchmarkRawInsert(b *testing.B) {
+	e := newEnv(b)
+	const batch = 500
+	acct := e.accts["acme"].ID
+	rows := make([]stele.EventRow, batch)
+	payload := make([]byte, 450)
+	rand.Read(payload)
+	tok := func() int64 {
+		var x [8]byte
+		rand.Read(x[:])
+		return int64(x[0])<<56 | int64(x[1])<<48 | int64(x[2])<<40 | int64(x[3]) | 1
+	}
+	var seq int64
+	ctx := context.Background()
+	for b.Loop() {
+		now := time.Now().UnixMicro()
+		for i := range rows {
+			rows[i] = stele.EventRow{AccountID: acct, Seq: seq, Time: now, ReceivedAt: now, Action: "user.login",
+				Category: "authentication", Outcome: "success", ActorTok: tok(), ActorEmailTok: tok(), TargetTok: tok(),
+				SourceTok: tok(), IPTok: tok(), KeyVersion: 1, Payload: payload}
+			seq++
+		}
+		err := e.db.Append(ctx, func(tx stele.AppendTx) error {
+			if _, err := tx.Head(ctx, acct); err != nil {
+				return err
+			}
+			if err := tx.InsertEvents(ctx, rows); err != nil {
+				return err
+			}
+			return tx.SetHead(ctx, stele.Head{AccountID: acct, Size: seq})
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+}

@@ -1,0 +1,98 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/query"
+)
+
+func (s *Server) handleCreateEvents(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
+	if err := requireScope(p, stele.ScopeEventsWrite); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		s.writeError(w, r, stele.Errorf(stele.EUNSUPPORTED, "Content-Type must be application/json"))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, stele.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.writeError(w, r, stele.Errorf(stele.ETOOLARGE, "the body is at most %d bytes", stele.MaxBodyBytes))
+			return
+		}
+		s.writeError(w, r, stele.Errorf(stele.EINVALID, "reading the body: %v", err))
+		return
+	}
+	receipts, err := s.Ingest.Ingest(r.Context(), p, body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"events": receipts})
+}
+
+func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
+	if err := requireScope(p, stele.ScopeEventsRead); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	v := r.URL.Query()
+	limit := 0
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			s.writeError(w, r, &stele.Error{Code: stele.EINVALID, Message: "limit must be a whole number from 1 to 1000",
+				Details: []stele.FieldError{{Field: "limit", Rule: "range"}}})
+			return
+		}
+		limit = n
+	}
+	q, err := query.Parse(v.Get("q"), s.now())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	page, err := s.Search.Search(r.Context(), &stele.Account{ID: p.AccountID, Name: p.Account}, q, v.Get("cursor"), limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var next *string
+	if page.NextCursor != "" {
+		next = &page.NextCursor
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": page.Events, "next_cursor": next})
+}
+
+func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
+	if err := requireScope(p, stele.ScopeEventsRead); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	accountID, seq, err := stele.ParseEventID(id)
+	if err == nil && accountID != p.AccountID {
+		// Another account's event is, to this key, an event that does not exist.
+		err = stele.Errorf(stele.ENOTFOUND, "event %q not found", id)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e, err := s.Search.Event(r.Context(), &stele.Account{ID: p.AccountID, Name: p.Account}, seq)
+	if stele.ErrorCode(err) == stele.ENOTFOUND {
+		err = stele.Errorf(stele.ENOTFOUND, "event %q not found", id)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, e)
+}

@@ -1,0 +1,202 @@
+// Package api is Stele's JSON HTTP API: routes, middleware, and one file of
+// handlers per resource. Handlers depend on services and root interfaces,
+// never on a concrete store.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/apikey"
+	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/search"
+)
+
+// Server holds the API's dependencies.
+type Server struct {
+	Ingest   *ingest.Service
+	Search   *search.Service
+	Accounts stele.AccountStore
+	APIKeys  stele.APIKeyStore
+	Logger   *slog.Logger
+	// Ready reports whether the service can take traffic (the store answers).
+	Ready func(ctx context.Context) error
+	Now   func() time.Time
+}
+
+// Routes registers the API's routes on mux.
+func (s *Server) Routes(mux *http.ServeMux) {
+	mux.Handle("POST /v1/events", s.auth(s.handleCreateEvents))
+	mux.Handle("GET /v1/events", s.auth(s.handleListEvents))
+	mux.Handle("GET /v1/events/{id}", s.auth(s.handleGetEvent))
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+}
+
+// Handler returns the API with its middleware.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.Routes(mux)
+	return Middleware(s.Logger, mux)
+}
+
+// Middleware wraps h with panic recovery, request logging and security
+// headers. The log never holds query strings or bodies: they carry event data.
+func Middleware(logger *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		hdr := w.Header()
+		hdr.Set("X-Content-Type-Options", "nosniff")
+		hdr.Set("Referrer-Policy", "no-referrer")
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			hdr.Set("Cache-Control", "no-store")
+		}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				logger.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v)
+				if !rec.wrote {
+					writeJSON(rec, http.StatusInternalServerError, errorBody(stele.EINTERNAL, "internal error", nil))
+				}
+			}
+			logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+		}()
+		h.ServeHTTP(rec, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+type principalKey struct{}
+
+// auth authenticates the request's API key and passes its principal on.
+func (s *Server) auth(next func(http.ResponseWriter, *http.Request, *stele.Principal)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || key == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="stele"`)
+			s.writeError(w, r, stele.Errorf(stele.EUNAUTHORIZED, "an API key is required: Authorization: Bearer <key>"))
+			return
+		}
+		p, err := apikey.Authenticate(r.Context(), s.APIKeys, strings.TrimSpace(key))
+		if err != nil {
+			if stele.ErrorCode(err) == stele.EUNAUTHORIZED {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="stele", error="invalid_token"`)
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		next(w, r, p)
+	})
+}
+
+func requireScope(p *stele.Principal, scope stele.Scope) error {
+	if !p.Can(scope) {
+		return stele.Errorf(stele.EFORBIDDEN, "this key lacks the %s scope", scope)
+	}
+	return nil
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		if err := s.Ready(r.Context()); err != nil {
+			s.Logger.Warn("health check", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// statusOf maps an application error code to its HTTP status, in one place.
+func statusOf(code stele.Code) int {
+	switch code {
+	case stele.EINVALID:
+		return http.StatusBadRequest
+	case stele.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case stele.EFORBIDDEN:
+		return http.StatusForbidden
+	case stele.ENOTFOUND:
+		return http.StatusNotFound
+	case stele.ECONFLICT:
+		return http.StatusConflict
+	case stele.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case stele.EUNSUPPORTED:
+		return http.StatusUnsupportedMediaType
+	case stele.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+type errorJSON struct {
+	Code    stele.Code         `json:"code"`
+	Message string             `json:"message"`
+	Details []stele.FieldError `json:"details"`
+}
+
+func errorBody(code stele.Code, msg string, details []stele.FieldError) map[string]errorJSON {
+	if details == nil {
+		details = []stele.FieldError{}
+	}
+	return map[string]errorJSON{"error": {Code: code, Message: msg, Details: details}}
+}
+
+// writeError writes err as the API's error body. Internal errors are logged
+// and answered without detail.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := stele.ErrorCode(err)
+	var details []stele.FieldError
+	var e *stele.Error
+	if errors.As(err, &e) {
+		details = e.Details
+	}
+	if code == stele.EINTERNAL {
+		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, statusOf(code), errorBody(code, stele.ErrorMessage(err), details))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the client may be gone; nothing useful to do about it
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,197 @@
+// Package search is the read path: it turns a parsed query into a store
+// query (clear columns and blind-index tokens), decrypts the rows it gets
+// back, re-checks every condition on the plaintext, and pages with opaque
+// cursors.
+package search
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/blind"
+	"github.com/stele-audit/stele/internal/record"
+	"github.com/stele-audit/stele/internal/seal"
+)
+
+// Page limits.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+	// maxScan bounds the rows one request decrypts when text terms filter
+	// after decryption; a page may then come back short, with a cursor to go on.
+	maxScan = 50_000
+)
+
+// Service answers queries over one account's events.
+type Service struct {
+	store stele.EventStore
+	keys  *seal.Keyring
+}
+
+// New returns a search service.
+func New(store stele.EventStore, keys *seal.Keyring) *Service {
+	return &Service{store: store, keys: keys}
+}
+
+// Page is one page of results, newest first.
+type Page struct {
+	Events     []*stele.Event `json:"events"`
+	NextCursor string         `json:"next_cursor,omitempty"`
+}
+
+// Search returns the page of account's events matching q that follows cursor.
+func (s *Service) Search(ctx context.Context, account *stele.Account, q stele.Query, cursor string, limit int) (*Page, error) {
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	if limit > MaxLimit {
+		return nil, &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("limit is at most %d", MaxLimit),
+			Details: []stele.FieldError{{Field: "limit", Rule: "max"}}}
+	}
+	keys, err := s.keys.Account(ctx, account.ID)
+	if err != nil {
+		return nil, err
+	}
+	rq, post := plan(keys, account.ID, q)
+	if cursor != "" {
+		if rq.BelowTime, rq.BelowSeq, err = decodeCursor(cursor); err != nil {
+			return nil, err
+		}
+		rq.HasBelow = true
+	}
+	chunk := limit + 1
+	if post {
+		chunk = min(MaxLimit, max(200, 2*limit))
+	}
+	page := &Page{Events: []*stele.Event{}}
+	scanned := 0
+	for {
+		rq.Limit = chunk
+		rows, err := s.store.Rows(ctx, rq)
+		if err != nil {
+			return nil, err
+		}
+		for i := range rows {
+			r := &rows[i]
+			scanned++
+			e, err := Decrypt(keys, account.Name, r)
+			if err != nil {
+				return nil, err
+			}
+			if !Matches(e, q) {
+				continue
+			}
+			if len(page.Events) == limit {
+				// A further match exists: the page ends at the one before.
+				last := page.Events[limit-1]
+				page.NextCursor = encodeCursor(record.Micros(last.Time), last.Seq)
+				return page, nil
+			}
+			page.Events = append(page.Events, e)
+		}
+		if len(rows) < chunk {
+			return page, nil
+		}
+		last := rows[len(rows)-1]
+		rq.HasBelow, rq.BelowTime, rq.BelowSeq = true, last.Time, last.Seq
+		if scanned >= maxScan {
+			page.NextCursor = encodeCursor(last.Time, last.Seq)
+			return page, nil
+		}
+	}
+}
+
+// Event returns one event of account by seq.
+func (s *Service) Event(ctx context.Context, account *stele.Account, seq int64) (*stele.Event, error) {
+	r, err := s.store.Row(ctx, account.ID, seq)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.keys.Account(ctx, account.ID)
+	if err != nil {
+		return nil, err
+	}
+	return Decrypt(keys, account.Name, r)
+}
+
+// Decrypt opens a row's payload and returns the whole event.
+func Decrypt(keys *seal.AccountKeys, account string, r *stele.EventRow) (*stele.Event, error) {
+	ad := record.AppendAD(make([]byte, 0, 96), r)
+	plain, err := keys.Open(r.KeyVersion, r.Seq, r.Payload, ad)
+	if err != nil {
+		return nil, fmt.Errorf("event %d of account %s: %w", r.Seq, account, err)
+	}
+	e := &stele.Event{
+		ID: stele.EventID(r.AccountID, r.Seq), Seq: r.Seq, Account: account,
+		Time: record.Time(r.Time), ReceivedAt: record.Time(r.ReceivedAt),
+		Action: r.Action, Category: r.Category, Outcome: r.Outcome,
+	}
+	if err := record.DecodePayload(plain, e); err != nil {
+		return nil, fmt.Errorf("event %d of account %s: %w", r.Seq, account, err)
+	}
+	return e, nil
+}
+
+// plan builds the store query for q and reports whether some condition can
+// only be checked after decryption.
+func plan(keys blind.Tokenizer, accountID int64, q stele.Query) (stele.RowQuery, bool) {
+	rq := stele.RowQuery{AccountID: accountID, After: record.Micros(q.After), Before: record.Micros(q.Before)}
+	post := false
+	for _, t := range q.Terms {
+		f := stele.RowFilter{Field: t.Field, Negate: t.Negate}
+		switch {
+		case t.Field == stele.FieldText:
+			post = true
+			continue
+		case t.Field.Blind():
+			for _, v := range t.Values {
+				f.Tokens = append(f.Tokens, blind.QueryTokens(keys, t.Field, v)...)
+			}
+		case t.Field == stele.FieldAction:
+			for _, v := range t.Values {
+				if p, ok := strings.CutSuffix(v, "*"); ok {
+					f.Prefixes = append(f.Prefixes, p)
+				} else {
+					f.Values = append(f.Values, v)
+				}
+			}
+		default:
+			f.Values = t.Values
+		}
+		rq.Filters = append(rq.Filters, f)
+	}
+	return rq, post
+}
+
+// Cursors are opaque to clients: a version byte and the (time, seq) of the
+// last event of the page, so a page continues where the last one stopped
+// whatever arrives in between.
+func encodeCursor(t, seq int64) string {
+	b := []byte{1}
+	b = binary.AppendVarint(b, t)
+	b = binary.AppendUvarint(b, uint64(seq))
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+var errCursor = &stele.Error{Code: stele.EINVALID, Message: "cursor is not one this server issued",
+	Details: []stele.FieldError{{Field: "cursor", Rule: "format"}}}
+
+func decodeCursor(s string) (int64, int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 3 || b[0] != 1 {
+		return 0, 0, errCursor
+	}
+	t, n := binary.Varint(b[1:])
+	if n <= 0 {
+		return 0, 0, errCursor
+	}
+	seq, m := binary.Uvarint(b[1+n:])
+	if m <= 0 || 1+n+m != len(b) || seq > 1<<62 {
+		return 0, 0, errCursor
+	}
+	return t, int64(seq), nil
+}
