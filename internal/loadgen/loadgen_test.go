@@ -1,0 +1,217 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stele-audit/stele"
+)
+
+// accepted mirrors the fields internal/ingest decodes, so that decoding
+// with DisallowUnknownFields fails on anything the server would reject.
+type accepted struct {
+	Account        string          `json:"account"`
+	Time           string          `json:"time"`
+	Action         string          `json:"action"`
+	Category       string          `json:"category"`
+	Outcome        string          `json:"outcome"`
+	Actor          *stele.Ref      `json:"actor"`
+	Target         *ref            `json:"target"`
+	Source         *ref            `json:"source"`
+	IP             string          `json:"ip"`
+	UserAgent      string          `json:"user_agent"`
+	RequestID      string          `json:"request_id"`
+	Description    string          `json:"description"`
+	Metadata       json.RawMessage `json:"metadata"`
+	IdempotencyKey string          `json:"idempotency_key"`
+}
+
+// ingestServer is a stand-in for Stele's POST /v1/events.
+type ingestServer struct {
+	t                *testing.T
+	events, requests atomic.Int64
+	batches, singles atomic.Int64
+	mu               sync.Mutex
+	accounts         map[string]int
+}
+
+func (s *ingestServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fail := func(format string, args ...any) {
+		s.t.Errorf(format, args...)
+		http.Error(w, fmt.Sprintf(format, args...), http.StatusBadRequest)
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/v1/events" {
+		fail("%s %s, want POST /v1/events", r.Method, r.URL.Path)
+		return
+	}
+	if got := r.Header.Get("Authorization"); got != "Bearer sk_test" {
+		fail("authorization %q", got)
+		return
+	}
+	if got := r.Header.Get("Content-Type"); got != "application/json" {
+		fail("content type %q", got)
+		return
+	}
+	var body struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	var raw bytes.Buffer
+	if _, err := raw.ReadFrom(r.Body); err != nil {
+		fail("read body: %v", err)
+		return
+	}
+	if err := json.Unmarshal(raw.Bytes(), &body); err != nil {
+		fail("decode body: %v", err)
+		return
+	}
+	if body.Events == nil {
+		s.singles.Add(1)
+		body.Events = []json.RawMessage{raw.Bytes()}
+	} else {
+		s.batches.Add(1)
+	}
+	receipts := make([]stele.Receipt, len(body.Events))
+	for i, ev := range body.Events {
+		dec := json.NewDecoder(bytes.NewReader(ev))
+		dec.DisallowUnknownFields()
+		var in accepted
+		if err := dec.Decode(&in); err != nil {
+			fail("event %d: %v", i, err)
+			return
+		}
+		if in.Action == "" || in.Time == "" || in.IdempotencyKey != "" {
+			fail("event %d: action %q time %q idempotency key %q", i, in.Action, in.Time, in.IdempotencyKey)
+			return
+		}
+		s.mu.Lock()
+		s.accounts[in.Account]++
+		s.mu.Unlock()
+		receipts[i] = stele.Receipt{ID: "evt_" + fmt.Sprint(i), Seq: s.events.Add(1), Account: in.Account}
+	}
+	s.requests.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	json.NewEncoder(w).Encode(map[string]any{"events": receipts})
+}
+
+func newIngestServer(t *testing.T) (*ingestServer, *httptest.Server) {
+	t.Helper()
+	s := &ingestServer{t: t, accounts: map[string]int{}}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return s, srv
+}
+
+func TestRunCountsWhatTheServerAccepted(t *testing.T) {
+	s, srv := newIngestServer(t)
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Config{URL: srv.URL + "/", Key: "sk_test", Concurrency: 4, Batch: 50, Duration: 300 * time.Millisecond, Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Events != s.events.Load() || res.Requests != s.requests.Load() || res.Events != 50*res.Requests {
+		t.Errorf("result %d events in %d requests, server saw %d in %d", res.Events, res.Requests, s.events.Load(), s.requests.Load())
+	}
+	if res.Errors != 0 || res.Requests == 0 || s.singles.Load() != 0 {
+		t.Errorf("errors %d, requests %d, single-event requests %d", res.Errors, res.Requests, s.singles.Load())
+	}
+	if res.P50 <= 0 || res.P50 > res.P95 || res.P95 > res.P99 || res.P99 > res.Max || res.EventsPerSec <= 0 {
+		t.Errorf("implausible figures %+v", res)
+	}
+	if acct := s.accounts; len(acct) != 1 || acct[""] == 0 {
+		t.Errorf("accounts %v, want only the key's own", acct)
+	}
+	t.Log("\n" + out.String())
+	for _, want := range []string{"events", "requests", "errors", "events/s", "p99"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestRunSendsSingleEventsWhenBatchIsOne(t *testing.T) {
+	s, srv := newIngestServer(t)
+	res, err := Run(context.Background(), Config{URL: srv.URL, Key: "sk_test", Concurrency: 2, Batch: 1, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.batches.Load() != 0 || s.singles.Load() == 0 || res.Events != s.singles.Load() {
+		t.Errorf("%d batches, %d single events; result %d events", s.batches.Load(), s.singles.Load(), res.Events)
+	}
+}
+
+func TestRunSpreadsEventsOverAccounts(t *testing.T) {
+	s, srv := newIngestServer(t)
+	_, err := Run(context.Background(), Config{URL: srv.URL, Key: "sk_test", Concurrency: 2, Batch: 10, Duration: 200 * time.Millisecond,
+		Accounts: []string{"acme", "globex", "newco"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.accounts) != 3 || s.accounts["acme"] == 0 || s.accounts["globex"] == 0 || s.accounts["newco"] == 0 {
+		t.Errorf("accounts %v", s.accounts)
+	}
+}
+
+func TestRunReportsARefusedKey(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"error":{"code":"unauthorized","message":"invalid API key"}}`))
+	}))
+	defer srv.Close()
+	_, err := Run(context.Background(), Config{URL: srv.URL, Key: "bad", Concurrency: 8, Batch: 100, Duration: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "invalid API key") {
+		t.Fatalf("err = %v, want the 401 and the server's message", err)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("%d requests after a refusal, want 1", n)
+	}
+}
+
+func TestRunCountsServerErrors(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%2 == 0 {
+			http.Error(w, `{"error":{"code":"unavailable","message":"busy"}}`, http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"events":[]}`))
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Config{URL: srv.URL, Key: "k", Concurrency: 2, Batch: 5, Duration: 200 * time.Millisecond, Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors == 0 || res.Events != 5*(res.Requests-res.Errors) {
+		t.Errorf("%+v", res)
+	}
+	if c := strings.Count(out.String(), "first error"); c != 1 || !strings.Contains(out.String(), "503") {
+		t.Errorf("first error printed %d times:\n%s", c, out.String())
+	}
+}
+
+func TestQuantileOfHistogram(t *testing.T) {
+	var h histogram
+	for i := 1; i <= 100; i++ {
+		h.record(time.Duration(i) * time.Millisecond)
+	}
+	p99 := quantile(h.snapshot(), nil, 0.99)
+	if p99 < 95*time.Millisecond || p99 > 105*time.Millisecond {
+		t.Errorf("p99 = %s, want about 99ms", p99)
+	}
+}
