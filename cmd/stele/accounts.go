@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/stele-audit/stele"
+)
+
+func runAccounts(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return stele.Errorf(stele.EINVALID, "usage: stele accounts create|list|set ...")
+	}
+	switch args[0] {
+	case "create":
+		return accountsCreate(ctx, args[1:], out)
+	case "list":
+		return accountsList(ctx, args[1:], out)
+	case "set":
+		return accountsSet(ctx, args[1:], out)
+	case "-h", "--help", "help":
+		fmt.Fprintln(out, "Usage: stele accounts create NAME --type TYPE [--retention-days N]\n       stele accounts list\n       stele accounts set NAME [--type T] [--retention-days N|default] [--legal-hold on|off]")
+		return nil
+	}
+	return stele.Errorf(stele.EINVALID, "unknown accounts command %q (create, list, set)", args[0])
+}
+
+func accountsCreate(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("accounts create", "accounts create NAME --type TYPE [--retention-days N] [--json]")
+	var sf storeFlags
+	sf.register(fs)
+	typ := fs.String("type", "free", "account type: free, team, business or enterprise")
+	days := fs.Int("retention-days", 0, "keep events this many days instead of the type's default")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return stele.Errorf(stele.EINVALID, "accounts create needs exactly one NAME")
+	}
+	acct := &stele.Account{Name: pos[0], Type: *typ}
+	if *days != 0 {
+		acct.RetentionDays = days
+	}
+	if !stele.AccountNamePattern.MatchString(acct.Name) {
+		return &stele.Error{Code: stele.EINVALID, Message: "account names are 1-63 lowercase letters, digits, - and _, starting with a letter or digit",
+			Details: []stele.FieldError{{Field: "name", Rule: "pattern"}}}
+	}
+	if err := checkAccount(acct); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, sf, newLogger("warn"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.db.CreateAccount(ctx, acct); err != nil {
+		return err
+	}
+	if _, err := a.keyring.Account(ctx, acct.ID); err != nil {
+		return err
+	}
+	if err := a.record(ctx, stele.Event{Account: stele.SystemAccount, Action: "account.created", Outcome: stele.OutcomeSuccess,
+		Target:      &stele.Ref{Type: "account", ID: acct.Name, Name: acct.Name},
+		Description: fmt.Sprintf("Account %s created with type %s (%d days retention)", acct.Name, acct.Type, acct.Retention(stele.DefaultAccountTypes)),
+		Metadata:    map[string]any{"type": acct.Type, "retention_days": acct.Retention(stele.DefaultAccountTypes)}}); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(out, accountView(acct))
+	}
+	fmt.Fprintf(out, "created account %s (type %s, %d days retention)\n", acct.Name, acct.Type, acct.Retention(stele.DefaultAccountTypes))
+	return nil
+}
+
+// checkAccount checks an account's type and retention override.
+func checkAccount(a *stele.Account) error {
+	known := false
+	for _, t := range stele.DefaultAccountTypes {
+		known = known || t.Name == a.Type
+	}
+	if !known {
+		return &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("unknown account type %q (free, team, business, enterprise)", a.Type),
+			Details: []stele.FieldError{{Field: "type", Rule: "enum"}}}
+	}
+	if a.RetentionDays != nil && (*a.RetentionDays < 1 || *a.RetentionDays > 36500) {
+		return &stele.Error{Code: stele.EINVALID, Message: "retention days must be from 1 to 36500",
+			Details: []stele.FieldError{{Field: "retention_days", Rule: "range"}}}
+	}
+	return nil
+}
+
+type accountJSON struct {
+	Name          string    `json:"name"`
+	Type          string    `json:"type"`
+	RetentionDays int       `json:"retention_days"`
+	Override      bool      `json:"retention_overridden"`
+	LegalHold     bool      `json:"legal_hold"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+func accountView(a *stele.Account) accountJSON {
+	return accountJSON{Name: a.Name, Type: a.Type, RetentionDays: a.Retention(stele.DefaultAccountTypes),
+		Override: a.RetentionDays != nil, LegalHold: a.LegalHold, CreatedAt: a.CreatedAt}
+}
+
+func accountsList(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("accounts list", "accounts list [--json]")
+	var sf storeFlags
+	sf.register(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, sf, newLogger("warn"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	accts, err := a.db.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	views := make([]accountJSON, len(accts))
+	for i, ac := range accts {
+		views[i] = accountView(ac)
+	}
+	if *asJSON {
+		return printJSON(out, views)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTYPE\tRETENTION\tLEGAL HOLD\tCREATED")
+	for _, v := range views {
+		ret := strconv.Itoa(v.RetentionDays) + " days"
+		if v.Override {
+			ret += " (override)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", v.Name, v.Type, ret, onOff(v.LegalHold), v.CreatedAt.Format(time.DateOnly))
+	}
+	return tw.Flush()
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func accountsSet(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("accounts set", "accounts set NAME [--type T] [--retention-days N|default] [--legal-hold on|off] [--json]")
+	var sf storeFlags
+	sf.register(fs)
+	typ := fs.String("type", "", "new account type")
+	days := fs.String("retention-days", "", "retention override in days, or 'default' for the type's")
+	hold := fs.String("legal-hold", "", "on or off: suspend retention purges")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return stele.Errorf(stele.EINVALID, "accounts set needs exactly one NAME")
+	}
+	var u stele.AccountUpdate
+	if *typ != "" {
+		u.Type = typ
+	}
+	switch *days {
+	case "":
+	case "default":
+		u.ClearRetention = true
+	default:
+		n, err := strconv.Atoi(*days)
+		if err != nil {
+			return &stele.Error{Code: stele.EINVALID, Message: "--retention-days must be a number of days or 'default'",
+				Details: []stele.FieldError{{Field: "retention_days", Rule: "type"}}}
+		}
+		u.RetentionDays = &n
+	}
+	switch *hold {
+	case "":
+	case "on", "off":
+		on := *hold == "on"
+		u.LegalHold = &on
+	default:
+		return &stele.Error{Code: stele.EINVALID, Message: "--legal-hold must be on or off",
+			Details: []stele.FieldError{{Field: "legal_hold", Rule: "enum"}}}
+	}
+	if u.Type == nil && u.RetentionDays == nil && !u.ClearRetention && u.LegalHold == nil {
+		return stele.Errorf(stele.EINVALID, "nothing to change: give --type, --retention-days or --legal-hold")
+	}
+	a, err := openApp(ctx, sf, newLogger("warn"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	before, err := a.db.AccountByName(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	check := *before
+	if u.Type != nil {
+		check.Type = *u.Type
+	}
+	if u.RetentionDays != nil {
+		check.RetentionDays = u.RetentionDays
+	}
+	if err := checkAccount(&check); err != nil {
+		return err
+	}
+	after, err := a.db.UpdateAccount(ctx, before.ID, u)
+	if err != nil {
+		return err
+	}
+	if err := a.record(ctx, accountChangeEvents(before, after)...); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(out, accountView(after))
+	}
+	fmt.Fprintf(out, "account %s: type %s, %d days retention, legal hold %s\n", after.Name, after.Type, after.Retention(stele.DefaultAccountTypes), onOff(after.LegalHold))
+	return nil
+}
+
+// accountChangeEvents records an account change in the account's own log and
+// in _system, with before and after values.
+func accountChangeEvents(before, after *stele.Account) []stele.Event {
+	var out []stele.Event
+	target := &stele.Ref{Type: "account", ID: after.Name, Name: after.Name}
+	rb, ra := before.Retention(stele.DefaultAccountTypes), after.Retention(stele.DefaultAccountTypes)
+	if before.Type != after.Type || rb != ra {
+		meta := map[string]any{"type_before": before.Type, "type_after": after.Type, "retention_days_before": rb, "retention_days_after": ra}
+		desc := fmt.Sprintf("Retention of %s changed from %d to %d days (type %s → %s)", after.Name, rb, ra, before.Type, after.Type)
+		for _, acct := range []string{after.Name, stele.SystemAccount} {
+			out = append(out, stele.Event{Account: acct, Action: "retention.changed", Outcome: stele.OutcomeSuccess, Target: target, Description: desc, Metadata: meta})
+		}
+	}
+	if before.LegalHold != after.LegalHold {
+		action, desc := "legal_hold.lifted", "Legal hold lifted on "+after.Name
+		if after.LegalHold {
+			action, desc = "legal_hold.set", "Legal hold set on "+after.Name+": retention purges suspended"
+		}
+		for _, acct := range []string{after.Name, stele.SystemAccount} {
+			out = append(out, stele.Event{Account: acct, Action: action, Outcome: stele.OutcomeSuccess, Target: target, Description: desc})
+		}
+	}
+	return out
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/seal"
+	"github.com/stele-audit/stele/internal/search"
+	"github.com/stele-audit/stele/internal/sqlite"
+)
+
+// app is Stele wired together on the local store.
+type app struct {
+	db       *sqlite.DB
+	keyring  *seal.Keyring
+	writer   *ingest.Writer
+	ingest   *ingest.Service
+	search   *search.Service
+	logger   *slog.Logger
+	stopping context.CancelFunc
+}
+
+// openApp opens the store named by the flags, loads the master key and
+// starts the writer. Close stops it.
+func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, error) {
+	path, err := sqlitePath(sf)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(sf.data, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	master, err := seal.LoadMasterKey(sf.data, os.Getenv, logger)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	a := &app{db: db, logger: logger}
+	a.keyring = seal.NewKeyring(master, db)
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopping = cancel
+	a.writer = ingest.NewWriter(wctx, db, logger, ingest.WriterConfig{})
+	a.ingest = ingest.NewService(db, a.keyring, a.writer, logger)
+	a.search = search.New(db, a.keyring)
+	if err := a.ensureSystemAccount(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func sqlitePath(sf storeFlags) (string, error) {
+	switch {
+	case sf.db == "":
+		return filepath.Join(sf.data, "stele.db"), nil
+	case strings.HasPrefix(sf.db, "sqlite:"):
+		return strings.TrimPrefix(sf.db, "sqlite:"), nil
+	case strings.HasPrefix(sf.db, "postgres://"), strings.HasPrefix(sf.db, "postgresql://"):
+		return "", stele.Errorf(stele.EINVALID, "--db: the PostgreSQL store is not part of this build yet; use sqlite:PATH")
+	default:
+		return "", stele.Errorf(stele.EINVALID, "--db must be sqlite:PATH or a postgres:// URL")
+	}
+}
+
+// ensureSystemAccount creates the operator account on first start.
+func (a *app) ensureSystemAccount(ctx context.Context) error {
+	_, err := a.db.AccountByName(ctx, stele.SystemAccount)
+	if stele.ErrorCode(err) != stele.ENOTFOUND {
+		return err
+	}
+	err = a.db.CreateAccount(ctx, &stele.Account{Name: stele.SystemAccount, Type: "enterprise"})
+	if stele.ErrorCode(err) == stele.ECONFLICT { // another process just made it
+		return nil
+	}
+	return err
+}
+
+// Close stops the writer, after it has finished any commit, and closes the store.
+func (a *app) Close() {
+	a.stopping()
+	a.writer.Wait()
+	if err := a.db.Close(); err != nil {
+		a.logger.Error("close store", "err", err)
+	}
+}
+
+// recordSystem stores an event in the _system account on behalf of the
+// operator at the command line.
+func (a *app) record(ctx context.Context, events ...stele.Event) error {
+	for i := range events {
+		if events[i].Actor == nil {
+			events[i].Actor = operatorActor()
+		}
+	}
+	_, err := a.ingest.Record(ctx, events...)
+	return err
+}
+
+func operatorActor() *stele.Ref {
+	name := os.Getenv("USER")
+	if name == "" {
+		name = "operator"
+	}
+	return &stele.Ref{Type: "operator", ID: "cli:" + name, Name: name + " (stele CLI)"}
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}

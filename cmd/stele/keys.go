@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/apikey"
+)
+
+func runKeys(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return stele.Errorf(stele.EINVALID, "usage: stele keys create|list|revoke ...")
+	}
+	switch args[0] {
+	case "create":
+		return keysCreate(ctx, args[1:], out)
+	case "list":
+		return keysList(ctx, args[1:], out)
+	case "revoke":
+		return keysRevoke(ctx, args[1:], out)
+	case "-h", "--help", "help":
+		fmt.Fprintln(out, "Usage: stele keys create --account NAME --scopes events:write,events:read [--operator] [--name N]\n       stele keys list --account NAME\n       stele keys revoke ID")
+		return nil
+	}
+	return stele.Errorf(stele.EINVALID, "unknown keys command %q (create, list, revoke)", args[0])
+}
+
+func keysCreate(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("keys create", "keys create --account NAME --scopes S1,S2 [--operator] [--name N] [--json]")
+	var sf storeFlags
+	sf.register(fs)
+	account := fs.String("account", "", "the account the key belongs to (_system for --operator)")
+	scopes := fs.String("scopes", "events:write", "comma-separated scopes: events:write, events:read, events:export, alerts:manage, streams:manage")
+	operator := fs.Bool("operator", false, "a platform key that may write events for any account")
+	name := fs.String("name", "", "a label for the key")
+	asJSON := fs.Bool("json", false, "print JSON: {\"id\", \"key\"}")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *operator && *account == "" {
+		*account = stele.SystemAccount
+	}
+	if *account == "" {
+		return &stele.Error{Code: stele.EINVALID, Message: "--account is required", Details: []stele.FieldError{{Field: "account", Rule: "required"}}}
+	}
+	a, err := openApp(ctx, sf, newLogger("warn"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	acct, err := a.db.AccountByName(ctx, *account)
+	if err != nil {
+		return err
+	}
+	k, secret, err := apikey.Issue(ctx, a.db, acct, apikey.ParseScopes(*scopes), *operator, *name, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := a.record(ctx, stele.Event{Account: acct.Name, Action: "api_key.created", Outcome: stele.OutcomeSuccess,
+		Target:      &stele.Ref{Type: "api_key", ID: k.ID, Name: k.Name},
+		Description: fmt.Sprintf("API key %s created with scopes %s", k.ID, scopeList(k.Scopes)),
+		Metadata:    map[string]any{"scopes": scopeList(k.Scopes), "operator": k.Operator}}); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(out, map[string]any{"id": k.ID, "key": secret, "account": acct.Name, "scopes": k.Scopes, "operator": k.Operator})
+	}
+	fmt.Fprintf(out, "created key %s for account %s with scopes %s\n\n  %s\n\nThis is the only time the key is shown; store it now.\n", k.ID, acct.Name, scopeList(k.Scopes), secret)
+	return nil
+}
+
+func scopeList(ss []stele.Scope) string {
+	parts := make([]string, len(ss))
+	for i, s := range ss {
+		parts[i] = string(s)
+	}
+	return strings.Join(parts, ",")
+}
+
+func keysList(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("keys list", "keys list --account NAME [--json]")
+	var sf storeFlags
+	sf.register(fs)
+	account := fs.String("account", "", "the account whose keys to list")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *account == "" {
+		return &stele.Error{Code: stele.EINVALID, Message: "--account is required", Details: []stele.FieldError{{Field: "account", Rule: "required"}}}
+	}
+	a, err := openApp(ctx, sf, newLogger("warn"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	acct, err := a.db.AccountByName(ctx, *account)
+	if err != nil {
+		return err
+	}
+	keys, err := a.db.APIKeys(ctx, acct.ID)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if keys == nil {
+			keys = []*stele.APIKey{}
+		}
+		return printJSON(out, keys)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tOPERATOR\tCREATED\tREVOKED")
+	for _, k := range keys {
+		revoked := "-"
+		if k.RevokedAt != nil {
+			revoked = k.RevokedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", k.ID, k.Name, scopeList(k.Scopes), k.Operator, k.CreatedAt.Format(time.RFC3339), revoked)
+	}
+	return tw.Flush()
+}
+
+func keysRevoke(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("keys revoke", "keys revoke ID [--json]")
+	var sf storeFlags
+	sf.register(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return stele.Errorf(stele.EINVALID, "keys revoke needs exactly one key ID")
+	}
+	a, err := openApp(ctx, sf, newLogger("warn"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	k, err := a.db.APIKey(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if err := a.db.RevokeAPIKey(ctx, k.ID, now); err != nil {
+		return err
+	}
+	if err := a.record(ctx, stele.Event{Account: k.Account, Action: "api_key.revoked", Outcome: stele.OutcomeSuccess,
+		Target: &stele.Ref{Type: "api_key", ID: k.ID, Name: k.Name}, Description: fmt.Sprintf("API key %s revoked", k.ID)}); err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(out, map[string]any{"id": k.ID, "revoked_at": now.UTC()})
+	}
+	fmt.Fprintf(out, "revoked key %s of account %s\n", k.ID, k.Account)
+	return nil
+}

@@ -1,0 +1,105 @@
+// Command stele is the Stele audit log service: the server, its admin
+// commands, and clients for its API. This package only wires things together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/stele-audit/stele"
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, out io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the HTTP API (and, with --demo, fill an empty store with demo activity)", runServe},
+		{"accounts", "create, list and change accounts: accounts create|list|set", runAccounts},
+		{"keys", "create, list and revoke API keys: keys create|list|revoke", runKeys},
+		{"ingest", "send JSON Lines events to a server", runIngest},
+		{"query", "query a server's events", runQuery},
+		{"demo", "fill the local store with 30 days of realistic activity", runDemo},
+		{"loadgen", "drive a server's ingest API and report throughput and latency", runLoadgen},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "stele:", describe(err))
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(out)
+		if len(args) == 0 {
+			return errors.New("a command is required")
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], out)
+		}
+	}
+	usage(os.Stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Stele: an encrypted, tamper-evident audit log service.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: stele COMMAND [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'stele COMMAND --help' for a command's flags. Every flag may also be set")
+	fmt.Fprintln(w, "as an environment variable: --retention-days as STELE_RETENTION_DAYS.")
+}
+
+// describe renders an error for a person at a terminal, with field details.
+func describe(err error) string {
+	var e *stele.Error
+	if !errors.As(err, &e) {
+		return err.Error()
+	}
+	var b strings.Builder
+	b.WriteString(e.Message)
+	for _, d := range e.Details {
+		fmt.Fprintf(&b, "\n  %s: %s", d.Field, d.Rule)
+		if d.Message != "" {
+			fmt.Fprintf(&b, " (%s)", d.Message)
+		}
+	}
+	return b.String()
+}
+
+func exitCode(err error) int {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case stele.ErrorCode(err) == stele.EINVALID:
+		return 2
+	default:
+		return 1
+	}
+}
