@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 			tc.fn(t, open(t))
 		})
 	}
+	runConsole(t, open)
 }
 
 func ctx(t *testing.T) context.Context { return t.Context() }
