@@ -50,8 +50,14 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: create directory: %w", err)
 	}
+	// The database holds only sealed payloads and tokens, but its file is
+	// still nobody else's business: create it private before SQLite does.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: create file: %w", err)
+	}
+	f.Close()
 	db := &DB{path: path}
-	var err error
 	db.writer, err = sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open writer: %w", err)
