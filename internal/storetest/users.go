@@ -177,6 +177,11 @@ func testCountByBucket(t *testing.T, s ConsoleStore) {
 			t.Fatalf("bucket %d: %+v", i, c)
 		}
 	}
+	got, err = s.CountByBucket(ctx(t), stele.RowQuery{AccountID: acme.ID,
+		Filters: []stele.RowFilter{{Field: stele.FieldCategory, Values: []string{stele.CategoryAudit}}}}, 24*hour)
+	if err != nil || len(got) != 1 || got[0].Count != 5 || got[0].Category != stele.CategoryAudit {
+		t.Fatalf("category audit by day: %+v %v", got, err)
+	}
 	got, err = s.CountByBucket(ctx(t), stele.RowQuery{AccountID: acme.ID, After: base + hour,
 		Filters: []stele.RowFilter{{Field: stele.FieldOutcome, Values: []string{stele.OutcomeFailure}}}}, 24*hour)
 	if err != nil {
