@@ -114,8 +114,9 @@ func TestCSVIsRFC4180WithBOMAndNeutralisedFormulas(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
 	}
-	// encoding/csv's reader drops a carriage return inside a field; look at the bytes.
-	if !bytes.Contains(body, []byte("\"'\rcr\"")) {
+	// With CRLF line ends, encoding/csv writes a lone carriage return in a
+	// field as nothing; the cell is still neutralised first.
+	if !bytes.Contains(body, []byte(",\"'cr\"\r\n")) {
 		t.Error("a cell starting with a carriage return is not neutralised")
 	}
 	if !bytes.Contains(body, []byte("\r\n")) {
