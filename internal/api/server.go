@@ -35,6 +35,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/events", s.auth(s.handleCreateEvents))
 	mux.Handle("GET /v1/events", s.auth(s.handleListEvents))
 	mux.Handle("GET /v1/events/{id}", s.auth(s.handleGetEvent))
+	mux.Handle("GET /v1/export", s.auth(s.handleExport))
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 }
 
