@@ -43,9 +43,10 @@ type IntegrityStore interface {
 	Checkpoints(ctx context.Context, accountID int64) ([]*Checkpoint, error)
 	// Purges returns the account's purge records, by Below.
 	Purges(ctx context.Context, accountID int64) ([]*Purge, error)
-	// ApplyPurge deletes the account's events with seq < p.Below and stores p,
-	// in one transaction. Tree nodes are kept.
-	ApplyPurge(ctx context.Context, p *Purge) error
+	// AddPurge stores a purge record, after the retention job deleted the
+	// events below p.Below (tree nodes and the head are kept). A record of
+	// the same account and Below already stored is kept and not an error.
+	AddPurge(ctx context.Context, p *Purge) error
 	// RowsBySeq returns up to limit of the account's rows with seq >= from, by seq.
 	RowsBySeq(ctx context.Context, accountID, from int64, limit int) ([]EventRow, error)
 	// MaxSeq returns the account's largest stored seq, -1 when it has no rows.

@@ -45,6 +45,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RowsTenancy", testTenancy},
 		{"ConcurrentAppendsSerialise", testConcurrentAppends},
 		{"LeafHashesAndTreeNodeRanges", testRanges},
+		{"CheckpointsKeptByAccountAndSize", testCheckpoints},
+		{"PurgesAndRowsBySeq", testPurgesAndRowsBySeq},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
