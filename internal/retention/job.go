@@ -1,0 +1,296 @@
+package retention
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/record"
+)
+
+// Recorder stores Stele's own events (ingest.Service does).
+type Recorder interface {
+	Record(ctx context.Context, events ...stele.Event) ([]stele.Receipt, error)
+}
+
+// StatementFunc records in the account's integrity record that its events
+// below seq below are purged (the signed "purged below seq N" statement of
+// internal/ledger). It is called before the first row is deleted, so a
+// purge cut short by a crash is still covered.
+type StatementFunc func(ctx context.Context, account *stele.Account, below int64) error
+
+// DefaultBatch is how many rows one purge transaction deletes.
+const DefaultBatch = 5000
+
+// Job purges expired events.
+type Job struct {
+	Accounts stele.AccountStore
+	Store    stele.RetentionStore
+	Recorder Recorder
+	Types    []stele.AccountType // days per account type; DefaultAccountTypes when nil
+	Logger   *slog.Logger
+	Now      func() time.Time // the clock retention is measured by; time.Now when nil
+
+	// Batch is the number of rows per transaction, DefaultBatch when 0.
+	Batch int
+	// Pause is waited between batches so that the writer serves ingest in
+	// between. Zero waits as long as the last batch took (the purge gets at
+	// most half of the writer); negative does not wait.
+	Pause time.Duration
+	// Statement, when set, is called with the bound of every purge before
+	// it deletes anything. The integrity record's purge statement hangs here.
+	Statement StatementFunc
+}
+
+// Result is one account's purge.
+type Result struct {
+	Account       string    `json:"account"`
+	RetentionDays int       `json:"retention_days"`
+	Cutoff        time.Time `json:"cutoff"`
+	LegalHold     bool      `json:"legal_hold"`
+	DryRun        bool      `json:"dry_run,omitempty"`
+	Deleted       int64     `json:"deleted"`
+	FromSeq       int64     `json:"from_seq"`
+	BelowSeq      int64     `json:"below_seq"`
+	Oldest        time.Time `json:"oldest,omitzero"`
+	Newest        time.Time `json:"newest,omitzero"`
+	Batches       int       `json:"batches"`
+}
+
+func (j *Job) now() time.Time {
+	if j.Now != nil {
+		return j.Now()
+	}
+	return time.Now()
+}
+
+func (j *Job) types() []stele.AccountType {
+	if j.Types != nil {
+		return j.Types
+	}
+	return stele.DefaultAccountTypes
+}
+
+func (j *Job) batch() int {
+	if j.Batch > 0 {
+		return j.Batch
+	}
+	return DefaultBatch
+}
+
+// Cutoff returns the time before which an account's events are expired at
+// now, and its retention in days; ok is false when the account has no known
+// retention (then nothing of it is purged).
+func Cutoff(a *stele.Account, types []stele.AccountType, now time.Time) (cutoff time.Time, days int, ok bool) {
+	days = a.Retention(types)
+	if days <= 0 {
+		return time.Time{}, 0, false
+	}
+	return now.Add(-time.Duration(days) * 24 * time.Hour).UTC().Truncate(stele.TimeUnit), days, true
+}
+
+// Run purges every account, or only the one named (when name is not "").
+// An account's failure is logged and the others still run; the first error
+// is returned.
+func (j *Job) Run(ctx context.Context, name string, dryRun bool) ([]Result, error) {
+	var accts []*stele.Account
+	if name != "" {
+		a, err := j.Accounts.AccountByName(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		accts = []*stele.Account{a}
+	} else {
+		var err error
+		if accts, err = j.Accounts.Accounts(ctx); err != nil {
+			return nil, fmt.Errorf("retention: list accounts: %w", err)
+		}
+	}
+	var (
+		out      []Result
+		firstErr error
+	)
+	for _, a := range accts {
+		r, err := j.RunAccount(ctx, a, dryRun)
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+			j.log().Error("retention purge", "account", a.Name, "err", err)
+			if firstErr == nil {
+				firstErr = fmt.Errorf("retention: account %s: %w", a.Name, err)
+			}
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, firstErr
+}
+
+func (j *Job) log() *slog.Logger {
+	if j.Logger != nil {
+		return j.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// RunAccount purges one account: it finds the expired prefix, records the
+// statement, deletes it batch by batch (re-reading the legal hold before
+// each), and records a retention.purged event in the account. A dry run
+// only reports what would go.
+func (j *Job) RunAccount(ctx context.Context, a *stele.Account, dryRun bool) (Result, error) {
+	now := j.now()
+	res := Result{Account: a.Name, LegalHold: a.LegalHold, DryRun: dryRun}
+	cutoff, days, ok := Cutoff(a, j.types(), now)
+	res.RetentionDays, res.Cutoff = days, cutoff
+	if !ok || a.LegalHold {
+		return res, nil
+	}
+	cut := record.Micros(cutoff)
+	plan, err := j.plan(ctx, a.ID, cut)
+	if err != nil || plan.Deleted == 0 || dryRun {
+		res.fill(plan)
+		return res, err
+	}
+	if j.Statement != nil {
+		if err := j.Statement(ctx, a, plan.BelowSeq); err != nil {
+			return res, fmt.Errorf("purge statement: %w", err)
+		}
+	}
+	var done stele.PurgeBatch
+	for {
+		cur, err := j.Accounts.Account(ctx, a.ID)
+		if err != nil {
+			return res, err
+		}
+		if cur.LegalHold { // set while this purge ran: stop here
+			res.LegalHold = true
+			break
+		}
+		start := time.Now()
+		b, err := j.Store.PurgeExpired(ctx, a.ID, cut, plan.BelowSeq, j.batch())
+		if err != nil {
+			return res, err
+		}
+		if b.Deleted == 0 {
+			break
+		}
+		res.Batches++
+		done = merge(done, b)
+		if b.BelowSeq >= plan.BelowSeq {
+			break
+		}
+		if err := j.yield(ctx, time.Since(start)); err != nil {
+			res.fill(done)
+			return res, err
+		}
+	}
+	res.fill(done)
+	if done.Deleted > 0 {
+		if err := j.recordPurge(ctx, a, res); err != nil {
+			return res, err
+		}
+		j.log().Info("retention purge", "account", a.Name, "deleted", done.Deleted, "below_seq", done.BelowSeq)
+	}
+	return res, nil
+}
+
+// plan reads, without deleting, the whole expired prefix of an account.
+func (j *Job) plan(ctx context.Context, accountID, cutoff int64) (stele.PurgeBatch, error) {
+	var plan stele.PurgeBatch
+	from := int64(0)
+	for {
+		b, err := j.Store.ExpiredPrefix(ctx, accountID, cutoff, from, j.batch())
+		if err != nil {
+			return plan, err
+		}
+		plan = merge(plan, b)
+		if b.Deleted < int64(j.batch()) {
+			return plan, nil
+		}
+		from = b.BelowSeq
+	}
+}
+
+func merge(a, b stele.PurgeBatch) stele.PurgeBatch {
+	if b.Deleted == 0 {
+		return a
+	}
+	if a.Deleted == 0 {
+		return b
+	}
+	a.Deleted += b.Deleted
+	a.FromSeq = min(a.FromSeq, b.FromSeq)
+	a.BelowSeq = max(a.BelowSeq, b.BelowSeq)
+	a.OldestTime = min(a.OldestTime, b.OldestTime)
+	a.NewestTime = max(a.NewestTime, b.NewestTime)
+	return a
+}
+
+func (r *Result) fill(b stele.PurgeBatch) {
+	r.Deleted, r.FromSeq, r.BelowSeq = b.Deleted, b.FromSeq, b.BelowSeq
+	if b.Deleted > 0 {
+		r.Oldest, r.Newest = record.Time(b.OldestTime), record.Time(b.NewestTime)
+	}
+}
+
+func (j *Job) yield(ctx context.Context, took time.Duration) error {
+	d := j.Pause
+	if d == 0 {
+		d = took
+	}
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (j *Job) recordPurge(ctx context.Context, a *stele.Account, r Result) error {
+	desc := fmt.Sprintf("Retention purge deleted %d events older than %d days (seqs %d to %d, %s to %s)",
+		r.Deleted, r.RetentionDays, r.FromSeq, r.BelowSeq-1, r.Oldest.Format(time.RFC3339), r.Newest.Format(time.RFC3339))
+	_, err := j.Recorder.Record(ctx, stele.Event{
+		Account: a.Name, Action: "retention.purged", Category: stele.CategoryAudit, Outcome: stele.OutcomeSuccess,
+		Actor:       &stele.Ref{Type: "system", ID: "stele:retention", Name: "Stele retention"},
+		Target:      &stele.Ref{Type: "account", ID: a.Name, Name: a.Name},
+		Description: desc,
+		Metadata: map[string]any{
+			"deleted": r.Deleted, "from_seq": r.FromSeq, "below_seq": r.BelowSeq,
+			"oldest_time": r.Oldest.Format(time.RFC3339Nano), "newest_time": r.Newest.Format(time.RFC3339Nano),
+			"cutoff": r.Cutoff.Format(time.RFC3339Nano), "retention_days": r.RetentionDays, "batches": r.Batches,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("record purge: %w", err)
+	}
+	return nil
+}
+
+// Loop runs the job every interval until ctx is done, the first time after
+// one interval. A failed run is logged; the next one tries again.
+func (j *Job) Loop(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = time.Hour
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := j.Run(ctx, "", false); err != nil && ctx.Err() == nil {
+				j.log().Error("retention run", "err", err)
+			}
+		}
+	}
+}
+

@@ -1,0 +1,41 @@
+package retention
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/stele-audit/stele"
+)
+
+// ParseAccountTypes returns the built-in account types with the days that
+// spec overrides, spec being "free=30,team=90,…" (empty for none). A name
+// that is not built in adds a type.
+func ParseAccountTypes(spec string) ([]stele.AccountType, error) {
+	types := slices.Clone(stele.DefaultAccountTypes)
+	for part := range strings.SplitSeq(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, days, ok := strings.Cut(part, "=")
+		n, err := strconv.Atoi(strings.TrimSpace(days))
+		name = strings.TrimSpace(name)
+		if !ok || err != nil || n < 1 || n > MaxRetentionDays || !stele.AccountNamePattern.MatchString(name) {
+			return nil, &stele.Error{Code: stele.EINVALID,
+				Message: fmt.Sprintf("account types are NAME=DAYS pairs with days from 1 to %d, separated by commas; not %q", MaxRetentionDays, part),
+				Details: []stele.FieldError{{Field: "account_types", Rule: "format"}}}
+		}
+		i := slices.IndexFunc(types, func(t stele.AccountType) bool { return t.Name == name })
+		if i < 0 {
+			types = append(types, stele.AccountType{Name: name, RetentionDays: n})
+			continue
+		}
+		types[i].RetentionDays = n
+	}
+	return types, nil
+}
+
+// MaxRetentionDays bounds a retention: a hundred years.
+const MaxRetentionDays = 36500

@@ -1,0 +1,83 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+
+	"github.com/stele-audit/stele"
+)
+
+var _ stele.RetentionStore = (*DB)(nil)
+
+// querier is what a *sql.DB and a *sql.Tx share for reads.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// PurgeExpired deletes up to limit of the account's oldest events whose
+// times are all before cutoff, in one transaction on the writer. The run
+// is found and deleted in the same transaction, so concurrent appends (which
+// only add newer seqs) and other purgers cannot make it delete anything else.
+func (db *DB) PurgeExpired(ctx context.Context, accountID, cutoff, below int64, limit int) (stele.PurgeBatch, error) {
+	var b stele.PurgeBatch
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		if b, err = expiredPrefix(ctx, tx, accountID, cutoff, 0, below, limit); err != nil || b.Deleted == 0 {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE account_id = ? AND seq >= ? AND seq < ?`, accountID, b.FromSeq, b.BelowSeq)
+		if err != nil {
+			return fmt.Errorf("sqlite: purge events: %w", mapErr(err))
+		}
+		if n, err := res.RowsAffected(); err != nil || n != b.Deleted {
+			return fmt.Errorf("sqlite: purge events: deleted %d rows, expected %d (%v)", n, b.Deleted, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE account_id = ? AND seq < ?`, accountID, b.BelowSeq); err != nil {
+			return fmt.Errorf("sqlite: purge idempotency: %w", mapErr(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return stele.PurgeBatch{}, err
+	}
+	return b, nil
+}
+
+// ExpiredPrefix reports what PurgeExpired would delete if the events below
+// seq from were already gone; it only reads.
+func (db *DB) ExpiredPrefix(ctx context.Context, accountID, cutoff, from int64, limit int) (stele.PurgeBatch, error) {
+	return expiredPrefix(ctx, db.reader, accountID, cutoff, from, math.MaxInt64, limit)
+}
+
+func expiredPrefix(ctx context.Context, q querier, accountID, cutoff, from, below int64, limit int) (stele.PurgeBatch, error) {
+	var b stele.PurgeBatch
+	if limit <= 0 {
+		return b, stele.Errorf(stele.EINVALID, "purge limit must be positive")
+	}
+	rows, err := q.QueryContext(ctx, `SELECT seq, time FROM events WHERE account_id = ? AND seq >= ? AND seq < ? ORDER BY seq LIMIT ?`, accountID, from, below, limit)
+	if err != nil {
+		return b, fmt.Errorf("sqlite: expired events: %w", mapErr(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq, t int64
+		if err := rows.Scan(&seq, &t); err != nil {
+			return b, fmt.Errorf("sqlite: expired events: %w", err)
+		}
+		if t >= cutoff {
+			break
+		}
+		if b.Deleted == 0 {
+			b.FromSeq, b.OldestTime, b.NewestTime = seq, t, t
+		}
+		b.Deleted++
+		b.BelowSeq = seq + 1
+		b.OldestTime, b.NewestTime = min(b.OldestTime, t), max(b.NewestTime, t)
+	}
+	if err := rows.Err(); err != nil {
+		return b, fmt.Errorf("sqlite: expired events: %w", mapErr(err))
+	}
+	return b, nil
+}

@@ -1,0 +1,86 @@
+package stele
+
+import (
+	"context"
+	"time"
+)
+
+// PurgeBatch is what one retention batch removed (or, in a dry run, would
+// remove) from an account: the run of seqs [FromSeq, BelowSeq) whose event
+// times lie in [OldestTime, NewestTime] (Unix µs). Deleted is 0 when the
+// account's oldest remaining event is not expired.
+type PurgeBatch struct {
+	Deleted    int64
+	FromSeq    int64
+	BelowSeq   int64
+	OldestTime int64
+	NewestTime int64
+}
+
+// RetentionStore deletes expired events. A purge always removes a prefix of
+// an account's seqs: the longest run of its oldest remaining events whose
+// times are all before the cutoff. An event is therefore never deleted
+// while an older seq of its account is kept, so "everything below seq N is
+// gone" describes every purge exactly, and the Merkle tree's stored hashes
+// and the account's head are left as they are.
+type RetentionStore interface {
+	// PurgeExpired deletes, in one transaction, up to limit of the
+	// account's oldest events with seq below below, stopping at the first
+	// whose time is not before cutoff (Unix µs). Idempotency records of the
+	// deleted events go too.
+	PurgeExpired(ctx context.Context, accountID, cutoff, below int64, limit int) (PurgeBatch, error)
+	// ExpiredPrefix reports, without deleting, what PurgeExpired would
+	// delete if the account's events below seq from were already gone.
+	ExpiredPrefix(ctx context.Context, accountID, cutoff, from int64, limit int) (PurgeBatch, error)
+}
+
+// Reencrypted is an event payload sealed again under a newer data key.
+// The additional data is unchanged, so is the leaf hash.
+type Reencrypted struct {
+	AccountID  int64
+	Seq        int64
+	OldVersion int
+	NewVersion int
+	Payload    []byte
+}
+
+// KeyRotationStore is what key rotation and re-encryption need beyond KeyStore.
+type KeyRotationStore interface {
+	KeyStore
+	// RewrapKeys replaces the wrapped form and master version of existing
+	// keys, matched by (account, purpose, version), in one transaction.
+	RewrapKeys(ctx context.Context, keys []WrappedKey) error
+	// RowsBelowKeyVersion returns up to limit of the account's rows with
+	// seq >= from sealed under a data key version older than version, by seq.
+	RowsBelowKeyVersion(ctx context.Context, accountID int64, version int, from int64, limit int) ([]EventRow, error)
+	// UpdatePayloads stores re-sealed payloads in one transaction; a row
+	// whose key version is no longer OldVersion (or which is gone) is left
+	// alone. It returns how many rows changed.
+	UpdatePayloads(ctx context.Context, rows []Reencrypted) (int64, error)
+}
+
+// AccountDeleter removes an account for good. Callers destroy the keys
+// first (crypto-shredding), then the rows, in bounded batches, then the
+// account itself.
+type AccountDeleter interface {
+	// DeleteWrappedKeys removes every wrapped key of the account and
+	// returns how many there were.
+	DeleteWrappedKeys(ctx context.Context, accountID int64) (int64, error)
+	// DeleteAccountEvents deletes up to limit of the account's events and
+	// returns how many; 0 once none is left.
+	DeleteAccountEvents(ctx context.Context, accountID int64, limit int) (int64, error)
+	// DeleteAccount removes the account row and everything else of it that
+	// is left (tree nodes, head, idempotency records, API keys, and the rows
+	// of any other table keyed by account_id).
+	DeleteAccount(ctx context.Context, accountID int64) error
+}
+
+// RetentionSettings is an account's retention as the console shows it.
+type RetentionSettings struct {
+	Account       string    `json:"account"`
+	Type          string    `json:"type"`
+	RetentionDays int       `json:"retention_days"`
+	Override      bool      `json:"retention_overridden"`
+	LegalHold     bool      `json:"legal_hold"`
+	Cutoff        time.Time `json:"cutoff"` // events before it are purged on the next run, unless held
+}
