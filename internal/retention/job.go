@@ -293,4 +293,3 @@ func (j *Job) Loop(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
-
