@@ -1,0 +1,144 @@
+package integrity
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/ledger"
+)
+
+// DefaultInterval is how often the background job signs checkpoints of the
+// accounts whose trees grew.
+const DefaultInterval = time.Minute
+
+// Checkpointer signs and keeps checkpoints of accounts' trees.
+type Checkpointer struct {
+	Accounts     stele.AccountStore
+	Events       stele.EventStore
+	Store        stele.IntegrityStore
+	Key          *ledger.SigningKey
+	OriginPrefix string
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+func (c *Checkpointer) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// Origin returns the origin line of an account's checkpoints.
+func (c *Checkpointer) Origin(account string) string { return ledger.Origin(c.OriginPrefix, account) }
+
+// Sign returns a checkpoint of the account's current tree: the latest one
+// when the tree has not grown since, else a new one, signed and stored.
+func (c *Checkpointer) Sign(ctx context.Context, account *stele.Account) (*stele.Checkpoint, error) {
+	head, err := c.Events.CurrentHead(ctx, account.ID)
+	if err != nil {
+		return nil, err
+	}
+	latest, err := c.Store.LatestCheckpoint(ctx, account.ID)
+	switch {
+	case err == nil && latest.Size >= head.Size:
+		return latest, nil
+	case err != nil && stele.ErrorCode(err) != stele.ENOTFOUND:
+		return nil, err
+	}
+	root, err := ledger.Root(head)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := ledger.SignCheckpoint(c.Key.Signer, ledger.CheckpointBody{Origin: c.Origin(account.Name), Size: head.Size, Root: root})
+	if err != nil {
+		return nil, err
+	}
+	cp := &stele.Checkpoint{AccountID: account.ID, Size: head.Size, Root: root, Note: msg, CreatedAt: c.now().UTC()}
+	if err := c.Store.AddCheckpoint(ctx, cp); err != nil {
+		return nil, err
+	}
+	// Another signer may have stored this size first; serve what is kept.
+	return c.Store.CheckpointAt(ctx, account.ID, head.Size)
+}
+
+// SignAll signs a checkpoint for every account whose tree grew since its
+// latest checkpoint, and returns how many it signed.
+func (c *Checkpointer) SignAll(ctx context.Context) (int, error) {
+	accounts, err := c.Accounts.Accounts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, a := range accounts {
+		head, err := c.Events.CurrentHead(ctx, a.ID)
+		if err != nil {
+			return n, err
+		}
+		if head.Size == 0 {
+			continue
+		}
+		latest, err := c.Store.LatestCheckpoint(ctx, a.ID)
+		if err == nil && latest.Size >= head.Size {
+			continue
+		}
+		if err != nil && stele.ErrorCode(err) != stele.ENOTFOUND {
+			return n, err
+		}
+		if _, err := c.Sign(ctx, a); err != nil {
+			return n, fmt.Errorf("sign checkpoint of %s: %w", a.Name, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Run signs checkpoints at every tick until ctx is done. serve passes a
+// time.Ticker's channel; tests pass their own channel.
+func (c *Checkpointer) Run(ctx context.Context, tick <-chan time.Time) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+			n, err := c.SignAll(ctx)
+			if err != nil && ctx.Err() == nil {
+				c.Logger.Error("sign checkpoints", "err", err)
+			} else if n > 0 {
+				c.Logger.Debug("signed checkpoints", "accounts", n)
+			}
+		}
+	}
+}
+
+// SignPurge prepares the signed statement that the account's events below
+// seq below are purged. Call it before deleting them: the frontier of the
+// tree of size below is recomputed from stored nodes and, for its subtrees
+// below ledger.StoredLevel, from those events' leaf hashes. Store the
+// result with IntegrityStore.AddPurge once the rows are gone.
+func (c *Checkpointer) SignPurge(ctx context.Context, account *stele.Account, below int64) (*stele.Purge, error) {
+	head, err := c.Events.CurrentHead(ctx, account.ID)
+	if err != nil {
+		return nil, err
+	}
+	if below < 0 || below > head.Size {
+		return nil, stele.Errorf(stele.EINVALID, "cannot purge below seq %d of a tree of %d events", below, head.Size)
+	}
+	frontier, err := ledger.FrontierAt(ctx, Hashes{Store: c.Events, AccountID: account.ID}, below)
+	if err != nil {
+		return nil, err
+	}
+	root, err := ledger.Root(stele.Head{AccountID: account.ID, Size: below, Frontier: frontier})
+	if err != nil {
+		return nil, err
+	}
+	now := c.now().UTC()
+	msg, err := ledger.SignPurge(c.Key.Signer, ledger.PurgeBody{Origin: c.Origin(account.Name), Below: below, Root: root, Time: now})
+	if err != nil {
+		return nil, err
+	}
+	return &stele.Purge{AccountID: account.ID, Below: below, Frontier: frontier, Note: msg, CreatedAt: now}, nil
+}

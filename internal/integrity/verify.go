@@ -1,0 +1,430 @@
+package integrity
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/ledger"
+	"github.com/stele-audit/stele/internal/record"
+	"github.com/stele-audit/stele/internal/search"
+	"github.com/stele-audit/stele/internal/seal"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Kinds of failure a store verification reports.
+const (
+	KindRowAltered        = "row altered"
+	KindRowsSwapped       = "rows swapped"
+	KindLeafMismatch      = "leaf hash mismatch"
+	KindRowMissing        = "row missing"
+	KindForgedRow         = "forged row"
+	KindTreeMismatch      = "tree mismatch"
+	KindRollback          = "rollback"
+	KindCheckpointSig     = "checkpoint signature invalid"
+	KindCheckpointRoot    = "checkpoint root mismatch"
+	KindCheckpointUnknown = "checkpoint not checkable"
+	KindPurgeInvalid      = "purge statement invalid"
+)
+
+// Failure is one thing a verification found wrong. Seq and Checkpoint are
+// -1 when they do not apply.
+type Failure struct {
+	Account    string `json:"account"`
+	Seq        int64  `json:"seq"`
+	Checkpoint int64  `json:"checkpoint"`
+	Kind       string `json:"kind"`
+	Detail     string `json:"detail"`
+}
+
+func (f Failure) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "account %s", f.Account)
+	if f.Seq >= 0 {
+		fmt.Fprintf(&b, ", seq %d", f.Seq)
+	}
+	if f.Checkpoint >= 0 {
+		fmt.Fprintf(&b, ", checkpoint %d", f.Checkpoint)
+	}
+	if strings.HasPrefix(f.Detail, f.Kind) {
+		fmt.Fprintf(&b, ": %s", f.Detail)
+	} else {
+		fmt.Fprintf(&b, ": %s: %s", f.Kind, f.Detail)
+	}
+	return b.String()
+}
+
+// Report is the outcome of a store verification.
+type Report struct {
+	Accounts    int       `json:"accounts"`
+	Events      int64     `json:"events"`
+	Checkpoints int       `json:"checkpoints"`
+	Purged      int64     `json:"purged"`
+	Failures    []Failure `json:"failures"`
+}
+
+// OK reports whether nothing failed.
+func (r *Report) OK() bool { return len(r.Failures) == 0 }
+
+// StoreVerifier re-checks a whole store: every row decrypts under its clear
+// columns, every leaf hash is the hash of its decrypted event, the stored
+// tree and head match the leaves, every checkpoint is signed by Verifier
+// and matches the tree, and rows are missing only below a signed purge.
+type StoreVerifier struct {
+	Accounts stele.AccountStore
+	Events   stele.EventStore
+	Store    stele.IntegrityStore
+	Keys     *seal.Keyring
+	Verifier note.Verifier
+	Workers  int // decrypting goroutines, default GOMAXPROCS
+	Chunk    int // rows per read, default 4096
+}
+
+// Verify checks the named accounts, or every account when names is empty.
+func (v *StoreVerifier) Verify(ctx context.Context, names ...string) (*Report, error) {
+	var accounts []*stele.Account
+	if len(names) == 0 {
+		all, err := v.Accounts.Accounts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		accounts = all
+	}
+	for _, n := range names {
+		a, err := v.Accounts.AccountByName(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		accounts = append(accounts, a)
+	}
+	rep := &Report{}
+	for _, a := range accounts {
+		if err := v.verifyAccount(ctx, a, rep); err != nil {
+			return nil, fmt.Errorf("verify account %s: %w", a.Name, err)
+		}
+		rep.Accounts++
+	}
+	return rep, nil
+}
+
+// accountCheck is the state of one account's verification.
+type accountCheck struct {
+	v        *StoreVerifier
+	account  *stele.Account
+	rep      *Report
+	keys     *seal.AccountKeys
+	head     stele.Head // the stored head
+	tree     stele.Head // the tree recomputed from the leaves
+	broken   int64      // seq at which the recomputation stopped, -1 if it did not
+	nodes    map[[2]int64]ledger.Hash
+	cps      map[int64]*stele.Checkpoint
+	cpSizes  []int64
+	undecr   []*stele.EventRow // rows that did not decrypt, for swap detection
+	treeBad  int
+	lastSeen int64
+	floor    int64 // the purge point the recomputation starts from
+}
+
+func (c *accountCheck) fail(seq, cp int64, kind, format string, args ...any) {
+	c.rep.Failures = append(c.rep.Failures, Failure{Account: c.account.Name, Seq: seq, Checkpoint: cp, Kind: kind, Detail: fmt.Sprintf(format, args...)})
+}
+
+func (v *StoreVerifier) verifyAccount(ctx context.Context, a *stele.Account, rep *Report) error {
+	c := &accountCheck{v: v, account: a, rep: rep, broken: -1, nodes: map[[2]int64]ledger.Hash{}, cps: map[int64]*stele.Checkpoint{}}
+	var err error
+	if c.head, err = v.Events.CurrentHead(ctx, a.ID); err != nil {
+		return err
+	}
+	if c.keys, err = v.Keys.Account(ctx, a.ID); err != nil {
+		return err
+	}
+	start, err := c.purgePoint(ctx)
+	if err != nil {
+		return err
+	}
+	rep.Purged += start.Size
+	c.tree, c.floor = start, start.Size
+	if err := c.loadNodes(ctx); err != nil {
+		return err
+	}
+	if err := c.checkCheckpointNotes(ctx); err != nil {
+		return err
+	}
+	if root, err := ledger.Root(c.tree); err == nil {
+		c.checkRootAt(c.tree.Size, root)
+	}
+	if err := c.streamRows(ctx, start.Size); err != nil {
+		return err
+	}
+	c.finish(ctx)
+	return nil
+}
+
+// purgePoint returns the tree state the leaves start from: the frontier of
+// the largest validly signed purge, or the empty tree.
+func (c *accountCheck) purgePoint(ctx context.Context) (stele.Head, error) {
+	start := stele.Head{AccountID: c.account.ID}
+	purges, err := c.v.Store.Purges(ctx, c.account.ID)
+	if err != nil {
+		return start, err
+	}
+	for _, p := range purges {
+		body, err := ledger.OpenPurge(p.Note, c.v.Verifier)
+		if err != nil {
+			c.fail(p.Below, -1, KindPurgeInvalid, "purge below seq %d: %v", p.Below, err)
+			continue
+		}
+		h := stele.Head{AccountID: c.account.ID, Size: p.Below, Frontier: p.Frontier}
+		root, rerr := ledger.Root(h)
+		switch {
+		case body.Below != p.Below || !strings.HasSuffix(body.Origin, "/"+c.account.Name):
+			c.fail(p.Below, -1, KindPurgeInvalid, "the signed statement (%s below %d) is not this purge's", body.Origin, body.Below)
+		case rerr != nil || root != body.Root:
+			c.fail(p.Below, -1, KindPurgeInvalid, "the stored frontier does not hash to the signed root")
+		case p.Below >= start.Size:
+			start = h
+		}
+	}
+	return start, nil
+}
+
+func (c *accountCheck) loadNodes(ctx context.Context) error {
+	for level := ledger.StoredLevel; level < 63 && c.head.Size>>level > 0; level++ {
+		nodes, err := c.v.Events.TreeNodes(ctx, c.account.ID, level, 0, 1<<62)
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			c.nodes[[2]int64{int64(level), n.Index}] = n.Hash
+		}
+	}
+	return nil
+}
+
+func (c *accountCheck) checkCheckpointNotes(ctx context.Context) error {
+	cps, err := c.v.Store.Checkpoints(ctx, c.account.ID)
+	if err != nil {
+		return err
+	}
+	c.rep.Checkpoints += len(cps)
+	for _, cp := range cps {
+		body, err := ledger.OpenCheckpoint(cp.Note, c.v.Verifier)
+		switch {
+		case err != nil:
+			c.fail(-1, cp.Size, KindCheckpointSig, "%v", err)
+			continue
+		case body.Size != cp.Size || body.Root != cp.Root:
+			c.fail(-1, cp.Size, KindCheckpointSig, "the signed note says size %d, the row size %d (or another root)", body.Size, cp.Size)
+			continue
+		case !strings.HasSuffix(body.Origin, "/"+c.account.Name):
+			c.fail(-1, cp.Size, KindCheckpointSig, "signed for origin %q, not this account", body.Origin)
+			continue
+		}
+		c.cps[cp.Size] = cp
+		c.cpSizes = append(c.cpSizes, cp.Size)
+	}
+	return nil
+}
+
+// checkRootAt compares the recomputed root at size with the checkpoint of that size.
+func (c *accountCheck) checkRootAt(size int64, root ledger.Hash) {
+	if cp, ok := c.cps[size]; ok && cp.Root != root {
+		c.fail(-1, size, KindCheckpointRoot, "the signed root of size %d differs from the tree recomputed from the events", size)
+	}
+}
+
+// rowResult is a row after decryption and hashing by a worker.
+type rowResult struct {
+	row  stele.EventRow
+	leaf ledger.Hash
+	err  error
+}
+
+func (c *accountCheck) streamRows(ctx context.Context, from int64) error {
+	chunk := c.v.Chunk
+	if chunk <= 0 {
+		chunk = 4096
+	}
+	workers := c.v.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The reader fetches chunks; workers decrypt and hash them in parallel;
+	// results are consumed in seq order through a queue of per-chunk channels.
+	type job struct {
+		rows []stele.EventRow
+		out  chan []rowResult
+	}
+	jobs := make(chan job, workers*2)
+	order := make(chan chan []rowResult, workers*2)
+	var readErr error
+	go func() {
+		defer close(jobs)
+		defer close(order)
+		next := from
+		for {
+			rows, err := c.v.Store.RowsBySeq(ctx, c.account.ID, next, chunk)
+			if err != nil {
+				readErr = err
+				return
+			}
+			if len(rows) == 0 {
+				return
+			}
+			j := job{rows: rows, out: make(chan []rowResult, 1)}
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case order <- j.out:
+			case <-ctx.Done():
+				return
+			}
+			if len(rows) < chunk {
+				return
+			}
+			next = rows[len(rows)-1].Seq + 1
+		}
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for j := range jobs {
+				res := make([]rowResult, len(j.rows))
+				for i := range j.rows {
+					res[i].row = j.rows[i]
+					e, err := search.Decrypt(c.keys, c.account.Name, &j.rows[i])
+					if err != nil {
+						res[i].err = err
+						continue
+					}
+					buf = record.AppendCanonical(buf[:0], e)
+					res[i].leaf = ledger.LeafHash(buf)
+				}
+				j.out <- res
+			}
+		}()
+	}
+	c.lastSeen = from - 1
+	for out := range order {
+		for _, r := range <-out {
+			c.rep.Events++
+			c.consume(ctx, r)
+		}
+	}
+	wg.Wait()
+	return readErr
+}
+
+func (c *accountCheck) consume(ctx context.Context, r rowResult) {
+	seq := r.row.Seq
+	if seq >= c.head.Size {
+		c.fail(seq, -1, KindForgedRow, "seq %d is beyond the tree's head (size %d): the row was inserted", seq, c.head.Size)
+		return
+	}
+	if seq != c.lastSeen+1 {
+		c.missing(c.lastSeen+1, seq)
+	}
+	c.lastSeen = seq
+	switch {
+	case r.err != nil:
+		row := r.row
+		c.undecr = append(c.undecr, &row)
+		c.fail(seq, -1, KindRowAltered, "the payload does not decrypt under the row's account, seq and clear columns (time, action, category, outcome): its ciphertext or a clear column was changed")
+	case r.leaf != r.row.LeafHash:
+		c.fail(seq, -1, KindLeafMismatch, "the stored leaf hash is not the hash of the decrypted event")
+	}
+	if c.broken >= 0 {
+		return
+	}
+	c.tree = ledger.Append(c.tree, r.row.LeafHash, func(n stele.TreeNode) {
+		got, ok := c.nodes[[2]int64{int64(n.Level), n.Index}]
+		if (!ok || got != n.Hash) && c.treeBad < 5 {
+			c.treeBad++
+			c.fail(n.Index<<n.Level, -1, KindTreeMismatch, "stored tree node level %d index %d is missing or differs from the leaves", n.Level, n.Index)
+		}
+	})
+	if _, ok := c.cps[c.tree.Size]; ok {
+		root, _ := ledger.Root(c.tree)
+		c.checkRootAt(c.tree.Size, root)
+	}
+}
+
+// missing reports rows [from, to) as missing and stops recomputing the tree
+// from the leaves (checkpoints beyond are then checked from stored nodes).
+func (c *accountCheck) missing(from, to int64) {
+	if to-from == 1 {
+		c.fail(from, -1, KindRowMissing, "row missing (deleted) at seq %d, not covered by a signed purge statement", from)
+	} else {
+		c.fail(from, -1, KindRowMissing, "rows missing (deleted) at seqs %d..%d, not covered by a signed purge statement", from, to-1)
+	}
+	if c.broken < 0 {
+		c.broken = from
+	}
+}
+
+func (c *accountCheck) finish(ctx context.Context) {
+	if c.lastSeen+1 < c.head.Size {
+		c.missing(c.lastSeen+1, c.head.Size)
+	}
+	if c.broken < 0 && c.tree.Size == c.head.Size {
+		if fmt.Sprint(c.tree.Frontier) != fmt.Sprint(c.head.Frontier) {
+			c.fail(-1, -1, KindTreeMismatch, "the stored head of size %d differs from the tree recomputed from the events", c.head.Size)
+		}
+	}
+	known := c.tree.Size // the tree is known from the leaves up to here
+	if c.broken >= 0 {
+		known = c.broken
+	}
+	r := Hashes{Store: c.v.Events, AccountID: c.account.ID}
+	for _, size := range c.cpSizes {
+		switch {
+		case size > c.head.Size:
+			c.fail(-1, size, KindRollback, "rollback: the tree has %d events, fewer than signed checkpoint %d", c.head.Size, size)
+		case size > known || size < c.floor:
+			// Not recomputed from the leaves: check it from stored hashes.
+			root, err := ledger.TreeRoot(ctx, r, size)
+			if err != nil && size < c.floor {
+				continue // its leaves were purged under a signed statement
+			}
+			if err != nil {
+				c.fail(-1, size, KindCheckpointUnknown, "the root of size %d cannot be recomputed: %v", size, err)
+				continue
+			}
+			c.checkRootAt(size, root)
+		}
+	}
+	c.detectSwaps()
+}
+
+// detectSwaps tries each undecryptable payload under the other failing
+// rows' seqs and clear columns: a match means the payloads were swapped
+// or moved between rows, which is worth saying plainly.
+func (c *accountCheck) detectSwaps() {
+	rows := c.undecr
+	if len(rows) > 64 {
+		rows = rows[:64]
+	}
+	for _, a := range rows {
+		for _, b := range rows {
+			if a == b {
+				continue
+			}
+			moved := *b
+			moved.Payload, moved.KeyVersion = a.Payload, a.KeyVersion
+			if _, err := search.Decrypt(c.keys, c.account.Name, &moved); err == nil {
+				c.fail(a.Seq, -1, KindRowsSwapped, "the payload stored at seq %d was sealed for seq %d", a.Seq, b.Seq)
+			}
+		}
+	}
+}
