@@ -10,8 +10,8 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/ledger"
 	"github.com/stele-audit/stele/internal/record"
-	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/seal"
+	"github.com/stele-audit/stele/internal/search"
 	"golang.org/x/mod/sumdb/note"
 )
 

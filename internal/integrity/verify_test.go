@@ -249,7 +249,7 @@ func rollback(t *testing.T, db *sql.DB, size int64) {
 	t.Helper()
 	const acme = "(SELECT id FROM accounts WHERE name = 'acme')"
 	exec(t, db, `DELETE FROM events WHERE seq >= ? AND account_id = `+acme, size)
-	rows, err := db.Query(`SELECT leaf_hash FROM events WHERE account_id = `+acme+` ORDER BY seq`)
+	rows, err := db.Query(`SELECT leaf_hash FROM events WHERE account_id = ` + acme + ` ORDER BY seq`)
 	if err != nil {
 		t.Fatal(err)
 	}
