@@ -30,7 +30,7 @@ const (
 type DB struct {
 	path   string
 	writer *sql.DB // one connection; every transaction BEGIN IMMEDIATE
-	reader *sql.DB // query_only connections
+	reader *pool   // query_only connections, with prepared statements
 	stmts  *appendStmts
 }
 
@@ -70,11 +70,12 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.writer.Close()
 		return nil, err
 	}
-	db.reader, err = sql.Open("sqlite", dsn(path, true))
+	rdb, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		db.writer.Close()
 		return nil, fmt.Errorf("sqlite: open reader: %w", err)
 	}
+	db.reader = newPool(rdb)
 	db.reader.SetMaxOpenConns(maxReaders)
 	db.reader.SetMaxIdleConns(maxReaders)
 	if db.stmts, err = prepareAppend(ctx, db.writer); err != nil {

@@ -1,0 +1,162 @@
+package search_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/demo"
+	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/query"
+	"github.com/stele-audit/stele/internal/search"
+	"github.com/stele-audit/stele/internal/seal"
+	"github.com/stele-audit/stele/internal/sqlite"
+)
+
+// scaleStore is a store of STELE_BENCH_EVENTS demo events (default 100,000)
+// in one account, built once per test binary through the real ingest path.
+type scaleStore struct {
+	db      *sqlite.DB
+	search  *search.Service
+	account *stele.Account
+	actors  []string
+	n       int
+	bytes   int64
+}
+
+var buildScale = sync.OnceValues(func() (*scaleStore, error) {
+	n := 100_000
+	if v := os.Getenv("STELE_BENCH_EVENTS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			return nil, err
+		}
+	}
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "stele-scale")
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "stele.db"))
+	if err != nil {
+		return nil, err
+	}
+	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{3}, 32))
+	keys := seal.NewKeyring(master, db)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w := ingest.NewWriter(ctx, db, logger, ingest.WriterConfig{})
+	svc := ingest.NewService(db, keys, w, logger)
+	acct := &stele.Account{Name: "acme", Type: "business"}
+	if err := db.CreateAccount(ctx, acct); err != nil {
+		return nil, err
+	}
+	s := &scaleStore{db: db, search: search.New(db, keys), account: acct, n: n}
+	end := time.Now()
+	gen := demo.New(1, end.Add(-30*24*time.Hour), end)
+	seen := map[string]bool{}
+	step := 30 * 24 * time.Hour / time.Duration(n)
+	at := end.Add(-30 * 24 * time.Hour)
+	batch := make([]stele.Event, 0, 1000)
+	var wg sync.WaitGroup
+	errc := make(chan error, 64)
+	sem := make(chan struct{}, 8)
+	flush := func() {
+		events := slices.Clone(batch)
+		batch = batch[:0]
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := svc.Record(ctx, events...); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	for range n {
+		e := gen.Next("acme", at)
+		at = at.Add(step)
+		e.Account = "acme"
+		if e.Actor != nil && e.Actor.ID != "" && !seen[e.Actor.ID] && len(s.actors) < 50 {
+			seen[e.Actor.ID] = true
+			s.actors = append(s.actors, e.Actor.ID)
+		}
+		batch = append(batch, e)
+		if len(batch) == cap(batch) {
+			flush()
+		}
+	}
+	if len(batch) > 0 {
+		flush()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return nil, err
+	default:
+	}
+	s.bytes, _ = db.Size(ctx)
+	return s, nil
+})
+
+func scale(b *testing.B) *scaleStore {
+	b.Helper()
+	s, err := buildScale()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkSearchAtScale pages through the store as the console and API do,
+// and reports the p99 of a page's latency next to the mean.
+func BenchmarkSearchAtScale(b *testing.B) {
+	s := scale(b)
+	now := time.Now()
+	queries := []struct{ name, q string }{
+		{"newest", ""},
+		{"actor", "actor:%s"},
+		{"action", "action:user.login_failed"},
+		{"action_prefix", "action:finding.*"},
+		{"category", "category:configuration"},
+		{"text", "critical"},
+	}
+	for _, qq := range queries {
+		b.Run(qq.name, func(b *testing.B) {
+			var lat []time.Duration
+			i := 0
+			for b.Loop() {
+				text := qq.q
+				if qq.name == "actor" {
+					text = fmt.Sprintf(qq.q, s.actors[i%len(s.actors)])
+				}
+				i++
+				q, err := query.Parse(text, now)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t0 := time.Now()
+				p, err := s.search.Search(context.Background(), s.account, q, "", 50)
+				if err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+				if len(p.Events) == 0 && qq.name != "text" {
+					b.Fatalf("%q found nothing", text)
+				}
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(s.bytes)/float64(s.n), "db-bytes/event")
+		})
+	}
+}
