@@ -18,8 +18,8 @@ import (
 	"github.com/stele-audit/stele/internal/demo"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/query"
-	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/seal"
+	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/sqlite"
 )
 
