@@ -72,8 +72,14 @@ func QueryTokens(k Tokenizer, f stele.Field, value string) []int64 {
 }
 
 // IdempotencyToken returns the token under which an idempotency key is
-// remembered, 0 for no key.
-func IdempotencyToken(k Tokenizer, key string) int64 { return token(k, idempotency, key) }
+// remembered, 0 for no key. It is computed under the account's oldest index
+// key version, so that a key rotation does not make a replay look new.
+func IdempotencyToken(k Tokenizer, key string) int64 {
+	if key == "" {
+		return 0
+	}
+	return k.Tokens(idempotency, key)[0]
+}
 
 // NormalizeEmail lowercases an email, so that lookups ignore case.
 func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

@@ -17,20 +17,50 @@ import (
 )
 
 // Keyring hands out accounts' unwrapped keys, creating them on an account's
-// first use, and caches them for the life of the process.
+// first use, and caches them. Another process may rotate an account's keys
+// (stele crypto rotate) while this one runs: a cached account is checked
+// against the store again once it is older than RefreshEvery, and at once
+// when a payload names a key version the cache lacks.
 type Keyring struct {
-	master *MasterKey
-	wrap   cipher.AEAD
-	store  stele.KeyStore
-	now    func() time.Time
+	store stele.KeyStore
+	now   func() time.Time
+
+	// RefreshEvery is how long cached keys are trusted before the store is
+	// asked for newer versions; default one minute.
+	RefreshEvery time.Duration
+	// ReloadMaster, when set, is called once when a wrapped key names a
+	// master key version not loaded (another process rotated the master
+	// key); the key it returns replaces this keyring's.
+	ReloadMaster func() (*MasterKey, error)
 
 	mu       sync.Mutex
-	accounts map[int64]*AccountKeys
+	master   *MasterKey
+	wrap     map[int]cipher.AEAD // by master key version
+	accounts map[int64]*cachedKeys
+}
+
+type cachedKeys struct {
+	keys     *AccountKeys
+	loadedAt time.Time
 }
 
 // NewKeyring returns a keyring that keeps wrapped keys in store.
 func NewKeyring(master *MasterKey, store stele.KeyStore) *Keyring {
-	sub, err := hkdf.Key(sha256.New, master.key[:], nil, "stele master wrap v1", 32)
+	r := &Keyring{store: store, now: time.Now, RefreshEvery: time.Minute, accounts: map[int64]*cachedKeys{}}
+	r.setMaster(master)
+	return r
+}
+
+func (r *Keyring) setMaster(master *MasterKey) {
+	wrap := map[int]cipher.AEAD{}
+	for _, m := range master.Versions() {
+		wrap[m.Version] = wrapAEAD(m)
+	}
+	r.master, r.wrap = master, wrap
+}
+
+func wrapAEAD(m *MasterKey) cipher.AEAD {
+	sub, err := hkdf.Key(sha256.New, m.key[:], nil, "stele master wrap v1", 32)
 	if err != nil {
 		panic(err) // only fails for lengths out of range
 	}
@@ -42,37 +72,71 @@ func NewKeyring(master *MasterKey, store stele.KeyStore) *Keyring {
 	if err != nil {
 		panic(err)
 	}
-	return &Keyring{master: master, wrap: wrap, store: store, now: time.Now, accounts: map[int64]*AccountKeys{}}
+	return wrap
+}
+
+// SetClock replaces the keyring's clock, for tests.
+func (r *Keyring) SetClock(now func() time.Time) { r.now = now }
+
+// MasterVersion returns the current master key version.
+func (r *Keyring) MasterVersion() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.master.Version
 }
 
 // Account returns the keys of an account, generating and storing them the
 // first time the account needs any.
 func (r *Keyring) Account(ctx context.Context, accountID int64) (*AccountKeys, error) {
 	r.mu.Lock()
-	k, ok := r.accounts[accountID]
+	c, ok := r.accounts[accountID]
 	r.mu.Unlock()
-	if ok {
-		return k, nil
+	if ok && r.now().Sub(c.loadedAt) < r.RefreshEvery {
+		return c.keys, nil
 	}
+	return r.load(ctx, accountID, c)
+}
+
+// load reads the account's wrapped keys from the store. When the cached
+// keys (if any) already hold every version stored, they are kept, so the
+// sealing blocks they cache stay warm.
+func (r *Keyring) load(ctx context.Context, accountID int64, c *cachedKeys) (*AccountKeys, error) {
 	wrapped, err := r.store.WrappedKeys(ctx, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("load account keys: %w", err)
 	}
 	if len(wrapped) == 0 {
+		if c != nil {
+			r.Forget(accountID)
+			return nil, stele.Errorf(stele.ENOTFOUND, "account %d has no keys: it was deleted", accountID)
+		}
 		if wrapped, err = r.create(ctx, accountID); err != nil {
 			return nil, err
 		}
 	}
-	k, err = r.unwrapAll(accountID, wrapped)
+	now := r.now()
+	if c != nil && c.keys.holds(wrapped) {
+		r.mu.Lock()
+		r.accounts[accountID] = &cachedKeys{keys: c.keys, loadedAt: now}
+		r.mu.Unlock()
+		return c.keys, nil
+	}
+	k, err := r.unwrapAll(accountID, wrapped)
 	if err != nil {
 		return nil, err
 	}
+	k.refresh = func() (*AccountKeys, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r.Forget(accountID)
+		return r.Account(ctx, accountID)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if prev, ok := r.accounts[accountID]; ok {
-		return prev, nil
+	if prev, ok := r.accounts[accountID]; ok && prev != c && prev.keys.holds(wrapped) {
+		return prev.keys, nil // another goroutine loaded the same keys first
 	}
-	r.accounts[accountID] = k
+	r.accounts[accountID] = &cachedKeys{keys: k, loadedAt: now}
 	return k, nil
 }
 
@@ -90,10 +154,8 @@ func (r *Keyring) create(ctx context.Context, accountID int64) ([]stele.WrappedK
 	for _, purpose := range []string{PurposeData, PurposeIndex} {
 		raw := make([]byte, 32)
 		rand.Read(raw)
-		w := stele.WrappedKey{AccountID: accountID, Purpose: purpose, Version: 1, MasterVersion: r.master.Version, CreatedAt: now}
-		w.Wrapped = r.wrap.Seal(nil, nil, raw, wrapAD(w))
+		keys = append(keys, r.wrapNew(accountID, purpose, 1, raw, now))
 		clear(raw)
-		keys = append(keys, w)
 	}
 	err := r.store.AddWrappedKeys(ctx, keys)
 	if stele.ErrorCode(err) == stele.ECONFLICT {
@@ -110,12 +172,9 @@ func (r *Keyring) unwrapAll(accountID int64, wrapped []stele.WrappedKey) (*Accou
 	k := &AccountKeys{AccountID: accountID, data: map[int][]byte{}, blocks: map[blockID]cipher.AEAD{}}
 	slices.SortFunc(wrapped, func(a, b stele.WrappedKey) int { return a.Version - b.Version })
 	for _, w := range wrapped {
-		if w.MasterVersion != r.master.Version {
-			return nil, fmt.Errorf("seal: account %d key %s v%d is wrapped by master key version %d, which is not loaded", accountID, w.Purpose, w.Version, w.MasterVersion)
-		}
-		raw, err := r.wrap.Open(nil, nil, w.Wrapped, wrapAD(w))
-		if err != nil || len(raw) != 32 {
-			return nil, fmt.Errorf("seal: account %d key %s v%d does not unwrap: wrong master key or altered key", accountID, w.Purpose, w.Version)
+		raw, err := r.unwrap(w)
+		if err != nil {
+			return nil, err
 		}
 		switch w.Purpose {
 		case PurposeData:
@@ -129,6 +188,42 @@ func (r *Keyring) unwrapAll(accountID int64, wrapped []stele.WrappedKey) (*Accou
 		return nil, fmt.Errorf("seal: account %d lacks a data or index key", accountID)
 	}
 	return k, nil
+}
+
+// wrapNew wraps raw as a new key under the current master key.
+func (r *Keyring) wrapNew(accountID int64, purpose string, version int, raw []byte, now time.Time) stele.WrappedKey {
+	r.mu.Lock()
+	master, wrap := r.master.Version, r.wrap[r.master.Version]
+	r.mu.Unlock()
+	w := stele.WrappedKey{AccountID: accountID, Purpose: purpose, Version: version, MasterVersion: master, CreatedAt: now}
+	w.Wrapped = wrap.Seal(nil, nil, raw, wrapAD(w))
+	return w
+}
+
+// unwrap opens a wrapped key with the master key version that wrapped it,
+// reloading the master key once if that version is not loaded.
+func (r *Keyring) unwrap(w stele.WrappedKey) ([]byte, error) {
+	r.mu.Lock()
+	wrap, ok := r.wrap[w.MasterVersion]
+	r.mu.Unlock()
+	if !ok && r.ReloadMaster != nil {
+		if m, err := r.ReloadMaster(); err == nil {
+			r.mu.Lock()
+			if m.Version >= r.master.Version {
+				r.setMaster(m)
+			}
+			wrap, ok = r.wrap[w.MasterVersion]
+			r.mu.Unlock()
+		}
+	}
+	if !ok {
+		return nil, fmt.Errorf("seal: account %d key %s v%d is wrapped by master key version %d, which is not loaded", w.AccountID, w.Purpose, w.Version, w.MasterVersion)
+	}
+	raw, err := wrap.Open(nil, nil, w.Wrapped, wrapAD(w))
+	if err != nil || len(raw) != 32 {
+		return nil, fmt.Errorf("seal: account %d key %s v%d does not unwrap: wrong master key or altered key", w.AccountID, w.Purpose, w.Version)
+	}
+	return raw, nil
 }
 
 // wrapAD binds a wrapped key to its account, purpose and version, so that a

@@ -38,7 +38,39 @@ type AccountKeys struct {
 
 	mu     sync.Mutex
 	blocks map[blockID]cipher.AEAD
+	// refresh reloads the account's keys from the store, for a payload
+	// sealed under a version another process added after this one loaded.
+	refresh func() (*AccountKeys, error)
 }
+
+// holds reports whether k has exactly the key versions of wrapped.
+func (k *AccountKeys) holds(wrapped []stele.WrappedKey) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	data, index := 0, 0
+	for _, w := range wrapped {
+		switch w.Purpose {
+		case PurposeData:
+			if _, ok := k.data[w.Version]; !ok {
+				return false
+			}
+			data++
+		case PurposeIndex:
+			found := false
+			for _, ik := range k.index {
+				found = found || ik.version == w.Version
+			}
+			if !found {
+				return false
+			}
+			index++
+		}
+	}
+	return data == len(k.data) && index == len(k.index)
+}
+
+// IndexVersion is the index key version new tokens are computed with.
+func (k *AccountKeys) IndexVersion() int { return k.index[len(k.index)-1].version }
 
 type blockID struct {
 	version int
@@ -91,6 +123,23 @@ func (k *AccountKeys) aead(version int, seq int64) (cipher.AEAD, error) {
 		return a, nil
 	}
 	key, ok := k.data[version]
+	if !ok && k.refresh != nil {
+		// Rotated elsewhere since these keys were loaded: adopt the
+		// version from the store. The lock is released meanwhile, as
+		// reloading may look at these keys too.
+		k.mu.Unlock()
+		fresh, err := k.refresh()
+		k.mu.Lock()
+		if err == nil && fresh != k {
+			fresh.mu.Lock()
+			raw, found := fresh.data[version]
+			fresh.mu.Unlock()
+			if found {
+				k.data[version] = raw
+				key, ok = raw, true
+			}
+		}
+	}
 	if !ok {
 		return nil, fmt.Errorf("seal: account %d has no data key version %d", k.AccountID, version)
 	}
