@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLIErr runs the binary and returns stdout, stderr and the exit code.
+func runCLIErr(t *testing.T, stdin string, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(steleBin(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func get(t *testing.T, url, key string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestAdminCommandsWorkWhileServeRuns is the tour of the README: accounts
+// and keys made with the CLI on the store a running server uses take effect
+// at once, and ingest and query talk to that server.
+func TestAdminCommandsWorkWhileServeRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	data := t.TempDir()
+	_, base := startServe(t, data)
+
+	runCLI(t, "accounts", "create", "globex", "--type", "team", "--retention-days", "120", "--data", data)
+	var accts []map[string]any
+	if err := json.Unmarshal([]byte(runCLI(t, "accounts", "list", "--json", "--data", data)), &accts); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range accts {
+		if a["name"] == "globex" {
+			found = a["type"] == "team" && a["retention_days"] == 120.0
+		}
+	}
+	if !found {
+		t.Fatalf("accounts list: %v", accts)
+	}
+	if _, stderr, code := runCLIErr(t, "", nil, "accounts", "create", "initech", "--type", "platinum", "--data", data); code != 2 || !strings.Contains(stderr, "type") {
+		t.Fatalf("bad type: exit %d, %s", code, stderr)
+	}
+
+	var key struct{ ID, Key string }
+	if err := json.Unmarshal([]byte(runCLI(t, "keys", "create", "--account", "globex", "--scopes", "events:write,events:read", "--json", "--data", data)), &key); err != nil {
+		t.Fatal(err)
+	}
+	if code := get(t, base+"/v1/events", key.Key); code != 200 {
+		t.Fatalf("a key made while serve runs: %d", code)
+	}
+
+	env := []string{"STELE_URL=" + base, "STELE_KEY=" + key.Key}
+	lines := `{"action":"user.login","actor":{"id":"u_1","email":"ada@globex.io"},"ip":"203.0.113.7"}
+{"action":"user.role_changed","actor":{"id":"u_1"},"target":{"id":"u_2"},"metadata":{"role_before":"member","role_after":"admin"}}
+
+{"action":"user.logout","actor":{"id":"u_1"}}
+`
+	out, stderr, code := runCLIErr(t, lines, env, "ingest", "-")
+	if code != 0 {
+		t.Fatalf("ingest: exit %d: %s", code, stderr)
+	}
+	_ = out
+	file := filepath.Join(t.TempDir(), "bad.jsonl")
+	os.WriteFile(file, []byte(`{"action":"user.login"}`+"\n"+`{"action":"Not An Action"}`+"\n"), 0o600)
+	if _, stderr, code := runCLIErr(t, "", env, "ingest", file); code == 0 || !strings.Contains(stderr, "line 2") {
+		t.Fatalf("bad line: exit %d, %s", code, stderr)
+	}
+
+	out, stderr, code = runCLIErr(t, "", env, "query", "--json", "actor:ada@globex.io")
+	if code != 0 {
+		t.Fatalf("query: exit %d: %s", code, stderr)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &ev); err != nil || ev["action"] != "user.login" {
+		t.Fatalf("query --json printed %q (%v)", out, err)
+	}
+	out, _, _ = runCLIErr(t, "", env, "query", "action:user.*")
+	if !strings.Contains(out, "user.logout") || !strings.Contains(out, "user.role_changed") {
+		t.Fatalf("query table:\n%s", out)
+	}
+
+	runCLI(t, "keys", "revoke", key.ID, "--data", data)
+	if code := get(t, base+"/v1/events", key.Key); code != 401 {
+		t.Fatalf("a key revoked while serve runs: %d", code)
+	}
+}
