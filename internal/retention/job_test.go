@@ -31,10 +31,13 @@ func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t 
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 type env struct {
-	db    *sqlite.DB
-	svc   *ingest.Service
-	clock *clock
-	job   *retention.Job
+	db      *sqlite.DB
+	dbPath  string
+	keyring *seal.Keyring
+	master  *seal.MasterKey
+	svc     *ingest.Service
+	clock   *clock
+	job     *retention.Job
 }
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -42,7 +45,8 @@ var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stele.db"))
+	path := filepath.Join(t.TempDir(), "stele.db")
+	db, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +56,8 @@ func newEnv(t *testing.T) *env {
 	wctx, cancel := context.WithCancel(ctx)
 	w := ingest.NewWriter(wctx, db, logger, ingest.WriterConfig{Now: c.Now})
 	t.Cleanup(func() { cancel(); w.Wait(); db.Close() })
-	e := &env{db: db, svc: ingest.NewService(db, seal.NewKeyring(master, db), w, logger), clock: c}
+	ring := seal.NewKeyring(master, db)
+	e := &env{db: db, dbPath: path, keyring: ring, master: master, svc: ingest.NewService(db, ring, w, logger), clock: c}
 	for _, name := range []string{stele.SystemAccount, "acme"} {
 		if err := db.CreateAccount(ctx, &stele.Account{Name: name, Type: "free"}); err != nil {
 			t.Fatal(err)
