@@ -94,5 +94,9 @@ func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, p *stele
 		s.writeError(w, r, err)
 		return
 	}
+	if r.URL.Query().Get("proof") == "true" {
+		s.writeEventWithProof(w, r, p, e)
+		return
+	}
 	writeJSON(w, http.StatusOK, e)
 }

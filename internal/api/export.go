@@ -17,7 +17,9 @@ import (
 // exportStreams are the export formats this endpoint serves, keyed by the
 // `format` parameter. A format with needs of its own (the verifiable bundle)
 // adds its handler here; the event-stream formats come from export.Formats.
-var exportStreams = map[string]func(s *Server, w http.ResponseWriter, r *http.Request, p *stele.Principal, q stele.Query){}
+var exportStreams = map[string]func(s *Server, w http.ResponseWriter, r *http.Request, p *stele.Principal, q stele.Query){
+	"bundle": (*Server).handleExportBundle,
+}
 
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
 	if err := requireScope(p, stele.ScopeEventsExport); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/apikey"
 	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/search"
 )
 
@@ -28,6 +29,9 @@ type Server struct {
 	// Ready reports whether the service can take traffic (the store answers).
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
+	// Checkpoints signs and serves checkpoints and proofs; nil turns the
+	// tamper-evidence endpoints off.
+	Checkpoints *integrity.Checkpointer
 }
 
 // Routes registers the API's routes on mux.
@@ -36,6 +40,9 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/events", s.auth(s.handleListEvents))
 	mux.Handle("GET /v1/events/{id}", s.auth(s.handleGetEvent))
 	mux.Handle("GET /v1/export", s.auth(s.handleExport))
+	mux.Handle("GET /v1/checkpoint", s.auth(s.handleCheckpoint))
+	mux.Handle("GET /v1/proofs/inclusion", s.auth(s.handleInclusionProof))
+	mux.Handle("GET /v1/proofs/consistency", s.auth(s.handleConsistencyProof))
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 }
 
