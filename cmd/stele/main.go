@@ -27,6 +27,8 @@ func commands() []command {
 		{"serve", "run the HTTP API (and, with --demo, fill an empty store with demo activity)", runServe},
 		{"accounts", "create, list and change accounts: accounts create|list|set", runAccounts},
 		{"keys", "create, list and revoke API keys: keys create|list|revoke", runKeys},
+		{"retention", "purge events older than their account's retention: retention run", runRetention},
+		{"crypto", "rotate keys and re-encrypt: crypto rotate|reencrypt", runCrypto},
 		{"ingest", "send JSON Lines events to a server", runIngest},
 		{"query", "query a server's events", runQuery},
 		{"demo", "fill the local store with 30 days of realistic activity", runDemo},
