@@ -22,11 +22,13 @@ func runAccounts(ctx context.Context, args []string, out io.Writer) error {
 		return accountsList(ctx, args[1:], out)
 	case "set":
 		return accountsSet(ctx, args[1:], out)
+	case "delete":
+		return accountsDelete(ctx, args[1:], out)
 	case "-h", "--help", "help":
-		fmt.Fprintln(out, "Usage: stele accounts create NAME --type TYPE [--retention-days N]\n       stele accounts list\n       stele accounts set NAME [--type T] [--retention-days N|default] [--legal-hold on|off]")
+		fmt.Fprintln(out, "Usage: stele accounts create NAME --type TYPE [--retention-days N]\n       stele accounts list\n       stele accounts set NAME [--type T] [--retention-days N|default] [--legal-hold on|off]\n       stele accounts delete NAME --yes")
 		return nil
 	}
-	return stele.Errorf(stele.EINVALID, "unknown accounts command %q (create, list, set)", args[0])
+	return stele.Errorf(stele.EINVALID, "unknown accounts command %q (create, list, set, delete)", args[0])
 }
 
 func accountsCreate(ctx context.Context, args []string, out io.Writer) error {

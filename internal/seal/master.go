@@ -252,3 +252,9 @@ func parseKey(s string) ([]byte, error) {
 	}
 	return nil, stele.Errorf(stele.EINVALID, "a master key is 32 bytes in base64 or hex")
 }
+
+// NewMasterKeyFrom returns m's current version alone, without the older
+// ones: what the key file holds once they are retired.
+func NewMasterKeyFrom(m *MasterKey) (*MasterKey, error) {
+	return NewMasterKey(m.Version, m.key[:])
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/retention"
+)
+
+// accountTypesFlag registers --account-types (STELE_ACCOUNT_TYPES): days
+// per account type, overriding the built-in types' defaults.
+func accountTypesFlag(fs *flag.FlagSet) *string {
+	return fs.String("account-types", "", "retention days per account type, e.g. free=30,team=90,business=365,enterprise=730 (overrides the built-in days)")
+}
+
+// retentionJob returns the retention job on the app's store.
+func (a *app) retentionJob(typesSpec string) (*retention.Job, error) {
+	types, err := retention.ParseAccountTypes(typesSpec)
+	if err != nil {
+		return nil, err
+	}
+	// Statement stays nil until the integrity record can sign purge
+	// statements from here: see internal/ledger.SignPurge.
+	return &retention.Job{Accounts: a.db, Store: a.db, Recorder: a.ingest, Types: types, Logger: a.logger}, nil
+}
+
+func runRetention(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] != "run" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			fmt.Fprintln(out, "Usage: stele retention run [--account NAME] [--dry-run] [--account-types free=30,…] [--json]")
+			return nil
+		}
+		return stele.Errorf(stele.EINVALID, "usage: stele retention run [--account NAME] [--dry-run]")
+	}
+	fs := newFlags("retention run", "retention run [--account NAME] [--dry-run] [--account-types free=30,…] [--json]")
+	var sf storeFlags
+	sf.register(fs)
+	account := fs.String("account", "", "purge only this account (default: every account)")
+	dryRun := fs.Bool("dry-run", false, "report what would be purged; delete nothing")
+	types := accountTypesFlag(fs)
+	batch := fs.Int("batch", retention.DefaultBatch, "rows deleted per transaction")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, sf, newLogger("warn"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	job, err := a.retentionJob(*types)
+	if err != nil {
+		return err
+	}
+	job.Batch = *batch
+	results, err := job.Run(ctx, *account, *dryRun)
+	if *asJSON {
+		if perr := printJSON(out, results); perr != nil {
+			return perr
+		}
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	verb := "PURGED"
+	if *dryRun {
+		verb = "WOULD PURGE"
+	}
+	fmt.Fprintf(tw, "ACCOUNT\tRETENTION\tCUTOFF\t%s\tSEQS\tNOTE\n", verb)
+	for _, r := range results {
+		seqs, note := "-", ""
+		if r.Deleted > 0 {
+			seqs = fmt.Sprintf("%d..%d", r.FromSeq, r.BelowSeq-1)
+		}
+		if r.LegalHold {
+			note = "legal hold"
+		}
+		fmt.Fprintf(tw, "%s\t%d days\t%s\t%d\t%s\t%s\n", r.Account, r.RetentionDays, r.Cutoff.Format(time.RFC3339), r.Deleted, seqs, note)
+	}
+	if ferr := tw.Flush(); ferr != nil {
+		return ferr
+	}
+	return err
+}
