@@ -10,6 +10,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/sqlite"
@@ -22,7 +23,9 @@ type app struct {
 	writer   *ingest.Writer
 	ingest   *ingest.Service
 	search   *search.Service
-	logger   *slog.Logger
+	// checkpoints signs checkpoints with the signing key (see checkpoint.go).
+	checkpoints *integrity.Checkpointer
+	logger      *slog.Logger
 	stopping context.CancelFunc
 }
 
@@ -52,6 +55,10 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 	a.ingest = ingest.NewService(db, a.keyring, a.writer, logger)
 	a.search = search.New(db, a.keyring)
 	if err := a.ensureSystemAccount(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if a.checkpoints, err = newCheckpointer(sf, a, logger); err != nil {
 		a.Close()
 		return nil, err
 	}

@@ -27,12 +27,16 @@ func commands() []command {
 		{"serve", "run the HTTP API (and, with --demo, fill an empty store with demo activity)", runServe},
 		{"accounts", "create, list and change accounts: accounts create|list|set", runAccounts},
 		{"keys", "create, list and revoke API keys: keys create|list|revoke", runKeys},
+		{"users", "create and list console users: users create|list", runUsers},
 		{"retention", "purge events older than their account's retention: retention run", runRetention},
 		{"crypto", "rotate keys and re-encrypt: crypto rotate|reencrypt", runCrypto},
 		{"ingest", "send JSON Lines events to a server", runIngest},
 		{"query", "query a server's events", runQuery},
 		{"demo", "fill the local store with 30 days of realistic activity", runDemo},
 		{"loadgen", "drive a server's ingest API and report throughput and latency", runLoadgen},
+		{"checkpoint", "print the checkpoint verifier key, or sign checkpoints now: checkpoint public-key|sign", runCheckpoint},
+		{"verify", "check a store, a live server or an exported bundle for tampering", runVerify},
+		{"export", "export events; --format bundle writes a verifiable bundle", runExport},
 	}
 }
 

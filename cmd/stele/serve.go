@@ -11,7 +11,9 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
+	"github.com/stele-audit/stele/internal/integrity"
 )
 
 func runServe(ctx context.Context, args []string, out io.Writer) error {
@@ -21,6 +23,9 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	demo := fs.Bool("demo", false, "fill an empty store with 30 days of realistic demo activity")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	checkpointEvery := fs.Duration("checkpoint-interval", integrity.DefaultInterval, "how often to sign checkpoints of the accounts that received events")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate file (PEM); needs --tls-key")
+	tlsKey := fs.String("tls-key", "", "the private key file (PEM) of --tls-cert")
 	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this address (off by default; keep it on loopback)")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -36,7 +41,15 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
+	tls := *tlsCert != "" || *tlsKey != ""
+	if tls && (*tlsCert == "" || *tlsKey == "") {
+		ln.Close()
+		return stele.Errorf(stele.EINVALID, "--tls-cert and --tls-key go together")
+	}
 	base := "http://" + ln.Addr().String()
+	if tls {
+		base = "https://" + ln.Addr().String()
+	}
 	var demoKey string
 	if *demo {
 		if demoKey, err = seedDemo(ctx, a, out); err != nil {
@@ -44,12 +57,28 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
+	if err := ensureOperator(ctx, a, out, base); err != nil {
+		ln.Close()
+		return err
+	}
+	if *demo {
+		if err := seedDemoUsers(ctx, a, out, base); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	srv := &api.Server{
 		Ingest: a.ingest, Search: a.search, Accounts: a.db, APIKeys: a.db, Logger: logger,
-		Ready: a.db.Ping,
+		Ready: a.db.Ping, Checkpoints: a.checkpoints,
+	}
+	stopSigning := startCheckpointJob(ctx, a.checkpoints, *checkpointEvery)
+	handler, err := withConsole(ctx, a, logger, tls, srv.Handler())
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -59,13 +88,20 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	}
 	printWelcome(out, base, sf, demoKey)
 	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.Serve(ln) }()
+	go func() {
+		if tls {
+			errc <- httpSrv.ServeTLS(ln, *tlsCert, *tlsKey)
+			return
+		}
+		errc <- httpSrv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
+	stopSigning()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {

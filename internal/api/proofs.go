@@ -124,6 +124,9 @@ func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request, p *ste
 }
 
 func acceptsJSON(r *http.Request) bool {
+	if r.URL.Query().Get("format") == "json" {
+		return true
+	}
 	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
 		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == "application/json" {
 			return true
