@@ -27,6 +27,7 @@ func commands() []command {
 		{"serve", "run the HTTP API (and, with --demo, fill an empty store with demo activity)", runServe},
 		{"accounts", "create, list and change accounts: accounts create|list|set", runAccounts},
 		{"keys", "create, list and revoke API keys: keys create|list|revoke", runKeys},
+		{"users", "create and list console users: users create|list", runUsers},
 		{"retention", "purge events older than their account's retention: retention run", runRetention},
 		{"crypto", "rotate keys and re-encrypt: crypto rotate|reencrypt", runCrypto},
 		{"ingest", "send JSON Lines events to a server", runIngest},

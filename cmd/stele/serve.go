@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/integrity"
 )
@@ -23,6 +24,8 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	demo := fs.Bool("demo", false, "fill an empty store with 30 days of realistic demo activity")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	checkpointEvery := fs.Duration("checkpoint-interval", integrity.DefaultInterval, "how often to sign checkpoints of the accounts that received events")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate file (PEM); needs --tls-key")
+	tlsKey := fs.String("tls-key", "", "the private key file (PEM) of --tls-cert")
 	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this address (off by default; keep it on loopback)")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -38,10 +41,28 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
+	tls := *tlsCert != "" || *tlsKey != ""
+	if tls && (*tlsCert == "" || *tlsKey == "") {
+		ln.Close()
+		return stele.Errorf(stele.EINVALID, "--tls-cert and --tls-key go together")
+	}
 	base := "http://" + ln.Addr().String()
+	if tls {
+		base = "https://" + ln.Addr().String()
+	}
 	var demoKey string
 	if *demo {
 		if demoKey, err = seedDemo(ctx, a, out); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	if err := ensureOperator(ctx, a, out, base); err != nil {
+		ln.Close()
+		return err
+	}
+	if *demo {
+		if err := seedDemoUsers(ctx, a, out, base); err != nil {
 			ln.Close()
 			return err
 		}
@@ -51,8 +72,13 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		Ready: a.db.Ping, Checkpoints: a.checkpoints,
 	}
 	stopSigning := startCheckpointJob(ctx, a.checkpoints, *checkpointEvery)
+	handler, err := withConsole(ctx, a, logger, tls, srv.Handler())
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -62,7 +88,13 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	}
 	printWelcome(out, base, sf, demoKey)
 	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.Serve(ln) }()
+	go func() {
+		if tls {
+			errc <- httpSrv.ServeTLS(ln, *tlsCert, *tlsKey)
+			return
+		}
+		errc <- httpSrv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

@@ -29,3 +29,16 @@ func (s *Service) Each(ctx context.Context, account *stele.Account, q stele.Quer
 		cursor = page.NextCursor
 	}
 }
+
+// Plan returns the store query of q for account: the conditions a store
+// can check (clear columns and blind-index tokens) and the time bounds.
+// Text terms are left to the caller, who cannot check them without
+// decrypting; counts built on the plan ignore them.
+func (s *Service) Plan(ctx context.Context, account *stele.Account, q stele.Query) (stele.RowQuery, error) {
+	keys, err := s.keys.Account(ctx, account.ID)
+	if err != nil {
+		return stele.RowQuery{}, err
+	}
+	rq, _ := plan(keys, account.ID, q)
+	return rq, nil
+}

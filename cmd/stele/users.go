@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/stele-audit/stele"
+)
+
+func runUsers(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return stele.Errorf(stele.EINVALID, "usage: stele users create|list ...")
+	}
+	switch args[0] {
+	case "create":
+		return usersCreate(ctx, args[1:], out)
+	case "list":
+		return usersList(ctx, args[1:], out)
+	case "-h", "--help", "help":
+		fmt.Fprintln(out, "Usage: stele users create --account NAME --email E --role owner|admin|auditor|member [--password P] [--name N]\n       stele users list --account NAME")
+		return nil
+	}
+	return stele.Errorf(stele.EINVALID, "unknown users command %q (create, list)", args[0])
+}
+
+func usersCreate(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("users create", "users create --account NAME --email E --role owner|admin|auditor|member [--password P] [--name N] [--json]")
+	var sf storeFlags
+	sf.register(fs)
+	account := fs.String("account", "", "the account the user belongs to (_system for an operator)")
+	email := fs.String("email", "", "the user's email, which they sign in with")
+	name := fs.String("name", "", "the user's display name")
+	role := fs.String("role", "", "owner, admin, auditor or member")
+	password := fs.String("password", "", "the password (at least 12 characters); one is generated and printed when empty")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	var missing []stele.FieldError
+	for f, v := range map[string]string{"account": *account, "email": *email, "role": *role} {
+		if v == "" {
+			missing = append(missing, stele.FieldError{Field: f, Rule: "required"})
+		}
+	}
+	if missing != nil {
+		return &stele.Error{Code: stele.EINVALID, Message: "--account, --email and --role are required", Details: missing}
+	}
+	r, err := stele.ParseRole(*role)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, sf, newLogger("warn"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	acct, err := a.db.AccountByName(ctx, *account)
+	if err != nil {
+		return err
+	}
+	u, pw, err := createUser(ctx, a, acct, *email, *name, r, *password)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		body := map[string]any{"id": u.ID, "account": acct.Name, "email": u.Email, "role": u.Role}
+		if *password == "" {
+			body["password"] = pw
+		}
+		return printJSON(out, body)
+	}
+	fmt.Fprintf(out, "created user %s (%s) in account %s\n", u.Email, u.Role, acct.Name)
+	if *password == "" {
+		fmt.Fprintf(out, "\n  password: %s\n\nThis is the only time the password is shown.\n", pw)
+	}
+	return nil
+}
+
+func usersList(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("users list", "users list --account NAME [--json]")
+	var sf storeFlags
+	sf.register(fs)
+	account := fs.String("account", "", "the account")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, sf, newLogger("warn"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	acct, err := a.db.AccountByName(ctx, *account)
+	if err != nil {
+		return err
+	}
+	users, err := a.db.Users(ctx, acct.ID)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if users == nil {
+			users = []*stele.User{}
+		}
+		return printJSON(out, users)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tMFA")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", u.ID, u.Email, u.Role, u.MFAEnabled())
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,208 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/export"
+	"github.com/stele-audit/stele/internal/record"
+)
+
+// PageSize is the number of events per page of the Audit Logs page.
+const PageSize = 50
+
+func (s *Server) handleAuditLogs(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !s.require(w, r, v, stele.PermAuditLogsRead) {
+		return
+	}
+	f := parseFilters(r.URL.Query())
+	data := map[string]any{
+		"F": f, "Ranges": ranges, "Categories": stele.Categories, "Outcomes": stele.Outcomes,
+		"Actions": catalogActions(), "Filtered": f.active(), "CanExport": v.can(stele.PermAuditLogsExport),
+		"Base": f.values().Encode(),
+	}
+	now := s.now()
+	q, err := f.query(now)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		data["QueryError"] = stele.ErrorMessage(err)
+		s.render(w, r, v, "auditlogs", data)
+		return
+	}
+	page, err := s.Search.Search(r.Context(), v.account, q, f.Cursor, PageSize)
+	if err != nil {
+		if stele.ErrorCode(err) == stele.EINTERNAL {
+			s.Logger.Error("audit logs search", "account", v.account.Name, "err", err)
+			data["LoadError"] = "The events could not be loaded. The error was logged; try again in a moment."
+		} else {
+			data["QueryError"] = stele.ErrorMessage(err)
+		}
+		w.WriteHeader(statusFor(err))
+		s.render(w, r, v, "auditlogs", data)
+		return
+	}
+	data["Events"] = page.Events
+	if page.NextCursor != "" {
+		nv := f.values()
+		nv.Set("cursor", page.NextCursor)
+		data["NextURL"] = "/admin/audit-logs?" + nv.Encode()
+	}
+	if f.Cursor != "" {
+		data["FirstURL"] = "/admin/audit-logs?" + f.values().Encode()
+	}
+	ch, err := s.chart(r.Context(), v.account, q, now)
+	if err != nil {
+		s.Logger.Error("audit logs chart", "account", v.account.Name, "err", err)
+		data["ChartError"] = true
+	} else {
+		data["Chart"] = ch
+		data["HasText"] = slices.ContainsFunc(q.Terms, func(t stele.Term) bool { return t.Field == stele.FieldText })
+	}
+	s.render(w, r, v, "auditlogs", data)
+}
+
+func statusFor(err error) int {
+	switch stele.ErrorCode(err) {
+	case stele.EINVALID:
+		return http.StatusBadRequest
+	case stele.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// chart counts the filtered events of the chart's range by bucket and category.
+func (s *Server) chart(ctx context.Context, account *stele.Account, q stele.Query, now time.Time) (*chart, error) {
+	rq, err := s.Search.Plan(ctx, account, q)
+	if err != nil {
+		return nil, err
+	}
+	start, end := q.After, q.Before
+	if end.IsZero() || end.After(now) {
+		end = now
+	}
+	if start.IsZero() {
+		// All time: the range starts at the first event, counted by day.
+		counts, err := s.Counter.CountByBucket(ctx, rq, (24 * time.Hour).Microseconds())
+		if err != nil {
+			return nil, err
+		}
+		if len(counts) == 0 {
+			start = end.Add(-24 * time.Hour)
+		} else {
+			start = record.Time(counts[0].Start)
+		}
+		if end.Sub(start) > 8*24*time.Hour {
+			return buildChart(counts, start, end, 24*time.Hour, "day"), nil
+		}
+	}
+	if !start.Before(end) {
+		start = end.Add(-time.Hour)
+	}
+	bucket, unit := bucketFor(start, end)
+	counts, err := s.Counter.CountByBucket(ctx, rq, bucket.Microseconds())
+	if err != nil {
+		return nil, err
+	}
+	return buildChart(counts, start, end, bucket, unit), nil
+}
+
+func catalogActions() []string {
+	out := make([]string, 0, len(stele.Catalog))
+	for a := range stele.Catalog {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !s.require(w, r, v, stele.PermAuditLogsRead) {
+		return
+	}
+	id := r.PathValue("id")
+	accountID, seq, err := stele.ParseEventID(id)
+	if err == nil && accountID != v.account.ID {
+		err = stele.Errorf(stele.ENOTFOUND, "event %q not found", id) // another account's event does not exist here
+	}
+	var e *stele.Event
+	if err == nil {
+		e, err = s.Search.Event(r.Context(), v.account, seq)
+	}
+	if err != nil {
+		if stele.ErrorCode(err) == stele.ENOTFOUND {
+			err = stele.Errorf(stele.ENOTFOUND, "There is no event %s in this account.", id)
+		}
+		s.serverError(w, r, v, err)
+		return
+	}
+	raw, _ := json.MarshalIndent(e, "", "  ")
+	data := map[string]any{"E": e, "Raw": string(raw), "Back": localPath(r.URL.Query().Get("back"))}
+	if s.Integrity == nil {
+		data["Integrity"] = IntegrityStatus{Detail: "Integrity status appears here once tamper evidence (signed checkpoints) is enabled."}
+		data["IntegrityUnavailable"] = true
+	} else if st, err := s.Integrity(r.Context(), v.account, e); err != nil {
+		s.Logger.Error("integrity check", "account", v.account.Name, "seq", e.Seq, "err", err)
+		data["Integrity"] = IntegrityStatus{Detail: "The integrity check failed to run; the error was logged."}
+		data["IntegrityUnavailable"] = true
+	} else {
+		data["Integrity"] = st
+	}
+	keys := make([]string, 0, len(e.Metadata))
+	for k := range e.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	meta := make([][2]string, len(keys))
+	for i, k := range keys {
+		meta[i] = [2]string{k, fmt.Sprint(e.Metadata[k])}
+	}
+	data["Meta"] = meta
+	s.render(w, r, v, "event", data)
+}
+
+// handleExport streams exactly the filtered set in the chosen format, and
+// records the export with its query and row count.
+func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !s.require(w, r, v, stele.PermAuditLogsExport) {
+		return
+	}
+	f := parseFilters(r.URL.Query())
+	format, err := export.Lookup(r.URL.Query().Get("format"))
+	if err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
+	q, err := f.query(s.now())
+	if err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", format.ContentType)
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="stele-%s-%s.%s"`, v.account.Name, s.now().UTC().Format("20060102-150405"), format.Extension))
+	ew := format.New(w)
+	n, err := s.Search.Each(r.Context(), v.account, q, ew.Write)
+	if cerr := ew.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		s.Logger.Warn("console export ended early", "account", v.account.Name, "rows", n, "err", err)
+	}
+	outcome := stele.OutcomeSuccess
+	if err != nil {
+		outcome = stele.OutcomeFailure
+	}
+	s.record(r, &stele.Event{Account: v.account.Name, Action: "audit_log.exported", Outcome: outcome, Actor: v.actor(),
+		Target:      &stele.Ref{Type: "audit_log", ID: v.account.Name},
+		Description: fmt.Sprintf("%s exported %d events as %s", v.user.Email, n, format.Name),
+		Metadata: map[string]any{"query": q.String(), "format": format.Name, "rows": json.Number(fmt.Sprint(n)),
+			"complete": err == nil, "via": "console"}})
+}

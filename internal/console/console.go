@@ -1,0 +1,171 @@
+// Package console is Stele's web console: sign-in, the Administration menu
+// and the Audit Logs page. Pages are rendered on the server with
+// html/template from an embedded file system; the core flows work without
+// JavaScript, and a strict Content-Security-Policy forbids inline scripts
+// and styles.
+package console
+
+import (
+	"context"
+	"embed"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/search"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// Timeouts of a console session.
+const (
+	IdleTimeout     = 30 * time.Minute
+	AbsoluteTimeout = 12 * time.Hour
+)
+
+// IntegrityStatus is what the event detail page says about an event's
+// place in its account's Merkle tree: whether it is included in the latest
+// signed checkpoint. Tamper evidence provides it; until then the page says
+// that it is not available.
+type IntegrityStatus struct {
+	Verified   bool
+	Checkpoint string // e.g. "acme tree size 1234"
+	Detail     string
+}
+
+// IntegrityChecker checks one event against the latest checkpoint.
+type IntegrityChecker func(ctx context.Context, account *stele.Account, e *stele.Event) (IntegrityStatus, error)
+
+// Server serves the console. Its dependencies are root interfaces and services.
+type Server struct {
+	Accounts     stele.AccountStore
+	Users        stele.UserStore
+	Sessions     stele.SessionStore
+	APIKeys      stele.APIKeyStore
+	Counter      stele.EventCounter
+	Search       *search.Service
+	Ingest       *ingest.Service
+	Logger       *slog.Logger
+	AccountTypes []stele.AccountType
+	// TLS is set when the console is served over HTTPS: cookies are then
+	// Secure and __Host- prefixed, and HSTS is sent.
+	TLS bool
+	// Integrity, when set, gives the detail page its integrity status.
+	Integrity IntegrityChecker
+	Now       func() time.Time
+
+	pages    map[string]*template.Template
+	throttle *throttle
+	hasher   *hasher
+	csrf     *http.CrossOriginProtection
+}
+
+// Init parses the templates; call it once before serving.
+func (s *Server) Init() error {
+	pages, err := parsePages()
+	if err != nil {
+		return err
+	}
+	s.pages = pages
+	s.throttle = newThrottle()
+	s.hasher = newHasher()
+	s.csrf = http.NewCrossOriginProtection()
+	if s.AccountTypes == nil {
+		s.AccountTypes = stele.DefaultAccountTypes
+	}
+	return nil
+}
+
+// Routes registers the console's routes on mux.
+func (s *Server) Routes(mux *http.ServeMux) {
+	static, _ := fs.Sub(staticFiles, "static")
+	fileServer := http.StripPrefix("/static/", http.FileServer(http.FS(static)))
+	mux.Handle("GET /static/", s.secure(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		fileServer.ServeHTTP(w, r)
+	})))
+	page := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.secure(h)) }
+	page("GET /{$}", s.handleHome)
+	page("GET /login", s.handleLoginForm)
+	page("POST /login", s.handleLogin)
+	page("GET /login/mfa", s.handleMFAForm)
+	page("POST /login/mfa", s.handleMFA)
+	page("POST /logout", s.handleLogout)
+
+	authed := func(pattern string, h func(http.ResponseWriter, *http.Request, *visit)) {
+		mux.Handle(pattern, s.secure(s.signedIn(h)))
+	}
+	authed("GET /admin", func(w http.ResponseWriter, r *http.Request, v *visit) {
+		http.Redirect(w, r, "/admin/audit-logs", http.StatusSeeOther)
+	})
+	authed("GET /admin/audit-logs", s.handleAuditLogs)
+	authed("GET /admin/audit-logs/export", s.handleExport)
+	authed("GET /admin/audit-logs/{id}", s.handleEvent)
+	authed("GET /admin/users", s.handleUsers)
+	authed("POST /admin/users", s.handleCreateUser)
+	authed("POST /admin/users/{id}/role", s.handleChangeRole)
+	authed("POST /admin/users/{id}/password", s.handleResetPassword)
+	authed("POST /admin/users/{id}/delete", s.handleDeleteUser)
+	authed("GET /admin/api-keys", s.handleKeys)
+	authed("POST /admin/api-keys", s.handleCreateKey)
+	authed("POST /admin/api-keys/{id}/revoke", s.handleRevokeKey)
+	authed("GET /admin/settings", s.handleSettings)
+	authed("GET /admin/accounts", s.handleAccounts)
+	authed("POST /admin/accounts", s.handleCreateAccount)
+	authed("GET /account", s.handleSecurity)
+	authed("POST /account/password", s.handleChangePassword)
+	authed("POST /account/mfa", s.handleEnrolMFA)
+	authed("POST /account/mfa/disable", s.handleDisableMFA)
+}
+
+// Handler returns the console alone on its own mux (tests and embedding).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.Routes(mux)
+	return mux
+}
+
+// contentSecurityPolicy allows nothing inline and nothing from elsewhere.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+
+// secure sets the security headers and refuses cross-origin state changes.
+func (s *Server) secure(h http.Handler) http.Handler {
+	protected := s.csrf.Handler(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := w.Header()
+		hdr.Set("Content-Security-Policy", contentSecurityPolicy)
+		hdr.Set("X-Frame-Options", "DENY")
+		hdr.Set("X-Content-Type-Options", "nosniff")
+		hdr.Set("Referrer-Policy", "same-origin")
+		hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hdr.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if s.TLS {
+			hdr.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			hdr.Set("Cache-Control", "no-store")
+		}
+		protected.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/admin/audit-logs", http.StatusSeeOther)
+}

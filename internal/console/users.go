@@ -1,0 +1,208 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"strings"
+
+	"github.com/stele-audit/stele"
+)
+
+// NewUser validates a new user of account and returns it with its password
+// hashed, and the password: the one given, or a generated one when empty.
+// The caller stores it and records user.created.
+func NewUser(account *stele.Account, email, name string, role stele.Role, password string) (*stele.User, string, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 320 {
+		return nil, "", &stele.Error{Code: stele.EINVALID, Message: "enter a valid email address",
+			Details: []stele.FieldError{{Field: "email", Rule: "format"}}}
+	}
+	if _, err := stele.ParseRole(string(role)); err != nil {
+		return nil, "", err
+	}
+	if password == "" {
+		password = NewPassword()
+	}
+	if len(password) < MinPasswordLen {
+		return nil, "", &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("a password has at least %d characters", MinPasswordLen),
+			Details: []stele.FieldError{{Field: "password", Rule: "min_length"}}}
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name, _, _ = strings.Cut(email, "@")
+	}
+	u := &stele.User{ID: "u_" + strings.ToLower(rand.Text()[:16]), AccountID: account.ID, Account: account.Name,
+		Email: email, Name: truncate(name, 200), Role: role, PasswordHash: HashPassword(password)}
+	return u, password, nil
+}
+
+// UserCreatedEvent is the user_management event of a new user.
+func UserCreatedEvent(u *stele.User, actor *stele.Ref) stele.Event {
+	return stele.Event{Account: u.Account, Action: "user.created", Outcome: stele.OutcomeSuccess, Actor: actor,
+		Target:      userRef(u),
+		Description: fmt.Sprintf("user %s created with role %s", u.Email, u.Role),
+		Metadata:    map[string]any{"role_before": "", "role_after": string(u.Role)}}
+}
+
+func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, v *visit, status int, extra map[string]any) {
+	users, err := s.Users.Users(r.Context(), v.account.ID)
+	if err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
+	data := map[string]any{"Users": users, "Roles": s.assignable(v)}
+	for k, x := range extra {
+		data[k] = x
+	}
+	if status != http.StatusOK {
+		w.WriteHeader(status)
+	}
+	s.render(w, r, v, "users", data)
+}
+
+// assignable are the roles v may give: only an owner makes owners.
+func (s *Server) assignable(v *visit) []stele.Role {
+	if v.user.Role == stele.RoleOwner {
+		return stele.Roles
+	}
+	return stele.Roles[1:]
+}
+
+func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !s.require(w, r, v, stele.PermUsersManage) {
+		return
+	}
+	s.usersPage(w, r, v, http.StatusOK, nil)
+}
+
+func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !s.require(w, r, v, stele.PermUsersManage) {
+		return
+	}
+	role := stele.Role(r.PostFormValue("role"))
+	if role == stele.RoleOwner && v.user.Role != stele.RoleOwner {
+		s.usersPage(w, r, v, http.StatusForbidden, map[string]any{"Error": "Only an owner can add another owner."})
+		return
+	}
+	u, password, err := NewUser(v.account, r.PostFormValue("email"), r.PostFormValue("name"), role, "")
+	if err == nil {
+		err = s.Users.CreateUser(r.Context(), u)
+	}
+	if err != nil {
+		if code := stele.ErrorCode(err); code == stele.EINVALID || code == stele.ECONFLICT {
+			s.usersPage(w, r, v, http.StatusBadRequest, map[string]any{"Error": stele.ErrorMessage(err)})
+			return
+		}
+		s.serverError(w, r, v, err)
+		return
+	}
+	e := UserCreatedEvent(u, v.actor())
+	s.record(r, &e)
+	s.usersPage(w, r, v, http.StatusOK, map[string]any{"Secret": password, "SecretFor": u.Email,
+		"Notice": "User " + u.Email + " was created. Give them this one-time password over a channel you trust; they should change it after signing in."})
+}
+
+// target returns the user named in the path if it belongs to v's account.
+func (s *Server) target(ctx context.Context, r *http.Request, v *visit) (*stele.User, error) {
+	u, err := s.Users.User(ctx, r.PathValue("id"))
+	if err == nil && u.AccountID != v.account.ID {
+		err = stele.Errorf(stele.ENOTFOUND, "user not found")
+	}
+	return u, err
+}
+
+func (s *Server) handleChangeRole(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !s.require(w, r, v, stele.PermUsersManage) {
+		return
+	}
+	u, err := s.target(r.Context(), r, v)
+	if err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
+	role, err := stele.ParseRole(r.PostFormValue("role"))
+	if err != nil {
+		s.usersPage(w, r, v, http.StatusBadRequest, map[string]any{"Error": stele.ErrorMessage(err)})
+		return
+	}
+	if (role == stele.RoleOwner || u.Role == stele.RoleOwner) && v.user.Role != stele.RoleOwner {
+		s.usersPage(w, r, v, http.StatusForbidden, map[string]any{"Error": "Only an owner can make or unmake an owner."})
+		return
+	}
+	if u.ID == v.user.ID {
+		s.usersPage(w, r, v, http.StatusBadRequest, map[string]any{"Error": "You cannot change your own role; ask another owner."})
+		return
+	}
+	before := u.Role
+	if _, err := s.Users.UpdateUser(r.Context(), u.ID, stele.UserUpdate{Role: &role}); err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
+	s.record(r, &stele.Event{Account: v.account.Name, Action: "user.role_changed", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
+		Target:      userRef(u),
+		Description: fmt.Sprintf("%s changed %s's role from %s to %s", v.user.Email, u.Email, before, role),
+		Metadata:    map[string]any{"role_before": string(before), "role_after": string(role)}})
+	s.usersPage(w, r, v, http.StatusOK, map[string]any{"Notice": fmt.Sprintf("%s is now %s.", u.Email, role)})
+}
+
+func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !s.require(w, r, v, stele.PermUsersManage) {
+		return
+	}
+	u, err := s.target(r.Context(), r, v)
+	if err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
+	if u.Role == stele.RoleOwner && v.user.Role != stele.RoleOwner {
+		s.usersPage(w, r, v, http.StatusForbidden, map[string]any{"Error": "Only an owner can reset an owner's password."})
+		return
+	}
+	password := NewPassword()
+	hash := HashPassword(password)
+	if _, err := s.Users.UpdateUser(r.Context(), u.ID, stele.UserUpdate{PasswordHash: &hash}); err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
+	if err := s.Sessions.DeleteUserSessions(r.Context(), u.ID); err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
+	s.record(r, &stele.Event{Account: v.account.Name, Action: "user.password_reset", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
+		Target:      userRef(u),
+		Description: fmt.Sprintf("%s reset the password of %s; their sessions were ended", v.user.Email, u.Email),
+		Metadata:    map[string]any{"password_before": "set", "password_after": "reset", "sessions_revoked": true}})
+	s.usersPage(w, r, v, http.StatusOK, map[string]any{"Secret": password, "SecretFor": u.Email,
+		"Notice": "The password of " + u.Email + " was reset and their sessions ended. This one-time password is shown only now."})
+}
+
+func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !s.require(w, r, v, stele.PermUsersManage) {
+		return
+	}
+	u, err := s.target(r.Context(), r, v)
+	if err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
+	if u.ID == v.user.ID {
+		s.usersPage(w, r, v, http.StatusBadRequest, map[string]any{"Error": "You cannot remove yourself."})
+		return
+	}
+	if u.Role == stele.RoleOwner && v.user.Role != stele.RoleOwner {
+		s.usersPage(w, r, v, http.StatusForbidden, map[string]any{"Error": "Only an owner can remove an owner."})
+		return
+	}
+	if err := s.Users.DeleteUser(r.Context(), u.ID); err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
+	s.record(r, &stele.Event{Account: v.account.Name, Action: "user.deleted", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
+		Target:      userRef(u),
+		Description: fmt.Sprintf("%s removed user %s (%s)", v.user.Email, u.Email, u.Role),
+		Metadata:    map[string]any{"role_before": string(u.Role), "role_after": ""}})
+	s.usersPage(w, r, v, http.StatusOK, map[string]any{"Notice": u.Email + " was removed and signed out."})
+}
