@@ -1,0 +1,255 @@
+package postgres
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/stele-audit/stele"
+)
+
+// rowQuery builds the WHERE clause of a stele.RowQuery with numbered
+// parameters; a parameter may be referenced more than once.
+type rowQuery struct {
+	sql  strings.Builder
+	args []any
+}
+
+// arg adds v and returns its placeholder.
+func (b *rowQuery) arg(v any) string {
+	b.args = append(b.args, v)
+	return "$" + strconv.Itoa(len(b.args))
+}
+
+// maxArms bounds the branches of a union query (see buildRowQuery).
+const maxArms = 32
+
+// buildRowQuery returns the SELECT of q: the account's rows in the time
+// bounds, below the cursor and matching every filter, newest first. Every
+// filtered column has an index (account_id, column, time, seq), so that
+// PostgreSQL can walk it backwards in each partition, take the partitions
+// newest first, and stop at the limit.
+//
+// A filter matching one of several values (an actor's id and email tokens,
+// two actions) cannot be read in order from one index range: with
+// `= ANY(…)` PostgreSQL 15 would collect and sort every matching row. Such a
+// filter instead drives a UNION ALL of one branch per value, each read in
+// index order up to the limit; the outer query merges them, drops the rows
+// two branches share, and keeps the limit. This is sqlite/query.go's plan.
+func buildRowQuery(q stele.RowQuery) (string, []any, error) {
+	b := &rowQuery{}
+	b.sql.WriteString(`account_id = ` + b.arg(q.AccountID))
+	b.bounds(q)
+	if q.HasBelow {
+		b.sql.WriteString(` AND (time, seq) < (` + b.arg(q.BelowTime) + `, ` + b.arg(q.BelowSeq) + `)`)
+	}
+	driver, arms := -1, []arm(nil)
+	if q.Limit > 0 {
+		driver, arms = pickDriver(q.Filters)
+	}
+	for i, f := range q.Filters {
+		if f.Field == stele.FieldText || i == driver {
+			continue // text is checked on the plaintext, after decryption
+		}
+		b.sql.WriteString(` AND `)
+		if err := b.filter(f); err != nil {
+			return "", nil, err
+		}
+	}
+	const order = ` ORDER BY time DESC, seq DESC`
+	if driver < 0 {
+		query := `SELECT ` + eventColumns + ` FROM events WHERE ` + b.sql.String() + order
+		if q.Limit > 0 {
+			query += ` LIMIT ` + b.arg(q.Limit)
+		}
+		return query, b.args, nil
+	}
+	where := b.sql.String()
+	limit := b.arg(q.Limit)
+	parts := make([]string, len(arms))
+	for i, a := range arms {
+		parts[i] = `(SELECT ` + eventColumns + ` FROM events WHERE ` + where + ` AND ` + a.col + ` = ` + b.arg(a.val) + order + ` LIMIT ` + limit + `)`
+	}
+	query := `SELECT DISTINCT ON (time, seq) ` + eventColumns + ` FROM (` + strings.Join(parts, ` UNION ALL `) + `) arms` + order + ` LIMIT ` + limit
+	return query, b.args, nil
+}
+
+func (b *rowQuery) bounds(q stele.RowQuery) {
+	if q.After != 0 {
+		b.sql.WriteString(` AND time >= ` + b.arg(q.After))
+	}
+	if q.Before != 0 {
+		b.sql.WriteString(` AND time < ` + b.arg(q.Before))
+	}
+}
+
+// arm is one branch of a union query: rows whose col equals val.
+type arm struct {
+	col string
+	val any
+}
+
+// pickDriver returns the index of the first positive filter that matches
+// several values of indexed columns, and its branches; -1 if there is none.
+func pickDriver(filters []stele.RowFilter) (int, []arm) {
+	for i, f := range filters {
+		if f.Negate {
+			continue
+		}
+		var arms []arm
+		switch f.Field {
+		case stele.FieldAction:
+			if len(f.Prefixes) > 0 {
+				continue
+			}
+			for _, v := range f.Values {
+				arms = append(arms, arm{"action", v})
+			}
+		case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
+			for _, col := range blindColumns(f.Field) {
+				for _, t := range f.Tokens {
+					arms = append(arms, arm{col, t})
+				}
+			}
+		}
+		if len(arms) >= 2 && len(arms) <= maxArms {
+			return i, arms
+		}
+	}
+	return -1, nil
+}
+
+// blindColumns are the columns holding each blind field's tokens. An actor
+// matches by id or by email: the caller gives the tokens of both domains
+// and either column may hold one.
+func blindColumns(f stele.Field) []string {
+	switch f {
+	case stele.FieldActor:
+		return []string{"actor_tok", "actor_email_tok"}
+	case stele.FieldTarget:
+		return []string{"target_tok"}
+	case stele.FieldSource:
+		return []string{"source_tok"}
+	case stele.FieldIP:
+		return []string{"ip_tok"}
+	}
+	return nil
+}
+
+func (b *rowQuery) filter(f stele.RowFilter) error {
+	switch f.Field {
+	case stele.FieldAction:
+		b.action(f)
+	case stele.FieldCategory:
+		b.codes("category", stele.Categories, f)
+	case stele.FieldOutcome:
+		b.codes("outcome", stele.Outcomes, f)
+	case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
+		b.blind(blindColumns(f.Field), f)
+	default:
+		return stele.Errorf(stele.EINVALID, "unknown field %q", f.Field)
+	}
+	return nil
+}
+
+// action writes the condition on the action column: exact values, and
+// prefixes as byte-wise ranges (the column is COLLATE "C").
+func (b *rowQuery) action(f stele.RowFilter) {
+	var terms []string
+	switch len(f.Values) {
+	case 0:
+	case 1:
+		// A plain equality, not = ANY, keeps the action index ordered.
+		terms = append(terms, `action = `+b.arg(f.Values[0]))
+	default:
+		terms = append(terms, `action = ANY(`+b.arg(f.Values)+`::text[])`)
+	}
+	for _, p := range f.Prefixes {
+		hi, ok := prefixEnd(p)
+		switch {
+		case ok && utf8.ValidString(hi):
+			terms = append(terms, `(action >= `+b.arg(p)+` AND action < `+b.arg(hi)+`)`)
+		case ok: // the bound is no valid text: scan from p and test each
+			ph := b.arg(p)
+			terms = append(terms, `(action >= `+ph+` AND starts_with(action, `+ph+`))`)
+		default:
+			terms = append(terms, `action >= `+b.arg(p))
+		}
+	}
+	b.condition(terms, f.Negate)
+}
+
+// codes writes the condition on a column of codes (category, outcome):
+// values and prefixes are resolved to the codes of the names they match.
+func (b *rowQuery) codes(col string, names []string, f stele.RowFilter) {
+	var list []string
+	for i, name := range names {
+		hit := slices.Contains(f.Values, name) || slices.ContainsFunc(f.Prefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+		if hit {
+			list = append(list, strconv.Itoa(i))
+		}
+	}
+	var terms []string
+	if len(list) > 0 {
+		terms = append(terms, col+` IN (`+strings.Join(list, ",")+`)`)
+	}
+	b.condition(terms, f.Negate)
+}
+
+// condition writes the OR of terms, "false" when there is none, negated
+// when asked (the columns are NOT NULL, so NOT is exact).
+func (b *rowQuery) condition(terms []string, negate bool) {
+	cond := "false"
+	if len(terms) > 0 {
+		cond = `(` + strings.Join(terms, ` OR `) + `)`
+	}
+	if negate {
+		cond = `NOT ` + cond
+	}
+	b.sql.WriteString(cond)
+}
+
+// blind writes the condition on blind-index columns. The row matches when
+// any column holds any token. Negated, NULL columns (the field is absent)
+// count as not matching, so the row is kept.
+func (b *rowQuery) blind(cols []string, f stele.RowFilter) {
+	if len(f.Tokens) == 0 {
+		b.sql.WriteString(map[bool]string{false: "false", true: "true"}[f.Negate])
+		return
+	}
+	var p string
+	if len(f.Tokens) == 1 {
+		p = b.arg(f.Tokens[0])
+	} else {
+		p = `ANY(` + b.arg(f.Tokens) + `::bigint[])`
+	}
+	terms := make([]string, len(cols))
+	for i, c := range cols {
+		if f.Negate {
+			terms[i] = `(` + c + ` IS NULL OR NOT ` + c + ` = ` + p + `)`
+		} else {
+			terms[i] = c + ` = ` + p
+		}
+	}
+	if f.Negate {
+		b.sql.WriteString(`(` + strings.Join(terms, ` AND `) + `)`)
+	} else {
+		b.sql.WriteString(`(` + strings.Join(terms, ` OR `) + `)`)
+	}
+}
+
+// prefixEnd returns the least string greater than every string with prefix
+// p: p with its last byte below 0xff incremented and the rest dropped. ok is
+// false when there is none (p is empty or all 0xff).
+func prefixEnd(p string) (string, bool) {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}
+
