@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/stele-audit/stele"
@@ -43,7 +44,12 @@ type Writer struct {
 	queue     chan *batch
 	maxEvents int
 	stopped   chan struct{}
+	committed atomic.Int64 // events stored since start, replays not counted
 }
+
+// Committed returns how many events the writer has durably stored since it
+// started (replayed idempotency keys not counted), for the ingest rate.
+func (w *Writer) Committed() int64 { return w.committed.Load() }
 
 // WriterConfig tunes a Writer. Zero values take defaults.
 type WriterConfig struct {
@@ -141,7 +147,9 @@ func (w *Writer) drain() {
 func (w *Writer) commit(ctx context.Context, group []*batch) error {
 	byAccount := map[int64][]*pending{}
 	var ids []int64
+	total := 0
 	for _, b := range group {
+		total += len(b.events)
 		for _, p := range b.events {
 			if _, ok := byAccount[p.accountID]; !ok {
 				ids = append(ids, p.accountID)
@@ -166,6 +174,7 @@ func (w *Writer) commit(ctx context.Context, group []*batch) error {
 	if err != nil {
 		return err
 	}
+	w.committed.Add(int64(total - len(replays)))
 	// The group is durable: a failure from here on must not tell producers
 	// otherwise, or they would retry and store events twice.
 	if err := w.fillReplayHashes(ctx, replays); err != nil {
