@@ -25,7 +25,11 @@ func (s *Server) handleAuditLogs(w http.ResponseWriter, r *http.Request, v *visi
 	data := map[string]any{
 		"F": f, "Ranges": ranges, "Categories": stele.Categories, "Outcomes": stele.Outcomes,
 		"Actions": catalogActions(), "Filtered": f.active(), "CanExport": v.can(stele.PermAuditLogsExport),
-		"Base": f.values().Encode(),
+	}
+	for _, format := range []string{"csv", "jsonl"} {
+		ev := f.values()
+		ev.Set("format", format)
+		data["Export"+format] = "/admin/audit-logs/export?" + ev.Encode()
 	}
 	now := s.now()
 	q, err := f.query(now)

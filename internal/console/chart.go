@@ -106,10 +106,15 @@ func buildChart(counts []stele.BucketCount, start, end time.Time, bucket time.Du
 		v := c.Max * int64(k) / 4
 		c.YTicks = append(c.YTicks, chartTick{Pos: float64(c.PlotY+c.PlotH) - float64(v)/float64(c.Max)*float64(c.PlotH), Label: comma(v)})
 	}
+	// Hourly bars over more than two days are labelled at midnights only,
+	// with the date; otherwise about eight evenly spaced labels.
+	daily := unit == "hour" && n > 48
 	step := max(1, n/8)
-	for i := 0; i < n; i += step {
+	for i := range n {
 		t := time.UnixMicro(first + int64(i)*bus).UTC()
-		c.XTicks = append(c.XTicks, chartTick{Pos: float64(c.PlotX) + (float64(i)+0.5)*slot, Label: label(t, unit, false)})
+		if (daily && t.Hour() == 0) || (!daily && i%step == 0) {
+			c.XTicks = append(c.XTicks, chartTick{Pos: float64(c.PlotX) + float64(i)*slot, Label: label(t, unit, false)})
+		}
 	}
 	for _, cat := range stele.Categories {
 		if byCat[cat] > 0 {
