@@ -29,8 +29,8 @@ func events() []*stele.Event {
 			Metadata:    map[string]any{"role_before": "viewer", "role_after": "admin", "n": json.Number("3"), "ok": true}},
 		{ID: "evt_0000000000000002", Seq: 2, Account: "acme", Time: t0.Add(time.Second), ReceivedAt: t0.Add(time.Second),
 			Action: "finding.generated", Category: "source_activity", Outcome: "failure",
-			Actor:  &stele.Ref{Type: "service", ID: "=HYPERLINK(\"http://evil\")", Name: "+cmd|' /C calc'!A0"},
-			Source: &stele.Ref{Type: "aws", ID: "-2+3", Name: "@SUM(A1)"},
+			Actor:       &stele.Ref{Type: "service", ID: "=HYPERLINK(\"http://evil\")", Name: "+cmd|' /C calc'!A0"},
+			Source:      &stele.Ref{Type: "aws", ID: "-2+3", Name: "@SUM(A1)"},
 			Description: "\tTabbed", IdempotencyKey: "\rcr"},
 	}
 }
