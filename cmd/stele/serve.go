@@ -27,6 +27,8 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate file (PEM); needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the private key file (PEM) of --tls-cert")
 	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this address (off by default; keep it on loopback)")
+	accountTypes := accountTypesFlag(fs)
+	retentionEvery := fs.Duration("retention-interval", time.Hour, "how often to purge events older than their account's retention")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -77,8 +79,15 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		ln.Close()
 		return err
 	}
+	jobs, err := startJobs(ctx, a, sf, *accountTypes, *retentionEvery)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer jobs.stop()
 	httpSrv := &http.Server{
-		Handler:           handler,
+		Handler:           jobs.handler(handler),
+		ConnState:         jobs.metrics.ConnState,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,

@@ -15,6 +15,7 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/apikey"
 	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/metrics"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/search"
 )
@@ -120,6 +121,7 @@ func (s *Server) auth(next func(http.ResponseWriter, *http.Request, *stele.Princ
 			s.writeError(w, r, err)
 			return
 		}
+		metrics.SetAccount(r.Context(), p.Account)
 		next(w, r, p)
 	})
 }

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/stele-audit/stele/internal/metrics"
+	"github.com/stele-audit/stele/internal/seal"
+)
+
+// serveJobs are serve's background jobs for retention and metrics.
+type serveJobs struct {
+	metrics *metrics.Collector
+	stop    func()
+}
+
+// startJobs starts the retention purge (every retentionEvery) and the
+// per-minute metrics recording; stop ends them and waits.
+func startJobs(ctx context.Context, a *app, sf storeFlags, accountTypes string, retentionEvery time.Duration) (*serveJobs, error) {
+	job, err := a.retentionJob(accountTypes)
+	if err != nil {
+		return nil, err
+	}
+	// `stele crypto rotate --master` in another process adds a master key
+	// version to the key file; keys rewrapped under it unwrap here too.
+	a.keyring.ReloadMaster = func() (*seal.MasterKey, error) { return seal.LoadMasterKey(sf.data, os.Getenv, a.logger) }
+	col := metrics.New(metrics.Config{Recorder: a.ingest, StoreSize: a.db.Size, Ingested: a.writer.Committed, Logger: a.logger})
+	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { job.Loop(jctx, retentionEvery) })
+	wg.Go(func() { col.Loop(jctx, time.Minute) })
+	return &serveJobs{metrics: col, stop: func() { cancel(); wg.Wait() }}, nil
+}
+
+// handler serves GET /metrics beside h and measures every request.
+func (j *serveJobs) handler(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", j.metrics.Handler())
+	mux.Handle("/", h)
+	return j.metrics.Middleware(mux)
+}
