@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		})
 	}
 	runConsole(t, open)
+	runRetention(t, open)
 }
 
 func ctx(t *testing.T) context.Context { return t.Context() }
