@@ -5,37 +5,33 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/search"
-	"github.com/stele-audit/stele/internal/sqlite"
 )
 
 // app is Stele wired together on the local store.
 type app struct {
-	db       *sqlite.DB
-	keyring  *seal.Keyring
-	writer   *ingest.Writer
-	ingest   *ingest.Service
-	search   *search.Service
+	db store
+	// leader decides whether this process runs the background jobs of
+	// serve: always on SQLite, one node at a time on PostgreSQL.
+	leader  stele.Leadership
+	keyring *seal.Keyring
+	writer  *ingest.Writer
+	ingest  *ingest.Service
+	search  *search.Service
 	// checkpoints signs checkpoints with the signing key (see checkpoint.go).
 	checkpoints *integrity.Checkpointer
 	logger      *slog.Logger
-	stopping context.CancelFunc
+	stopping    context.CancelFunc
 }
 
 // openApp opens the store named by the flags, loads the master key and
 // starts the writer. Close stops it.
 func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, error) {
-	path, err := sqlitePath(sf)
-	if err != nil {
-		return nil, err
-	}
 	if err := os.MkdirAll(sf.data, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -43,11 +39,11 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(ctx, path)
+	db, lead, err := openStore(ctx, sf, logger)
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, err
 	}
-	a := &app{db: db, logger: logger}
+	a := &app{db: db, leader: lead, logger: logger}
 	a.keyring = seal.NewKeyring(master, db)
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopping = cancel
@@ -63,19 +59,6 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 		return nil, err
 	}
 	return a, nil
-}
-
-func sqlitePath(sf storeFlags) (string, error) {
-	switch {
-	case sf.db == "":
-		return filepath.Join(sf.data, "stele.db"), nil
-	case strings.HasPrefix(sf.db, "sqlite:"):
-		return strings.TrimPrefix(sf.db, "sqlite:"), nil
-	case strings.HasPrefix(sf.db, "postgres://"), strings.HasPrefix(sf.db, "postgresql://"):
-		return "", stele.Errorf(stele.EINVALID, "--db: the PostgreSQL store is not part of this build yet; use sqlite:PATH")
-	default:
-		return "", stele.Errorf(stele.EINVALID, "--db must be sqlite:PATH or a postgres:// URL")
-	}
 }
 
 // ensureSystemAccount creates the operator account on first start.

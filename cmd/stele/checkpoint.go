@@ -34,9 +34,10 @@ func newCheckpointer(sf storeFlags, a *app, logger *slog.Logger) (*integrity.Che
 	return &integrity.Checkpointer{Accounts: a.db, Events: a.db, Store: a.db, Key: key, OriginPrefix: originPrefix(), Logger: logger}, nil
 }
 
-// startCheckpointJob signs checkpoints of grown trees every interval until
-// the returned stop is called or ctx ends.
-func startCheckpointJob(ctx context.Context, cp *integrity.Checkpointer, every time.Duration) (stop func()) {
+// startCheckpointJob signs checkpoints of grown trees every interval, while
+// this process leads the "checkpoints" job, until the returned stop is
+// called or ctx ends.
+func startCheckpointJob(ctx context.Context, lead stele.Leadership, cp *integrity.Checkpointer, every time.Duration) (stop func()) {
 	if every <= 0 {
 		every = integrity.DefaultInterval
 	}
@@ -45,7 +46,10 @@ func startCheckpointJob(ctx context.Context, cp *integrity.Checkpointer, every t
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		cp.Run(ctx, ticker.C)
+		lead.Lead(ctx, "checkpoints", func(ctx context.Context) error {
+			cp.Run(ctx, ticker.C)
+			return nil
+		})
 	}()
 	return func() {
 		ticker.Stop()

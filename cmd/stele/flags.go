@@ -57,7 +57,7 @@ type storeFlags struct {
 
 func (s *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.data, "data", "stele-data", "data directory (database, master key, signing key)")
-	fs.StringVar(&s.db, "db", "", "database: sqlite:PATH (default DATA/stele.db) or a postgres:// URL")
+	fs.StringVar(&s.db, "db", "", "database: sqlite:PATH (default DATA/stele.db) or a postgres:// URL; STELE_DATABASE_URL is read too")
 }
 
 // clientFlags are the flags of commands that talk to a server.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"github.com/stele-audit/stele/internal/leader"
+	"github.com/stele-audit/stele/internal/postgres"
 	"net/http"
 	"os"
 	"sync"
@@ -30,7 +32,19 @@ func startJobs(ctx context.Context, a *app, sf storeFlags, accountTypes string, 
 	col := metrics.New(metrics.Config{Recorder: a.ingest, StoreSize: a.db.Size, Ingested: a.writer.Committed, Logger: a.logger})
 	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { job.Loop(jctx, retentionEvery) })
+	// Jobs on the shared data run on one node at a time; metrics are each
+	// node's own.
+	wg.Go(func() {
+		a.leader.Lead(jctx, "retention", func(ctx context.Context) error {
+			job.Loop(ctx, retentionEvery)
+			return nil
+		})
+	})
+	if pg, ok := a.db.(*postgres.DB); ok {
+		wg.Go(func() {
+			a.leader.Lead(jctx, "partitions", leader.Every(24*time.Hour, a.logger, "partitions", pg.MaintainPartitions))
+		})
+	}
 	wg.Go(func() { col.Loop(jctx, time.Minute) })
 	return &serveJobs{metrics: col, stop: func() { cancel(); wg.Wait() }}, nil
 }

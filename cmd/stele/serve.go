@@ -73,7 +73,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		Ingest: a.ingest, Search: a.search, Accounts: a.db, APIKeys: a.db, Logger: logger,
 		Ready: a.db.Ping, Checkpoints: a.checkpoints,
 	}
-	stopSigning := startCheckpointJob(ctx, a.checkpoints, *checkpointEvery)
+	stopSigning := startCheckpointJob(ctx, a.leader, a.checkpoints, *checkpointEvery)
 	handler, err := withConsole(ctx, a, logger, tls, srv.Handler())
 	if err != nil {
 		ln.Close()

@@ -131,12 +131,12 @@ func (t *appendTx) InsertEvents(ctx context.Context, rows []stele.EventRow) erro
 // eventColumns holds a batch of rows column by column, as the multi-row
 // INSERT binds them; COPY reads them back row by row.
 type eventCols struct {
-	account, seq, time, received                 []int64
-	action                                       []string
-	category, outcome                            []int16
-	actor, actorEmail, target, source, ip        []*int64
-	keyVersion                                   []int32
-	payload, leaf                                [][]byte
+	account, seq, time, received          []int64
+	action                                []string
+	category, outcome                     []int16
+	actor, actorEmail, target, source, ip []*int64
+	keyVersion                            []int32
+	payload, leaf                         [][]byte
 }
 
 func newEventColumns(n int) *eventCols {

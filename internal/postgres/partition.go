@@ -31,7 +31,9 @@ func monthStart(t time.Time) time.Time {
 const partitionExists = `SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = $1 AND relnamespace = current_schema()::regnamespace)`
 
 // partitionName is the name of the partition of the month starting at m.
-func partitionName(m time.Time) string { return fmt.Sprintf("events_p%04d%02d", m.Year(), int(m.Month())) }
+func partitionName(m time.Time) string {
+	return fmt.Sprintf("events_p%04d%02d", m.Year(), int(m.Month()))
+}
 
 // EnsurePartitions creates the monthly partitions of events for every
 // month from from's to to's that has none. A new partition is made as a
@@ -168,4 +170,16 @@ func (db *DB) DropEmptyPartitions(ctx context.Context, cutoff time.Time) ([]stri
 		}
 	}
 	return dropped, nil
+}
+
+// MaintainPartitions is the daily partition job: it creates the partitions
+// of the months ahead, so that appends never wait for one, and drops the
+// old ones that retention emptied.
+func (db *DB) MaintainPartitions(ctx context.Context) error {
+	from, to := partitionWindow()
+	if err := db.EnsurePartitions(ctx, from, to); err != nil {
+		return err
+	}
+	_, err := db.DropEmptyPartitions(ctx, from)
+	return err
 }

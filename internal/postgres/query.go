@@ -252,4 +252,3 @@ func prefixEnd(p string) (string, bool) {
 	}
 	return "", false
 }
-
