@@ -6,28 +6,61 @@ import (
 	"github.com/stele-audit/stele"
 )
 
-// Each calls fn with every event of account matching q, newest first, a
-// page at a time, so that an export of any size holds one page in memory.
+// Each calls fn with every event of account matching q, newest first, so
+// that an export of any size holds about two pages in memory. Reading the
+// store and decrypting overlap: one goroutine reads the next page of rows
+// while the caller's goroutine decrypts, re-checks and writes the last one.
 // It returns how many events it passed to fn.
 func (s *Service) Each(ctx context.Context, account *stele.Account, q stele.Query, fn func(*stele.Event) error) (int64, error) {
-	var n int64
-	cursor := ""
-	for {
-		page, err := s.Search(ctx, account, q, cursor, MaxLimit)
-		if err != nil {
-			return n, err
+	keys, err := s.keys.Account(ctx, account.ID)
+	if err != nil {
+		return 0, err
+	}
+	rq, _ := plan(keys, account.ID, q)
+	rq.Limit = MaxLimit
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type page struct {
+		rows []stele.EventRow
+		err  error
+	}
+	pages := make(chan page, 1)
+	go func() {
+		defer close(pages)
+		for {
+			rows, err := s.store.Rows(ctx, rq)
+			select {
+			case pages <- page{rows, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(rows) < rq.Limit {
+				return
+			}
+			last := rows[len(rows)-1]
+			rq.HasBelow, rq.BelowTime, rq.BelowSeq = true, last.Time, last.Seq
 		}
-		for _, e := range page.Events {
+	}()
+	var n int64
+	for p := range pages {
+		if p.err != nil {
+			return n, p.err
+		}
+		for i := range p.rows {
+			e, err := Decrypt(keys, account.Name, &p.rows[i])
+			if err != nil {
+				return n, err
+			}
+			if !Matches(e, q) {
+				continue
+			}
 			if err := fn(e); err != nil {
 				return n, err
 			}
 			n++
 		}
-		if page.NextCursor == "" {
-			return n, nil
-		}
-		cursor = page.NextCursor
 	}
+	return n, ctx.Err()
 }
 
 // Plan returns the store query of q for account: the conditions a store

@@ -40,6 +40,10 @@ func (db *DB) CountByBucket(ctx context.Context, q stele.RowQuery, bucket int64)
 			continue
 		}
 		b.sql.WriteString(` AND `)
+		if cols := blindColumns(f.Field); len(cols) > 1 && !f.Negate && len(f.Tokens) > 0 {
+			b.eitherColumn(q.AccountID, cols, f.Tokens)
+			continue
+		}
 		if err := b.filter(f); err != nil {
 			return nil, err
 		}
@@ -193,4 +197,19 @@ func keepAction(filters []stele.RowFilter, action, category string) bool {
 		}
 	}
 	return true
+}
+
+// eitherColumn matches rows where any of cols holds any of toks. An OR
+// across two columns would make SQLite scan the account; the union of one
+// index range per column reads only the matching entries.
+func (b *rowQuery) eitherColumn(accountID int64, cols []string, toks []int64) {
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		parts[i] = `SELECT account_id, seq FROM events INDEXED BY ` + armIndex[c] + ` WHERE account_id = ? AND ` + c + ` IN (` + marks(len(toks)) + `)`
+		b.args = append(b.args, accountID)
+		for _, t := range toks {
+			b.args = append(b.args, t)
+		}
+	}
+	b.sql.WriteString(`(account_id, seq) IN (` + strings.Join(parts, ` UNION ALL `) + `)`)
 }

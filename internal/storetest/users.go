@@ -182,6 +182,11 @@ func testCountByBucket(t *testing.T, s ConsoleStore) {
 	if err != nil || len(got) != 1 || got[0].Count != 5 || got[0].Category != stele.CategoryAudit {
 		t.Fatalf("category audit by day: %+v %v", got, err)
 	}
+	got, err = s.CountByBucket(ctx(t), stele.RowQuery{AccountID: acme.ID,
+		Filters: []stele.RowFilter{{Field: stele.FieldActor, Tokens: []int64{1003, 1004, 1005}}}}, 24*hour)
+	if err != nil || len(got) != 2 || got[0].Count+got[1].Count != 3 {
+		t.Fatalf("actor tokens by day: %+v %v", got, err)
+	}
 	got, err = s.CountByBucket(ctx(t), stele.RowQuery{AccountID: acme.ID, After: base + hour,
 		Filters: []stele.RowFilter{{Field: stele.FieldOutcome, Values: []string{stele.OutcomeFailure}}}}, 24*hour)
 	if err != nil {
