@@ -23,6 +23,14 @@ var exportStreams = map[string]func(s *Server, w http.ResponseWriter, r *http.Re
 
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
 	if err := requireScope(p, stele.ScopeEventsExport); err != nil {
+		// A refused export is itself worth an entry in the audit log.
+		if _, rerr := s.Ingest.Record(context.WithoutCancel(r.Context()), stele.Event{Account: p.Account, Action: "audit_log.denied",
+			Outcome: stele.OutcomeFailure, Actor: &stele.Ref{Type: "api_key", ID: p.KeyID}, IP: clientIP(r), UserAgent: r.UserAgent(),
+			Target:      &stele.Ref{Type: "endpoint", ID: "GET /v1/export"},
+			Description: "API key " + p.KeyID + " was refused an export: it lacks the events:export scope",
+			Metadata:    map[string]any{"scope": string(stele.ScopeEventsExport)}}); rerr != nil {
+			s.Logger.Error("record denied export", "account", p.Account, "err", rerr)
+		}
 		s.writeError(w, r, err)
 		return
 	}

@@ -65,6 +65,9 @@ func TestExportNeedsTheExportScopeAndAKnownFormat(t *testing.T) {
 	if r := e.do("GET", "/v1/export?format=csv", e.keys["acme-read"], "", nil); r.Status != http.StatusForbidden {
 		t.Fatalf("read-only key: %d", r.Status)
 	}
+	if got := e.list("acme", "action:audit_log.denied", 10, ""); len(got.Events) != 1 || got.Events[0].Actor.ID != e.ids["acme-read"] {
+		t.Fatalf("the refused export was not recorded: %+v", got.Events)
+	}
 	if r := e.do("GET", "/v1/export?format=xlsx", e.keys["acme"], "", nil); r.Status != http.StatusBadRequest {
 		t.Fatalf("unknown format: %d", r.Status)
 	}

@@ -178,6 +178,11 @@ func (s *Server) handleEnrolMFA(w http.ResponseWriter, r *http.Request, v *visit
 		s.serverError(w, r, v, err)
 		return
 	}
+	// The enrolment code is spent: it must not also open a sign-in.
+	if _, err := s.Users.UseTOTPStep(r.Context(), v.user.ID, s.now().Unix()/totpPeriod+1); err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
 	s.record(r, &stele.Event{Account: v.account.Name, Action: "user.mfa_enrolled", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
 		Target: v.actor(), Description: v.user.Email + " turned on two-factor sign-in (TOTP)",
 		Metadata: map[string]any{"mfa_before": "off", "mfa_after": "totp"}})
