@@ -13,10 +13,10 @@ import (
 	"github.com/stele-audit/stele/internal/storetest"
 )
 
-// openTest opens a store on a new, empty database.
+// openTest opens a store on a new, empty schema.
 func openTest(t *testing.T) *DB {
 	t.Helper()
-	db, err := Open(t.Context(), pgtest.NewDatabase(t))
+	db, err := Open(t.Context(), pgtest.NewSchema(t))
 	if err != nil {
 		t.Fatal(err)
 	}

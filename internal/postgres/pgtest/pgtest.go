@@ -10,7 +10,6 @@ package pgtest
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -38,8 +37,7 @@ func ServerURL(t testing.TB) string {
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	server := ServerURL(t)
-	name := "stele_test_" + rand.Text()[:12]
-	name = lower(name)
+	name := lower("stele_test_" + rand.Text()[:12])
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, server)
@@ -66,6 +64,44 @@ func NewDatabase(t testing.TB) string {
 	return WithDatabase(t, server, name)
 }
 
+// NewSchema creates an empty schema stele_test_<random> in the database of
+// STELE_TEST_POSTGRES_URL, drops it when the test ends, and returns a URL
+// whose connections use it (search_path). A schema costs a fraction of a
+// database to make; advisory locks, though, are shared by every schema of
+// a database, so tests of leader election take a database of their own.
+func NewSchema(t testing.TB) string {
+	t.Helper()
+	server := ServerURL(t)
+	name := lower("stele_test_" + rand.Text()[:12])
+	exec := func(sql string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, server)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := exec(`CREATE SCHEMA ` + name); err != nil {
+		t.Fatalf("create test schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := exec(`DROP SCHEMA ` + name + ` CASCADE`); err != nil {
+			t.Errorf("drop test schema %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // WithDatabase returns server's URL naming database name instead.
 func WithDatabase(t testing.TB, server, name string) string {
 	t.Helper()
@@ -84,5 +120,5 @@ func lower(s string) string {
 			b[i] = c + 'a' - 'A'
 		}
 	}
-	return fmt.Sprintf("%s", b)
+	return string(b)
 }
