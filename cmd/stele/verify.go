@@ -67,7 +67,7 @@ func verifyStore(ctx context.Context, sf storeFlags, publicKey, account string, 
 			return err
 		}
 	}
-	v := &integrity.StoreVerifier{Accounts: a.db, Events: a.db, Store: a.db, Keys: a.keyring, Verifier: verifier, Workers: 2}
+	v := &integrity.StoreVerifier{Accounts: a.db, Events: a.db, Store: a.db, Keys: a.keyring, Verifier: verifier}
 	var names []string
 	if account != "" {
 		names = []string{account}

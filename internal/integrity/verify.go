@@ -1,7 +1,9 @@
 package integrity
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"runtime"
 	"strings"
@@ -112,20 +114,21 @@ func (v *StoreVerifier) Verify(ctx context.Context, names ...string) (*Report, e
 
 // accountCheck is the state of one account's verification.
 type accountCheck struct {
-	v        *StoreVerifier
-	account  *stele.Account
-	rep      *Report
-	keys     *seal.AccountKeys
-	head     stele.Head // the stored head
-	tree     stele.Head // the tree recomputed from the leaves
-	broken   int64      // seq at which the recomputation stopped, -1 if it did not
-	nodes    map[[2]int64]ledger.Hash
-	cps      map[int64]*stele.Checkpoint
-	cpSizes  []int64
-	undecr   []*stele.EventRow // rows that did not decrypt, for swap detection
-	treeBad  int
-	lastSeen int64
-	floor    int64 // the purge point the recomputation starts from
+	v         *StoreVerifier
+	account   *stele.Account
+	rep       *Report
+	keys      *seal.AccountKeys
+	head      stele.Head // the stored head
+	tree      stele.Head // the tree recomputed from the leaves
+	broken    int64      // seq at which the recomputation stopped, -1 if it did not
+	nodes     map[[2]int64]ledger.Hash
+	cps       map[int64]*stele.Checkpoint
+	cpSizes   []int64
+	undecr    []*stele.EventRow // rows that did not decrypt, for swap detection
+	treeBad   int
+	lastSeen  int64
+	floor     int64 // the purge point the recomputation starts from
+	nodeCheck func(stele.TreeNode)
 }
 
 func (c *accountCheck) fail(seq, cp int64, kind, format string, args ...any) {
@@ -238,78 +241,156 @@ func (c *accountCheck) checkRootAt(size int64, root ledger.Hash) {
 
 // rowResult is a row after decryption and hashing by a worker.
 type rowResult struct {
-	row  stele.EventRow
-	leaf ledger.Hash
-	err  error
+	seq    int64
+	stored ledger.Hash     // the row's stored leaf hash
+	bad    uint8           // 0, badDecrypt or badLeaf
+	row    *stele.EventRow // a copy of the row when it did not decrypt
 }
 
-func (c *accountCheck) streamRows(ctx context.Context, from int64) error {
-	chunk := c.v.Chunk
-	if chunk <= 0 {
-		chunk = 4096
+const (
+	badDecrypt = 1 + iota // the payload does not open, or does not decode
+	badLeaf               // the stored leaf hash is not the event's
+)
+
+// rowScanner is a store that streams a seq range of rows without keeping
+// them (the SQLite store); other stores are read with RowsBySeq.
+type rowScanner interface {
+	ScanRows(ctx context.Context, accountID, from, to int64, fn func(*stele.EventRow) error) error
+}
+
+// scanRange calls fn with the account's rows with seq in [lo, hi), or all
+// from lo when hi < 0, in seq order.
+func (c *accountCheck) scanRange(ctx context.Context, lo, hi int64, fn func(*stele.EventRow) error) error {
+	if s, ok := c.v.Store.(rowScanner); ok {
+		return s.ScanRows(ctx, c.account.ID, lo, hi, fn)
 	}
+	limit := c.v.chunk()
+	if hi >= 0 {
+		// At most hi-lo rows are in [lo, hi), and they come first.
+		limit = int(hi - lo)
+	}
+	for next := lo; ; {
+		rows, err := c.v.Store.RowsBySeq(ctx, c.account.ID, next, limit)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			if hi >= 0 && rows[i].Seq >= hi {
+				return nil
+			}
+			if err := fn(&rows[i]); err != nil {
+				return err
+			}
+		}
+		if hi >= 0 || len(rows) < limit {
+			return nil
+		}
+		next = rows[len(rows)-1].Seq + 1
+	}
+}
+
+func (v *StoreVerifier) chunk() int {
+	if v.Chunk > 0 {
+		return v.Chunk
+	}
+	return 4096
+}
+
+// checker decrypts and hashes rows with buffers reused from row to row.
+type checker struct {
+	keys    *seal.AccountKeys
+	account string
+	ad      []byte
+	plain   []byte
+	leaf    []byte // 0x00 ‖ the canonical encoding: the leaf hash's input
+}
+
+func (k *checker) check(r *stele.EventRow) rowResult {
+	res := rowResult{seq: r.Seq, stored: r.LeafHash}
+	var err error
+	k.ad = record.AppendAD(k.ad[:0], r)
+	k.plain, err = k.keys.OpenAppend(k.plain[:0], r.KeyVersion, r.Seq, r.Payload, k.ad)
+	if err == nil {
+		k.leaf, err = record.AppendCanonicalRow(append(k.leaf[:0], 0), k.account, r, k.plain)
+	}
+	if err != nil {
+		row := *r
+		row.Payload = bytes.Clone(r.Payload)
+		res.bad, res.row = badDecrypt, &row
+		return res
+	}
+	// ledger.LeafHash of the canonical encoding, without its allocation.
+	if sha256.Sum256(k.leaf) != r.LeafHash {
+		res.bad = badLeaf
+	}
+	return res
+}
+
+// streamRows checks the rows from seq from on. The seqs are cut into
+// chunks; workers each read a chunk on their own store connection, decrypt
+// and hash its rows, and hand the results back; they are consumed in seq
+// order, through a queue of per-chunk channels, to rebuild the tree.
+func (c *accountCheck) streamRows(ctx context.Context, from int64) error {
+	chunk := int64(c.v.chunk())
 	workers := c.v.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// The reader fetches chunks; workers decrypt and hash them in parallel;
-	// results are consumed in seq order through a queue of per-chunk channels.
 	type job struct {
-		rows []stele.EventRow
-		out  chan []rowResult
+		lo, hi int64 // hi < 0: the last chunk, read to the end
+		out    chan []rowResult
 	}
-	jobs := make(chan job, workers*2)
+	jobs := make(chan job, workers)
 	order := make(chan chan []rowResult, workers*2)
-	var readErr error
+	free := make(chan []rowResult, workers*3)
 	go func() {
 		defer close(jobs)
 		defer close(order)
-		next := from
-		for {
-			rows, err := c.v.Store.RowsBySeq(ctx, c.account.ID, next, chunk)
-			if err != nil {
-				readErr = err
-				return
-			}
-			if len(rows) == 0 {
-				return
-			}
-			j := job{rows: rows, out: make(chan []rowResult, 1)}
-			select {
-			case jobs <- j:
-			case <-ctx.Done():
-				return
+		for lo := from; ; lo += chunk {
+			j := job{lo: lo, hi: lo + chunk, out: make(chan []rowResult, 1)}
+			if j.hi >= c.head.Size {
+				j.hi = -1 // also finds rows forged beyond the head
 			}
 			select {
 			case order <- j.out:
 			case <-ctx.Done():
 				return
 			}
-			if len(rows) < chunk {
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				j.out <- nil
 				return
 			}
-			next = rows[len(rows)-1].Seq + 1
+			if j.hi < 0 {
+				return
+			}
 		}
 	}()
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		readErr error
+	)
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf []byte
+			k := &checker{keys: c.keys, account: c.account.Name}
 			for j := range jobs {
-				res := make([]rowResult, len(j.rows))
-				for i := range j.rows {
-					res[i].row = j.rows[i]
-					e, err := search.Decrypt(c.keys, c.account.Name, &j.rows[i])
-					if err != nil {
-						res[i].err = err
-						continue
-					}
-					buf = record.AppendCanonical(buf[:0], e)
-					res[i].leaf = ledger.LeafHash(buf)
+				var res []rowResult
+				select {
+				case res = <-free:
+				default:
+				}
+				err := c.scanRange(ctx, j.lo, j.hi, func(r *stele.EventRow) error {
+					res = append(res, k.check(r))
+					return nil
+				})
+				if err != nil {
+					errOnce.Do(func() { readErr = err; cancel() })
 				}
 				j.out <- res
 			}
@@ -317,17 +398,27 @@ func (c *accountCheck) streamRows(ctx context.Context, from int64) error {
 	}
 	c.lastSeen = from - 1
 	for out := range order {
-		for _, r := range <-out {
-			c.rep.Events++
-			c.consume(ctx, r)
+		res := <-out
+		if ctx.Err() == nil {
+			for i := range res {
+				c.rep.Events++
+				c.consume(&res[i])
+			}
+		}
+		select {
+		case free <- res[:0]:
+		default:
 		}
 	}
 	wg.Wait()
+	if readErr == nil {
+		readErr = ctx.Err()
+	}
 	return readErr
 }
 
-func (c *accountCheck) consume(ctx context.Context, r rowResult) {
-	seq := r.row.Seq
+func (c *accountCheck) consume(r *rowResult) {
+	seq := r.seq
 	if seq >= c.head.Size {
 		c.fail(seq, -1, KindForgedRow, "seq %d is beyond the tree's head (size %d): the row was inserted", seq, c.head.Size)
 		return
@@ -336,27 +427,32 @@ func (c *accountCheck) consume(ctx context.Context, r rowResult) {
 		c.missing(c.lastSeen+1, seq)
 	}
 	c.lastSeen = seq
-	switch {
-	case r.err != nil:
-		row := r.row
-		c.undecr = append(c.undecr, &row)
+	switch r.bad {
+	case badDecrypt:
+		c.undecr = append(c.undecr, r.row)
 		c.fail(seq, -1, KindRowAltered, "the payload does not decrypt under the row's account, seq and clear columns (time, action, category, outcome): its ciphertext or a clear column was changed")
-	case r.leaf != r.row.LeafHash:
+	case badLeaf:
 		c.fail(seq, -1, KindLeafMismatch, "the stored leaf hash is not the hash of the decrypted event")
 	}
 	if c.broken >= 0 {
 		return
 	}
-	c.tree = ledger.Append(c.tree, r.row.LeafHash, func(n stele.TreeNode) {
-		got, ok := c.nodes[[2]int64{int64(n.Level), n.Index}]
-		if (!ok || got != n.Hash) && c.treeBad < 5 {
-			c.treeBad++
-			c.fail(n.Index<<n.Level, -1, KindTreeMismatch, "stored tree node level %d index %d is missing or differs from the leaves", n.Level, n.Index)
-		}
-	})
+	if c.nodeCheck == nil {
+		c.nodeCheck = c.checkNode // one func value, not one per row
+	}
+	c.tree = ledger.Append(c.tree, r.stored, c.nodeCheck)
 	if _, ok := c.cps[c.tree.Size]; ok {
 		root, _ := ledger.Root(c.tree)
 		c.checkRootAt(c.tree.Size, root)
+	}
+}
+
+// checkNode compares a node recomputed from the leaves with the stored one.
+func (c *accountCheck) checkNode(n stele.TreeNode) {
+	got, ok := c.nodes[[2]int64{int64(n.Level), n.Index}]
+	if (!ok || got != n.Hash) && c.treeBad < 5 {
+		c.treeBad++
+		c.fail(n.Index<<n.Level, -1, KindTreeMismatch, "stored tree node level %d index %d is missing or differs from the leaves", n.Level, n.Index)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -74,14 +75,33 @@ func (s *stack) record(t testing.TB, account string, n, from int) {
 	}
 }
 
+// integrityOnly hides the SQLite store's ScanRows, so that the verifier
+// reads rows through the stele.IntegrityStore interface alone.
+type integrityOnly struct{ stele.IntegrityStore }
+
+// verify verifies the store with the default settings, and again with
+// small chunks read by several workers, through the SQLite store's row
+// scanner and through RowsBySeq: every way must report the same.
 func (s *stack) verify(t testing.TB, key *ledger.SigningKey) *integrity.Report {
 	t.Helper()
-	v := &integrity.StoreVerifier{Accounts: s.db, Events: s.db, Store: s.db, Keys: s.keys, Verifier: key.Verifier}
-	rep, err := v.Verify(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	var reports []*integrity.Report
+	for _, v := range []*integrity.StoreVerifier{
+		{Store: s.db},
+		{Store: s.db, Chunk: 7, Workers: 3},
+		{Store: integrityOnly{s.db}, Chunk: 7, Workers: 3},
+		{Store: integrityOnly{s.db}, Chunk: 1, Workers: 1},
+	} {
+		v.Accounts, v.Events, v.Keys, v.Verifier = s.db, s.db, s.keys, key.Verifier
+		rep, err := v.Verify(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(reports) > 0 && !reflect.DeepEqual(rep, reports[0]) {
+			t.Fatalf("verify with chunk %d, %d workers, %T reported\n%+v\nnot, as by default,\n%+v", v.Chunk, v.Workers, v.Store, rep, reports[0])
+		}
+		reports = append(reports, rep)
 	}
-	return rep
+	return reports[0]
 }
 
 // baseStore builds a stopped store: account acme with 60 events and
