@@ -50,7 +50,63 @@ type envelope struct {
 
 // Decode parses a request body holding one event or {"events": [...]}. It
 // reports every undecodable event by index, in one *stele.Error.
+//
+// A well-formed body is decoded in one pass. Any problem sends the body
+// through the slower path that decodes event by event, to name each bad
+// event by its index and measure each one exactly.
 func Decode(body []byte) ([]Input, error) {
+	if in, ok := decodeFast(body); ok {
+		return in, nil
+	}
+	return decodeEach(body)
+}
+
+// decodeFast decodes a body in one pass, and reports false on anything the
+// detailed path must look at: errors, limits, and events so large that only
+// their raw size can tell whether they are within the limit.
+func decodeFast(body []byte) ([]Input, bool) {
+	var env struct {
+		Events []Input `json:"events"`
+		Input
+	}
+	if strictUnmarshal(body, &env) != nil {
+		return nil, false
+	}
+	if env.Events == nil {
+		if len(body) > stele.MaxEventBytes {
+			return nil, false
+		}
+		return []Input{env.Input}, true
+	}
+	if !env.Input.isZero() || len(env.Events) == 0 || len(env.Events) > stele.MaxBatchEvents {
+		return nil, false
+	}
+	for i := range env.Events {
+		// A decoded byte came from at most six bytes of JSON (\uXXXX).
+		if 6*env.Events[i].decodedSize()+1024 > stele.MaxEventBytes {
+			return nil, false
+		}
+	}
+	return env.Events, true
+}
+
+// decodedSize is the number of bytes of the event's values.
+func (in *Input) decodedSize() int {
+	n := len(in.Account) + len(in.Time) + len(in.Action) + len(in.Category) + len(in.Outcome) +
+		len(in.IP) + len(in.UserAgent) + len(in.RequestID) + len(in.Description) + len(in.Metadata) + len(in.IdempotencyKey)
+	if a := in.Actor; a != nil {
+		n += len(a.Type) + len(a.ID) + len(a.Name) + len(a.Email)
+	}
+	for _, r := range []*InputRef{in.Target, in.Source} {
+		if r != nil {
+			n += len(r.Type) + len(r.ID) + len(r.Name)
+		}
+	}
+	return n
+}
+
+// decodeEach decodes the envelope, then each event on its own.
+func decodeEach(body []byte) ([]Input, error) {
 	var env envelope
 	if err := strictUnmarshal(body, &env); err != nil {
 		return nil, invalid(decodeDetail(-1, err))

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -143,5 +144,39 @@ func TestValidateNormalises(t *testing.T) {
 	}
 	if e2, _ := Validate(&Input{Action: "user.login"}, 0, now); !e2.Time.Equal(now) {
 		t.Errorf("default time = %v", e2.Time)
+	}
+}
+
+func TestDecodeFastAndDetailedPathsAgree(t *testing.T) {
+	bodies := []string{
+		`{"action":"user.login","actor":{"id":"u_1","email":"ada@acme.io"},"metadata":{"a":1,"b":"x"}}`,
+		`{"events":[{"action":"user.login"},{"action":"user.logout","target":{"id":"t"},"source":{"id":"s"}}]}`,
+		`{"events":[{"description":"` + strings.Repeat(`\u00e9`, 5000) + `"}]}`,
+		`{"events":[{"description":"` + strings.Repeat(`\u00e9`, 6000) + `"}]}`,
+	}
+	for _, b := range bodies {
+		fast, fastErr := Decode([]byte(b))
+		each, eachErr := decodeEach([]byte(b))
+		if (fastErr == nil) != (eachErr == nil) || !reflect.DeepEqual(fast, each) {
+			t.Errorf("%.60s…: Decode = %v, %v; decodeEach = %v, %v", b, fast, fastErr, each, eachErr)
+		}
+	}
+}
+
+func BenchmarkDecodeBatch(b *testing.B) {
+	ev := `{"time":"2026-11-24T10:00:00.123Z","action":"user.role_changed","outcome":"success","actor":{"type":"user","id":"u_123","name":"Ada Lovelace","email":"ada@acme.io"},"target":{"type":"user","id":"u_456","name":"Bob"},"ip":"203.0.113.7","user_agent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15","description":"Ada changed Bob's role from viewer to admin","metadata":{"role_before":"viewer","role_after":"admin"}}`
+	body := []byte(`{"events":[` + strings.TrimSuffix(strings.Repeat(ev+",", 500), ",") + `]}`)
+	for _, path := range []struct {
+		name   string
+		decode func([]byte) ([]Input, error)
+	}{{"one_pass", Decode}, {"each", decodeEach}} {
+		b.Run(path.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := path.decode(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
