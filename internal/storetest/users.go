@@ -194,12 +194,30 @@ func testCountByBucket(t *testing.T, s ConsoleStore) {
 	}
 	var total int64
 	for _, c := range got {
+		total += c.Count
+	}
+	if total != 4 { // seqs 3, 5, 7 and 9
+		t.Fatalf("filtered total %d, want 4", total)
+	}
+
+	// An event that arrives late with an old time is counted; a range that
+	// starts mid-hour counts only what is in it.
+	late := eventRow(acme.ID, 10)
+	late.Time, late.Category, late.Action, late.Outcome = base+5*60_000_000, stele.CategoryAudit, "audit_log.exported", stele.OutcomeFailure
+	appendRows(t, s, acme.ID, []stele.EventRow{late}, nil)
+	got, err = s.CountByBucket(ctx(t), stele.RowQuery{AccountID: acme.ID, After: base + 60_000_000,
+		Filters: []stele.RowFilter{{Field: stele.FieldOutcome, Values: []string{stele.OutcomeFailure}}}}, hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total = 0
+	for _, c := range got {
 		if c.Category != stele.CategoryAudit {
 			t.Fatalf("filtered bucket %+v", c)
 		}
 		total += c.Count
 	}
-	if total != 4 { // seqs 3, 5, 7 and 9
-		t.Fatalf("filtered total %d, want 4", total)
+	if total != 6 { // seqs 1 (at 30 min), 3, 5, 7, 9 and the late one (at 5 min)
+		t.Fatalf("from minute one: total %d, want 6", total)
 	}
 }
