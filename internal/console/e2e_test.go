@@ -290,6 +290,10 @@ func TestConsoleEndToEndInChromium(t *testing.T) {
 			t.Fatalf("%d rows on the first page, want %d", len(rows), console.PageSize)
 		}
 		screenshot(t, ctx, dir, "audit-logs")
+		// The same page on a phone: the sidebar becomes a top bar.
+		run(t, ctx, chromedp.EmulateViewport(390, 844))
+		screenshot(t, ctx, dir, "audit-logs-phone")
+		run(t, ctx, chromedp.EmulateViewport(1440, 1000))
 	})
 
 	t.Run("FilterByUser", func(t *testing.T) {
