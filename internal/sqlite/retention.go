@@ -42,6 +42,15 @@ func (db *DB) PurgeExpired(ctx context.Context, accountID, cutoff, below int64, 
 	if err != nil {
 		return stele.PurgeBatch{}, err
 	}
+	if b.Deleted > 0 {
+		// A purge dirties pages all over the indexes. Checkpoint them now,
+		// as part of the purge's own cost (which its caller paces itself
+		// by), rather than in whichever ingest commit next crosses the
+		// autocheckpoint threshold. PASSIVE never waits for readers.
+		if _, err := db.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+			return b, fmt.Errorf("sqlite: checkpoint after purge: %w", mapErr(err))
+		}
+	}
 	return b, nil
 }
 
