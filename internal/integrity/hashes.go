@@ -60,23 +60,26 @@ func ProveInclusion(ctx context.Context, store stele.EventStore, accountID, seq,
 	if seq < 0 || seq >= size {
 		return nil, stele.Errorf(stele.EINVALID, "seq %d is not in the tree of size %d", seq, size)
 	}
-	r := Hashes{Store: store, AccountID: accountID}
-	leaves, err := r.LeafHashes(ctx, seq, seq+1)
+	p := &InclusionProof{Seq: seq, Size: size}
+	err = withHashes(ctx, store, accountID, func(r ledger.HashReader) error {
+		leaves, err := r.LeafHashes(ctx, seq, seq+1)
+		if err != nil {
+			return err
+		}
+		if len(leaves) != 1 {
+			return stele.Errorf(stele.ENOTFOUND, "event %d was purged", seq)
+		}
+		p.LeafHash = leaves[0]
+		if p.Hashes, err = ledger.InclusionProof(ctx, r, seq, size); err != nil {
+			return err
+		}
+		p.Root, err = ledger.TreeRoot(ctx, r, size)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(leaves) != 1 {
-		return nil, stele.Errorf(stele.ENOTFOUND, "event %d was purged", seq)
-	}
-	proof, err := ledger.InclusionProof(ctx, r, seq, size)
-	if err != nil {
-		return nil, err
-	}
-	root, err := ledger.TreeRoot(ctx, r, size)
-	if err != nil {
-		return nil, err
-	}
-	return &InclusionProof{Seq: seq, Size: size, LeafHash: leaves[0], Root: root, Hashes: proof}, nil
+	return p, nil
 }
 
 // ConsistencyProof is the proof that the tree of size From is a prefix of the tree of size To.
@@ -101,15 +104,19 @@ func ProveConsistency(ctx context.Context, store stele.EventStore, accountID, fr
 	if from < 0 || from > to {
 		return nil, stele.Errorf(stele.EINVALID, "from must be from 0 to %d", to)
 	}
-	r := Hashes{Store: store, AccountID: accountID}
 	p := &ConsistencyProof{From: from, To: to}
-	if p.Hashes, err = ledger.ConsistencyProof(ctx, r, from, to); err != nil {
-		return nil, err
-	}
-	if p.FromRoot, err = ledger.TreeRoot(ctx, r, from); err != nil {
-		return nil, err
-	}
-	if p.ToRoot, err = ledger.TreeRoot(ctx, r, to); err != nil {
+	err = withHashes(ctx, store, accountID, func(r ledger.HashReader) error {
+		var err error
+		if p.Hashes, err = ledger.ConsistencyProof(ctx, r, from, to); err != nil {
+			return err
+		}
+		if p.FromRoot, err = ledger.TreeRoot(ctx, r, from); err != nil {
+			return err
+		}
+		p.ToRoot, err = ledger.TreeRoot(ctx, r, to)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return p, nil
