@@ -2,17 +2,27 @@ package integrity_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/api"
+	"github.com/stele-audit/stele/internal/apikey"
 	"github.com/stele-audit/stele/internal/blind"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/ledger"
 	"github.com/stele-audit/stele/internal/record"
+	"github.com/stele-audit/stele/internal/search"
 )
 
 func sampleEvent(seq int64) *stele.Event {
@@ -76,59 +86,111 @@ func mustNewKey(tb testing.TB) *ledger.SigningKey {
 }
 
 var (
-	bigOnce  sync.Once
-	bigDir   string
-	bigKey   *ledger.SigningKey
-	bigCount = 200_000
+	bigOnce sync.Once
+	bigDir  string
+	bigKey  *ledger.SigningKey
+	bigN    int
 )
 
-// bigStore builds, once per run, a store with bigCount events in acme.
+// bigStore returns a stopped store of STELE_BENCH_EVENTS events (default
+// 200,000) in account acme, built once through the real ingest path, with a
+// checkpoint signed every 100,000 events and at the end. With
+// STELE_BENCH_DIR set the store is kept there and reused by later runs (and
+// by other benchmarks) when it holds the same number of events.
 func bigStore(b *testing.B) (string, *ledger.SigningKey) {
 	bigOnce.Do(func() {
-		bigKey = mustNewKey(b)
-		dir, err := mkdirTemp()
+		bigN = 200_000
+		if v := os.Getenv("STELE_BENCH_EVENTS"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				b.Fatalf("STELE_BENCH_EVENTS=%q: want a positive number", v)
+			}
+			bigN = n
+		}
+		dir := os.Getenv("STELE_BENCH_DIR")
+		if dir != "" {
+			dir = filepath.Join(dir, fmt.Sprintf("verify-%d", bigN))
+			if skey, err := os.ReadFile(filepath.Join(dir, "signing.key")); err == nil {
+				if bigKey, err = ledger.ParseSigningKey(string(skey)); err != nil {
+					b.Fatal(err)
+				}
+				bigDir = dir
+				return
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				b.Fatal(err)
+			}
+		} else {
+			var err error
+			if dir, err = mkdirTemp(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		key, skey, err := ledger.NewSigningKey("bench.example")
 		if err != nil {
 			b.Fatal(err)
 		}
-		bigDir = dir
-		s := openStack(b, filepath.Join(dir, "stele.db"), bigKey)
+		start := time.Now()
+		s := openStack(b, filepath.Join(dir, "stele.db"), key)
 		if err := s.db.CreateAccount(context.Background(), &stele.Account{Name: "acme", Type: "team"}); err != nil {
 			b.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		for w := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := w * 1000; i < bigCount; i += 4000 {
-					s.record(b, "acme", 1000, i)
-				}
-			}()
-		}
-		wg.Wait()
-		if _, err := s.cp.SignAll(context.Background()); err != nil {
-			b.Fatal(err)
+		const round, batch, writers = 100_000, 1000, 4
+		for lo := 0; lo < bigN; lo += round {
+			hi := min(lo+round, bigN)
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := lo + w*batch; i < hi; i += writers * batch {
+						s.record(b, "acme", min(batch, hi-i), i)
+					}
+				}()
+			}
+			wg.Wait()
+			if _, err := s.cp.SignAll(context.Background()); err != nil {
+				b.Fatal(err)
+			}
 		}
 		s.stop()
+		// The key file last: its presence marks a complete store.
+		if err := os.WriteFile(filepath.Join(dir, "signing.key"), []byte(skey), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("built a store of %d events in %s in %v", bigN, dir, time.Since(start).Round(time.Second))
+		bigDir, bigKey = dir, key
 	})
+	if bigDir == "" {
+		b.Fatal("the benchmark store could not be built")
+	}
 	return bigDir, bigKey
 }
 
+// BenchmarkVerifyStore is `stele verify --data` on the benchmark store,
+// with GOMAXPROCS workers (what the command uses) and with more.
 func BenchmarkVerifyStore(b *testing.B) {
 	dir, key := bigStore(b)
 	s := openStack(b, filepath.Join(dir, "stele.db"), key)
 	defer s.stop()
-	v := &integrity.StoreVerifier{Accounts: s.db, Events: s.db, Store: s.db, Keys: s.keys, Verifier: key.Verifier, Workers: 2}
-	var events int64
-	start := time.Now()
-	for b.Loop() {
-		rep, err := v.Verify(context.Background())
-		if err != nil || !rep.OK() {
-			b.Fatalf("%v %v", err, rep)
-		}
-		events += rep.Events
+	for _, workers := range []int{0, 4} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			v := &integrity.StoreVerifier{Accounts: s.db, Events: s.db, Store: s.db, Keys: s.keys, Verifier: key.Verifier, Workers: workers}
+			var events int64
+			start := time.Now()
+			for b.Loop() {
+				rep, err := v.Verify(context.Background())
+				if err != nil || !rep.OK() {
+					b.Fatalf("%v %v", err, rep)
+				}
+				events += rep.Events
+			}
+			b.ReportMetric(float64(events)/time.Since(start).Seconds(), "events/s")
+		})
 	}
-	b.ReportMetric(float64(events)/time.Since(start).Seconds(), "events/s")
 }
 
 func BenchmarkProveInclusion(b *testing.B) {
@@ -148,4 +210,65 @@ func BenchmarkProveInclusion(b *testing.B) {
 
 func mkdirTemp() (string, error) {
 	return os.MkdirTemp("", "stele-bench-")
+}
+
+// BenchmarkInclusionProofHTTP is GET /v1/proofs/inclusion through a real
+// listener on the benchmark store, for random seqs against the latest
+// checkpoint, one request at a time; it reports the latency percentiles.
+func BenchmarkInclusionProofHTTP(b *testing.B) {
+	dir, key := bigStore(b)
+	s := openStack(b, filepath.Join(dir, "stele.db"), key)
+	defer s.stop()
+	ctx := context.Background()
+	acct, err := s.db.AccountByName(ctx, "acme")
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, token, err := apikey.Issue(ctx, s.db, acct, []stele.Scope{stele.ScopeEventsRead}, false, "bench", time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &api.Server{Ingest: s.ingest, Search: search.New(s.db, s.keys), Accounts: s.db, APIKeys: s.db,
+		Logger: testLogger, Ready: s.db.Ping, Checkpoints: s.cp}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	cp, err := s.db.LatestCheckpoint(ctx, acct.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := ts.Client()
+	get := func(seq int64) {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/proofs/inclusion?seq=%d", ts.URL, seq), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var p struct {
+			Size  int64    `json:"size"`
+			Proof []string `json:"proof"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || p.Size != cp.Size || len(p.Proof) == 0 {
+			b.Fatalf("GET inclusion of %d: %d %v %+v", seq, resp.StatusCode, err, p)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 50 { // warm the connection and the statement cache
+		get(rng.Int64N(cp.Size))
+	}
+	var lat []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		get(rng.Int64N(cp.Size))
+		lat = append(lat, time.Since(t0))
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 }
