@@ -38,6 +38,7 @@ const (
 // that it is not available.
 type IntegrityStatus struct {
 	Verified   bool
+	Pending    bool   // not yet covered by a checkpoint
 	Checkpoint string // e.g. "acme tree size 1234"
 	Detail     string
 }
