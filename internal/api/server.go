@@ -15,8 +15,8 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/apikey"
 	"github.com/stele-audit/stele/internal/ingest"
-	"github.com/stele-audit/stele/internal/metrics"
 	"github.com/stele-audit/stele/internal/integrity"
+	"github.com/stele-audit/stele/internal/metrics"
 	"github.com/stele-audit/stele/internal/search"
 )
 
