@@ -54,6 +54,10 @@ func TestRetentionCryptoAndDeleteCommands(t *testing.T) {
 	if total != 2 {
 		t.Fatalf("purged %d, want 2: %+v", total, res)
 	}
+	// The purge is covered by a signed statement: the store still verifies.
+	if out := runIn(t, "verify", "--data", data); !strings.Contains(out, "2 events purged under signed statements: 0 failures") {
+		t.Fatalf("verify after purge:\n%s", out)
+	}
 
 	var rot struct {
 		DataKeyVersion int `json:"data_key_version"`

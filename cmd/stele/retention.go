@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/retention"
 )
 
@@ -24,10 +25,20 @@ func (a *app) retentionJob(typesSpec string) (*retention.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Statement stays nil until the integrity record can sign purge
-	// statements from here: see internal/ledger.SignPurge.
-	return &retention.Job{Accounts: a.db, Store: a.db, Recorder: a.ingest, Types: types, Logger: a.logger}, nil
+	return &retention.Job{Accounts: a.db, Store: a.db, Recorder: a.ingest, Types: types, Logger: a.logger,
+		Integrity: purgeRecorder{a.checkpoints, a.db}}, nil
 }
+
+// purgeRecorder signs purge statements with the checkpoint signer and keeps
+// them in the store.
+type purgeRecorder struct {
+	*integrity.Checkpointer
+	store interface {
+		AddPurge(ctx context.Context, p *stele.Purge) error
+	}
+}
+
+func (p purgeRecorder) AddPurge(ctx context.Context, s *stele.Purge) error { return p.store.AddPurge(ctx, s) }
 
 func runRetention(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 || args[0] != "run" {

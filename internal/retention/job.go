@@ -2,6 +2,7 @@ package retention
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -15,11 +16,14 @@ type Recorder interface {
 	Record(ctx context.Context, events ...stele.Event) ([]stele.Receipt, error)
 }
 
-// StatementFunc records in the account's integrity record that its events
-// below seq below are purged (the signed "purged below seq N" statement of
-// internal/ledger). It is called before the first row is deleted, so a
-// purge cut short by a crash is still covered.
-type StatementFunc func(ctx context.Context, account *stele.Account, below int64) error
+// PurgeRecorder keeps the integrity record of purges: SignPurge prepares
+// the signed "purged below seq N" statement while the rows below N still
+// exist (integrity.Checkpointer.SignPurge), AddPurge stores it once they are
+// gone (stele.IntegrityStore.AddPurge).
+type PurgeRecorder interface {
+	SignPurge(ctx context.Context, account *stele.Account, below int64) (*stele.Purge, error)
+	AddPurge(ctx context.Context, p *stele.Purge) error
+}
 
 // DefaultBatch is how many rows one purge transaction deletes.
 const DefaultBatch = 5000
@@ -41,9 +45,9 @@ type Job struct {
 	// kept ≥ 70% of its rate in BenchmarkIngestDuringPurge); negative does
 	// not wait.
 	Pause time.Duration
-	// Statement, when set, is called with the bound of every purge before
-	// it deletes anything. The integrity record's purge statement hangs here.
-	Statement StatementFunc
+	// Integrity, when set, gets a signed purge statement for every batch:
+	// signed before the batch's rows are deleted, stored after.
+	Integrity PurgeRecorder
 }
 
 // Result is one account's purge.
@@ -151,15 +155,10 @@ func (j *Job) RunAccount(ctx context.Context, a *stele.Account, dryRun bool) (Re
 		return res, nil
 	}
 	cut := record.Micros(cutoff)
-	plan, err := j.plan(ctx, a.ID, cut)
-	if err != nil || plan.Deleted == 0 || dryRun {
+	if dryRun {
+		plan, err := j.plan(ctx, a.ID, cut)
 		res.fill(plan)
 		return res, err
-	}
-	if j.Statement != nil {
-		if err := j.Statement(ctx, a, plan.BelowSeq); err != nil {
-			return res, fmt.Errorf("purge statement: %w", err)
-		}
 	}
 	var done stele.PurgeBatch
 	for {
@@ -172,8 +171,12 @@ func (j *Job) RunAccount(ctx context.Context, a *stele.Account, dryRun bool) (Re
 			break
 		}
 		start := time.Now()
-		b, err := j.Store.PurgeExpired(ctx, a.ID, cut, plan.BelowSeq, j.batch())
+		b, err := j.purgeBatch(ctx, a, cut)
 		if err != nil {
+			res.fill(done)
+			if done.Deleted > 0 { // what is gone is recorded whatever happens next
+				err = errors.Join(err, j.recordPurge(ctx, a, res))
+			}
 			return res, err
 		}
 		if b.Deleted == 0 {
@@ -181,8 +184,8 @@ func (j *Job) RunAccount(ctx context.Context, a *stele.Account, dryRun bool) (Re
 		}
 		res.Batches++
 		done = merge(done, b)
-		if b.BelowSeq >= plan.BelowSeq {
-			break
+		if b.Deleted < int64(j.batch()) {
+			break // stopped at an unexpired event, or at the end
 		}
 		if err := j.yield(ctx, time.Since(start)); err != nil {
 			res.fill(done)
@@ -197,6 +200,38 @@ func (j *Job) RunAccount(ctx context.Context, a *stele.Account, dryRun bool) (Re
 		j.log().Info("retention purge", "account", a.Name, "deleted", done.Deleted, "below_seq", done.BelowSeq)
 	}
 	return res, nil
+}
+
+// purgeBatch deletes the next batch of the account's expired prefix. The
+// batch is found first on a read connection, its statement signed while its
+// rows still exist, then it is deleted (bounded by that statement's seq) and
+// the statement stored.
+func (j *Job) purgeBatch(ctx context.Context, a *stele.Account, cut int64) (stele.PurgeBatch, error) {
+	next, err := j.Store.ExpiredPrefix(ctx, a.ID, cut, 0, j.batch())
+	if err != nil || next.Deleted == 0 {
+		return next, err
+	}
+	var stmt *stele.Purge
+	if j.Integrity != nil {
+		if stmt, err = j.Integrity.SignPurge(ctx, a, next.BelowSeq); err != nil {
+			return stele.PurgeBatch{}, fmt.Errorf("sign purge statement: %w", err)
+		}
+	}
+	b, err := j.Store.PurgeExpired(ctx, a.ID, cut, next.BelowSeq, j.batch())
+	if err != nil || b.Deleted == 0 {
+		return b, err
+	}
+	if stmt != nil {
+		if b.BelowSeq != stmt.Below {
+			// Only if a concurrent purge took part of the batch first: the
+			// statement for what this one deleted is the other's to store.
+			return b, fmt.Errorf("purge statement: deleted below seq %d, signed below %d", b.BelowSeq, stmt.Below)
+		}
+		if err := j.Integrity.AddPurge(ctx, stmt); err != nil {
+			return b, fmt.Errorf("store purge statement: %w", err)
+		}
+	}
+	return b, nil
 }
 
 // plan reads, without deleting, the whole expired prefix of an account.

@@ -208,22 +208,45 @@ func TestDryRunDeletesNothing(t *testing.T) {
 	}
 }
 
-func TestStatementHookGetsTheBoundBeforeDeleting(t *testing.T) {
-	e := newEnv(t)
-	e.ingestAt(t, t0.Add(-days(40)), t0.Add(-days(35)), t0)
-	var got []int64
-	e.job.Statement = func(ctx context.Context, a *stele.Account, below int64) error {
-		if n := len(e.rows(t)); n != 3 {
-			t.Errorf("statement called after %d rows were deleted", 3-n)
-		}
-		got = append(got, below)
-		return nil
+// purges is a PurgeRecorder that checks the order: signed while the rows
+// exist, stored once they are gone.
+type purges struct {
+	t      *testing.T
+	e      *env
+	signed []int64
+	stored []int64
+}
+
+func (p *purges) SignPurge(ctx context.Context, a *stele.Account, below int64) (*stele.Purge, error) {
+	if _, err := p.e.db.Row(ctx, a.ID, below-1); err != nil {
+		p.t.Errorf("signing below %d after the rows went: %v", below, err)
 	}
+	p.signed = append(p.signed, below)
+	return &stele.Purge{AccountID: a.ID, Below: below}, nil
+}
+
+func (p *purges) AddPurge(ctx context.Context, s *stele.Purge) error {
+	if _, err := p.e.db.Row(ctx, s.AccountID, s.Below-1); stele.ErrorCode(err) != stele.ENOTFOUND {
+		p.t.Errorf("storing the statement below %d before the rows went: %v", s.Below, err)
+	}
+	p.stored = append(p.stored, s.Below)
+	return nil
+}
+
+func TestEveryBatchGetsASignedPurgeStatement(t *testing.T) {
+	e := newEnv(t)
+	var times []time.Time
+	for i := range 10 {
+		times = append(times, t0.Add(-days(40)+time.Duration(i)*time.Minute))
+	}
+	e.ingestAt(t, append(times, t0)...)
+	p := &purges{t: t, e: e}
+	e.job.Batch, e.job.Integrity = 4, p
 	if _, err := e.job.Run(t.Context(), "acme", false); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0] != 2 {
-		t.Fatalf("statement bounds %v, want [2]", got)
+	if fmt.Sprint(p.signed) != "[4 8 10]" || fmt.Sprint(p.stored) != "[4 8 10]" {
+		t.Fatalf("signed %v, stored %v; want [4 8 10] both", p.signed, p.stored)
 	}
 }
 
