@@ -38,7 +38,9 @@ type purgeRecorder struct {
 	}
 }
 
-func (p purgeRecorder) AddPurge(ctx context.Context, s *stele.Purge) error { return p.store.AddPurge(ctx, s) }
+func (p purgeRecorder) AddPurge(ctx context.Context, s *stele.Purge) error {
+	return p.store.AddPurge(ctx, s)
+}
 
 func runRetention(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 || args[0] != "run" {
