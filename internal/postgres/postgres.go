@@ -55,6 +55,14 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "stele"
 	}
+	// pgx prepares each statement once per connection. Planning a query
+	// over a dozen partitions with eight indexes each costs far more than
+	// running it (a page of the newest events: ~10 ms to plan, 0.2 ms to
+	// run), and the shapes of Stele's queries do not depend on the values
+	// bound, so plans are made once, generic, and reused.
+	if _, ok := cfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !ok {
+		cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	}
 	// pgxpool's default of max(4, cores) connections is too few for a node
 	// that writes and serves queries at once.
 	if !strings.Contains(url, "pool_max_conns") {
@@ -168,4 +176,13 @@ func mapErr(err error) error {
 
 func notFound(format string, args ...any) error {
 	return stele.Errorf(stele.ENOTFOUND, format, args...)
+}
+
+// Analyze refreshes the planner's statistics of the events partitions, as
+// autovacuum would in time; worth calling after a bulk load.
+func (db *DB) Analyze(ctx context.Context) error {
+	if _, err := db.pool.Exec(ctx, `ANALYZE events`); err != nil {
+		return fmt.Errorf("postgres: analyze: %w", mapErr(err))
+	}
+	return nil
 }

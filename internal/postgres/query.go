@@ -31,6 +31,10 @@ const maxArms = 32
 // PostgreSQL can walk it backwards in each partition, take the partitions
 // newest first, and stop at the limit.
 //
+// The limit is written into the text, not bound: the statement's plan is
+// made once per connection and kept (see plan_cache_mode in Open), and a
+// plan made for an unknown limit would expect to read a tenth of the rows.
+//
 // A filter matching one of several values (an actor's id and email tokens,
 // two actions) cannot be read in order from one index range: with
 // `= ANY(…)` PostgreSQL 15 would collect and sort every matching row. Such a
@@ -61,12 +65,12 @@ func buildRowQuery(q stele.RowQuery) (string, []any, error) {
 	if driver < 0 {
 		query := `SELECT ` + eventColumns + ` FROM events WHERE ` + b.sql.String() + order
 		if q.Limit > 0 {
-			query += ` LIMIT ` + b.arg(q.Limit)
+			query += ` LIMIT ` + strconv.Itoa(q.Limit)
 		}
 		return query, b.args, nil
 	}
 	where := b.sql.String()
-	limit := b.arg(q.Limit)
+	limit := strconv.Itoa(q.Limit)
 	parts := make([]string, len(arms))
 	for i, a := range arms {
 		parts[i] = `(SELECT ` + eventColumns + ` FROM events WHERE ` + where + ` AND ` + a.col + ` = ` + b.arg(a.val) + order + ` LIMIT ` + limit + `)`
