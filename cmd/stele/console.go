@@ -21,7 +21,7 @@ import (
 func withConsole(ctx context.Context, a *app, logger *slog.Logger, tls bool, apiHandler http.Handler) (http.Handler, error) {
 	c := &console.Server{
 		Accounts: a.db, Users: a.db, Sessions: a.db, APIKeys: a.db, Counter: a.db,
-		Search: a.search, Ingest: a.ingest, Logger: logger, TLS: tls,
+		Search: a.search, Ingest: a.ingest, Logger: logger, TLS: tls, Secrets: a.keyring,
 	}
 	if a.checkpoints != nil {
 		c.Integrity = integrityStatus(a.checkpoints)
@@ -50,6 +50,9 @@ func ensureOperator(ctx context.Context, a *app, out io.Writer, base string) err
 	}
 	email := "operator@stele.local"
 	u, password, err := createUser(ctx, a, sys, email, "Operator", stele.RoleOwner, "")
+	if stele.ErrorCode(err) == stele.ECONFLICT {
+		return nil // another node sharing the database, starting at once, made it
+	}
 	if err != nil {
 		return err
 	}

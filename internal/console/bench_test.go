@@ -107,7 +107,7 @@ func benchSite(b *testing.B) (*http.Client, string) {
 	} else if err != nil {
 		b.Fatal(err)
 	}
-	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db, Search: srch, Ingest: ing, Logger: logger}
+	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db, Search: srch, Ingest: ing, Logger: logger, Secrets: keyring}
 	if err := con.Init(); err != nil {
 		b.Fatal(err)
 	}

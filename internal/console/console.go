@@ -62,12 +62,21 @@ type Server struct {
 	TLS bool
 	// Integrity, when set, gives the detail page its integrity status.
 	Integrity IntegrityChecker
-	Now       func() time.Time
+	// Secrets seals users' TOTP seeds under their account's keys, so the
+	// database alone never yields a second factor.
+	Secrets SecretSealer
+	Now     func() time.Time
 
 	pages    map[string]*template.Template
 	throttle *throttle
 	hasher   *hasher
 	csrf     *http.CrossOriginProtection
+}
+
+// SecretSealer encrypts small per-account secrets (seal.Keyring).
+type SecretSealer interface {
+	SealSecret(ctx context.Context, accountID int64, purpose, plain string) (string, error)
+	OpenSecret(ctx context.Context, accountID int64, purpose, sealed string) (string, error)
 }
 
 // Init parses the templates; call it once before serving.

@@ -207,6 +207,10 @@ func TestTOTPEnrolmentChallengeAndReplayRefusal(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("enrol: %d", resp.StatusCode)
 	}
+	stored, err := s.db.UserByEmail(t.Context(), "owner@acme.example")
+	if err != nil || stored.TOTPSecret == secret || strings.Contains(stored.TOTPSecret, secret) || !strings.HasPrefix(stored.TOTPSecret, "sealed1.") {
+		t.Fatalf("the TOTP seed is stored as %q (%v), not sealed", stored.TOTPSecret, err)
+	}
 	step(2 * time.Minute)
 
 	c := s.client(t)

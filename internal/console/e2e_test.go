@@ -63,7 +63,7 @@ func newSite(t testing.TB) *site {
 	srch := search.New(db, keyring)
 	apiSrv := &api.Server{Ingest: ing, Search: srch, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping}
 	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db,
-		Search: srch, Ingest: ing, Logger: logger}
+		Search: srch, Ingest: ing, Logger: logger, Secrets: keyring}
 	if err := con.Init(); err != nil {
 		t.Fatal(err)
 	}

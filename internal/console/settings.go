@@ -174,7 +174,12 @@ func (s *Server) handleEnrolMFA(w http.ResponseWriter, r *http.Request, v *visit
 			"MFAError": "That code does not match. Check the time on your device and try the next code."})
 		return
 	}
-	if _, err := s.Users.UpdateUser(r.Context(), v.user.ID, stele.UserUpdate{TOTPSecret: &secret}); err != nil {
+	sealed, err := s.sealTOTP(r.Context(), v.user, secret)
+	if err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
+	if _, err := s.Users.UpdateUser(r.Context(), v.user.ID, stele.UserUpdate{TOTPSecret: &sealed}); err != nil {
 		s.serverError(w, r, v, err)
 		return
 	}

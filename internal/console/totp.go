@@ -2,7 +2,9 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
+	"errors"
 	"image/png"
 	"net/http"
 	"net/url"
@@ -28,10 +30,14 @@ func (s *Server) checkTOTP(r *http.Request, u *stele.User, code string, now time
 	if len(code) != 6 || u.TOTPSecret == "" {
 		return false, nil
 	}
+	secret, err := s.openTOTP(r.Context(), u)
+	if err != nil {
+		return false, err
+	}
 	step := now.Unix() / totpPeriod
 	for _, d := range []int64{0, -1, 1} {
 		st := step + d
-		want, err := totp.GenerateCodeCustom(u.TOTPSecret, time.Unix(st*totpPeriod, 0), totpOpts)
+		want, err := totp.GenerateCodeCustom(secret, time.Unix(st*totpPeriod, 0), totpOpts)
 		if err != nil {
 			return false, err
 		}
@@ -40,6 +46,24 @@ func (s *Server) checkTOTP(r *http.Request, u *stele.User, code string, now time
 		}
 	}
 	return false, nil
+}
+
+const totpPurpose = "totp"
+
+// sealTOTP returns the form of a user's TOTP seed that is stored.
+func (s *Server) sealTOTP(ctx context.Context, u *stele.User, secret string) (string, error) {
+	if s.Secrets == nil {
+		return "", errors.New("console: no secret sealer configured")
+	}
+	return s.Secrets.SealSecret(ctx, u.AccountID, totpPurpose, secret)
+}
+
+// openTOTP returns a user's TOTP seed from its stored, sealed form.
+func (s *Server) openTOTP(ctx context.Context, u *stele.User) (string, error) {
+	if !strings.HasPrefix(u.TOTPSecret, "sealed1.") || s.Secrets == nil {
+		return u.TOTPSecret, nil // enrolled in this request, not yet reloaded
+	}
+	return s.Secrets.OpenSecret(ctx, u.AccountID, totpPurpose, u.TOTPSecret)
 }
 
 // newTOTPKey returns a new secret for u, its otpauth URL, and a QR code of

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -185,5 +186,26 @@ func BenchmarkToken(b *testing.B) {
 	k, _ := NewKeyring(testMaster(nil, 1), &memKeys{}).Account(context.Background(), 1)
 	for b.Loop() {
 		k.Token(stele.FieldActor, "u_123456")
+	}
+}
+
+func TestSecretsAreBoundToAccountAndPurpose(t *testing.T) {
+	ctx := context.Background()
+	r := NewKeyring(testMaster(t, 1), &memKeys{})
+	s, err := r.SealSecret(ctx, 1, "totp", "JBSWY3DPEHPK3PXP")
+	if err != nil || strings.Contains(s, "JBSWY3DPEHPK3PXP") {
+		t.Fatalf("sealed %q, %v", s, err)
+	}
+	if got, err := r.OpenSecret(ctx, 1, "totp", s); err != nil || got != "JBSWY3DPEHPK3PXP" {
+		t.Fatalf("open = %q, %v", got, err)
+	}
+	if _, err := r.OpenSecret(ctx, 2, "totp", s); err == nil {
+		t.Error("another account opened the secret")
+	}
+	if _, err := r.OpenSecret(ctx, 1, "other", s); err == nil {
+		t.Error("another purpose opened the secret")
+	}
+	if _, err := r.OpenSecret(ctx, 1, "totp", "JBSWY3DPEHPK3PXP"); err == nil {
+		t.Error("plain text opened as a sealed secret")
 	}
 }

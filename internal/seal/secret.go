@@ -1,0 +1,81 @@
+package seal
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Small secrets that belong to an account but are not events (a user's
+// TOTP seed) are sealed under the account's data key too, so that the
+// database alone never yields them and deleting the account's keys shreds
+// them with its events.
+const secretPrefix = "sealed1."
+
+// SealSecret encrypts a small secret of account for purpose, returning text
+// to store: "sealed1.<key version>.<base64 nonce‖ciphertext‖tag>".
+func (r *Keyring) SealSecret(ctx context.Context, accountID int64, purpose, plain string) (string, error) {
+	k, err := r.Account(ctx, accountID)
+	if err != nil {
+		return "", err
+	}
+	aead, err := k.secretAEAD(k.dataVersion, purpose)
+	if err != nil {
+		return "", err
+	}
+	ct := aead.Seal(nil, nil, []byte(plain), secretAD(accountID, purpose))
+	return secretPrefix + strconv.Itoa(k.dataVersion) + "." + base64.RawStdEncoding.EncodeToString(ct), nil
+}
+
+// OpenSecret decrypts text made by SealSecret for the same account and purpose.
+func (r *Keyring) OpenSecret(ctx context.Context, accountID int64, purpose, sealed string) (string, error) {
+	rest, ok := strings.CutPrefix(sealed, secretPrefix)
+	v, b64, ok2 := strings.Cut(rest, ".")
+	version, err := strconv.Atoi(v)
+	ct, err2 := base64.RawStdEncoding.DecodeString(b64)
+	if !ok || !ok2 || err != nil || err2 != nil {
+		return "", fmt.Errorf("seal: not a sealed secret")
+	}
+	k, err := r.Account(ctx, accountID)
+	if err != nil {
+		return "", err
+	}
+	aead, err := k.secretAEAD(version, purpose)
+	if err != nil {
+		return "", err
+	}
+	plain, err := aead.Open(nil, nil, ct, secretAD(accountID, purpose))
+	if err != nil {
+		return "", ErrDecrypt
+	}
+	return string(plain), nil
+}
+
+func (k *AccountKeys) secretAEAD(version int, purpose string) (cipher.AEAD, error) {
+	key, ok := k.data[version]
+	if !ok {
+		return nil, fmt.Errorf("seal: account %d has no data key version %d", k.AccountID, version)
+	}
+	sub, err := hkdf.Key(sha256.New, key, nil, "stele secret v1 "+purpose, 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(sub)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCMWithRandomNonce(block)
+}
+
+func secretAD(accountID int64, purpose string) []byte {
+	b := []byte("stele-secret-v1")
+	b = binary.BigEndian.AppendUint64(b, uint64(accountID))
+	return append(b, purpose...)
+}
