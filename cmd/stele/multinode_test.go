@@ -62,6 +62,13 @@ func (c *cluster) cli(args ...string) string {
 // start starts a node on a free port and returns it and its base URL.
 func (c *cluster) start() (*exec.Cmd, string) {
 	c.t.Helper()
+	cmd, stdout := c.launch()
+	return cmd, c.listening(stdout)
+}
+
+// launch starts a node without waiting for it.
+func (c *cluster) launch() (*exec.Cmd, io.ReadCloser) {
+	c.t.Helper()
 	cmd := exec.Command(steleBin(c.t), "serve", "--addr", "127.0.0.1:0", "--db", c.db, "--data", c.t.TempDir(),
 		"--log-level", "warn", "--checkpoint-interval", "1s")
 	cmd.Env = c.env
@@ -74,16 +81,22 @@ func (c *cluster) start() (*exec.Cmd, string) {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, stdout
+}
+
+// listening returns the base URL a launched node prints once it listens.
+func (c *cluster) listening(stdout io.ReadCloser) string {
+	c.t.Helper()
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		if _, rest, ok := strings.Cut(sc.Text(), "listening on "); ok {
 			base, _, _ := strings.Cut(rest, " ")
 			go io.Copy(io.Discard, stdout)
-			return cmd, base
+			return base
 		}
 	}
 	c.t.Fatalf("serve exited before listening: %v", sc.Err())
-	return nil, ""
+	return ""
 }
 
 type ack struct {
@@ -111,10 +124,16 @@ func TestThreeNodesShareOneDatabase(t *testing.T) {
 		}
 		keys[name] = created.Key
 	}
+	// The nodes start together on the fresh database: first-start work
+	// (the operator user, partitions, keys) must not trip over itself.
 	var nodes [3]*exec.Cmd
 	var bases [3]string
+	var stdouts [3]io.ReadCloser
 	for i := range nodes {
-		nodes[i], bases[i] = c.start()
+		nodes[i], stdouts[i] = c.launch()
+	}
+	for i := range nodes {
+		bases[i] = c.listening(stdouts[i])
 	}
 
 	var (
