@@ -59,9 +59,17 @@ func (r *Keyring) OpenSecret(ctx context.Context, accountID int64, purpose, seal
 }
 
 func (k *AccountKeys) secretAEAD(version int, purpose string) (cipher.AEAD, error) {
+	k.mu.Lock()
 	key, ok := k.data[version]
+	k.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("seal: account %d has no data key version %d", k.AccountID, version)
+		// A version rotated in elsewhere: aead adopts it from the store.
+		if _, err := k.aead(version, 0); err != nil {
+			return nil, err
+		}
+		k.mu.Lock()
+		key = k.data[version]
+		k.mu.Unlock()
 	}
 	sub, err := hkdf.Key(sha256.New, key, nil, "stele secret v1 "+purpose, 32)
 	if err != nil {
