@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/retention"
 )
 
 func runAccounts(ctx context.Context, args []string, out io.Writer) error {
@@ -35,10 +37,15 @@ func accountsCreate(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("accounts create", "accounts create NAME --type TYPE [--retention-days N] [--json]")
 	var sf storeFlags
 	sf.register(fs)
+	typesSpec := accountTypesFlag(fs)
 	typ := fs.String("type", "free", "account type: free, team, business or enterprise")
 	days := fs.Int("retention-days", 0, "keep events this many days instead of the type's default")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	types, err := retention.ParseAccountTypes(*typesSpec)
 	if err != nil {
 		return err
 	}
@@ -53,7 +60,7 @@ func accountsCreate(ctx context.Context, args []string, out io.Writer) error {
 		return &stele.Error{Code: stele.EINVALID, Message: "account names are 1-63 lowercase letters, digits, - and _, starting with a letter or digit",
 			Details: []stele.FieldError{{Field: "name", Rule: "pattern"}}}
 	}
-	if err := checkAccount(acct); err != nil {
+	if err := checkAccount(acct, types); err != nil {
 		return err
 	}
 	a, err := openApp(ctx, sf, newLogger("warn"))
@@ -69,25 +76,27 @@ func accountsCreate(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if err := a.record(ctx, stele.Event{Account: stele.SystemAccount, Action: "account.created", Outcome: stele.OutcomeSuccess,
 		Target:      &stele.Ref{Type: "account", ID: acct.Name, Name: acct.Name},
-		Description: fmt.Sprintf("Account %s created with type %s (%d days retention)", acct.Name, acct.Type, acct.Retention(stele.DefaultAccountTypes)),
-		Metadata:    map[string]any{"type": acct.Type, "retention_days": acct.Retention(stele.DefaultAccountTypes)}}); err != nil {
+		Description: fmt.Sprintf("Account %s created with type %s (%d days retention)", acct.Name, acct.Type, acct.Retention(types)),
+		Metadata:    map[string]any{"type": acct.Type, "retention_days": acct.Retention(types)}}); err != nil {
 		return err
 	}
 	if *asJSON {
-		return printJSON(out, accountView(acct))
+		return printJSON(out, accountView(acct, types))
 	}
-	fmt.Fprintf(out, "created account %s (type %s, %d days retention)\n", acct.Name, acct.Type, acct.Retention(stele.DefaultAccountTypes))
+	fmt.Fprintf(out, "created account %s (type %s, %d days retention)\n", acct.Name, acct.Type, acct.Retention(types))
 	return nil
 }
 
 // checkAccount checks an account's type and retention override.
-func checkAccount(a *stele.Account) error {
+func checkAccount(a *stele.Account, types []stele.AccountType) error {
 	known := false
-	for _, t := range stele.DefaultAccountTypes {
+	var names []string
+	for _, t := range types {
 		known = known || t.Name == a.Type
+		names = append(names, t.Name)
 	}
 	if !known {
-		return &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("unknown account type %q (free, team, business, enterprise)", a.Type),
+		return &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("unknown account type %q (%s)", a.Type, strings.Join(names, ", ")),
 			Details: []stele.FieldError{{Field: "type", Rule: "enum"}}}
 	}
 	if a.RetentionDays != nil && (*a.RetentionDays < 1 || *a.RetentionDays > 36500) {
@@ -106,8 +115,8 @@ type accountJSON struct {
 	CreatedAt     time.Time `json:"created_at"`
 }
 
-func accountView(a *stele.Account) accountJSON {
-	return accountJSON{Name: a.Name, Type: a.Type, RetentionDays: a.Retention(stele.DefaultAccountTypes),
+func accountView(a *stele.Account, types []stele.AccountType) accountJSON {
+	return accountJSON{Name: a.Name, Type: a.Type, RetentionDays: a.Retention(types),
 		Override: a.RetentionDays != nil, LegalHold: a.LegalHold, CreatedAt: a.CreatedAt}
 }
 
@@ -115,8 +124,13 @@ func accountsList(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("accounts list", "accounts list [--json]")
 	var sf storeFlags
 	sf.register(fs)
+	typesSpec := accountTypesFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	types, err := retention.ParseAccountTypes(*typesSpec)
+	if err != nil {
 		return err
 	}
 	a, err := openApp(ctx, sf, newLogger("warn"))
@@ -130,7 +144,7 @@ func accountsList(ctx context.Context, args []string, out io.Writer) error {
 	}
 	views := make([]accountJSON, len(accts))
 	for i, ac := range accts {
-		views[i] = accountView(ac)
+		views[i] = accountView(ac, types)
 	}
 	if *asJSON {
 		return printJSON(out, views)
@@ -158,11 +172,16 @@ func accountsSet(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("accounts set", "accounts set NAME [--type T] [--retention-days N|default] [--legal-hold on|off] [--json]")
 	var sf storeFlags
 	sf.register(fs)
+	typesSpec := accountTypesFlag(fs)
 	typ := fs.String("type", "", "new account type")
 	days := fs.String("retention-days", "", "retention override in days, or 'default' for the type's")
 	hold := fs.String("legal-hold", "", "on or off: suspend retention purges")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	types, err := retention.ParseAccountTypes(*typesSpec)
 	if err != nil {
 		return err
 	}
@@ -213,29 +232,29 @@ func accountsSet(ctx context.Context, args []string, out io.Writer) error {
 	if u.RetentionDays != nil {
 		check.RetentionDays = u.RetentionDays
 	}
-	if err := checkAccount(&check); err != nil {
+	if err := checkAccount(&check, types); err != nil {
 		return err
 	}
 	after, err := a.db.UpdateAccount(ctx, before.ID, u)
 	if err != nil {
 		return err
 	}
-	if err := a.record(ctx, accountChangeEvents(before, after)...); err != nil {
+	if err := a.record(ctx, accountChangeEvents(before, after, types)...); err != nil {
 		return err
 	}
 	if *asJSON {
-		return printJSON(out, accountView(after))
+		return printJSON(out, accountView(after, types))
 	}
-	fmt.Fprintf(out, "account %s: type %s, %d days retention, legal hold %s\n", after.Name, after.Type, after.Retention(stele.DefaultAccountTypes), onOff(after.LegalHold))
+	fmt.Fprintf(out, "account %s: type %s, %d days retention, legal hold %s\n", after.Name, after.Type, after.Retention(types), onOff(after.LegalHold))
 	return nil
 }
 
 // accountChangeEvents records an account change in the account's own log and
 // in _system, with before and after values.
-func accountChangeEvents(before, after *stele.Account) []stele.Event {
+func accountChangeEvents(before, after *stele.Account, types []stele.AccountType) []stele.Event {
 	var out []stele.Event
 	target := &stele.Ref{Type: "account", ID: after.Name, Name: after.Name}
-	rb, ra := before.Retention(stele.DefaultAccountTypes), after.Retention(stele.DefaultAccountTypes)
+	rb, ra := before.Retention(types), after.Retention(types)
 	if before.Type != after.Type || rb != ra {
 		meta := map[string]any{"type_before": before.Type, "type_after": after.Type, "retention_days_before": rb, "retention_days_after": ra}
 		desc := fmt.Sprintf("Retention of %s changed from %d to %d days (type %s → %s)", after.Name, rb, ra, before.Type, after.Type)

@@ -69,6 +69,21 @@ func TestAdminCommandsWorkWhileServeRuns(t *testing.T) {
 		t.Fatalf("bad type: exit %d, %s", code, stderr)
 	}
 
+	// Types configured with --account-types / STELE_ACCOUNT_TYPES can be assigned.
+	custom := []string{"STELE_ACCOUNT_TYPES=gold=500,team=100"}
+	if _, stderr, code := runCLIErr(t, "", custom, "accounts", "create", "goldco", "--type", "gold", "--data", data); code != 0 {
+		t.Fatalf("custom type: exit %d, %s", code, stderr)
+	}
+	listed, _, _ := runCLIErr(t, "", custom, "accounts", "list", "--json", "--data", data)
+	if err := json.Unmarshal([]byte(listed), &accts); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range accts {
+		if a["name"] == "goldco" && a["retention_days"] != 500.0 || a["name"] == "globex" && a["retention_days"] != 120.0 {
+			t.Errorf("with configured types: %v", a)
+		}
+	}
+
 	var key struct{ ID, Key string }
 	if err := json.Unmarshal([]byte(runCLI(t, "keys", "create", "--account", "globex", "--scopes", "events:write,events:read", "--json", "--data", data)), &key); err != nil {
 		t.Fatal(err)
