@@ -25,7 +25,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the HTTP API (and, with --demo, fill an empty store with demo activity)", runServe},
-		{"accounts", "create, list and change accounts: accounts create|list|set", runAccounts},
+		{"accounts", "create, list, change and delete accounts: accounts create|list|set|delete", runAccounts},
 		{"keys", "create, list and revoke API keys: keys create|list|revoke", runKeys},
 		{"users", "create and list console users: users create|list", runUsers},
 		{"retention", "purge events older than their account's retention: retention run", runRetention},
@@ -75,7 +75,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: stele COMMAND [flags]")
 	fmt.Fprintln(w)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'stele COMMAND --help' for a command's flags. Every flag may also be set")
