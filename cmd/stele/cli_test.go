@@ -122,8 +122,39 @@ func TestAdminCommandsWorkWhileServeRuns(t *testing.T) {
 		t.Fatalf("query table:\n%s", out)
 	}
 
+	// Export from the local store, and from the server with an export key.
+	csvOut := runCLI(t, "export", "--format", "csv", "--data", data, "--account", "globex", "action:user.*")
+	if rows := strings.Count(strings.TrimSpace(csvOut), "\n"); rows != 3 || !strings.Contains(csvOut, "role_after") {
+		t.Fatalf("local CSV export has %d rows:\n%s", rows, csvOut)
+	}
+	var exporter struct{ Key string }
+	json.Unmarshal([]byte(runCLI(t, "keys", "create", "--account", "globex", "--scopes", "events:export", "--json", "--data", data)), &exporter)
+	jsonl, stderr, code := runCLIErr(t, "", []string{"STELE_URL=" + base, "STELE_KEY=" + exporter.Key}, "export", "--format", "jsonl", "actor:u_1")
+	if code != 0 || strings.Count(jsonl, "\n") != 3 {
+		t.Fatalf("remote JSON Lines export: exit %d %s\n%s", code, stderr, jsonl)
+	}
+
 	runCLI(t, "keys", "revoke", key.ID, "--data", data)
 	if code := get(t, base+"/v1/events", key.Key); code != 401 {
 		t.Fatalf("a key revoked while serve runs: %d", code)
+	}
+}
+
+func TestGivenOnCommandLine(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		name string
+		want bool
+	}{
+		{[]string{"--data", "d"}, "data", true},
+		{[]string{"-data=d"}, "data", true},
+		{[]string{"--database", "d"}, "data", false},
+		{[]string{"x", "--key", "k"}, "key", true},
+		{[]string{"--", "--key"}, "key", false},
+		{nil, "url", false},
+	} {
+		if got := givenOnCommandLine(tc.args, tc.name); got != tc.want {
+			t.Errorf("givenOnCommandLine(%q, %q) = %v", tc.args, tc.name, got)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -10,29 +11,33 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/export"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/query"
 )
 
 func runExport(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("export", "export --format bundle [--data DIR --account A | --url U --key K] [QUERY] > bundle.json")
+	fs := newFlags("export", "export --format csv|jsonl|bundle [--data DIR --account A | --url U --key K] [QUERY] > FILE")
 	var sf storeFlags
 	sf.register(fs)
 	var cf clientFlags
 	cf.register(fs)
-	format := fs.String("format", "bundle", "bundle (a verifiable bundle: events, checkpoint, inclusion proofs)")
+	format := fs.String("format", "csv", "csv (for spreadsheets), jsonl (JSON Lines), or bundle (a verifiable bundle: events, checkpoint, inclusion proofs)")
 	account := fs.String("account", "", "the account to export from the local store (with --data)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if *format != "bundle" {
-		return &stele.Error{Code: stele.EINVALID, Message: "this command writes --format bundle; CSV and JSON Lines come from GET /v1/export",
-			Details: []stele.FieldError{{Field: "format", Rule: "enum"}}}
+		if _, err := export.Lookup(*format); err != nil {
+			return &stele.Error{Code: stele.EINVALID, Message: "--format must be csv, jsonl or bundle",
+				Details: []stele.FieldError{{Field: "format", Rule: "enum"}}}
+		}
 	}
 	q := strings.Join(pos, " ")
-	if cf.key != "" {
-		return exportRemote(ctx, cf, q, out)
+	local := givenOnCommandLine(args, "data") || givenOnCommandLine(args, "db") || givenOnCommandLine(args, "account")
+	if cf.key != "" && (!local || givenOnCommandLine(args, "url") || givenOnCommandLine(args, "key")) {
+		return exportRemote(ctx, cf, *format, q, out)
 	}
 	if *account == "" {
 		return &stele.Error{Code: stele.EINVALID, Message: "--account is required with the local store (or give --url and --key)",
@@ -51,25 +56,48 @@ func runExport(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n, err := integrity.WriteBundle(ctx, out, a.checkpoints, a.search, acct, parsed)
+	var n int64
+	if *format == "bundle" {
+		n, err = integrity.WriteBundle(ctx, out, a.checkpoints, a.search, acct, parsed)
+	} else {
+		n, err = exportEvents(ctx, a, acct, parsed, *format, out)
+	}
 	outcome := stele.OutcomeSuccess
 	if err != nil {
 		outcome = stele.OutcomeFailure
 	}
 	if rerr := a.record(ctx, stele.Event{Account: acct.Name, Action: "audit_log.exported", Outcome: outcome,
-		Description: "Exported a verifiable bundle from the command line",
-		Metadata:    map[string]any{"format": "bundle", "query": q, "rows": fmt.Sprint(n)}}); rerr != nil {
+		Description: fmt.Sprintf("Exported %d events as %s from the command line", n, *format),
+		Metadata:    map[string]any{"format": *format, "query": q, "rows": fmt.Sprint(n)}}); rerr != nil {
 		a.logger.Warn("record export", "err", rerr)
 	}
 	return err
 }
 
-func exportRemote(ctx context.Context, cf clientFlags, q string, out io.Writer) error {
+// exportEvents streams the account's events matching q in format to out.
+func exportEvents(ctx context.Context, a *app, acct *stele.Account, q stele.Query, format string, out io.Writer) (int64, error) {
+	f, err := export.Lookup(format)
+	if err != nil {
+		return 0, err
+	}
+	bw := bufio.NewWriterSize(out, 64<<10)
+	w := f.New(bw)
+	n, err := a.search.Each(ctx, acct, q, w.Write)
+	if err != nil {
+		return n, err
+	}
+	if err := w.Close(); err != nil {
+		return n, err
+	}
+	return n, bw.Flush()
+}
+
+func exportRemote(ctx context.Context, cf clientFlags, format, q string, out io.Writer) error {
 	c, err := newClient(cf)
 	if err != nil {
 		return err
 	}
-	resp, err := c.get(ctx, "/v1/export?format=bundle&q="+url.QueryEscape(q), "")
+	resp, err := c.get(ctx, "/v1/export?format="+url.QueryEscape(format)+"&q="+url.QueryEscape(q), "")
 	if err != nil {
 		return err
 	}

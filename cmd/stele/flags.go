@@ -49,6 +49,21 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// givenOnCommandLine reports whether args set the flag name, as -name,
+// --name, or either with =value, as opposed to the environment setting it.
+func givenOnCommandLine(args []string, name string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
 // storeFlags are the flags of commands that open the local store.
 type storeFlags struct {
 	data string

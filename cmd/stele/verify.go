@@ -35,10 +35,15 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The command line decides between a store and a server; STELE_URL and
+	// STELE_KEY in the environment, as a client session keeps them, only
+	// when it names neither.
+	local := givenOnCommandLine(args, "data") || givenOnCommandLine(args, "db")
+	remote := givenOnCommandLine(args, "url") || givenOnCommandLine(args, "key")
 	switch {
 	case len(pos) == 1:
 		return verifyBundle(pos[0], *publicKey, *asJSON, out)
-	case cf.key != "":
+	case remote || !local && cf.key != "":
 		return verifyRemote(ctx, cf, *publicKey, *statePath, *samples, out)
 	}
 	return verifyStore(ctx, sf, *publicKey, *account, *asJSON, out)
