@@ -44,7 +44,9 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 	case len(pos) == 1:
 		return verifyBundle(pos[0], *publicKey, *asJSON, out)
 	case remote || !local && cf.key != "":
-		return verifyRemote(ctx, cf, *publicKey, *statePath, *samples, out)
+		err := verifyRemote(ctx, cf, *publicKey, *statePath, *samples, out)
+		recordRemoteVerify(ctx, cf, err)
+		return err
 	}
 	return verifyStore(ctx, sf, *publicKey, *account, *asJSON, out)
 }
@@ -338,4 +340,35 @@ func checkEventProof(ctx context.Context, c *apiClient, verifier note.Verifier, 
 	}
 	leaf := ledger.LeafHash(record.AppendCanonical(nil, e))
 	return ledger.VerifyInclusion(leaf, e.Seq, evCP.Size, proof, evCP.Root)
+}
+
+// recordRemoteVerify records a verification of a live server in the
+// verified account's own log, through the API with the key used to verify,
+// when that key may write events. A verify that could not run (the server
+// unreachable) verified nothing and is not recorded.
+func recordRemoteVerify(ctx context.Context, cf clientFlags, verr error) {
+	outcome, result := stele.OutcomeSuccess, "passed"
+	switch {
+	case errors.Is(verr, errVerifyFailed):
+		outcome, result = stele.OutcomeFailure, "failed"
+	case verr != nil:
+		return
+	}
+	c, err := newClient(cf)
+	if err != nil {
+		return
+	}
+	actor := operatorActor()
+	if rest, ok := strings.CutPrefix(cf.key, "stele_"); ok && len(rest) > 20 {
+		actor = &stele.Ref{Type: "api_key", ID: rest[:20], Name: actor.Name}
+	}
+	body, _ := json.Marshal(map[string]any{
+		"action": "audit_log.verified", "outcome": outcome, "actor": actor,
+		"description": "stele verify --url checked the signed checkpoint, its consistency and sample inclusion proofs: " + result,
+		"metadata":    map[string]any{"mode": "url", "result": result, "server": c.base},
+	})
+	var receipts any
+	if err := c.do(ctx, "POST", "/v1/events", body, &receipts); err != nil {
+		fmt.Fprintf(os.Stderr, "stele: the verification was not recorded in the log: %s\n", describe(err))
+	}
 }

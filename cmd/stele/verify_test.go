@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -131,10 +133,11 @@ func TestVerifyURLDetectsRollback(t *testing.T) {
 
 	// The log grows and a new checkpoint is signed: the second verify
 	// trusts the key from the state file and proves consistency.
+	// The verify recorded itself in the account's log: one event more.
 	ingestN(t, base, created.Key, 20, 40)
 	runCLI(t, "checkpoint", "sign", "--data", data)
 	out, code = verify()
-	grown := first + 20
+	grown := first + 1 + 20
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("checkpoint %d is consistent with the trusted checkpoint %d", grown, first)) ||
 		!strings.Contains(out, fmt.Sprintf("at size %d ", grown)) {
 		t.Fatalf("verify after growth: exit %d:\n%s", code, out)
@@ -160,6 +163,14 @@ func TestVerifyURLDetectsRollback(t *testing.T) {
 	if code == 0 || !regexp.MustCompile(fmt.Sprintf(`FAIL checkpoint \d+ is not consistent with the trusted checkpoint %d: `, grown)).MatchString(out) ||
 		strings.Contains(out, "OK: ") {
 		t.Fatalf("verify after a rollback and regrowth: exit %d:\n%s", code, out)
+	}
+	// Each verify, passed or failed, is in the log as audit_log.verified
+	// (the second pass was among the rows the rollback removed).
+	for outcome, want := range map[string]int{"success": 1, "failure": 2} {
+		q := "action:audit_log.verified outcome:" + outcome
+		if got := countEvents(t, base, created.Key, q); got != want {
+			t.Errorf("%s: %d events, want %d", q, got, want)
+		}
 	}
 	// A failed verify does not move the trusted checkpoint.
 	var after verifyState
@@ -235,4 +246,21 @@ func TestVerifyBundleOffline(t *testing.T) {
 	if code == 0 || !strings.Contains(out+stderr, "FAIL bundle checkpoint") {
 		t.Fatalf("verify under another key: exit %d:\n%s%s", code, out, stderr)
 	}
+}
+
+// countEvents counts the events of a query through the API.
+func countEvents(t *testing.T, base, key, q string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/v1/events?limit=1000&q="+url.QueryEscape(q), nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct{ Events []json.RawMessage }
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET events %q: %d %v", q, resp.StatusCode, err)
+	}
+	return len(page.Events)
 }
