@@ -44,6 +44,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/checkpoint", s.auth(s.handleCheckpoint))
 	mux.Handle("GET /v1/proofs/inclusion", s.auth(s.handleInclusionProof))
 	mux.Handle("GET /v1/proofs/consistency", s.auth(s.handleConsistencyProof))
+	mux.HandleFunc("GET /v1/openapi.json", s.handleOpenAPI)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 }
 
