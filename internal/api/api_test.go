@@ -518,3 +518,19 @@ func TestHealthz(t *testing.T) {
 		t.Fatalf("healthz %d %s", r.Status, r.Body)
 	}
 }
+
+func TestUnknownRoutesAndMethodsAnswerInJSON(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("PUT", "/v1/events", e.keys["acme"], "application/json", []byte(loginEvent))
+	if code, _, _ := r.errorBody(t); r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, POST" || code != "method_not_allowed" {
+		t.Errorf("PUT /v1/events: %d Allow %q %s", r.Status, r.Header.Get("Allow"), r.Body)
+	}
+	r = e.do("GET", "/v1/nothing/here", e.keys["acme"], "", nil)
+	if code, _, _ := r.errorBody(t); r.Status != http.StatusNotFound || code != "not_found" {
+		t.Errorf("GET /v1/nothing/here: %d %s", r.Status, r.Body)
+	}
+	r = e.do("GET", "/v1/export?format=xml", e.keys["acme"], "", nil)
+	if _, msg, _ := r.errorBody(t); r.Status != 400 || !strings.Contains(msg, "bundle") {
+		t.Errorf("bad export format: %d %s", r.Status, r.Body)
+	}
+}

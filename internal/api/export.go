@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/export"
@@ -50,7 +51,12 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, p *stele.P
 	}
 	f, err := export.Lookup(format)
 	if err != nil {
-		s.writeError(w, r, err)
+		names := []string{"csv", "jsonl"}
+		for name := range exportStreams {
+			names = append(names, name)
+		}
+		s.writeError(w, r, &stele.Error{Code: stele.EINVALID, Message: "format must be one of " + strings.Join(names, ", "),
+			Details: []stele.FieldError{{Field: "format", Rule: "enum"}}})
 		return
 	}
 	account := &stele.Account{ID: p.AccountID, Name: p.Account}

@@ -46,6 +46,27 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/proofs/consistency", s.auth(s.handleConsistencyProof))
 	mux.HandleFunc("GET /v1/openapi.json", s.handleOpenAPI)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
+	// Everything else under /v1/ answers in the API's own error body, not
+	// the mux's plain text: 405 with Allow for a known path, else 404.
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) { s.handleNoRoute(w, r, mux) })
+}
+
+func (s *Server) handleNoRoute(w http.ResponseWriter, r *http.Request, mux *http.ServeMux) {
+	var allow []string
+	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/v1/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody("method_not_allowed",
+			r.Method+" is not allowed on "+r.URL.Path+"; use "+strings.Join(allow, " or "), nil))
+		return
+	}
+	s.writeError(w, r, stele.Errorf(stele.ENOTFOUND, "no such API route: %s %s", r.Method, r.URL.Path))
 }
 
 // Handler returns the API with its middleware.

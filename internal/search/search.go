@@ -49,8 +49,8 @@ func (s *Service) Search(ctx context.Context, account *stele.Account, q stele.Qu
 		limit = DefaultLimit
 	}
 	if limit > MaxLimit {
-		return nil, &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("limit is at most %d", MaxLimit),
-			Details: []stele.FieldError{{Field: "limit", Rule: "max"}}}
+		return nil, &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("limit must be a whole number from 1 to %d", MaxLimit),
+			Details: []stele.FieldError{{Field: "limit", Rule: "range"}}}
 	}
 	keys, err := s.keys.Account(ctx, account.ID)
 	if err != nil {
