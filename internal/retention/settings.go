@@ -93,11 +93,23 @@ func ChangeEvents(before, after *stele.Account, types []stele.AccountType, actor
 	var out []stele.Event
 	target := &stele.Ref{Type: "account", ID: after.Name, Name: after.Name}
 	rb, ra := before.Retention(types), after.Retention(types)
-	if before.Type != after.Type || rb != ra {
-		meta := map[string]any{"type_before": before.Type, "type_after": after.Type, "retention_days_before": rb, "retention_days_after": ra}
+	ob, oa := before.RetentionDays != nil, after.RetentionDays != nil
+	// Dropping an override equal to the type's days (or setting one) keeps
+	// the days but is still a change: later type changes act differently.
+	if before.Type != after.Type || rb != ra || ob != oa {
+		meta := map[string]any{"type_before": before.Type, "type_after": after.Type, "retention_days_before": rb, "retention_days_after": ra,
+			"retention_override_before": ob, "retention_override_after": oa}
 		desc := fmt.Sprintf("Retention of %s changed from %d to %d days (type %s → %s)", after.Name, rb, ra, before.Type, after.Type)
+		if rb == ra && before.Type == after.Type {
+			source := "the " + after.Type + " type's default"
+			if oa {
+				source = "its own setting"
+			}
+			desc = fmt.Sprintf("Retention of %s stays %d days, now %s", after.Name, ra, source)
+		}
 		for _, acct := range []string{after.Name, stele.SystemAccount} {
-			out = append(out, stele.Event{Account: acct, Action: "retention.changed", Outcome: stele.OutcomeSuccess, Actor: actor, Target: target, Description: desc, Metadata: meta})
+			out = append(out, stele.Event{Account: acct, Action: "retention.changed", Category: stele.CategoryConfiguration, Outcome: stele.OutcomeSuccess,
+				Actor: actor, Target: target, Description: desc, Metadata: meta})
 		}
 	}
 	if before.LegalHold != after.LegalHold {
@@ -105,8 +117,10 @@ func ChangeEvents(before, after *stele.Account, types []stele.AccountType, actor
 		if after.LegalHold {
 			action, desc = "legal_hold.set", "Legal hold set on "+after.Name+": retention purges suspended"
 		}
+		meta := map[string]any{"legal_hold_before": before.LegalHold, "legal_hold_after": after.LegalHold}
 		for _, acct := range []string{after.Name, stele.SystemAccount} {
-			out = append(out, stele.Event{Account: acct, Action: action, Outcome: stele.OutcomeSuccess, Actor: actor, Target: target, Description: desc})
+			out = append(out, stele.Event{Account: acct, Action: action, Category: stele.CategoryConfiguration, Outcome: stele.OutcomeSuccess,
+				Actor: actor, Target: target, Description: desc, Metadata: meta})
 		}
 	}
 	if after.Name == stele.SystemAccount && len(out) > 0 {
