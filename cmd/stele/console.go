@@ -14,14 +14,17 @@ import (
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/ledger"
 	"github.com/stele-audit/stele/internal/record"
+	"github.com/stele-audit/stele/internal/retention"
 )
 
 // withConsole serves the web console beside the API: the console's routes
 // are method-and-path patterns, everything else goes to the API handler.
-func withConsole(ctx context.Context, a *app, logger *slog.Logger, tls bool, apiHandler http.Handler) (http.Handler, error) {
+// types are the account types of --account-types.
+func withConsole(ctx context.Context, a *app, logger *slog.Logger, tls bool, types []stele.AccountType, apiHandler http.Handler) (http.Handler, error) {
 	c := &console.Server{
 		Accounts: a.db, Users: a.db, Sessions: a.db, APIKeys: a.db, Counter: a.db,
-		Search: a.search, Ingest: a.ingest, Logger: logger, TLS: tls, Secrets: a.keyring,
+		Search: a.search, Ingest: a.ingest, Logger: logger, TLS: tls, Secrets: a.keyring, AccountTypes: types,
+		Retention: &retention.Settings{Accounts: a.db, Recorder: a.ingest, Types: types},
 	}
 	if a.checkpoints != nil {
 		c.Integrity = integrityStatus(a.checkpoints)

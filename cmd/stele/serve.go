@@ -14,6 +14,7 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/integrity"
+	"github.com/stele-audit/stele/internal/retention"
 )
 
 func runServe(ctx context.Context, args []string, out io.Writer) error {
@@ -74,7 +75,12 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		Ready: a.db.Ping, Checkpoints: a.checkpoints,
 	}
 	stopSigning := startCheckpointJob(ctx, a.leader, a.checkpoints, *checkpointEvery)
-	handler, err := withConsole(ctx, a, logger, tls, srv.Handler())
+	types, err := retention.ParseAccountTypes(*accountTypes)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	handler, err := withConsole(ctx, a, logger, tls, types, srv.Handler())
 	if err != nil {
 		ln.Close()
 		return err

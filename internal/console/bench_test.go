@@ -21,6 +21,7 @@ import (
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/sqlite"
@@ -108,7 +109,8 @@ func benchSite(b *testing.B) (*http.Client, string) {
 	} else if err != nil {
 		b.Fatal(err)
 	}
-	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db, Search: srch, Ingest: ing, Logger: logger, Secrets: keyring}
+	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db, Search: srch, Ingest: ing, Logger: logger, Secrets: keyring,
+		Retention: &retention.Settings{Accounts: db, Recorder: ing}}
 	if err := con.Init(); err != nil {
 		b.Fatal(err)
 	}

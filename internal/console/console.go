@@ -17,6 +17,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/search"
 )
 
@@ -62,6 +63,9 @@ type Server struct {
 	TLS bool
 	// Integrity, when set, gives the detail page its integrity status.
 	Integrity IntegrityChecker
+	// Retention reads and changes the account's retention and legal hold
+	// (Settings → Retention); without it the page only shows them.
+	Retention *retention.Settings
 	// Secrets seals users' TOTP seeds under their account's keys, so the
 	// database alone never yields a second factor.
 	Secrets SecretSealer
@@ -129,6 +133,8 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	authed("POST /admin/api-keys", s.handleCreateKey)
 	authed("POST /admin/api-keys/{id}/revoke", s.handleRevokeKey)
 	authed("GET /admin/settings", s.handleSettings)
+	authed("POST /admin/settings/retention", s.handleSetRetention)
+	authed("POST /admin/settings/legal-hold", s.handleSetLegalHold)
 	authed("GET /admin/accounts", s.handleAccounts)
 	authed("POST /admin/accounts", s.handleCreateAccount)
 	authed("GET /account", s.handleSecurity)

@@ -26,6 +26,7 @@ import (
 	"github.com/stele-audit/stele/internal/apikey"
 	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/sqlite"
@@ -63,7 +64,7 @@ func newSite(t testing.TB) *site {
 	srch := search.New(db, keyring)
 	apiSrv := &api.Server{Ingest: ing, Search: srch, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping}
 	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db,
-		Search: srch, Ingest: ing, Logger: logger, Secrets: keyring}
+		Search: srch, Ingest: ing, Logger: logger, Secrets: keyring, Retention: &retention.Settings{Accounts: db, Recorder: ing}}
 	if err := con.Init(); err != nil {
 		t.Fatal(err)
 	}

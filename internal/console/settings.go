@@ -10,10 +10,7 @@ import (
 )
 
 func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request, v *visit) {
-	s.render(w, r, v, "settings", map[string]any{
-		"Retention": v.account.Retention(s.AccountTypes), "Override": v.account.RetentionDays != nil,
-		"Types": s.AccountTypes, "CanManage": v.can(stele.PermSettingsManage),
-	})
+	s.settingsPage(w, r, v, http.StatusOK, nil)
 }
 
 // Operators manage accounts. They read the _system account's log (their
