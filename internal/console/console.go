@@ -135,6 +135,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	authed("GET /admin/settings", s.handleSettings)
 	authed("POST /admin/settings/retention", s.handleSetRetention)
 	authed("POST /admin/settings/legal-hold", s.handleSetLegalHold)
+	authed("GET /admin/system", s.handleSystem)
 	authed("GET /admin/accounts", s.handleAccounts)
 	authed("POST /admin/accounts", s.handleCreateAccount)
 	authed("GET /account", s.handleSecurity)

@@ -87,6 +87,9 @@ func (s *Server) nav(r *http.Request, v *visit) []navItem {
 	if v.can(stele.PermKeysManage) {
 		items = append(items, navItem{Href: "/admin/api-keys", Label: "API keys"})
 	}
+	if v.can(stele.PermAuditLogsRead) {
+		items = append(items, navItem{Href: "/admin/system", Label: "System"})
+	}
 	items = append(items, navItem{Href: "/admin/settings", Label: "Settings"})
 	if v.user.Operator() {
 		items = append(items, navItem{Href: "/admin/accounts", Label: "Accounts"})
