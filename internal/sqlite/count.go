@@ -91,45 +91,88 @@ func (db *DB) countScan(ctx context.Context, q stele.RowQuery, bucket int64) ([]
 	return out, nil
 }
 
-// countByBlind reads the events matching filter i, a positive blind filter,
-// one index range per column it may be in, and counts them here. An event
-// matching in two columns (an actor's id and email) is counted once.
+// countByBlind counts the events matching filter i, a positive blind
+// filter, from the index of each column the field may be in, grouped in
+// SQL. The actor indexes hold the category, so that an actor's counts read
+// no table rows (other filters on the query may still need them). An event
+// matching in two columns (an actor's id and email) is counted once: when
+// both columns match events, those matching in both are subtracted.
 func (db *DB) countByBlind(ctx context.Context, q stele.RowQuery, i int, bucket int64) ([]stele.BucketCount, error) {
 	f := q.Filters[i]
-	seen := map[int64]bool{}
+	cols := blindColumns(f.Field)
 	sums := map[[2]int64]int64{}
-	for _, col := range blindColumns(f.Field) {
+	hits := 0
+	for _, col := range cols {
 		b := &rowQuery{}
 		if err := b.where(q, i); err != nil {
 			return nil, err
 		}
-		b.sql.WriteString(` AND ` + col + ` IN (` + marks(len(f.Tokens)) + `)`)
-		for _, t := range f.Tokens {
-			b.args = append(b.args, t)
-		}
-		rows, err := db.reader.QueryContext(ctx, `SELECT seq, time, category FROM events INDEXED BY `+armIndex[col]+` WHERE `+b.sql.String(), b.args...)
+		b.tokens(col, f.Tokens)
+		n, err := db.groupCounts(ctx, `FROM events INDEXED BY `+armIndex[col]+` WHERE `+b.sql.String(), b.args, bucket, sums, 1)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: count by bucket: %w", mapErr(err))
+			return nil, err
 		}
-		for rows.Next() {
-			var seq, t, cat int64
-			if err := rows.Scan(&seq, &t, &cat); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("sqlite: count by bucket: %w", err)
-			}
-			if seen[seq] {
-				continue
-			}
-			seen[seq] = true
-			sums[[2]int64{floorDiv(t, bucket) * bucket, cat}]++
+		if n > 0 {
+			hits++
 		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: count by bucket: %w", mapErr(err))
+	}
+	if hits == 2 {
+		// Both columns matched: take off the events matching in both.
+		b := &rowQuery{}
+		if err := b.where(q, i); err != nil {
+			return nil, err
+		}
+		b.tokens(cols[0], f.Tokens)
+		b.sql.WriteString(` AND seq IN (SELECT seq FROM events INDEXED BY ` + armIndex[cols[1]] + ` WHERE account_id = ?`)
+		b.args = append(b.args, q.AccountID)
+		b.tokens(cols[1], f.Tokens)
+		b.sql.WriteString(`)`)
+		if _, err := db.groupCounts(ctx, `FROM events INDEXED BY `+armIndex[cols[0]]+` WHERE `+b.sql.String(), b.args, bucket, sums, -1); err != nil {
+			return nil, err
+		}
+	}
+	for k, n := range sums {
+		if n == 0 {
+			delete(sums, k)
 		}
 	}
 	return sortedCounts(sums), nil
+}
+
+// tokens adds the condition that col holds one of tokens.
+func (b *rowQuery) tokens(col string, tokens []int64) {
+	b.sql.WriteString(` AND ` + col + ` IN (` + marks(len(tokens)) + `)`)
+	for _, t := range tokens {
+		b.args = append(b.args, t)
+	}
+}
+
+// countSelect selects the bucket's start (floored for times before 1970
+// too: the bucket size is its three parameters), category and count.
+const countSelect = `SELECT time - ((time % ?) + ?) % ?, category, count(*) `
+
+// groupCounts adds sign times the counts of from (a FROM and WHERE clause
+// with args) by bucket and category to sums, and returns how many events
+// it counted.
+func (db *DB) groupCounts(ctx context.Context, from string, args []any, bucket int64, sums map[[2]int64]int64, sign int64) (int64, error) {
+	rows, err := db.reader.QueryContext(ctx, countSelect+from+` GROUP BY 1, 2`, append([]any{bucket, bucket, bucket}, args...)...)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: count by bucket: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var total int64
+	for rows.Next() {
+		var start, cat, n int64
+		if err := rows.Scan(&start, &cat, &n); err != nil {
+			return 0, fmt.Errorf("sqlite: count by bucket: %w", err)
+		}
+		sums[[2]int64{start, cat}] += sign * n
+		total += n
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("sqlite: count by bucket: %w", mapErr(err))
+	}
+	return total, nil
 }
 
 // sortedCounts turns (bucket start, category code) sums into counts in
@@ -146,12 +189,4 @@ func sortedCounts(sums map[[2]int64]int64) []stele.BucketCount {
 		return cmp.Compare(slices.Index(stele.Categories, a.Category), slices.Index(stele.Categories, b.Category))
 	})
 	return out
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }
