@@ -115,6 +115,15 @@ type EventStore interface {
 	CountRows(ctx context.Context, accountID int64) (int64, error)
 }
 
+// RowScanner is implemented by stores that can stream the rows of a query
+// without collecting them. ScanQuery calls fn with each row matching q,
+// newest first, from q's cursor on, ignoring q.Limit; the row (and its
+// Payload) may be reused once fn returns, and the tokens and leaf hash may
+// be left unset. Callers fall back to paging with Rows without it.
+type RowScanner interface {
+	ScanQuery(ctx context.Context, q RowQuery, fn func(*EventRow) error) error
+}
+
 // WrappedKey is an account's key, encrypted under the master key. Purpose is
 // "data" (payload encryption) or "index" (blind indexes).
 type WrappedKey struct {

@@ -28,6 +28,11 @@ const maxArms = 32
 // index order, lazily by (time, seq) (sorting only rows tied on both, to
 // drop duplicates), so a page reads at most limit rows per branch.
 func buildRowQuery(q stele.RowQuery) (string, []any, error) {
+	return buildRowQueryOf(q, eventColumns)
+}
+
+// buildRowQueryOf is buildRowQuery selecting columns.
+func buildRowQueryOf(q stele.RowQuery, columns string) (string, []any, error) {
 	b := &rowQuery{}
 	b.sql.WriteString(`account_id = ?`)
 	b.args = append(b.args, q.AccountID)
@@ -58,7 +63,7 @@ func buildRowQuery(q stele.RowQuery) (string, []any, error) {
 	}
 	const order = ` ORDER BY time DESC, seq DESC`
 	if driver < 0 {
-		query := `SELECT ` + eventColumns + ` FROM events WHERE ` + b.sql.String() + order
+		query := `SELECT ` + columns + ` FROM events WHERE ` + b.sql.String() + order
 		if q.Limit > 0 {
 			query += ` LIMIT ?`
 			b.args = append(b.args, q.Limit)
@@ -71,7 +76,7 @@ func buildRowQuery(q stele.RowQuery) (string, []any, error) {
 	for i, a := range arms {
 		// Each branch names its index: it is the one made for it, and the
 		// planner must not trade it for a scan and a sort on odd statistics.
-		parts[i] = `SELECT ` + eventColumns + ` FROM events INDEXED BY ` + armIndex[a.col] + ` WHERE ` + where + ` AND ` + a.col + ` = ?`
+		parts[i] = `SELECT ` + columns + ` FROM events INDEXED BY ` + armIndex[a.col] + ` WHERE ` + where + ` AND ` + a.col + ` = ?`
 		args = append(args, b.args...)
 		args = append(args, a.val)
 	}
