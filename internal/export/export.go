@@ -4,6 +4,7 @@
 package export
 
 import (
+	"bufio"
 	"io"
 	"net/http"
 
@@ -24,13 +25,19 @@ type Format struct {
 	ContentType string
 	Extension   string
 	New         func(w io.Writer) Writer
+	// Head and Append, when set, encode the format without a Writer: what
+	// the output starts with, and one event, independently of the others,
+	// so that several goroutines can encode at once (see Stream).
+	Head   func() []byte
+	Append func(dst []byte, e *stele.Event) ([]byte, error)
 }
 
 // Formats are the formats every export path (console, API, CLI) offers. A
 // format that needs more than an event stream (the verifiable bundle) is
 // handled by its caller before it looks here.
 var Formats = map[string]Format{
-	"csv":   {Name: "csv", ContentType: "text/csv; charset=utf-8", Extension: "csv", New: func(w io.Writer) Writer { return NewCSV(w) }},
+	"csv": {Name: "csv", ContentType: "text/csv; charset=utf-8", Extension: "csv", New: func(w io.Writer) Writer { return NewCSV(w) },
+		Head: CSVHead, Append: AppendCSV},
 	"jsonl": {Name: "jsonl", ContentType: "application/x-ndjson", Extension: "jsonl", New: func(w io.Writer) Writer { return NewJSONL(w) }},
 }
 
@@ -50,4 +57,34 @@ func flush(w io.Writer) {
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// Stream writes f's head and then, through encode, the encoded events to
+// w, flushing now and then so that a long export shows progress. encode is
+// a search that hands over encoded rows in order (search.Service.Encode).
+// It returns encode's count and error, or the first write error.
+func Stream(w io.Writer, f Format, encode func(out func([]byte) error) (int64, error)) (int64, error) {
+	buf := bufio.NewWriterSize(w, 64<<10)
+	if _, err := buf.Write(f.Head()); err != nil {
+		return 0, err
+	}
+	pending := 0
+	n, err := encode(func(b []byte) error {
+		if _, err := buf.Write(b); err != nil {
+			return err
+		}
+		if pending += len(b); pending >= 2<<20 {
+			pending = 0
+			if err := buf.Flush(); err != nil {
+				return err
+			}
+			flush(w)
+		}
+		return nil
+	})
+	if ferr := buf.Flush(); err == nil {
+		err = ferr
+	}
+	flush(w)
+	return n, err
 }

@@ -1,0 +1,128 @@
+package search_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/query"
+	"github.com/stele-audit/stele/internal/seal"
+	"github.com/stele-audit/stele/internal/search"
+	"github.com/stele-audit/stele/internal/sqlite"
+)
+
+// pagedStore hides the store's RowScanner, so that Encode pages with Rows.
+type pagedStore struct{ stele.EventStore }
+
+// TestEncodeMatchesEach checks that Encode hands over exactly the events
+// Each passes, in the same order, with the store's scanner and without.
+func TestEncodeMatchesEach(t *testing.T) {
+	ctx := t.Context()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stele.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
+	keyring := seal.NewKeyring(master, db)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	wctx, cancel := context.WithCancel(ctx)
+	writer := ingest.NewWriter(wctx, db, logger, ingest.WriterConfig{})
+	defer func() { cancel(); writer.Wait() }()
+	ing := ingest.NewService(db, keyring, writer, logger)
+	acct := &stele.Account{Name: "acme", Type: "business"}
+	if err := db.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	const n = 12_000 // several pages of the scanner and many chunks
+	var batch []stele.Event
+	for i := range n {
+		// Times out of seq order, and ties on time.
+		tm := now.Add(-time.Duration((i*7919)%n/2) * time.Second)
+		u := i % 13
+		batch = append(batch, stele.Event{Account: "acme", Action: []string{"user.login", "user.logout", "settings.updated"}[i%3],
+			Outcome: []string{stele.OutcomeSuccess, stele.OutcomeFailure}[i%5/4], Time: tm,
+			Actor:       &stele.Ref{Type: "user", ID: fmt.Sprintf("u_%d", u), Email: fmt.Sprintf("user%d@acme.example", u)},
+			Description: fmt.Sprintf("event %d %s", i, []string{"alpha", "beta"}[i%2]),
+			Metadata:    map[string]any{"i": strconv.Itoa(i)}})
+		if len(batch) == 1000 {
+			if _, err := ing.Record(ctx, batch...); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	enc := func(dst []byte, e *stele.Event) ([]byte, error) {
+		return fmt.Appendf(dst, "%d %s %s %v\n", e.Seq, e.Time.Format(time.RFC3339Nano), e.Description, e.Metadata["i"]), nil
+	}
+	for _, qs := range []string{"", "actor:user3@acme.example", "beta", "action:user.login outcome:failure", "-alpha actor:u_5,u_6",
+		"after:" + now.Add(-time.Hour).Format(time.RFC3339) + " before:" + now.Add(-30*time.Minute).Format(time.RFC3339)} {
+		q, err := query.Parse(qs, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, store := range []stele.EventStore{db, pagedStore{db}} {
+			s := search.New(store, keyring)
+			var want []byte
+			wn, err := s.Each(ctx, acct, q, func(e *stele.Event) error {
+				want, err = enc(want, e)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			gn, err := s.Encode(ctx, acct, q, enc, func(b []byte) error {
+				got = append(got, b...)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gn != wn || !bytes.Equal(got, want) {
+				t.Fatalf("%q (%T): Encode gave %d events, Each %d; equal bytes %v", qs, store, gn, wn, bytes.Equal(got, want))
+			}
+			if qs == "" && gn != n {
+				t.Fatalf("all: %d events, want %d", gn, n)
+			}
+		}
+	}
+
+	// A failing writer or encoder stops the export with its error.
+	s := search.New(db, keyring)
+	stop := errors.New("stop")
+	calls := 0
+	if _, err := s.Encode(ctx, acct, stele.Query{}, enc, func([]byte) error {
+		if calls++; calls == 3 {
+			return stop
+		}
+		return nil
+	}); !errors.Is(err, stop) {
+		t.Fatalf("writer error: %v", err)
+	}
+	var k atomic.Int64 // encoders run on several goroutines
+	if _, err := s.Encode(ctx, acct, stele.Query{}, func(dst []byte, e *stele.Event) ([]byte, error) {
+		if k.Add(1) == 5000 {
+			return dst, stop
+		}
+		return enc(dst, e)
+	}, func([]byte) error { return nil }); !errors.Is(err, stop) {
+		t.Fatalf("encoder error: %v", err)
+	}
+	cctx, ccancel := context.WithCancel(ctx)
+	ccancel()
+	if _, err := s.Encode(cctx, acct, stele.Query{}, enc, func([]byte) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled: %v", err)
+	}
+}
