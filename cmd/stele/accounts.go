@@ -239,7 +239,7 @@ func accountsSet(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := a.record(ctx, accountChangeEvents(before, after, types)...); err != nil {
+	if err := a.record(ctx, retention.ChangeEvents(before, after, types, operatorActor())...); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -249,27 +249,3 @@ func accountsSet(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// accountChangeEvents records an account change in the account's own log and
-// in _system, with before and after values.
-func accountChangeEvents(before, after *stele.Account, types []stele.AccountType) []stele.Event {
-	var out []stele.Event
-	target := &stele.Ref{Type: "account", ID: after.Name, Name: after.Name}
-	rb, ra := before.Retention(types), after.Retention(types)
-	if before.Type != after.Type || rb != ra {
-		meta := map[string]any{"type_before": before.Type, "type_after": after.Type, "retention_days_before": rb, "retention_days_after": ra}
-		desc := fmt.Sprintf("Retention of %s changed from %d to %d days (type %s → %s)", after.Name, rb, ra, before.Type, after.Type)
-		for _, acct := range []string{after.Name, stele.SystemAccount} {
-			out = append(out, stele.Event{Account: acct, Action: "retention.changed", Outcome: stele.OutcomeSuccess, Target: target, Description: desc, Metadata: meta})
-		}
-	}
-	if before.LegalHold != after.LegalHold {
-		action, desc := "legal_hold.lifted", "Legal hold lifted on "+after.Name
-		if after.LegalHold {
-			action, desc = "legal_hold.set", "Legal hold set on "+after.Name+": retention purges suspended"
-		}
-		for _, acct := range []string{after.Name, stele.SystemAccount} {
-			out = append(out, stele.Event{Account: acct, Action: action, Outcome: stele.OutcomeSuccess, Target: target, Description: desc})
-		}
-	}
-	return out
-}
