@@ -248,4 +248,3 @@ func accountsSet(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "account %s: type %s, %d days retention, legal hold %s\n", after.Name, after.Type, after.Retention(types), onOff(after.LegalHold))
 	return nil
 }
-
