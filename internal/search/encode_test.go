@@ -48,8 +48,15 @@ func TestEncodeMatchesEach(t *testing.T) {
 	const n = 12_000 // several pages of the scanner and many chunks
 	var batch []stele.Event
 	for i := range n {
-		// Times out of seq order, and ties on time.
-		tm := now.Add(-time.Duration((i*7919)%n/2) * time.Second)
+		// Mostly in seq order, some late (with old times, out of seq
+		// order), ties on time.
+		tm := now.Add(-time.Duration(n-i) * time.Second / 2)
+		if i%20 == 7 { // a little late: pages stay dense in seqs
+			tm = tm.Add(-time.Duration((i*7919)%1000) * time.Second)
+		}
+		if i%997 == 5 { // very late: older than the rest
+			tm = now.Add(-time.Duration(n+i) * time.Second)
+		}
 		u := i % 13
 		batch = append(batch, stele.Event{Account: "acme", Action: []string{"user.login", "user.logout", "settings.updated"}[i%3],
 			Outcome: []string{stele.OutcomeSuccess, stele.OutcomeFailure}[i%5/4], Time: tm,
