@@ -80,6 +80,11 @@ func exportEvents(ctx context.Context, a *app, acct *stele.Account, q stele.Quer
 	if err != nil {
 		return 0, err
 	}
+	if f.Append != nil { // decrypted and encoded on every core
+		return export.Stream(out, f, func(enc func([]byte) error) (int64, error) {
+			return a.search.Encode(ctx, acct, q, f.Append, enc)
+		})
+	}
 	bw := bufio.NewWriterSize(out, 64<<10)
 	w := f.New(bw)
 	n, err := a.search.Each(ctx, acct, q, w.Write)
