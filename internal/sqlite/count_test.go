@@ -109,3 +109,55 @@ func TestCountByActorIsIndexOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestPurgeTakesEventsOutOfTheCounts checks that a retention purge leaves
+// the chart's hourly rollup counting exactly the events that remain.
+func TestPurgeTakesEventsOutOfTheCounts(t *testing.T) {
+	db := openTest(t, filepath.Join(t.TempDir(), "stele.db"))
+	ctx := t.Context()
+	const hour = int64(3600_000_000)
+	if err := db.CreateAccount(ctx, &stele.Account{Name: "acme", Type: "team"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range int64(200) {
+		if _, err := db.writer.ExecContext(ctx, `INSERT INTO events (account_id, seq, time, received_at, action, category, outcome,
+			key_version, payload, leaf_hash) VALUES (1, ?, ?, 0, ?, 0, 1, 1, x'00', zeroblob(32))`,
+			i, i*hour/10, fmt.Sprintf("user.a%d", i%3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := stele.RowQuery{AccountID: 1}
+	total := func() int64 {
+		t.Helper()
+		got, err := db.CountByBucket(ctx, all, hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, c := range got {
+			n += c.Count
+		}
+		var rolled int64
+		db.reader.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0) FROM event_counts WHERE account_id = 1`).Scan(&rolled)
+		if rolled != n {
+			t.Fatalf("the rollup holds %d events, the chart counts %d", rolled, n)
+		}
+		return n
+	}
+	if n := total(); n != 200 {
+		t.Fatalf("before the purge: %d", n)
+	}
+	// Purge the events of the first 7 hours (70 events).
+	b, err := db.PurgeExpired(ctx, 1, 7*hour, 1<<62, 1000)
+	if err != nil || b.Deleted != 70 {
+		t.Fatalf("purge: %+v %v", b, err)
+	}
+	if n := total(); n != 130 {
+		t.Fatalf("after the purge the chart counts %d events, want 130", n)
+	}
+	var early int64
+	db.reader.QueryRowContext(ctx, `SELECT count(*) FROM event_counts WHERE account_id = 1 AND hour < ?`, 7*hour).Scan(&early)
+	if early != 0 {
+		t.Fatalf("%d rollup rows left for purged hours", early)
+	}
+}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 
@@ -25,6 +26,9 @@ func (db *DB) PurgeExpired(ctx context.Context, accountID, cutoff, below int64, 
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		var err error
 		if b, err = expiredPrefix(ctx, tx, accountID, cutoff, 0, below, limit); err != nil || b.Deleted == 0 {
+			return err
+		}
+		if err := uncount(ctx, tx, accountID, b.FromSeq, b.BelowSeq); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE account_id = ? AND seq >= ? AND seq < ?`, accountID, b.FromSeq, b.BelowSeq)
@@ -89,4 +93,30 @@ func expiredPrefix(ctx context.Context, q querier, accountID, cutoff, from, belo
 		return b, fmt.Errorf("sqlite: expired events: %w", mapErr(err))
 	}
 	return b, nil
+}
+
+// uncount takes the events of seqs [from, below) that the chart's hourly
+// rollup has counted out of it, in the purge's own transaction: once the
+// events are gone, so is every trace of them, counts included.
+func uncount(ctx context.Context, tx *sql.Tx, accountID, from, below int64) error {
+	var counted int64
+	err := tx.QueryRowContext(ctx, `SELECT counted_to FROM event_counts_head WHERE account_id = ?`, accountID).Scan(&counted)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && counted <= from {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: purge counts: %w", mapErr(err))
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE event_counts SET n = n - d.c FROM (
+			SELECT (time / ?1) * ?1 AS hour, action, category, outcome, count(*) AS c FROM events
+			WHERE account_id = ?2 AND seq >= ?3 AND seq < ?4 GROUP BY 1, 2, 3, 4) AS d
+		WHERE event_counts.account_id = ?2 AND event_counts.hour = d.hour AND event_counts.action = d.action
+			AND event_counts.category = d.category AND event_counts.outcome = d.outcome`,
+		hourMicros, accountID, from, min(below, counted)); err != nil {
+		return fmt.Errorf("sqlite: purge counts: %w", mapErr(err))
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM event_counts WHERE account_id = ? AND n <= 0`, accountID); err != nil {
+		return fmt.Errorf("sqlite: purge counts: %w", mapErr(err))
+	}
+	return nil
 }
