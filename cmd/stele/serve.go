@@ -139,7 +139,7 @@ func printWelcome(out io.Writer, base string, sf storeFlags, demoKey string) {
 	fmt.Fprintf(out, "Stele is listening on %s (data in %s)\n\n", base, sf.data)
 	if demoKey != "" {
 		fmt.Fprintf(out, "Demo read/write key for account acme (shown once):\n  export STELE_URL=%s STELE_KEY=%s\n\n", base, demoKey)
-		fmt.Fprintf(out, "Try:\n  stele query 'action:user.login_failed'\n  stele query 'category:user_management after:7d'\n")
+		fmt.Fprintf(out, "Try (after go build -o stele ./cmd/stele, in another terminal with the export above):\n  ./stele query 'action:user.login_failed'\n  ./stele query 'category:user_management after:7d'\n")
 		fmt.Fprintf(out, "  curl -H \"Authorization: Bearer $STELE_KEY\" '%s/v1/events?q=action:user.role_changed&limit=5'\n\n", base)
 		return
 	}
