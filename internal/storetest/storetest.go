@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	}
 	runConsole(t, open)
 	runRetention(t, open)
+	runLoginThrottle(t, open)
 }
 
 func ctx(t *testing.T) context.Context { return t.Context() }
