@@ -24,6 +24,7 @@ func withConsole(ctx context.Context, a *app, logger *slog.Logger, tls bool, typ
 	c := &console.Server{
 		Accounts: a.db, Users: a.db, Sessions: a.db, APIKeys: a.db, Counter: a.db,
 		Search: a.search, Ingest: a.ingest, Logger: logger, TLS: tls, Secrets: a.keyring, AccountTypes: types,
+		Throttle:  a.db, // shared by every node on the database
 		Retention: &retention.Settings{Accounts: a.db, Recorder: a.ingest, Types: types},
 	}
 	if a.checkpoints != nil {

@@ -27,6 +27,7 @@ type store interface {
 	stele.AccountDeleter
 	stele.UserStore
 	stele.SessionStore
+	stele.LoginThrottleStore
 	Ping(ctx context.Context) error
 	Size(ctx context.Context) (int64, error)
 	Close() error

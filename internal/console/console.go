@@ -69,10 +69,14 @@ type Server struct {
 	// Secrets seals users' TOTP seeds under their account's keys, so the
 	// database alone never yields a second factor.
 	Secrets SecretSealer
-	Now     func() time.Time
+	// Throttle, when set, keeps the sign-in throttle's counts in the store,
+	// shared by every node and kept across restarts; without it they live
+	// in this process.
+	Throttle stele.LoginThrottleStore
+	Now      func() time.Time
 
 	pages    map[string]*template.Template
-	throttle *throttle
+	throttle limiter
 	hasher   *hasher
 	csrf     *http.CrossOriginProtection
 }
@@ -90,7 +94,11 @@ func (s *Server) Init() error {
 		return err
 	}
 	s.pages = pages
-	s.throttle = newThrottle()
+	if s.Throttle != nil {
+		s.throttle = storeThrottle{s.Throttle}
+	} else {
+		s.throttle = newThrottle()
+	}
 	s.hasher = newHasher()
 	s.csrf = http.NewCrossOriginProtection()
 	if s.AccountTypes == nil {

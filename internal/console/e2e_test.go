@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,12 +44,21 @@ type site struct {
 	con    *console.Server
 	accts  map[string]*stele.Account
 	key    string // acme's read+export API key
+	close  func() // stops the server and closes the store, once
 }
 
 func newSite(t testing.TB) *site {
 	t.Helper()
+	return openSite(t, filepath.Join(t.TempDir(), "stele.db"), nil)
+}
+
+// openSite serves the SQLite file at path. With from, the file is from's
+// and has its accounts and key already: another node on the same store, or
+// the same one restarted.
+func openSite(t testing.TB, path string, from *site) *site {
+	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stele.db"))
+	db, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +74,8 @@ func newSite(t testing.TB) *site {
 	srch := search.New(db, keyring)
 	apiSrv := &api.Server{Ingest: ing, Search: srch, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping}
 	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db,
-		Search: srch, Ingest: ing, Logger: logger, Secrets: keyring, Retention: &retention.Settings{Accounts: db, Recorder: ing}}
+		Search: srch, Ingest: ing, Logger: logger, Secrets: keyring, Retention: &retention.Settings{Accounts: db, Recorder: ing},
+		Throttle: db}
 	if err := con.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -72,12 +83,17 @@ func newSite(t testing.TB) *site {
 	mux.Handle("/", apiSrv.Handler())
 	con.Routes(mux)
 	s := &site{t: t, srv: httptest.NewServer(mux), db: db, ingest: ing, con: con, accts: map[string]*stele.Account{}}
-	t.Cleanup(func() {
+	s.close = sync.OnceFunc(func() {
 		s.srv.Close()
 		cancel()
 		writer.Wait()
 		db.Close()
 	})
+	t.Cleanup(s.close)
+	if from != nil {
+		s.accts, s.key = from.accts, from.key
+		return s
+	}
 	for _, name := range []string{stele.SystemAccount, "acme", "globex"} {
 		a := &stele.Account{Name: name, Type: "team"}
 		if err := db.CreateAccount(ctx, a); err != nil {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -44,8 +45,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if u != nil {
 		account, actor = u.Account, userRef(u)
 	}
-	emailKey, ipKey := "email:"+email, "ip:"+ip
-	if d := max(s.throttle.locked(emailKey, now), s.throttle.locked(ipKey, now)); d > 0 {
+	emailKey, ipKey := throttleKey("email", email), throttleKey("ip", ip)
+	d, err := s.lockedFor(r.Context(), now, emailKey, ipKey)
+	if err != nil {
+		s.serverError(w, r, nil, err)
+		return
+	}
+	if d > 0 {
 		s.record(r, &stele.Event{Account: account, Action: "user.login_failed", Outcome: stele.OutcomeFailure, Actor: actor,
 			Description: "sign-in refused while locked out: " + email, Metadata: map[string]any{"reason": "locked_out"}})
 		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", int(d.Minutes())+1))
@@ -70,7 +76,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnauthorized, "That email and password do not match.")
 		return
 	}
-	s.throttle.reset(emailKey)
+	s.resetThrottle(r.Context(), emailKey)
 	if err := s.startSession(r.Context(), w, r, u, u.MFAEnabled()); err != nil {
 		s.serverError(w, r, nil, err)
 		return
@@ -101,11 +107,37 @@ func (s *Server) noteFailure(r *http.Request, account string, actor *stele.Ref, 
 		limit int
 		what  string
 	}{{emailKey, emailLimit, "email"}, {ipKey, ipLimit, "ip"}} {
-		if s.throttle.fail(k.key, k.limit, now) {
+		locked, err := s.throttle.fail(r.Context(), k.key, k.limit, now)
+		if err != nil {
+			s.Logger.Error("console sign-in throttle: count a failure", "scope", k.what, "err", err)
+			continue
+		}
+		if locked {
 			s.record(r, &stele.Event{Account: account, Action: "user.locked_out", Outcome: stele.OutcomeFailure, Actor: actor,
 				Description: fmt.Sprintf("sign-ins locked for %s after %d failures (%s)", lockout, k.limit, k.what),
 				Metadata:    map[string]any{"scope": k.what, "minutes": fmt.Sprint(int(lockout.Minutes()))}})
 		}
+	}
+}
+
+// lockedFor returns how long the longest lockout of keys lasts, or 0.
+func (s *Server) lockedFor(ctx context.Context, now time.Time, keys ...string) (time.Duration, error) {
+	var d time.Duration
+	for _, k := range keys {
+		dk, err := s.throttle.locked(ctx, k, now)
+		if err != nil {
+			return 0, err
+		}
+		d = max(d, dk)
+	}
+	return d, nil
+}
+
+// resetThrottle forgets an email's failures after a successful sign-in; an
+// error only leaves them to expire.
+func (s *Server) resetThrottle(ctx context.Context, key string) {
+	if err := s.throttle.reset(ctx, key); err != nil {
+		s.Logger.Error("console sign-in throttle: reset", "err", err)
 	}
 }
 
@@ -140,7 +172,7 @@ func (s *Server) handleMFA(w http.ResponseWriter, r *http.Request) {
 	}
 	next := localPath(r.PostFormValue("next"))
 	now := s.now()
-	emailKey, ipKey := "email:"+u.Email, "ip:"+clientIP(r)
+	emailKey, ipKey := throttleKey("email", u.Email), throttleKey("ip", clientIP(r))
 	ok, err := s.checkTOTP(r, u, r.PostFormValue("code"), now)
 	if err != nil {
 		s.serverError(w, r, nil, err)
@@ -150,7 +182,12 @@ func (s *Server) handleMFA(w http.ResponseWriter, r *http.Request) {
 		s.record(r, &stele.Event{Account: u.Account, Action: "user.mfa_failed", Outcome: stele.OutcomeFailure, Actor: userRef(u),
 			Description: u.Email + " gave a wrong or reused authenticator code", Metadata: map[string]any{"method": "totp"}})
 		s.noteFailure(r, u.Account, userRef(u), emailKey, ipKey, now)
-		if s.throttle.locked(emailKey, now) > 0 {
+		d, err := s.lockedFor(r.Context(), now, emailKey)
+		if err != nil {
+			s.serverError(w, r, nil, err)
+			return
+		}
+		if d > 0 {
 			// Locked: this half-made session ends; the next try starts from the password.
 			_ = s.Sessions.DeleteSession(r.Context(), sess.TokenHash)
 			s.clearSessionCookie(w)
@@ -166,7 +203,7 @@ func (s *Server) handleMFA(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, nil, err)
 		return
 	}
-	s.throttle.reset(emailKey)
+	s.resetThrottle(r.Context(), emailKey)
 	s.record(r, &stele.Event{Account: u.Account, Action: "user.mfa_succeeded", Outcome: stele.OutcomeSuccess, Actor: userRef(u),
 		Description: u.Email + " gave a valid authenticator code", Metadata: map[string]any{"method": "totp"}})
 	s.record(r, &stele.Event{Account: u.Account, Action: "user.login", Outcome: stele.OutcomeSuccess, Actor: userRef(u),

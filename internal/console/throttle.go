@@ -1,14 +1,21 @@
 package console
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/stele-audit/stele"
 )
 
 // Sign-in throttling: after emailLimit failures for one email within
 // window, or ipLimit failures from one address, sign-ins for it are refused
-// for lockout. The counts live in this process: several nodes each count
-// their own, which still bounds guessing to a few per minute per node.
+// for lockout. With Server.Throttle set the counts live in the store, so
+// every node sharing it sees them and a restart keeps them; without it they
+// live in this process.
 const (
 	window     = 15 * time.Minute
 	lockout    = 15 * time.Minute
@@ -17,59 +24,94 @@ const (
 	maxTracked = 100_000
 )
 
-type strike struct {
-	first       time.Time
-	count       int
-	lockedUntil time.Time
+// limiter is where the throttle keeps its counts.
+type limiter interface {
+	// locked returns how long key stays locked, or 0.
+	locked(ctx context.Context, key string, now time.Time) (time.Duration, error)
+	// fail counts a failure for key and reports whether it locked key just now.
+	fail(ctx context.Context, key string, limit int, now time.Time) (bool, error)
+	reset(ctx context.Context, key string) error
 }
 
+func policy(limit int) stele.LoginPolicy {
+	return stele.LoginPolicy{Limit: limit, Window: window, Lockout: lockout}
+}
+
+// throttleKey is the key of an email or an address: its kind and the
+// SHA-256 of the value under a fixed domain prefix, so that the store never
+// holds an email or an address in clear. A plain hash is pseudonymous, not
+// secret (a guessed email or any IPv4 address can be hashed and compared);
+// a keyed HMAC would need a key every node shares, which the console does
+// not have.
+func throttleKey(kind, value string) string {
+	if kind == "email" {
+		value = strings.ToLower(value)
+	}
+	h := sha256.Sum256([]byte("stele/login-throttle/v1\x00" + kind + "\x00" + value))
+	return kind + ":" + hex.EncodeToString(h[:])
+}
+
+// storeThrottle keeps the counts in a stele.LoginThrottleStore.
+type storeThrottle struct{ st stele.LoginThrottleStore }
+
+func (t storeThrottle) locked(ctx context.Context, key string, now time.Time) (time.Duration, error) {
+	until, err := t.st.LoginLockedUntil(ctx, key)
+	if err != nil || !now.Before(until) {
+		return 0, err
+	}
+	return until.Sub(now), nil
+}
+
+func (t storeThrottle) fail(ctx context.Context, key string, limit int, now time.Time) (bool, error) {
+	return t.st.RecordLoginFailure(ctx, key, now, policy(limit))
+}
+
+func (t storeThrottle) reset(ctx context.Context, key string) error {
+	return t.st.ClearLoginFailures(ctx, key)
+}
+
+// throttle keeps the counts in this process: the fallback for a store
+// without stele.LoginThrottleStore.
 type throttle struct {
 	mu   sync.Mutex
-	keys map[string]*strike
+	keys map[string]*stele.LoginStrikes
 }
 
-func newThrottle() *throttle { return &throttle{keys: map[string]*strike{}} }
+func newThrottle() *throttle { return &throttle{keys: map[string]*stele.LoginStrikes{}} }
 
-// locked returns how long key stays locked, or 0.
-func (t *throttle) locked(key string, now time.Time) time.Duration {
+func (t *throttle) locked(_ context.Context, key string, now time.Time) (time.Duration, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if s, ok := t.keys[key]; ok && now.Before(s.lockedUntil) {
-		return s.lockedUntil.Sub(now)
+	if s, ok := t.keys[key]; ok && now.Before(s.LockedUntil) {
+		return s.LockedUntil.Sub(now), nil
 	}
-	return 0
+	return 0, nil
 }
 
-// fail counts a failure for key and reports whether it locked key just now.
-func (t *throttle) fail(key string, limit int, now time.Time) bool {
+func (t *throttle) fail(_ context.Context, key string, limit int, now time.Time) (bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.keys) >= maxTracked {
 		t.prune(now)
 	}
 	s, ok := t.keys[key]
-	if !ok || now.Sub(s.first) > window {
-		s = &strike{first: now}
+	if !ok {
+		s = &stele.LoginStrikes{}
 		t.keys[key] = s
 	}
-	s.count++
-	if s.count >= limit && !now.Before(s.lockedUntil) {
-		s.lockedUntil = now.Add(lockout)
-		s.count, s.first = 0, now
-		return true
-	}
-	return false
+	return s.Fail(now, policy(limit)), nil
 }
 
-func (t *throttle) reset(key string) {
+func (t *throttle) reset(_ context.Context, key string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.keys, key)
+	return nil
 }
 
 func (t *throttle) prune(now time.Time) {
 	for k, s := range t.keys {
-		if now.Sub(s.first) > window && !now.Before(s.lockedUntil) {
+		if now.After(s.Expires(window)) {
 			delete(t.keys, k)
 		}
 	}
