@@ -45,7 +45,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if u != nil {
 		account, actor = u.Account, userRef(u)
 	}
-	emailKey, ipKey := throttleKey("email", email), throttleKey("ip", ip)
+	emailKey, ipKey := s.throttleKey("email", email), s.throttleKey("ip", ip)
 	d, err := s.lockedFor(r.Context(), now, emailKey, ipKey)
 	if err != nil {
 		s.serverError(w, r, nil, err)
@@ -172,7 +172,7 @@ func (s *Server) handleMFA(w http.ResponseWriter, r *http.Request) {
 	}
 	next := localPath(r.PostFormValue("next"))
 	now := s.now()
-	emailKey, ipKey := throttleKey("email", u.Email), throttleKey("ip", clientIP(r))
+	emailKey, ipKey := s.throttleKey("email", u.Email), s.throttleKey("ip", clientIP(r))
 	ok, err := s.checkTOTP(r, u, r.PostFormValue("code"), now)
 	if err != nil {
 		s.serverError(w, r, nil, err)

@@ -37,18 +37,26 @@ func policy(limit int) stele.LoginPolicy {
 	return stele.LoginPolicy{Limit: limit, Window: window, Lockout: lockout}
 }
 
-// throttleKey is the key of an email or an address: its kind and the
-// SHA-256 of the value under a fixed domain prefix, so that the store never
-// holds an email or an address in clear. A plain hash is pseudonymous, not
-// secret (a guessed email or any IPv4 address can be hashed and compared);
-// a keyed HMAC would need a key every node shares, which the console does
-// not have.
-func throttleKey(kind, value string) string {
+// throttleKey is the key of an email or an address: its kind and a keyed
+// pseudonym of the value (HMAC under a subkey of the master key, which every
+// node shares), so that the store never holds an email or an address, and
+// one holding the store cannot test guesses against it. Without a
+// pseudonymiser it falls back to SHA-256 under a fixed domain prefix, which
+// hides the value from reading but not from a guess.
+func (s *Server) throttleKey(kind, value string) string {
 	if kind == "email" {
 		value = strings.ToLower(value)
 	}
+	if p, ok := s.Secrets.(pseudonymiser); ok {
+		return kind + ":" + p.Pseudonym("login-throttle/"+kind, value)
+	}
 	h := sha256.Sum256([]byte("stele/login-throttle/v1\x00" + kind + "\x00" + value))
 	return kind + ":" + hex.EncodeToString(h[:])
+}
+
+// pseudonymiser computes keyed pseudonyms (seal.Keyring).
+type pseudonymiser interface {
+	Pseudonym(purpose, value string) string
 }
 
 // storeThrottle keeps the counts in a stele.LoginThrottleStore.

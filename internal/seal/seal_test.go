@@ -209,3 +209,19 @@ func TestSecretsAreBoundToAccountAndPurpose(t *testing.T) {
 		t.Error("plain text opened as a sealed secret")
 	}
 }
+
+func TestPseudonymsAreKeyedAndStable(t *testing.T) {
+	a := NewKeyring(testMaster(t, 1), &memKeys{})
+	b := NewKeyring(testMaster(t, 1), &memKeys{})
+	c := NewKeyring(testMaster(t, 2), &memKeys{})
+	p := a.Pseudonym("login-throttle/email", "ada@acme.io")
+	if p != b.Pseudonym("login-throttle/email", "ada@acme.io") {
+		t.Error("two keyrings on one master key disagree")
+	}
+	if p == c.Pseudonym("login-throttle/email", "ada@acme.io") || p == a.Pseudonym("login-throttle/ip", "ada@acme.io") {
+		t.Error("another master key or purpose gave the same pseudonym")
+	}
+	if strings.Contains(p, "ada") || len(p) != 64 {
+		t.Errorf("pseudonym %q", p)
+	}
+}

@@ -5,9 +5,11 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -86,4 +88,21 @@ func secretAD(accountID int64, purpose string) []byte {
 	b := []byte("stele-secret-v1")
 	b = binary.BigEndian.AppendUint64(b, uint64(accountID))
 	return append(b, purpose...)
+}
+
+// Pseudonym returns a keyed hash of value for purpose: HMAC-SHA-256 under a
+// subkey of the master key, in hex. Every node that shares the master key
+// computes the same pseudonym, and nobody without it can test a guess, as
+// they could against a plain hash (of an email, or of every IPv4 address).
+func (r *Keyring) Pseudonym(purpose, value string) string {
+	r.mu.Lock()
+	m := r.master
+	r.mu.Unlock()
+	sub, err := hkdf.Key(sha256.New, m.key[:], nil, "stele pseudonym v1 "+purpose, 32)
+	if err != nil {
+		panic(err) // only for lengths out of range
+	}
+	mac := hmac.New(sha256.New, sub)
+	mac.Write([]byte(value))
+	return hex.EncodeToString(mac.Sum(nil))
 }
