@@ -45,9 +45,6 @@ func get(t *testing.T, url, key string) int {
 // and keys made with the CLI on the store a running server uses take effect
 // at once, and ingest and query talk to that server.
 func TestAdminCommandsWorkWhileServeRuns(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
 	data := t.TempDir()
 	_, base := startServe(t, data)
 

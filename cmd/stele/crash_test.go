@@ -79,9 +79,6 @@ func startServe(t *testing.T, data string) (*exec.Cmd, string) {
 }
 
 func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
 	data := t.TempDir()
 	runCLI(t, "accounts", "create", "acme", "--type", "team", "--data", data)
 	var created struct{ ID, Key string }

@@ -110,9 +110,6 @@ type ack struct {
 // stored once, seqs are gap-free per account, idempotency keys hold across
 // nodes, and `stele verify --db` passes.
 func TestThreeNodesShareOneDatabase(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs three servers")
-	}
 	c := newCluster(t)
 	accounts := []string{"acme", "globex"}
 	keys := map[string]string{}

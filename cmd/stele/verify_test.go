@@ -95,9 +95,6 @@ func rollbackStore(t *testing.T, path, account string, size int64) {
 // grown log that extends it, and rejects the log once the server's
 // database has been rolled back and re-grown.
 func TestVerifyURLDetectsRollback(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
 	data := t.TempDir()
 	state := filepath.Join(t.TempDir(), "verify-state.json")
 	runCLI(t, "accounts", "create", "acme", "--type", "team", "--data", data)
@@ -187,9 +184,6 @@ func TestVerifyURLDetectsRollback(t *testing.T) {
 // TestVerifyBundleOffline exports a bundle with the CLI and verifies it
 // offline; an edited bundle fails and says which event.
 func TestVerifyBundleOffline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
 	data := t.TempDir()
 	runCLI(t, "accounts", "create", "acme", "--type", "team", "--data", data)
 	var created struct{ Key string }
