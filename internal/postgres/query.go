@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/rowplan"
 )
 
 // rowQuery builds the WHERE clause of a stele.RowQuery with numbered
@@ -21,9 +22,6 @@ func (b *rowQuery) arg(v any) string {
 	b.args = append(b.args, v)
 	return "$" + strconv.Itoa(len(b.args))
 }
-
-// maxArms bounds the branches of a union query (see buildRowQuery).
-const maxArms = 32
 
 // buildRowQuery returns the SELECT of q: the account's rows in the time
 // bounds, below the cursor and matching every filter, newest first. Every
@@ -48,9 +46,9 @@ func buildRowQuery(q stele.RowQuery) (string, []any, error) {
 	if q.HasBelow {
 		b.sql.WriteString(` AND (time, seq) < (` + b.arg(q.BelowTime) + `, ` + b.arg(q.BelowSeq) + `)`)
 	}
-	driver, arms := -1, []arm(nil)
+	driver, arms := -1, []rowplan.Arm(nil)
 	if q.Limit > 0 {
-		driver, arms = pickDriver(q.Filters)
+		driver, arms = rowplan.PickDriver(q.Filters)
 	}
 	for i, f := range q.Filters {
 		if f.Field == stele.FieldText || i == driver {
@@ -73,7 +71,7 @@ func buildRowQuery(q stele.RowQuery) (string, []any, error) {
 	limit := strconv.Itoa(q.Limit)
 	parts := make([]string, len(arms))
 	for i, a := range arms {
-		parts[i] = `(SELECT ` + eventColumns + ` FROM events WHERE ` + where + ` AND ` + a.col + ` = ` + b.arg(a.val) + order + ` LIMIT ` + limit + `)`
+		parts[i] = `(SELECT ` + eventColumns + ` FROM events WHERE ` + where + ` AND ` + a.Col + ` = ` + b.arg(a.Val) + order + ` LIMIT ` + limit + `)`
 	}
 	query := `SELECT DISTINCT ON (time, seq) ` + eventColumns + ` FROM (` + strings.Join(parts, ` UNION ALL `) + `) arms` + order + ` LIMIT ` + limit
 	return query, b.args, nil
@@ -88,59 +86,6 @@ func (b *rowQuery) bounds(q stele.RowQuery) {
 	}
 }
 
-// arm is one branch of a union query: rows whose col equals val.
-type arm struct {
-	col string
-	val any
-}
-
-// pickDriver returns the index of the first positive filter that matches
-// several values of indexed columns, and its branches; -1 if there is none.
-func pickDriver(filters []stele.RowFilter) (int, []arm) {
-	for i, f := range filters {
-		if f.Negate {
-			continue
-		}
-		var arms []arm
-		switch f.Field {
-		case stele.FieldAction:
-			if len(f.Prefixes) > 0 {
-				continue
-			}
-			for _, v := range f.Values {
-				arms = append(arms, arm{"action", v})
-			}
-		case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
-			for _, col := range blindColumns(f.Field) {
-				for _, t := range f.Tokens {
-					arms = append(arms, arm{col, t})
-				}
-			}
-		}
-		if len(arms) >= 2 && len(arms) <= maxArms {
-			return i, arms
-		}
-	}
-	return -1, nil
-}
-
-// blindColumns are the columns holding each blind field's tokens. An actor
-// matches by id or by email: the caller gives the tokens of both domains
-// and either column may hold one.
-func blindColumns(f stele.Field) []string {
-	switch f {
-	case stele.FieldActor:
-		return []string{"actor_tok", "actor_email_tok"}
-	case stele.FieldTarget:
-		return []string{"target_tok"}
-	case stele.FieldSource:
-		return []string{"source_tok"}
-	case stele.FieldIP:
-		return []string{"ip_tok"}
-	}
-	return nil
-}
-
 func (b *rowQuery) filter(f stele.RowFilter) error {
 	switch f.Field {
 	case stele.FieldAction:
@@ -150,7 +95,7 @@ func (b *rowQuery) filter(f stele.RowFilter) error {
 	case stele.FieldOutcome:
 		b.codes("outcome", stele.Outcomes, f)
 	case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
-		b.blind(blindColumns(f.Field), f)
+		b.blind(rowplan.BlindColumns(f.Field), f)
 	default:
 		return stele.Errorf(stele.EINVALID, "unknown field %q", f.Field)
 	}
@@ -170,7 +115,7 @@ func (b *rowQuery) action(f stele.RowFilter) {
 		terms = append(terms, `action = ANY(`+b.arg(f.Values)+`::text[])`)
 	}
 	for _, p := range f.Prefixes {
-		hi, ok := prefixEnd(p)
+		hi, ok := rowplan.PrefixEnd(p)
 		switch {
 		case ok && utf8.ValidString(hi):
 			terms = append(terms, `(action >= `+b.arg(p)+` AND action < `+b.arg(hi)+`)`)
@@ -241,18 +186,4 @@ func (b *rowQuery) blind(cols []string, f stele.RowFilter) {
 	} else {
 		b.sql.WriteString(`(` + strings.Join(terms, ` OR `) + `)`)
 	}
-}
-
-// prefixEnd returns the least string greater than every string with prefix
-// p: p with its last byte below 0xff incremented and the rest dropped. ok is
-// false when there is none (p is empty or all 0xff).
-func prefixEnd(p string) (string, bool) {
-	b := []byte(p)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return string(b[:i+1]), true
-		}
-	}
-	return "", false
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/rowplan"
 )
 
 // rowQuery builds the WHERE clause of a stele.RowQuery.
@@ -12,9 +13,6 @@ type rowQuery struct {
 	sql  strings.Builder
 	args []any
 }
-
-// maxArms bounds the branches of a union query (see buildRowQuery).
-const maxArms = 32
 
 // buildRowQuery returns the SELECT of q: the account's rows in the time
 // bounds, below the cursor and matching every filter, newest first. Each
@@ -48,9 +46,9 @@ func buildRowQueryOf(q stele.RowQuery, columns string) (string, []any, error) {
 		b.sql.WriteString(` AND (time, seq) < (?, ?)`)
 		b.args = append(b.args, q.BelowTime, q.BelowSeq)
 	}
-	driver, arms := -1, []arm(nil)
+	driver, arms := -1, []rowplan.Arm(nil)
 	if q.Limit > 0 {
-		driver, arms = pickDriver(q.Filters)
+		driver, arms = rowplan.PickDriver(q.Filters)
 	}
 	for i, f := range q.Filters {
 		if f.Field == stele.FieldText || i == driver {
@@ -76,9 +74,9 @@ func buildRowQueryOf(q stele.RowQuery, columns string) (string, []any, error) {
 	for i, a := range arms {
 		// Each branch names its index: it is the one made for it, and the
 		// planner must not trade it for a scan and a sort on odd statistics.
-		parts[i] = `SELECT ` + columns + ` FROM events INDEXED BY ` + armIndex[a.col] + ` WHERE ` + where + ` AND ` + a.col + ` = ?`
+		parts[i] = `SELECT ` + columns + ` FROM events INDEXED BY ` + armIndex[a.Col] + ` WHERE ` + where + ` AND ` + a.Col + ` = ?`
 		args = append(args, b.args...)
-		args = append(args, a.val)
+		args = append(args, a.Val)
 	}
 	args = append(args, q.Limit)
 	return strings.Join(parts, ` UNION `) + order + ` LIMIT ?`, args, nil
@@ -88,59 +86,6 @@ func buildRowQueryOf(q stele.RowQuery, columns string) (string, []any, error) {
 var armIndex = map[string]string{
 	"action": "events_action", "actor_tok": "events_actor", "actor_email_tok": "events_actor_email",
 	"target_tok": "events_target", "source_tok": "events_source", "ip_tok": "events_ip",
-}
-
-// arm is one branch of a union query: rows whose col equals val.
-type arm struct {
-	col string
-	val any
-}
-
-// pickDriver returns the index of the first positive filter that matches
-// several values of indexed columns, and its branches; -1 if there is none.
-func pickDriver(filters []stele.RowFilter) (int, []arm) {
-	for i, f := range filters {
-		if f.Negate {
-			continue
-		}
-		var arms []arm
-		switch f.Field {
-		case stele.FieldAction:
-			if len(f.Prefixes) > 0 {
-				continue
-			}
-			for _, v := range f.Values {
-				arms = append(arms, arm{"action", v})
-			}
-		case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
-			for _, col := range blindColumns(f.Field) {
-				for _, t := range f.Tokens {
-					arms = append(arms, arm{col, t})
-				}
-			}
-		}
-		if len(arms) >= 2 && len(arms) <= maxArms {
-			return i, arms
-		}
-	}
-	return -1, nil
-}
-
-// blindColumns are the columns holding each blind field's tokens. An actor
-// matches by id or by email: the caller gives the tokens of both domains
-// and either column may hold one.
-func blindColumns(f stele.Field) []string {
-	switch f {
-	case stele.FieldActor:
-		return []string{"actor_tok", "actor_email_tok"}
-	case stele.FieldTarget:
-		return []string{"target_tok"}
-	case stele.FieldSource:
-		return []string{"source_tok"}
-	case stele.FieldIP:
-		return []string{"ip_tok"}
-	}
-	return nil
 }
 
 func (b *rowQuery) filter(f stele.RowFilter) error {
@@ -154,7 +99,7 @@ func (b *rowQuery) filter(f stele.RowFilter) error {
 		b.clear("outcome", f, func(vs []string) []any { return codes(stele.Outcomes, vs, false) },
 			func(ps []string) []any { return codes(stele.Outcomes, ps, true) })
 	case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
-		b.blind(blindColumns(f.Field), f)
+		b.blind(rowplan.BlindColumns(f.Field), f)
 	default:
 		return stele.Errorf(stele.EINVALID, "unknown field %q", f.Field)
 	}
@@ -182,7 +127,7 @@ func (b *rowQuery) clear(col string, f stele.RowFilter, values func([]string) []
 	}
 	if prefixCodes == nil {
 		for _, p := range f.Prefixes {
-			if hi, ok := prefixEnd(p); ok {
+			if hi, ok := rowplan.PrefixEnd(p); ok {
 				terms = append(terms, `(`+col+` >= ? AND `+col+` < ?)`)
 				b.args = append(b.args, p, hi)
 			} else {
@@ -228,20 +173,6 @@ func (b *rowQuery) blind(cols []string, f stele.RowFilter) {
 	} else {
 		b.sql.WriteString(`(` + strings.Join(terms, ` OR `) + `)`)
 	}
-}
-
-// prefixEnd returns the least string greater than every string with prefix
-// p: p with its last byte below 0xff incremented and the rest dropped. ok is
-// false when there is none (p is empty or all 0xff).
-func prefixEnd(p string) (string, bool) {
-	b := []byte(p)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return string(b[:i+1]), true
-		}
-	}
-	return "", false
 }
 
 // codes returns the stored codes (indexes in list) of the names in vs, or of

@@ -1,0 +1,77 @@
+// Package rowplan is the part of turning a stele.RowQuery into SQL that
+// does not depend on the dialect: which filter drives a union of index
+// scans and its branches, the columns of each blind field, and the upper
+// bound of a prefix range. The SQLite and PostgreSQL stores share it.
+package rowplan
+
+import "github.com/stele-audit/stele"
+
+// MaxArms bounds the branches of a union query.
+const MaxArms = 32
+
+// Arm is one branch of a union query: rows whose col equals val.
+type Arm struct {
+	Col string
+	Val any
+}
+
+// PickDriver returns the index of the first positive filter that matches
+// several values of indexed columns, and its branches; -1 if there is none.
+func PickDriver(filters []stele.RowFilter) (int, []Arm) {
+	for i, f := range filters {
+		if f.Negate {
+			continue
+		}
+		var arms []Arm
+		switch f.Field {
+		case stele.FieldAction:
+			if len(f.Prefixes) > 0 {
+				continue
+			}
+			for _, v := range f.Values {
+				arms = append(arms, Arm{"action", v})
+			}
+		case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
+			for _, col := range BlindColumns(f.Field) {
+				for _, t := range f.Tokens {
+					arms = append(arms, Arm{col, t})
+				}
+			}
+		}
+		if len(arms) >= 2 && len(arms) <= MaxArms {
+			return i, arms
+		}
+	}
+	return -1, nil
+}
+
+// BlindColumns are the columns holding each blind field's tokens. An actor
+// matches by id or by email: the caller gives the tokens of both domains
+// and either column may hold one.
+func BlindColumns(f stele.Field) []string {
+	switch f {
+	case stele.FieldActor:
+		return []string{"actor_tok", "actor_email_tok"}
+	case stele.FieldTarget:
+		return []string{"target_tok"}
+	case stele.FieldSource:
+		return []string{"source_tok"}
+	case stele.FieldIP:
+		return []string{"ip_tok"}
+	}
+	return nil
+}
+
+// PrefixEnd returns the least string greater than every string with prefix
+// p: p with its last byte below 0xff incremented and the rest dropped. ok is
+// false when there is none (p is empty or all 0xff).
+func PrefixEnd(p string) (string, bool) {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,40 @@
+package rowplan
+
+import (
+	"testing"
+
+	"github.com/stele-audit/stele"
+)
+
+func TestPrefixEnd(t *testing.T) {
+	for _, tc := range []struct {
+		p, want string
+		ok      bool
+	}{
+		{"user.", "user/", true},
+		{"a\xff", "b", true},
+		{"\xff\xff", "", false},
+		{"", "", false},
+	} {
+		if got, ok := PrefixEnd(tc.p); got != tc.want || ok != tc.ok {
+			t.Errorf("PrefixEnd(%q) = %q, %v; want %q, %v", tc.p, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestPickDriverTakesFirstPositiveMultiValueFilter(t *testing.T) {
+	filters := []stele.RowFilter{
+		{Field: stele.FieldAction, Values: []string{"a.b", "c.d"}, Negate: true},
+		{Field: stele.FieldAction, Values: []string{"user.login"}},
+		{Field: stele.FieldActor, Tokens: []int64{7}},
+		{Field: stele.FieldTarget, Tokens: []int64{1, 2}},
+	}
+	i, arms := PickDriver(filters)
+	// The actor's one token spans two columns: two branches.
+	if i != 2 || len(arms) != 2 || arms[0] != (Arm{"actor_tok", int64(7)}) || arms[1] != (Arm{"actor_email_tok", int64(7)}) {
+		t.Fatalf("PickDriver = %d, %v", i, arms)
+	}
+	if i, _ := PickDriver(filters[:2]); i != -1 {
+		t.Fatalf("no multi-value filter: %d", i)
+	}
+}
