@@ -14,23 +14,12 @@ import (
 )
 
 func runAccounts(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return stele.Errorf(stele.EINVALID, "usage: stele accounts create|list|set ...")
-	}
-	switch args[0] {
-	case "create":
-		return accountsCreate(ctx, args[1:], out)
-	case "list":
-		return accountsList(ctx, args[1:], out)
-	case "set":
-		return accountsSet(ctx, args[1:], out)
-	case "delete":
-		return accountsDelete(ctx, args[1:], out)
-	case "-h", "--help", "help":
-		fmt.Fprintln(out, "Usage: stele accounts create NAME --type TYPE [--retention-days N]\n       stele accounts list\n       stele accounts set NAME [--type T] [--retention-days N|default] [--legal-hold on|off]\n       stele accounts delete NAME --yes")
-		return nil
-	}
-	return stele.Errorf(stele.EINVALID, "unknown accounts command %q (create, list, set, delete)", args[0])
+	return dispatch(ctx, "accounts", "Usage: stele accounts create NAME --type TYPE [--retention-days N]\n       stele accounts list\n       stele accounts set NAME [--type T] [--retention-days N|default] [--legal-hold on|off]\n       stele accounts delete NAME --yes", []subcommand{
+		{"create", accountsCreate},
+		{"list", accountsList},
+		{"set", accountsSet},
+		{"delete", accountsDelete},
+	}, args, out)
 }
 
 func accountsCreate(ctx context.Context, args []string, out io.Writer) error {

@@ -64,60 +64,59 @@ func startCheckpointJob(ctx context.Context, lead stele.Leadership, cp *integrit
 }
 
 func runCheckpoint(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return stele.Errorf(stele.EINVALID, "usage: stele checkpoint public-key|sign ...")
+	return dispatch(ctx, "checkpoint", "Usage: stele checkpoint public-key [--data DIR]\n       stele checkpoint sign [--account NAME] [--data DIR]", []subcommand{
+		{"public-key", checkpointPublicKey},
+		{"sign", checkpointSign},
+	}, args, out)
+}
+
+func checkpointPublicKey(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("checkpoint public-key", "checkpoint public-key [--data DIR]")
+	var sf storeFlags
+	sf.register(fs)
+	if _, err := parse(fs, args); err != nil {
+		return err
 	}
-	switch args[0] {
-	case "public-key":
-		fs := newFlags("checkpoint public-key", "checkpoint public-key [--data DIR]")
-		var sf storeFlags
-		sf.register(fs)
-		if _, err := parse(fs, args[1:]); err != nil {
-			return err
-		}
-		if err := os.MkdirAll(sf.data, 0o700); err != nil {
-			return err
-		}
-		key, err := loadSigningKey(sf, newLogger("warn"))
+	if err := os.MkdirAll(sf.data, 0o700); err != nil {
+		return err
+	}
+	key, err := loadSigningKey(sf, newLogger("warn"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, key.VerifierKey)
+	return nil
+}
+
+func checkpointSign(ctx context.Context, args []string, out io.Writer) error {
+	fs := newFlags("checkpoint sign", "checkpoint sign [--account NAME] [--data DIR]")
+	var sf storeFlags
+	sf.register(fs)
+	account := fs.String("account", "", "sign only this account's tree (default: every account that grew)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, sf, newLogger("warn"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if *account == "" {
+		n, err := a.checkpoints.SignAll(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(out, key.VerifierKey)
-		return nil
-	case "sign":
-		fs := newFlags("checkpoint sign", "checkpoint sign [--account NAME] [--data DIR]")
-		var sf storeFlags
-		sf.register(fs)
-		account := fs.String("account", "", "sign only this account's tree (default: every account that grew)")
-		if _, err := parse(fs, args[1:]); err != nil {
-			return err
-		}
-		a, err := openApp(ctx, sf, newLogger("warn"))
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		if *account == "" {
-			n, err := a.checkpoints.SignAll(ctx)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "signed %d checkpoints\n", n)
-			return nil
-		}
-		acct, err := a.db.AccountByName(ctx, *account)
-		if err != nil {
-			return err
-		}
-		c, err := a.checkpoints.Sign(ctx, acct)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "%s", c.Note)
-		return nil
-	case "-h", "--help", "help":
-		fmt.Fprintln(out, "Usage: stele checkpoint public-key [--data DIR]\n       stele checkpoint sign [--account NAME] [--data DIR]")
+		fmt.Fprintf(out, "signed %d checkpoints\n", n)
 		return nil
 	}
-	return stele.Errorf(stele.EINVALID, "unknown checkpoint command %q (public-key, sign)", args[0])
+	acct, err := a.db.AccountByName(ctx, *account)
+	if err != nil {
+		return err
+	}
+	c, err := a.checkpoints.Sign(ctx, acct)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s", c.Note)
+	return nil
 }

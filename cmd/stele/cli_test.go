@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stele-audit/stele"
 )
 
 // runCLIErr runs the binary and returns stdout, stderr and the exit code.
@@ -152,6 +156,26 @@ func TestGivenOnCommandLine(t *testing.T) {
 	} {
 		if got := givenOnCommandLine(tc.args, tc.name); got != tc.want {
 			t.Errorf("givenOnCommandLine(%q, %q) = %v", tc.args, tc.name, got)
+		}
+	}
+}
+
+func TestDispatchRunsHelpsAndRefuses(t *testing.T) {
+	var ran []string
+	subs := []subcommand{{"make", func(_ context.Context, args []string, _ io.Writer) error {
+		ran = append(ran, strings.Join(args, " "))
+		return nil
+	}}}
+	var out bytes.Buffer
+	if err := dispatch(t.Context(), "things", "Usage: stele things make", subs, []string{"make", "a", "--b"}, &out); err != nil || len(ran) != 1 || ran[0] != "a --b" {
+		t.Fatalf("run: %v %q", err, ran)
+	}
+	if err := dispatch(t.Context(), "things", "Usage: stele things make", subs, []string{"--help"}, &out); err != nil || !strings.Contains(out.String(), "Usage: stele things make") {
+		t.Fatalf("help: %v %q", err, out.String())
+	}
+	for _, args := range [][]string{nil, {"break"}} {
+		if err := dispatch(t.Context(), "things", "", subs, args, &out); stele.ErrorCode(err) != stele.EINVALID {
+			t.Errorf("%q: %v", args, err)
 		}
 	}
 }

@@ -11,21 +11,12 @@ import (
 )
 
 func runCrypto(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return stele.Errorf(stele.EINVALID, "usage: stele crypto rotate|reencrypt ...")
-	}
-	switch args[0] {
-	case "rotate":
-		return cryptoRotate(ctx, args[1:], out)
-	case "reencrypt":
-		return cryptoReencrypt(ctx, args[1:], out)
-	case "-h", "--help", "help":
-		fmt.Fprintln(out, "Usage: stele crypto rotate --account NAME     new data and index key versions for the account\n"+
-			"       stele crypto rotate --master [--retire] add a master key version and rewrap every account key under it\n"+
-			"       stele crypto reencrypt [--account NAME] seal old rows again under the current data key version")
-		return nil
-	}
-	return stele.Errorf(stele.EINVALID, "unknown crypto command %q (rotate, reencrypt)", args[0])
+	return dispatch(ctx, "crypto", "Usage: stele crypto rotate --account NAME     new data and index key versions for the account\n"+
+		"       stele crypto rotate --master [--retire] add a master key version and rewrap every account key under it\n"+
+		"       stele crypto reencrypt [--account NAME] seal old rows again under the current data key version", []subcommand{
+		{"rotate", cryptoRotate},
+		{"reencrypt", cryptoReencrypt},
+	}, args, out)
 }
 
 func cryptoRotate(ctx context.Context, args []string, out io.Writer) error {

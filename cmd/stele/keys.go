@@ -13,21 +13,11 @@ import (
 )
 
 func runKeys(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return stele.Errorf(stele.EINVALID, "usage: stele keys create|list|revoke ...")
-	}
-	switch args[0] {
-	case "create":
-		return keysCreate(ctx, args[1:], out)
-	case "list":
-		return keysList(ctx, args[1:], out)
-	case "revoke":
-		return keysRevoke(ctx, args[1:], out)
-	case "-h", "--help", "help":
-		fmt.Fprintln(out, "Usage: stele keys create --account NAME --scopes events:write,events:read [--operator] [--name N]\n       stele keys list --account NAME\n       stele keys revoke ID")
-		return nil
-	}
-	return stele.Errorf(stele.EINVALID, "unknown keys command %q (create, list, revoke)", args[0])
+	return dispatch(ctx, "keys", "Usage: stele keys create --account NAME --scopes events:write,events:read [--operator] [--name N]\n       stele keys list --account NAME\n       stele keys revoke ID", []subcommand{
+		{"create", keysCreate},
+		{"list", keysList},
+		{"revoke", keysRevoke},
+	}, args, out)
 }
 
 func keysCreate(ctx context.Context, args []string, out io.Writer) error {

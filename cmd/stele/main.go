@@ -82,6 +82,34 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "as an environment variable: --retention-days as STELE_RETENTION_DAYS.")
 }
 
+// subcommand is one verb of a command group: accounts create, keys revoke.
+type subcommand struct {
+	name string
+	run  func(ctx context.Context, args []string, out io.Writer) error
+}
+
+// dispatch runs the subcommand args[0] of group, or prints usage for help.
+func dispatch(ctx context.Context, group, usage string, subs []subcommand, args []string, out io.Writer) error {
+	names := make([]string, len(subs))
+	for i, sc := range subs {
+		names[i] = sc.name
+	}
+	if len(args) == 0 {
+		return stele.Errorf(stele.EINVALID, "usage: stele %s %s ...", group, strings.Join(names, "|"))
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprintln(out, usage)
+		return nil
+	}
+	for _, sc := range subs {
+		if sc.name == args[0] {
+			return sc.run(ctx, args[1:], out)
+		}
+	}
+	return stele.Errorf(stele.EINVALID, "unknown %s command %q (%s)", group, args[0], strings.Join(names, ", "))
+}
+
 // describe renders an error for a person at a terminal, with field details.
 func describe(err error) string {
 	var e *stele.Error

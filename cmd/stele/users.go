@@ -10,19 +10,10 @@ import (
 )
 
 func runUsers(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return stele.Errorf(stele.EINVALID, "usage: stele users create|list ...")
-	}
-	switch args[0] {
-	case "create":
-		return usersCreate(ctx, args[1:], out)
-	case "list":
-		return usersList(ctx, args[1:], out)
-	case "-h", "--help", "help":
-		fmt.Fprintln(out, "Usage: stele users create --account NAME --email E --role owner|admin|auditor|member [--password P] [--name N]\n       stele users list --account NAME")
-		return nil
-	}
-	return stele.Errorf(stele.EINVALID, "unknown users command %q (create, list)", args[0])
+	return dispatch(ctx, "users", "Usage: stele users create --account NAME --email E --role owner|admin|auditor|member [--password P] [--name N]\n       stele users list --account NAME", []subcommand{
+		{"create", usersCreate},
+		{"list", usersList},
+	}, args, out)
 }
 
 func usersCreate(ctx context.Context, args []string, out io.Writer) error {
