@@ -78,6 +78,14 @@ func (s *Service) Search(ctx context.Context, account *stele.Account, q stele.Qu
 		for i := range rows {
 			r := &rows[i]
 			scanned++
+			if !post && len(page.Events) == limit {
+				// The store matched one more row, and its filters are the
+				// whole query: the page is full and goes on, without
+				// decrypting a row this page does not return.
+				last := page.Events[limit-1]
+				page.NextCursor = encodeCursor(record.Micros(last.Time), last.Seq)
+				return page, nil
+			}
 			e, err := Decrypt(keys, account.Name, r)
 			if err != nil {
 				return nil, err
