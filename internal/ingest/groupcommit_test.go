@@ -1,0 +1,95 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/seal"
+	"github.com/stele-audit/stele/internal/sqlite"
+)
+
+// gatedStore holds the first Append until the gate opens, and counts them.
+type gatedStore struct {
+	stele.EventStore
+	appends atomic.Int32
+	gate    chan struct{}
+}
+
+func (g *gatedStore) Append(ctx context.Context, fn func(stele.AppendTx) error) error {
+	if g.appends.Add(1) == 1 {
+		<-g.gate
+	}
+	return g.EventStore.Append(ctx, fn)
+}
+
+// TestConcurrentBatchesShareOneCommit proves group commit: batches that
+// arrive while a commit is in flight are all stored by the next single
+// transaction (one fsync), and each caller gets its own receipts.
+func TestConcurrentBatchesShareOneCommit(t *testing.T) {
+	ctx := t.Context()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stele.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateAccount(ctx, &stele.Account{Name: "acme", Type: "team"}); err != nil {
+		t.Fatal(err)
+	}
+	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{5}, 32))
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store := &gatedStore{EventStore: db, gate: make(chan struct{})}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := NewWriter(wctx, store, logger, WriterConfig{})
+	svc := NewService(db, seal.NewKeyring(master, db), w, logger)
+
+	const callers = 10
+	seqs := make(chan int64, callers)
+	var wg sync.WaitGroup
+	record := func() {
+		defer wg.Done()
+		rs, err := svc.Record(ctx, stele.Event{Account: "acme", Action: "user.login"})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		seqs <- rs[0].Seq
+	}
+	wg.Add(1)
+	go record()
+	for store.appends.Load() == 0 { // the first commit is in flight and held
+		runtime.Gosched()
+	}
+	wg.Add(callers - 1)
+	for range callers - 1 {
+		go record()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(w.queue) < callers-1 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	close(store.gate)
+	wg.Wait()
+	close(seqs)
+	if n := store.appends.Load(); n != 2 {
+		t.Fatalf("%d commits for %d concurrent batches, want 2 (one held, one shared by the rest)", n, callers)
+	}
+	seen := map[int64]bool{}
+	for s := range seqs {
+		seen[s] = true
+	}
+	for s := range int64(callers) {
+		if !seen[s] {
+			t.Fatalf("seq %d missing from the receipts %v", s, seen)
+		}
+	}
+}
