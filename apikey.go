@@ -43,6 +43,15 @@ type APIKeyStore interface {
 	RevokeAPIKey(ctx context.Context, id string, at time.Time) error // ENOTFOUND if unknown
 }
 
+// APIKeyGenerationStore is an APIKeyStore with a generation: a counter the
+// store changes, in the same transaction, whenever a key is created, revoked
+// or deleted or an account is renamed or deleted. A server may cache the keys
+// it has checked and trust an entry while the generation is unchanged.
+type APIKeyGenerationStore interface {
+	APIKeyStore
+	APIKeyGeneration(ctx context.Context) (int64, error)
+}
+
 // Principal is who a request acts for, as its credential established.
 type Principal struct {
 	AccountID int64

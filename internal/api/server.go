@@ -33,10 +33,13 @@ type Server struct {
 	// Checkpoints signs and serves checkpoints and proofs; nil turns the
 	// tamper-evidence endpoints off.
 	Checkpoints *integrity.Checkpointer
+
+	keys *apikey.Cache // over APIKeys; made by Routes
 }
 
 // Routes registers the API's routes on mux.
 func (s *Server) Routes(mux *http.ServeMux) {
+	s.keys = apikey.NewCache(s.APIKeys)
 	mux.Handle("POST /v1/events", s.auth(s.handleCreateEvents))
 	mux.Handle("GET /v1/events", s.auth(s.handleListEvents))
 	mux.Handle("GET /v1/events/{id}", s.auth(s.handleGetEvent))
@@ -135,7 +138,7 @@ func (s *Server) auth(next func(http.ResponseWriter, *http.Request, *stele.Princ
 			s.writeError(w, r, stele.Errorf(stele.EUNAUTHORIZED, "an API key is required: Authorization: Bearer <key>"))
 			return
 		}
-		p, err := apikey.Authenticate(r.Context(), s.APIKeys, strings.TrimSpace(key))
+		p, err := s.keys.Authenticate(r.Context(), strings.TrimSpace(key))
 		if err != nil {
 			if stele.ErrorCode(err) == stele.EUNAUTHORIZED {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="stele", error="invalid_token"`)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"slices"
 	"strings"
 	"time"
@@ -72,25 +71,24 @@ var errInvalidKey = stele.Errorf(stele.EUNAUTHORIZED, "invalid API key")
 // and revoked keys all get the same answer, so the answer tells an attacker
 // nothing about which keys exist.
 func Authenticate(ctx context.Context, store stele.APIKeyStore, key string) (*stele.Principal, error) {
-	rest, ok := strings.CutPrefix(key, prefix)
+	idPart, secretPart, ok := parse(key)
 	if !ok {
 		return nil, errInvalidKey
 	}
-	idPart, secretPart, ok := cutID(rest)
-	if !ok {
-		return nil, errInvalidKey
-	}
-	k, err := store.APIKey(ctx, idPart)
-	if stele.ErrorCode(err) == stele.ENOTFOUND {
-		return nil, errInvalidKey
-	} else if err != nil {
+	k, err := find(ctx, store, idPart)
+	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256([]byte(secretPart))
-	if subtle.ConstantTimeCompare(sum[:], k.SecretHash) != 1 || k.RevokedAt != nil {
-		return nil, errInvalidKey
+	return check(k, secretPart)
+}
+
+// parse splits a key's full text into its id and its secret.
+func parse(key string) (id, secret string, ok bool) {
+	rest, ok := strings.CutPrefix(key, prefix)
+	if !ok {
+		return "", "", false
 	}
-	return &stele.Principal{AccountID: k.AccountID, Account: k.Account, KeyID: k.ID, Scopes: k.Scopes, Operator: k.Operator}, nil
+	return cutID(rest)
 }
 
 // cutID splits "key_<16>_<secret>" into the id and the secret.

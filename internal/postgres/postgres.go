@@ -34,10 +34,11 @@ type DB struct {
 }
 
 var (
-	_ stele.AccountStore = (*DB)(nil)
-	_ stele.APIKeyStore  = (*DB)(nil)
-	_ stele.KeyStore     = (*DB)(nil)
-	_ stele.EventStore   = (*DB)(nil)
+	_ stele.AccountStore          = (*DB)(nil)
+	_ stele.APIKeyStore           = (*DB)(nil)
+	_ stele.APIKeyGenerationStore = (*DB)(nil)
+	_ stele.KeyStore              = (*DB)(nil)
+	_ stele.EventStore            = (*DB)(nil)
 )
 
 // defaultCopyMin is where COPY starts to beat a multi-row INSERT (see

@@ -134,3 +134,13 @@ func nonNilBytes(b []byte) []byte {
 	}
 	return b
 }
+
+// APIKeyGeneration returns the counter that the triggers of migration 0007
+// bump on every change to API keys and to account names.
+func (db *DB) APIKeyGeneration(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.reader.QueryRowContext(ctx, `SELECT n FROM api_key_generation WHERE id = 1`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: API key generation: %w", mapErr(err))
+	}
+	return n, nil
+}

@@ -35,10 +35,11 @@ type DB struct {
 }
 
 var (
-	_ stele.AccountStore = (*DB)(nil)
-	_ stele.APIKeyStore  = (*DB)(nil)
-	_ stele.KeyStore     = (*DB)(nil)
-	_ stele.EventStore   = (*DB)(nil)
+	_ stele.AccountStore          = (*DB)(nil)
+	_ stele.APIKeyStore           = (*DB)(nil)
+	_ stele.APIKeyGenerationStore = (*DB)(nil)
+	_ stele.KeyStore              = (*DB)(nil)
+	_ stele.EventStore            = (*DB)(nil)
 )
 
 // Open opens the database at path, creating the file and its directory when

@@ -192,9 +192,14 @@ func testDeleteAccount(t *testing.T, s RetentionStore) {
 	if total != 5 {
 		t.Fatalf("deleted %d events, want 5", total)
 	}
+	g, err := s.APIKeyGeneration(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.DeleteAccount(ctx(t), a.ID); err != nil {
 		t.Fatal(err)
 	}
+	generationMoved(t, s, g, "an account and its keys were deleted")
 	wantCode(t, s.DeleteAccount(ctx(t), a.ID), stele.ENOTFOUND)
 	if _, err := s.Account(ctx(t), a.ID); stele.ErrorCode(err) != stele.ENOTFOUND {
 		t.Fatalf("account after delete: %v", err)

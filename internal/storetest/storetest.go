@@ -16,7 +16,7 @@ import (
 // Store is everything a Stele store implements.
 type Store interface {
 	stele.AccountStore
-	stele.APIKeyStore
+	stele.APIKeyGenerationStore
 	stele.KeyStore
 	stele.EventStore
 }
@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"AccountUpdateRetentionAndLegalHold", testAccountUpdate},
 		{"APIKeysCreateGetListRevoke", testAPIKeys},
 		{"APIKeyNotFoundAndConflict", testAPIKeyErrors},
+		{"APIKeyGenerationMovesOnEveryKeyChange", testAPIKeyGeneration},
 		{"WrappedKeysAddListConflict", testWrappedKeys},
 		{"AppendReadsBackExactly", testAppendReadsBack},
 		{"AppendRollsBackFailingTransaction", testAppendRollsBack},
@@ -248,6 +249,46 @@ func equalKey(t *testing.T, got, want *stele.APIKey) {
 	if !ok {
 		t.Fatalf("key = %+v, want %+v", got, want)
 	}
+}
+
+// generationMoved fails t unless the store's API key generation differs
+// from before, and returns the new one.
+func generationMoved(t *testing.T, s stele.APIKeyGenerationStore, before int64, what string) int64 {
+	t.Helper()
+	g, err := s.APIKeyGeneration(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g == before {
+		t.Fatalf("API key generation still %d after %s", g, what)
+	}
+	return g
+}
+
+func testAPIKeyGeneration(t *testing.T, s Store) {
+	g, err := s.APIKeyGeneration(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := mustAccount(t, s, "acme")
+	// Events, accounts and their settings are not key changes.
+	if _, err := s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{LegalHold: new(true)}); err != nil {
+		t.Fatal(err)
+	}
+	appendRows(t, s, a.ID, []stele.EventRow{eventRow(a.ID, 0)}, nil)
+	if now, _ := s.APIKeyGeneration(ctx(t)); now != g {
+		t.Fatalf("API key generation moved from %d to %d without a key change", g, now)
+	}
+	k := &stele.APIKey{ID: "key_gen", AccountID: a.ID, Account: a.Name, Scopes: []stele.Scope{stele.ScopeEventsRead},
+		SecretHash: []byte("h"), CreatedAt: time.Now()}
+	if err := s.CreateAPIKey(ctx(t), k); err != nil {
+		t.Fatal(err)
+	}
+	g = generationMoved(t, s, g, "a key was created")
+	if err := s.RevokeAPIKey(ctx(t), k.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	generationMoved(t, s, g, "a key was revoked")
 }
 
 func testAPIKeyErrors(t *testing.T, s Store) {

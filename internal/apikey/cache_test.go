@@ -1,0 +1,150 @@
+package apikey
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/sqlite"
+)
+
+// counting counts the key lookups that reach the store.
+type counting struct {
+	*sqlite.DB
+	lookups atomic.Int64
+}
+
+func (c *counting) APIKey(ctx context.Context, id string) (*stele.APIKey, error) {
+	c.lookups.Add(1)
+	return c.DB.APIKey(ctx, id)
+}
+
+func openDB(t *testing.T, path string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestCacheFollowsChangesFromAnotherProcess: the server's cache serves
+// repeated requests without reading the key again, yet a key revoked or
+// created through another handle on the file (the CLI while serve runs)
+// counts from the very next request.
+func TestCacheFollowsChangesFromAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "stele.db")
+	server := &counting{DB: openDB(t, path)}
+	cli := openDB(t, path)
+	acct := &stele.Account{Name: "acme", Type: "team"}
+	if err := cli.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	k, secret, err := Issue(ctx, cli, acct, []stele.Scope{stele.ScopeEventsWrite}, false, "ci", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCache(server)
+	for range 5 {
+		p, err := c.Authenticate(ctx, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.KeyID != k.ID || p.Account != "acme" || !p.Can(stele.ScopeEventsWrite) || p.Can(stele.ScopeEventsRead) {
+			t.Fatalf("principal %+v", p)
+		}
+	}
+	if n := server.lookups.Load(); n != 1 {
+		t.Fatalf("5 requests read the key %d times, want 1", n)
+	}
+	// The secret is checked on every request, cached or not.
+	if _, err := c.Authenticate(ctx, secret[:len(secret)-1]+"x"); stele.ErrorCode(err) != stele.EUNAUTHORIZED {
+		t.Fatalf("wrong secret: %v", err)
+	}
+
+	if err := cli.RevokeAPIKey(ctx, k.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Authenticate(ctx, secret); stele.ErrorCode(err) != stele.EUNAUTHORIZED {
+		t.Fatalf("revoked key: %v, want unauthorized", err)
+	}
+
+	_, secret2, err := Issue(ctx, cli, acct, []stele.Scope{stele.ScopeEventsRead}, false, "new", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.Authenticate(ctx, secret2); err != nil || !p.Can(stele.ScopeEventsRead) {
+		t.Fatalf("new key: %+v, %v", p, err)
+	}
+	if _, err := c.Authenticate(ctx, secret); stele.ErrorCode(err) != stele.EUNAUTHORIZED {
+		t.Fatalf("revoked key after another change: %v", err)
+	}
+	for _, bad := range []string{"", "stele_", "stele_key_0123456789abcdef_", "bearer", "stele_key_zzzzzzzzzzzzzzzz_secret"} {
+		if _, err := c.Authenticate(ctx, bad); stele.ErrorCode(err) != stele.EUNAUTHORIZED {
+			t.Fatalf("%q: %v, want unauthorized", bad, err)
+		}
+	}
+}
+
+// TestGenerationReadIsFreshAndShared: requests that arrive while a read of
+// the generation is running do not take its answer, which may predate them;
+// they all share the one read that starts after it.
+func TestGenerationReadIsFreshAndShared(t *testing.T) {
+	var reads atomic.Int64
+	entered := make(chan int64, 10)
+	release := make(chan struct{})
+	g := &genReader{read: func(context.Context) (int64, error) {
+		n := reads.Add(1)
+		entered <- n
+		if n == 1 {
+			<-release
+		}
+		return n, nil
+	}}
+	ctx := context.Background()
+	first := make(chan int64)
+	go func() {
+		v, _ := g.get(ctx)
+		first <- v
+	}()
+	if n := <-entered; n != 1 {
+		t.Fatalf("first read is %d", n)
+	}
+	const late = 10
+	var wg sync.WaitGroup
+	got := make([]int64, late)
+	for i := range late {
+		wg.Go(func() { got[i], _ = g.get(ctx) })
+	}
+	for { // until every late request has joined the next read
+		g.mu.Lock()
+		n := 0
+		if g.next != nil {
+			n = g.next.waiters
+		}
+		g.mu.Unlock()
+		if n == late {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if v := <-first; v != 1 {
+		t.Fatalf("first request got %d", v)
+	}
+	wg.Wait()
+	for i, v := range got {
+		if v != 2 {
+			t.Fatalf("late request %d got the answer of read %d, want 2", i, v)
+		}
+	}
+	if n := reads.Load(); n != 2 {
+		t.Fatalf("%d reads for 11 requests, want 2", n)
+	}
+}
