@@ -16,6 +16,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/ledger"
+	"github.com/stele-audit/stele/internal/sqlite"
 )
 
 // ingestN sends n events to the server at base through `stele ingest`.
@@ -48,7 +49,7 @@ func stopServe(t *testing.T, serve interface {
 // database and knows the format (the hashes need no secret).
 func rollbackStore(t *testing.T, path, account string, size int64) {
 	t.Helper()
-	db, err := sql.Open("sqlite", path)
+	db, err := sql.Open(sqlite.DriverName, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func copyStore(t *testing.T, dir string) string {
 // someone with write access to the database would.
 func tamper(t *testing.T, dir string, fn func(db *sql.DB)) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "stele.db"))
+	db, err := sql.Open(sqlite.DriverName, "file:"+filepath.Join(dir, "stele.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,8 @@ import (
 	"os"
 	"path/filepath"
 
+	sqlite3 "github.com/mattn/go-sqlite3"
 	"github.com/stele-audit/stele"
-	sqlite "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Pool sizes.
@@ -59,7 +58,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	f.Close()
 	db := &DB{path: path}
-	db.writer, err = sql.Open("sqlite", dsn(path, false))
+	db.writer, err = sql.Open(writerDriver, dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open writer: %w", err)
 	}
@@ -71,7 +70,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.writer.Close()
 		return nil, err
 	}
-	rdb, err := sql.Open("sqlite", dsn(path, true))
+	rdb, err := sql.Open(readerDriver, dsn(path, true))
 	if err != nil {
 		db.writer.Close()
 		return nil, fmt.Errorf("sqlite: open reader: %w", err)
@@ -86,29 +85,59 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
+// DriverName is the database/sql driver of plain connections to a Stele
+// file, for tools and tests that open one directly.
+const DriverName = "sqlite3"
+
+// The drivers of the store's own connections: the settings the DSN cannot
+// carry run as pragmas when each connection opens.
+const (
+	writerDriver = "stele-sqlite-writer"
+	readerDriver = "stele-sqlite-reader"
+)
+
+func init() {
+	sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: pragmas(
+		// Sorts and temporary tables stay in memory.
+		"PRAGMA temp_store = MEMORY",
+		// Index pages dirtied by many commits reach the main file once per
+		// checkpoint: a longer WAL (up to ~40 MiB) writes them fewer times.
+		"PRAGMA wal_autocheckpoint = 10000",
+	)})
+	sql.Register(readerDriver, &sqlite3.SQLiteDriver{ConnectHook: pragmas(
+		"PRAGMA temp_store = MEMORY",
+		// Readers map the file rather than copy each page in with a
+		// pread; the mapping is shared by every reader and costs no heap.
+		"PRAGMA mmap_size = 268435456",
+	)})
+}
+
+func pragmas(stmts ...string) func(*sqlite3.SQLiteConn) error {
+	return func(c *sqlite3.SQLiteConn) error {
+		for _, s := range stmts {
+			if _, err := c.Exec(s, nil); err != nil {
+				return fmt.Errorf("sqlite: %s: %w", s, err)
+			}
+		}
+		return nil
+	}
+}
+
 // dsn returns the data source name of a writer or reader connection.
 func dsn(path string, reader bool) string {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	// Sorts and temporary tables stay in memory.
-	q.Add("_pragma", "temp_store(MEMORY)")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_foreign_keys", "1")
 	if reader {
-		q.Add("_pragma", "cache_size(-8192)") // 8 MiB per reader
-		// Readers map the file rather than copy each page in with a
-		// pread; the mapping is shared by every reader and costs no heap.
-		q.Add("_pragma", "mmap_size(268435456)")
-		q.Add("_pragma", "query_only(1)")
+		q.Set("_cache_size", "-8192") // 8 MiB per reader
+		q.Set("_query_only", "1")
 		q.Set("_txlock", "deferred")
 	} else {
 		// A large page cache keeps the index pages that group commits
 		// dirty from being re-read.
-		q.Add("_pragma", "cache_size(-65536)") // 64 MiB
-		// Index pages dirtied by many commits reach the main file once per
-		// checkpoint: a longer WAL (up to ~40 MiB) writes them fewer times.
-		q.Add("_pragma", "wal_autocheckpoint(10000)")
+		q.Set("_cache_size", "-65536") // 64 MiB
 		q.Set("_txlock", "immediate")
 	}
 	u := url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}
@@ -174,20 +203,20 @@ func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // sqliteCode returns the extended result code of err, or 0.
 func sqliteCode(err error) int {
-	var e *sqlite.Error
+	var e sqlite3.Error
 	if errors.As(err, &e) {
-		return e.Code()
+		return int(e.ExtendedCode)
 	}
 	return 0
 }
 
 func isUnique(err error) bool {
 	c := sqliteCode(err)
-	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	return c == int(sqlite3.ErrConstraintUnique) || c == int(sqlite3.ErrConstraintPrimaryKey)
 }
 
 func isForeignKey(err error) bool {
-	return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+	return sqliteCode(err) == int(sqlite3.ErrConstraintForeignKey)
 }
 
 // mapErr turns a database still busy after the busy timeout into EUNAVAILABLE,
@@ -196,7 +225,7 @@ func mapErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if c := sqliteCode(err); c&0xff == sqlite3.SQLITE_BUSY {
+	if c := sqliteCode(err); c&0xff == int(sqlite3.ErrBusy) {
 		return errors.Join(stele.Errorf(stele.EUNAVAILABLE, "the database is busy; retry"), err)
 	}
 	return err
