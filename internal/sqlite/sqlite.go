@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,6 +32,7 @@ type DB struct {
 	writer *sql.DB // one connection; every transaction BEGIN IMMEDIATE
 	reader *pool   // query_only connections, with prepared statements
 	stmts  *appendStmts
+	ckpt   *checkpointer
 }
 
 var (
@@ -82,6 +84,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if db.ckpt, err = startCheckpointer(path, slog.Default()); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
 }
 
@@ -100,9 +106,11 @@ func init() {
 	sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: pragmas(
 		// Sorts and temporary tables stay in memory.
 		"PRAGMA temp_store = MEMORY",
-		// Index pages dirtied by many commits reach the main file once per
-		// checkpoint: a longer WAL (up to ~40 MiB) writes them fewer times.
-		"PRAGMA wal_autocheckpoint = 10000",
+		// The checkpointer copies the WAL into the main file beside the
+		// writer (walcheckpoint.go), not inside its commits; a WAL that it
+		// has wholly copied is cut back to 64 MiB when writing restarts it.
+		"PRAGMA wal_autocheckpoint = 0",
+		"PRAGMA journal_size_limit = 67108864",
 	)})
 	sql.Register(readerDriver, &sqlite3.SQLiteDriver{ConnectHook: pragmas(
 		"PRAGMA temp_store = MEMORY",
@@ -147,6 +155,9 @@ func dsn(path string, reader bool) string {
 // Close closes both pools.
 func (db *DB) Close() error {
 	var errs []error
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.close())
+	}
 	if db.stmts != nil {
 		errs = append(errs, db.stmts.close())
 	}
