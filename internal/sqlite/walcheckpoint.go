@@ -34,10 +34,12 @@ var (
 )
 
 type checkpointer struct {
-	db     *sql.DB
-	logger *slog.Logger
-	stop   chan struct{}
-	done   sync.WaitGroup
+	db        *sql.DB
+	logger    *slog.Logger
+	stop      chan struct{}
+	done      sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 	// restarts counts RESTART checkpoints that completed.
 	restarts atomic.Int64
 }
@@ -103,8 +105,12 @@ func (c *checkpointer) checkpoint(mode string) (busy bool, frames int, err error
 	return b != 0, frames, nil
 }
 
+// close stops the checkpointer; closing it again does nothing.
 func (c *checkpointer) close() error {
-	close(c.stop)
-	c.done.Wait()
-	return c.db.Close()
+	c.closeOnce.Do(func() {
+		close(c.stop)
+		c.done.Wait()
+		c.closeErr = c.db.Close()
+	})
+	return c.closeErr
 }
