@@ -53,7 +53,7 @@ func (w *Writer) Committed() int64 { return w.committed.Load() }
 
 // WriterConfig tunes a Writer. Zero values take defaults.
 type WriterConfig struct {
-	MaxEvents int // events per commit, default 4096
+	MaxEvents int // events per commit, default 16384
 	Queue     int // batches waiting, default 4096
 	Now       func() time.Time
 }
@@ -61,7 +61,7 @@ type WriterConfig struct {
 // NewWriter starts a writer; it runs until ctx is done.
 func NewWriter(ctx context.Context, store stele.EventStore, logger *slog.Logger, cfg WriterConfig) *Writer {
 	if cfg.MaxEvents <= 0 {
-		cfg.MaxEvents = 4096
+		cfg.MaxEvents = 16384
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = 4096
