@@ -28,6 +28,9 @@ type Input struct {
 	Description    string          `json:"description"`
 	Metadata       json.RawMessage `json:"metadata"`
 	IdempotencyKey string          `json:"idempotency_key"`
+
+	// meta is Metadata already decoded, when the fast decoder read it.
+	meta map[string]any
 }
 
 // InputRef is a target or source: like an actor, without an email.
@@ -59,35 +62,6 @@ func Decode(body []byte) ([]Input, error) {
 		return in, nil
 	}
 	return decodeEach(body)
-}
-
-// decodeFast decodes a body in one pass, and reports false on anything the
-// detailed path must look at: errors, limits, and events so large that only
-// their raw size can tell whether they are within the limit.
-func decodeFast(body []byte) ([]Input, bool) {
-	var env struct {
-		Events []Input `json:"events"`
-		Input
-	}
-	if strictUnmarshal(body, &env) != nil {
-		return nil, false
-	}
-	if env.Events == nil {
-		if len(body) > stele.MaxEventBytes {
-			return nil, false
-		}
-		return []Input{env.Input}, true
-	}
-	if !env.Input.isZero() || len(env.Events) == 0 || len(env.Events) > stele.MaxBatchEvents {
-		return nil, false
-	}
-	for i := range env.Events {
-		// A decoded byte came from at most six bytes of JSON (\uXXXX).
-		if 6*env.Events[i].decodedSize()+1024 > stele.MaxEventBytes {
-			return nil, false
-		}
-	}
-	return env.Events, true
 }
 
 // decodedSize is the number of bytes of the event's values.

@@ -147,20 +147,80 @@ func TestValidateNormalises(t *testing.T) {
 	}
 }
 
-func TestDecodeFastAndDetailedPathsAgree(t *testing.T) {
-	bodies := []string{
-		`{"action":"user.login","actor":{"id":"u_1","email":"ada@acme.io"},"metadata":{"a":1,"b":"x"}}`,
-		`{"events":[{"action":"user.login"},{"action":"user.logout","target":{"id":"t"},"source":{"id":"s"}}]}`,
-		`{"events":[{"description":"` + strings.Repeat(`\u00e9`, 5000) + `"}]}`,
-		`{"events":[{"description":"` + strings.Repeat(`\u00e9`, 6000) + `"}]}`,
+// agree fails t unless the fast decoder, where it answers, gives what the
+// encoding/json path gives: the same inputs, and the same events and field
+// errors from validation.
+func agree(t *testing.T, body []byte) (fastAnswered bool) {
+	t.Helper()
+	fast, ok := decodeFast(body)
+	if !ok {
+		return false
 	}
-	for _, b := range bodies {
-		fast, fastErr := Decode([]byte(b))
-		each, eachErr := decodeEach([]byte(b))
-		if (fastErr == nil) != (eachErr == nil) || !reflect.DeepEqual(fast, each) {
-			t.Errorf("%.60s…: Decode = %v, %v; decodeEach = %v, %v", b, fast, fastErr, each, eachErr)
+	each, err := decodeEach(body)
+	if err != nil {
+		t.Fatalf("%.80q: the fast decoder accepted what encoding/json rejects: %v", body, err)
+	}
+	if len(fast) != len(each) {
+		t.Fatalf("%.80q: %d events fast, %d slow", body, len(fast), len(each))
+	}
+	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	for i := range fast {
+		f := fast[i]
+		f.meta = nil
+		if !reflect.DeepEqual(f, each[i]) {
+			t.Fatalf("%.80q: event %d decoded as\n%+v\nnot\n%+v", body, i, f, each[i])
+		}
+		fe, fd := Validate(&fast[i], i, now)
+		ee, ed := Validate(&each[i], i, now)
+		if !reflect.DeepEqual(fe, ee) || !reflect.DeepEqual(fd, ed) {
+			t.Fatalf("%.80q: event %d validates as %+v, %v\nnot %+v, %v", body, i, fe, fd, ee, ed)
 		}
 	}
+	return true
+}
+
+func TestDecodeFastAndDetailedPathsAgree(t *testing.T) {
+	for _, b := range []struct {
+		body string
+		fast bool // the fast decoder answers
+	}{
+		{`{"action":"user.login","actor":{"id":"u_1","email":"ada@acme.io"},"metadata":{"a":1,"b":"x"}}`, true},
+		{`{"events":[{"action":"user.login"},{"action":"user.logout","target":{"id":"t"},"source":{"id":"s"}}]}`, true},
+		{` { "events" : [ { "action" : "a.b" , "metadata" : { "n" : -1.5e+3 , "t" : true , "f" : false , "z" : null } } ] } `, true},
+		{`{"action":"user.login","actor":null,"target":null,"metadata":null,"ip":null}`, true},
+		{`{"action":"user.login","actor":{},"metadata":{}}`, true},
+		{`{"description":"tab\there \"q\" \\ \/ \u00e9 \ud83d\ude00 \u0000","action":"user.login"}`, true},
+		{`{"events":[{"description":"` + strings.Repeat(`\u00e9`, 2000) + `"}]}`, true},
+		{`{"events":[{"description":"` + strings.Repeat(`\u00e9`, 6000) + `"}]}`, false}, // may be over 32 KiB
+		{`{"Action":"user.login"}`, false},                   // encoding/json matches names in any case
+		{`{"action":"user.login","action":"user.logout"}`, false}, // a repeated name
+		{`{"description":"\ud800","action":"user.login"}`, false}, // a lone surrogate
+		{"{\"description\":\"\xff\",\"action\":\"user.login\"}", false}, // invalid UTF-8
+		{`{"action":"user.login","metadata":{"nested":{"a":1}}}`, false},
+		{`{"action":"user.login","metadata":{"n":01}}`, false},
+		{`{"action":"user.login","seq":1}`, false},
+		{`{"action":"user.login"} x`, false},
+		{`{"events":null}`, false},
+	} {
+		if got := agree(t, []byte(b.body)); got != b.fast {
+			t.Errorf("%.60s…: the fast decoder answered %v, want %v", b.body, got, b.fast)
+		}
+	}
+}
+
+// FuzzFastDecodeAgrees holds the fast decoder to encoding/json: any body it
+// answers for must decode and validate exactly as the slow path has it.
+func FuzzFastDecodeAgrees(f *testing.F) {
+	for _, s := range []string{
+		`{"action":"user.login","actor":{"id":"u_1","email":"ada@acme.io"},"ip":"203.0.113.7"}`,
+		`{"events":[{"action":"user.login"},{"action":"finding.generated","source":{"type":"aws","id":"aws-1"}}]}`,
+		`{"action":"deploy.started","category":"configuration","metadata":{"a":1,"b":"x","c":true,"d":null,"e":-0.5E-7}}`,
+		`{"action":"user.role_changed","target":{"id":"u_2","name":"Bob"},"description":"\u00e9\u0000\ud83d\ude00\n"}`,
+		`{"action":"user.login","actor":null,"metadata":null,"time":"2026-11-24T10:00:00Z"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { agree(t, body) })
 }
 
 func BenchmarkDecodeBatch(b *testing.B) {

@@ -73,7 +73,7 @@ func Validate(in *Input, index int, now time.Time) (stele.Event, []stele.FieldEr
 	c.maxLen("request_id", e.RequestID, maxRequestID)
 	c.maxLen("description", e.Description, stele.MaxTextLen)
 	c.maxLen("idempotency_key", e.IdempotencyKey, maxIdemKeyLen)
-	e.Metadata = c.checkMetadata(in.Metadata)
+	e.Metadata = c.checkMetadata(in)
 	return e, c.details
 }
 
@@ -143,21 +143,23 @@ func (c *checker) checkRef(field string, r *stele.Ref) *stele.Ref {
 	return &out
 }
 
-func (c *checker) checkMetadata(raw json.RawMessage) map[string]any {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return nil
-	}
-	if raw[0] != '{' {
-		c.fail("metadata", "type", "metadata must be an object")
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		c.fail("metadata", "type", "metadata must be an object of scalar values")
-		return nil
+func (c *checker) checkMetadata(in *Input) map[string]any {
+	m := in.meta
+	if m == nil {
+		raw := bytes.TrimSpace(in.Metadata)
+		if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+			return nil
+		}
+		if raw[0] != '{' {
+			c.fail("metadata", "type", "metadata must be an object")
+			return nil
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&m); err != nil {
+			c.fail("metadata", "type", "metadata must be an object of scalar values")
+			return nil
+		}
 	}
 	if len(m) > stele.MaxMetadataKeys {
 		c.fail("metadata", "max_keys", "metadata has at most %d keys, got %d", stele.MaxMetadataKeys, len(m))
