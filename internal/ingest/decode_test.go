@@ -192,9 +192,9 @@ func TestDecodeFastAndDetailedPathsAgree(t *testing.T) {
 		{`{"description":"tab\there \"q\" \\ \/ \u00e9 \ud83d\ude00 \u0000","action":"user.login"}`, true},
 		{`{"events":[{"description":"` + strings.Repeat(`\u00e9`, 2000) + `"}]}`, true},
 		{`{"events":[{"description":"` + strings.Repeat(`\u00e9`, 6000) + `"}]}`, false}, // may be over 32 KiB
-		{`{"Action":"user.login"}`, false},                   // encoding/json matches names in any case
-		{`{"action":"user.login","action":"user.logout"}`, false}, // a repeated name
-		{`{"description":"\ud800","action":"user.login"}`, false}, // a lone surrogate
+		{`{"Action":"user.login"}`, false},                              // encoding/json matches names in any case
+		{`{"action":"user.login","action":"user.logout"}`, false},       // a repeated name
+		{`{"description":"\ud800","action":"user.login"}`, false},       // a lone surrogate
 		{"{\"description\":\"\xff\",\"action\":\"user.login\"}", false}, // invalid UTF-8
 		{`{"action":"user.login","metadata":{"nested":{"a":1}}}`, false},
 		{`{"action":"user.login","metadata":{"n":01}}`, false},
