@@ -20,7 +20,7 @@ func (s *Server) handleCreateEvents(w http.ResponseWriter, r *http.Request, p *s
 		s.writeError(w, r, stele.Errorf(stele.EUNSUPPORTED, "Content-Type must be application/json"))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, stele.MaxBodyBytes))
+	body, err := readBody(w, r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -99,4 +99,22 @@ func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, p *stele
 		return
 	}
 	writeJSON(w, http.StatusOK, e)
+}
+
+// readBody reads the request body, at most stele.MaxBodyBytes of it, into a
+// buffer sized by Content-Length when the client sent one, rather than one
+// grown and copied a dozen times over for a batch of a thousand events.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, stele.MaxBodyBytes)
+	if n := r.ContentLength; n > 0 && n <= stele.MaxBodyBytes {
+		// The server ends the body at Content-Length; the extra byte only
+		// makes the end show as io.ErrUnexpectedEOF.
+		buf := make([]byte, n+1)
+		k, err := io.ReadFull(body, buf)
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			err = nil
+		}
+		return buf[:k], err
+	}
+	return io.ReadAll(body)
 }

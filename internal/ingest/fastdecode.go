@@ -377,6 +377,8 @@ func decodeFast(body []byte) ([]Input, bool) {
 		if !s.eat('[') || s.eat(']') {
 			return false // null and [] go the slow way
 		}
+		// Room for the batch at once: an event takes 100 bytes or more.
+		events = make([]Input, 0, min(len(body)/100+1, stele.MaxBatchEvents+1))
 		for {
 			events = append(events, Input{})
 			if !s.object(func(n string) bool { return s.input(&events[len(events)-1], n) }) {

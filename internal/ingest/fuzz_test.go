@@ -40,6 +40,9 @@ func FuzzDecode(f *testing.F) {
 				continue
 			}
 			payload := record.AppendPayload(nil, &e)
+			if n := record.PayloadSize(&e); len(payload) > n {
+				t.Fatalf("payload of %d bytes, PayloadSize %d", len(payload), n)
+			}
 			var back stele.Event
 			if err := record.DecodePayload(payload, &back); err != nil {
 				t.Fatalf("payload of a valid event does not decode: %v", err)

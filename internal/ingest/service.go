@@ -100,7 +100,7 @@ func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele
 		e.Account = acct.Name
 		b.events[i] = &pending{
 			accountID: acct.ID, keys: k, event: *e,
-			plain:  record.AppendPayload(nil, e),
+			plain:  record.AppendPayload(make([]byte, 0, record.PayloadSize(e)), e),
 			tokens: blind.EventTokens(k, e),
 			idem:   blind.IdempotencyToken(k, e.IdempotencyKey),
 		}

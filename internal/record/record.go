@@ -38,6 +38,28 @@ func AppendPayload(dst []byte, e *stele.Event) []byte {
 	return appendSecret(dst, e)
 }
 
+// PayloadSize returns at least the length of e's payload encoding, so that
+// a buffer made with it as capacity is filled without growing.
+func PayloadSize(e *stele.Event) int {
+	const field = binary.MaxVarintLen64
+	n := 1 + 16*field + len(e.IP) + len(e.UserAgent) + len(e.RequestID) + len(e.Description) + len(e.IdempotencyKey)
+	for _, r := range []*stele.Ref{e.Actor, e.Target, e.Source} {
+		if r != nil {
+			n += len(r.Type) + len(r.ID) + len(r.Name) + len(r.Email)
+		}
+	}
+	for k, v := range e.Metadata {
+		n += 1 + 2*field + len(k)
+		switch v := v.(type) {
+		case string:
+			n += len(v)
+		case json.Number:
+			n += len(v)
+		}
+	}
+	return n
+}
+
 func appendSecret(dst []byte, e *stele.Event) []byte {
 	dst = appendRef(dst, e.Actor, true)
 	dst = appendRef(dst, e.Target, false)
