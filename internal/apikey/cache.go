@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/coalesce"
 )
 
 // maxCached bounds the keys a Cache holds; past it the cache starts afresh.
@@ -20,7 +21,8 @@ const genTimeout = 5 * time.Second
 // read. An entry is trusted only while the store's generation is what it was
 // before the entry was read, and every request reads the generation afresh,
 // so a key created or revoked by any process or node counts from the next
-// request on. Concurrent requests share one generation read (see gen), which
+// request on. Concurrent requests share one generation read (a
+// coalesce.Fresh: each takes a read begun after it arrived), which
 // is what makes the cache cheaper than a lookup: a single-event request
 // otherwise spends a fifth of its CPU reading its key.
 //
@@ -31,7 +33,7 @@ type Cache struct {
 
 	mu   sync.Mutex
 	keys map[string]cached
-	gen  genReader
+	gen  *coalesce.Fresh[int64] // nil when the store has no generation
 }
 
 type cached struct {
@@ -45,7 +47,7 @@ func NewCache(store stele.APIKeyStore) *Cache {
 	c := &Cache{keys: map[string]cached{}}
 	if gs, ok := store.(stele.APIKeyGenerationStore); ok {
 		c.store = gs
-		c.gen.read = gs.APIKeyGeneration
+		c.gen = coalesce.New(gs.APIKeyGeneration, genTimeout)
 	} else {
 		c.store = noGeneration{store}
 	}
@@ -67,12 +69,12 @@ func (c *Cache) Authenticate(ctx context.Context, key string) (*stele.Principal,
 }
 
 func (c *Cache) lookup(ctx context.Context, id string) (*stele.APIKey, error) {
-	if c.gen.read == nil {
+	if c.gen == nil {
 		return find(ctx, c.store, id)
 	}
 	// The generation is read first: an entry stored under it was read no
 	// earlier, so it is at least as new as the generation says.
-	gen, err := c.gen.get(ctx)
+	gen, err := c.gen.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -119,62 +121,3 @@ func check(k *stele.APIKey, secret string) (*stele.Principal, error) {
 type noGeneration struct{ stele.APIKeyStore }
 
 func (noGeneration) APIKeyGeneration(context.Context) (int64, error) { return 0, nil }
-
-// genReader reads the generation for many requests at once. A request must
-// see a value read after it arrived (else a revocation committed just before
-// it could be missed), so it joins the next read that has not yet started,
-// starting one when none is running: while one read runs, every request that
-// arrives waits for the single read that follows it.
-type genReader struct {
-	read func(context.Context) (int64, error)
-
-	mu      sync.Mutex
-	running bool
-	next    *genCall // the read requests are joining; not started yet
-}
-
-type genCall struct {
-	done    chan struct{}
-	gen     int64
-	err     error
-	waiters int // requests sharing this read
-}
-
-func (g *genReader) get(ctx context.Context) (int64, error) {
-	g.mu.Lock()
-	call := g.next
-	if call == nil {
-		call = &genCall{done: make(chan struct{})}
-		g.next = call
-		if !g.running {
-			g.startLocked()
-		}
-	}
-	call.waiters++
-	g.mu.Unlock()
-	select {
-	case <-call.done:
-		return call.gen, call.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-}
-
-// startLocked starts the read of g.next; g.mu is held.
-func (g *genReader) startLocked() {
-	call := g.next
-	g.next, g.running = nil, true
-	go func() {
-		// The read is shared, so no one request's context may cancel it.
-		ctx, cancel := context.WithTimeout(context.Background(), genTimeout)
-		call.gen, call.err = g.read(ctx)
-		cancel()
-		close(call.done)
-		g.mu.Lock()
-		g.running = false
-		if g.next != nil {
-			g.startLocked()
-		}
-		g.mu.Unlock()
-	}()
-}

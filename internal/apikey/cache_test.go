@@ -3,7 +3,6 @@ package apikey
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -89,62 +88,5 @@ func TestCacheFollowsChangesFromAnotherProcess(t *testing.T) {
 		if _, err := c.Authenticate(ctx, bad); stele.ErrorCode(err) != stele.EUNAUTHORIZED {
 			t.Fatalf("%q: %v, want unauthorized", bad, err)
 		}
-	}
-}
-
-// TestGenerationReadIsFreshAndShared: requests that arrive while a read of
-// the generation is running do not take its answer, which may predate them;
-// they all share the one read that starts after it.
-func TestGenerationReadIsFreshAndShared(t *testing.T) {
-	var reads atomic.Int64
-	entered := make(chan int64, 10)
-	release := make(chan struct{})
-	g := &genReader{read: func(context.Context) (int64, error) {
-		n := reads.Add(1)
-		entered <- n
-		if n == 1 {
-			<-release
-		}
-		return n, nil
-	}}
-	ctx := context.Background()
-	first := make(chan int64)
-	go func() {
-		v, _ := g.get(ctx)
-		first <- v
-	}()
-	if n := <-entered; n != 1 {
-		t.Fatalf("first read is %d", n)
-	}
-	const late = 10
-	var wg sync.WaitGroup
-	got := make([]int64, late)
-	for i := range late {
-		wg.Go(func() { got[i], _ = g.get(ctx) })
-	}
-	for { // until every late request has joined the next read
-		g.mu.Lock()
-		n := 0
-		if g.next != nil {
-			n = g.next.waiters
-		}
-		g.mu.Unlock()
-		if n == late {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	close(release)
-	if v := <-first; v != 1 {
-		t.Fatalf("first request got %d", v)
-	}
-	wg.Wait()
-	for i, v := range got {
-		if v != 2 {
-			t.Fatalf("late request %d got the answer of read %d, want 2", i, v)
-		}
-	}
-	if n := reads.Load(); n != 2 {
-		t.Fatalf("%d reads for 11 requests, want 2", n)
 	}
 }
