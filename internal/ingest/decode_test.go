@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -238,5 +239,43 @@ func BenchmarkDecodeBatch(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestScalarMetadataMatchesTheJSONRoundTrip: events built in Go skip the
+// JSON round trip of their metadata only where it would change nothing.
+func TestScalarMetadataMatchesTheJSONRoundTrip(t *testing.T) {
+	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	for _, m := range []map[string]any{
+		{"s": "x", "n": json.Number("1.50"), "t": true, "f": false, "z": nil},
+		{"neg": json.Number("-0"), "exp": json.Number("1e-7"), "e": ""},
+		{"lead": json.Number(" 1")}, {"plus": json.Number("+1")}, {"empty": json.Number("")},
+		{"int": 3, "float": 2.5}, {"bad": "\xff"}, {"\xffkey": "v"}, {"nested": map[string]any{"a": 1}},
+		{"html": "<b>&</b>"}, {},
+	} {
+		e := stele.Event{Action: "user.login", Metadata: m}
+		in, err := inputOf(&e)
+		slow := in
+		slow.meta = nil
+		if _, ok := scalarMetadata(m); ok {
+			if in.meta == nil {
+				t.Fatalf("%v: not taken the short way", m)
+			}
+			b, err := json.Marshal(m)
+			if err != nil {
+				t.Fatalf("%v: the short way took what json.Marshal refuses: %v", m, err)
+			}
+			slow.Metadata = b
+		} else if in.meta != nil {
+			t.Fatalf("%v: taken the short way", m)
+		}
+		if err != nil {
+			continue
+		}
+		fe, fd := Validate(&in, 0, now)
+		se, sd := Validate(&slow, 0, now)
+		if !reflect.DeepEqual(fe, se) || !reflect.DeepEqual(fd, sd) {
+			t.Fatalf("%v: validates as %v, %v; the round trip gives %v, %v", m, fe.Metadata, fd, se.Metadata, sd)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/blind"
@@ -164,7 +165,10 @@ func inputOf(e *stele.Event) (Input, error) {
 	if e.Source != nil {
 		in.Source = &InputRef{Type: e.Source.Type, ID: e.Source.ID, Name: e.Source.Name}
 	}
-	if e.Metadata != nil {
+	if m, ok := scalarMetadata(e.Metadata); ok {
+		// What json.Marshal and decoding would give, without the round trip.
+		in.meta = m
+	} else if e.Metadata != nil {
 		m, err := json.Marshal(e.Metadata)
 		if err != nil {
 			return in, fmt.Errorf("metadata: %w", err)
@@ -172,4 +176,40 @@ func inputOf(e *stele.Event) (Input, error) {
 		in.Metadata = m
 	}
 	return in, nil
+}
+
+// scalarMetadata returns a copy of m when encoding it to JSON and decoding
+// it back (with UseNumber) would give it unchanged: keys and strings in valid
+// UTF-8, and values that are strings, booleans, nil or well-formed
+// json.Numbers. Anything else takes the round trip, which converts or
+// rejects it as a producer's JSON would be.
+func scalarMetadata(m map[string]any) (map[string]any, bool) {
+	if len(m) == 0 {
+		return nil, false
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if !utf8.ValidString(k) {
+			return nil, false
+		}
+		switch v := v.(type) {
+		case string:
+			if !utf8.ValidString(v) {
+				return nil, false
+			}
+		case json.Number:
+			s := scan{b: []byte(v)}
+			if v == "" || v[0] != '-' && (v[0] < '0' || v[0] > '9') {
+				return nil, false
+			}
+			if _, ok := s.number(); !ok || s.i != len(v) {
+				return nil, false
+			}
+		case bool, nil:
+		default:
+			return nil, false
+		}
+		out[k] = v
+	}
+	return out, true
 }
