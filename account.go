@@ -65,5 +65,7 @@ type AccountStore interface {
 	Account(ctx context.Context, id int64) (*Account, error)
 	AccountByName(ctx context.Context, name string) (*Account, error)
 	Accounts(ctx context.Context) ([]*Account, error)
-	UpdateAccount(ctx context.Context, id int64, u AccountUpdate) (*Account, error)
+	// UpdateAccount applies u and returns the account as it was just
+	// before, read in the same transaction, and as it is now.
+	UpdateAccount(ctx context.Context, id int64, u AccountUpdate) (before, after *Account, err error)
 }

@@ -224,7 +224,7 @@ func accountsSet(ctx context.Context, args []string, out io.Writer) error {
 	if err := checkAccount(&check, types); err != nil {
 		return err
 	}
-	after, err := a.db.UpdateAccount(ctx, before.ID, u)
+	before, after, err := a.db.UpdateAccount(ctx, before.ID, u)
 	if err != nil {
 		return err
 	}

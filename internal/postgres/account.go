@@ -72,9 +72,9 @@ func (db *DB) Accounts(ctx context.Context) ([]*stele.Account, error) {
 
 // UpdateAccount applies u to the account with id and returns it as updated.
 // A RetentionDays of 0, like ClearRetention, removes the override.
-func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate) (*stele.Account, error) {
+func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate) (before, after *stele.Account, err error) {
 	var a *stele.Account
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err = db.tx(ctx, func(tx pgx.Tx) error {
 		var err error
 		a, err = scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -83,6 +83,12 @@ func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate
 		if err != nil {
 			return fmt.Errorf("postgres: update account: %w", mapErr(err))
 		}
+		b := *a
+		if a.RetentionDays != nil {
+			n := *a.RetentionDays
+			b.RetentionDays = &n
+		}
+		before = &b
 		if u.Type != nil {
 			a.Type = *u.Type
 		}
@@ -104,9 +110,9 @@ func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return a, nil
+	return before, a, nil
 }
 
 func scanAccount(s pgx.Row) (*stele.Account, error) {

@@ -169,7 +169,7 @@ func TestLegalHoldSuspendsPurge(t *testing.T) {
 	e.ingestAt(t, t0.Add(-days(100)), t0.Add(-days(90)))
 	a, _ := e.db.AccountByName(t.Context(), "acme")
 	on := true
-	if _, err := e.db.UpdateAccount(t.Context(), a.ID, stele.AccountUpdate{LegalHold: &on}); err != nil {
+	if _, _, err := e.db.UpdateAccount(t.Context(), a.ID, stele.AccountUpdate{LegalHold: &on}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := e.job.Run(t.Context(), "", false)
@@ -185,7 +185,7 @@ func TestLegalHoldSuspendsPurge(t *testing.T) {
 		t.Fatalf("%d rows under legal hold, want 2", n)
 	}
 	off := false
-	if _, err := e.db.UpdateAccount(t.Context(), a.ID, stele.AccountUpdate{LegalHold: &off}); err != nil {
+	if _, _, err := e.db.UpdateAccount(t.Context(), a.ID, stele.AccountUpdate{LegalHold: &off}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.job.Run(t.Context(), "acme", false); err != nil {

@@ -54,14 +54,17 @@ func (s *Settings) now() time.Time {
 // legal hold), records the change as done by actor, and returns the new
 // settings. Callers check the actor's permission (settings.manage) first.
 func (s *Settings) Update(ctx context.Context, account string, u stele.AccountUpdate, actor *stele.Ref) (stele.RetentionSettings, error) {
-	before, err := s.Accounts.AccountByName(ctx, account)
+	acct, err := s.Accounts.AccountByName(ctx, account)
 	if err != nil {
 		return stele.RetentionSettings{}, err
 	}
 	if err := s.Check(u); err != nil {
 		return stele.RetentionSettings{}, err
 	}
-	after, err := s.Accounts.UpdateAccount(ctx, before.ID, u)
+	// The change events compare with the account as the update found it,
+	// in its own transaction: another change in between would otherwise
+	// be recorded as this one's "before".
+	before, after, err := s.Accounts.UpdateAccount(ctx, acct.ID, u)
 	if err != nil {
 		return stele.RetentionSettings{}, err
 	}

@@ -82,9 +82,9 @@ func (db *DB) Accounts(ctx context.Context) ([]*stele.Account, error) {
 
 // UpdateAccount applies u to the account with id and returns it as updated.
 // A RetentionDays of 0, like ClearRetention, removes the override.
-func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate) (*stele.Account, error) {
+func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate) (before, after *stele.Account, err error) {
 	var a *stele.Account
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err = db.write(ctx, func(tx *sql.Tx) error {
 		var err error
 		a, err = scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -93,6 +93,12 @@ func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate
 		if err != nil {
 			return fmt.Errorf("sqlite: update account: %w", mapErr(err))
 		}
+		b := *a
+		if a.RetentionDays != nil {
+			n := *a.RetentionDays
+			b.RetentionDays = &n
+		}
+		before = &b
 		if u.Type != nil {
 			a.Type = *u.Type
 		}
@@ -114,9 +120,9 @@ func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return a, nil
+	return before, a, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }

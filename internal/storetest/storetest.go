@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"AccountNameConflict", testAccountNameConflict},
 		{"AccountNotFound", testAccountNotFound},
 		{"AccountUpdateRetentionAndLegalHold", testAccountUpdate},
+		{"AccountUpdatesChainBeforeAndAfter", testAccountUpdateChain},
 		{"APIKeysCreateGetListRevoke", testAPIKeys},
 		{"APIKeyNotFoundAndConflict", testAPIKeyErrors},
 		{"APIKeyGenerationMovesOnEveryKeyChange", testAPIKeyGeneration},
@@ -139,20 +141,78 @@ func testAccountNameConflict(t *testing.T, s Store) {
 	wantCode(t, err, stele.ECONFLICT)
 }
 
+// testAccountUpdateChain: concurrent updates each report the account as it
+// was just before them, so that their befores and afters form one chain:
+// every update's before is the initial state or another update's after,
+// and no two updates saw the same before.
+func testAccountUpdateChain(t *testing.T, s Store) {
+	a := mustAccount(t, s, "acme")
+	const n = 8
+	type change struct{ before, after int }
+	changes := make(chan change, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			before, after, err := s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{RetentionDays: intp(100 + i)})
+			if err != nil {
+				errs <- err
+				return
+			}
+			b := 0
+			if before.RetentionDays != nil {
+				b = *before.RetentionDays
+			}
+			changes <- change{b, *after.RetentionDays}
+		})
+	}
+	wg.Wait()
+	close(changes)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	next := map[int]int{} // before → after
+	for c := range changes {
+		if _, dup := next[c.before]; dup {
+			t.Fatalf("two updates both saw retention %d before them", c.before)
+		}
+		next[c.before] = c.after
+	}
+	at, steps := 0, 0 // the account starts with no override
+	for ; steps < n; steps++ {
+		after, ok := next[at]
+		if !ok {
+			break
+		}
+		at = after
+	}
+	if steps != n {
+		t.Fatalf("the updates' befores and afters do not chain: %v", next)
+	}
+	got, err := s.Account(ctx(t), a.ID)
+	if err != nil || got.RetentionDays == nil || *got.RetentionDays != at {
+		t.Fatalf("account after the updates: %+v, %v; the chain ends at %d", got, err, at)
+	}
+}
+
 func testAccountNotFound(t *testing.T, s Store) {
 	_, err := s.Account(ctx(t), 424242)
 	wantCode(t, err, stele.ENOTFOUND)
 	_, err = s.AccountByName(ctx(t), "nobody")
 	wantCode(t, err, stele.ENOTFOUND)
 	typ := "free"
-	_, err = s.UpdateAccount(ctx(t), 424242, stele.AccountUpdate{Type: &typ})
+	_, _, err = s.UpdateAccount(ctx(t), 424242, stele.AccountUpdate{Type: &typ})
 	wantCode(t, err, stele.ENOTFOUND)
 }
 
 func testAccountUpdate(t *testing.T, s Store) {
 	a := mustAccount(t, s, "acme")
 	typ, hold := "enterprise", true
-	got, err := s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{Type: &typ, RetentionDays: intp(400), LegalHold: &hold})
+	before, got, err := s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{Type: &typ, RetentionDays: intp(400), LegalHold: &hold})
+	if err == nil {
+		equalAccount(t, before, a)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +226,7 @@ func testAccountUpdate(t *testing.T, s Store) {
 	equalAccount(t, reread, &want)
 
 	// Fields not named stay as they are; ClearRetention drops the override.
-	got, err = s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{ClearRetention: true})
+	_, got, err = s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{ClearRetention: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,10 +237,10 @@ func testAccountUpdate(t *testing.T, s Store) {
 	}
 
 	hold = false
-	if _, err := s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{RetentionDays: intp(10)}); err != nil {
+	if _, _, err := s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{RetentionDays: intp(10)}); err != nil {
 		t.Fatal(err)
 	}
-	got, err = s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{RetentionDays: intp(0), LegalHold: &hold})
+	_, got, err = s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{RetentionDays: intp(0), LegalHold: &hold})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +332,7 @@ func testAPIKeyGeneration(t *testing.T, s Store) {
 	}
 	a := mustAccount(t, s, "acme")
 	// Events, accounts and their settings are not key changes.
-	if _, err := s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{LegalHold: new(true)}); err != nil {
+	if _, _, err := s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{LegalHold: new(true)}); err != nil {
 		t.Fatal(err)
 	}
 	appendRows(t, s, a.ID, []stele.EventRow{eventRow(a.ID, 0)}, nil)
