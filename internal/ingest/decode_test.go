@@ -279,3 +279,13 @@ func TestScalarMetadataMatchesTheJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestCatalogActionsMatchThePattern: validation skips the action pattern
+// for built-in actions, which is right only while each of them matches it.
+func TestCatalogActionsMatchThePattern(t *testing.T) {
+	for action := range stele.Catalog {
+		if !stele.ActionPattern.MatchString(action) || len(action) > stele.MaxActionLen {
+			t.Errorf("built-in action %q does not match %s", action, stele.ActionPattern)
+		}
+	}
+}
