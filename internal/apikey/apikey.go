@@ -67,21 +67,6 @@ func joinScopes(ss []stele.Scope) string {
 
 var errInvalidKey = stele.Errorf(stele.EUNAUTHORIZED, "invalid API key")
 
-// Authenticate returns the principal of a key's full text. Unknown, malformed
-// and revoked keys all get the same answer, so the answer tells an attacker
-// nothing about which keys exist.
-func Authenticate(ctx context.Context, store stele.APIKeyStore, key string) (*stele.Principal, error) {
-	idPart, secretPart, ok := parse(key)
-	if !ok {
-		return nil, errInvalidKey
-	}
-	k, err := find(ctx, store, idPart)
-	if err != nil {
-		return nil, err
-	}
-	return check(k, secretPart)
-}
-
 // parse splits a key's full text into its id and its secret.
 func parse(key string) (id, secret string, ok bool) {
 	rest, ok := strings.CutPrefix(key, prefix)

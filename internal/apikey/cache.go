@@ -29,7 +29,7 @@ const genTimeout = 5 * time.Second
 // Only the SHA-256 of each secret is held, as in the store, and it is
 // compared in constant time on every request.
 type Cache struct {
-	store stele.APIKeyGenerationStore
+	store stele.APIKeyStore
 
 	mu   sync.Mutex
 	keys map[string]cached
@@ -44,18 +44,16 @@ type cached struct {
 // NewCache returns a cache over store. When store has no generation, the
 // cache is a plain lookup on every request.
 func NewCache(store stele.APIKeyStore) *Cache {
-	c := &Cache{keys: map[string]cached{}}
+	c := &Cache{store: store, keys: map[string]cached{}}
 	if gs, ok := store.(stele.APIKeyGenerationStore); ok {
-		c.store = gs
 		c.gen = coalesce.New(gs.APIKeyGeneration, genTimeout)
-	} else {
-		c.store = noGeneration{store}
 	}
 	return c
 }
 
-// Authenticate returns the principal of a key's full text, with the same
-// answers as the package's Authenticate.
+// Authenticate returns the principal of a key's full text. Unknown,
+// malformed and revoked keys all get the same answer, so the answer tells an
+// attacker nothing about which keys exist.
 func (c *Cache) Authenticate(ctx context.Context, key string) (*stele.Principal, error) {
 	idPart, secretPart, ok := parse(key)
 	if !ok {
@@ -116,8 +114,3 @@ func check(k *stele.APIKey, secret string) (*stele.Principal, error) {
 	}
 	return &stele.Principal{AccountID: k.AccountID, Account: k.Account, KeyID: k.ID, Scopes: k.Scopes, Operator: k.Operator}, nil
 }
-
-// noGeneration adapts a store without a generation; the cache never asks it.
-type noGeneration struct{ stele.APIKeyStore }
-
-func (noGeneration) APIKeyGeneration(context.Context) (int64, error) { return 0, nil }
