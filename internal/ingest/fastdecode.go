@@ -283,20 +283,7 @@ func (s *scan) input(in *Input, name string) bool {
 			return true
 		}
 		in.Actor = new(stele.Ref)
-		r := in.Actor
-		return s.object(func(n string) bool {
-			switch n {
-			case "type":
-				return s.optStr(&r.Type)
-			case "id":
-				return s.optStr(&r.ID)
-			case "name":
-				return s.optStr(&r.Name)
-			case "email":
-				return s.optStr(&r.Email)
-			}
-			return false
-		})
+		return s.ref(&in.Actor.Type, &in.Actor.ID, &in.Actor.Name, &in.Actor.Email)
 	case "target", "source":
 		if s.word("null") {
 			return true
@@ -307,21 +294,28 @@ func (s *scan) input(in *Input, name string) bool {
 		} else {
 			in.Source = r
 		}
-		return s.object(func(n string) bool {
-			switch n {
-			case "type":
-				return s.optStr(&r.Type)
-			case "id":
-				return s.optStr(&r.ID)
-			case "name":
-				return s.optStr(&r.Name)
-			}
-			return false
-		})
+		return s.ref(&r.Type, &r.ID, &r.Name, nil)
 	case "metadata":
 		return s.metadata(in)
 	}
 	return false
+}
+
+// ref reads a party's object; email is nil for a party that has none.
+func (s *scan) ref(typ, id, name, email *string) bool {
+	return s.object(func(n string) bool {
+		switch {
+		case n == "type":
+			return s.optStr(typ)
+		case n == "id":
+			return s.optStr(id)
+		case n == "name":
+			return s.optStr(name)
+		case n == "email" && email != nil:
+			return s.optStr(email)
+		}
+		return false
+	})
 }
 
 // metadata reads an object of scalar values into in.meta, keeping its text
