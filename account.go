@@ -51,6 +51,16 @@ func (a *Account) Retention(types []AccountType) int {
 	return 0
 }
 
+// Clone returns a copy of a that shares nothing with it.
+func (a *Account) Clone() *Account {
+	c := *a
+	if a.RetentionDays != nil {
+		n := *a.RetentionDays
+		c.RetentionDays = &n
+	}
+	return &c
+}
+
 // AccountUpdate changes the fields that are non-nil.
 type AccountUpdate struct {
 	Type           *string

@@ -83,12 +83,7 @@ func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate
 		if err != nil {
 			return fmt.Errorf("postgres: update account: %w", mapErr(err))
 		}
-		b := *a
-		if a.RetentionDays != nil {
-			n := *a.RetentionDays
-			b.RetentionDays = &n
-		}
-		before = &b
+		before = a.Clone()
 		if u.Type != nil {
 			a.Type = *u.Type
 		}
