@@ -28,10 +28,30 @@ type RetentionStore interface {
 	// account's oldest events with seq below below, stopping at the first
 	// whose time is not before cutoff (Unix µs). Idempotency records of the
 	// deleted events go too.
-	PurgeExpired(ctx context.Context, accountID, cutoff, below int64, limit int) (PurgeBatch, error)
+	//
+	// stmt, when not nil, is the signed statement of the batch ("every
+	// event below stmt.Below is gone") and is stored in the same
+	// transaction, so that no crash can leave deleted rows without their
+	// statement. A batch that would not end exactly at stmt.Below (another
+	// purger took part of it) deletes nothing and fails with ECONFLICT.
+	PurgeExpired(ctx context.Context, accountID, cutoff, below int64, limit int, stmt *Purge) (PurgeBatch, error)
 	// ExpiredPrefix reports, without deleting, what PurgeExpired would
 	// delete if the account's events below seq from were already gone.
 	ExpiredPrefix(ctx context.Context, accountID, cutoff, from int64, limit int) (PurgeBatch, error)
+}
+
+// CheckPurgeStatement is the stores' check, inside a purge's transaction,
+// that stmt (nil when the purge keeps no integrity record) describes the
+// batch b about to be deleted from the account.
+func CheckPurgeStatement(stmt *Purge, accountID int64, b PurgeBatch) error {
+	if stmt == nil {
+		return nil
+	}
+	if stmt.AccountID != accountID || stmt.Below != b.BelowSeq {
+		return Errorf(ECONFLICT, "purge statement for account %d below seq %d, but the batch of account %d ends below seq %d; nothing deleted",
+			stmt.AccountID, stmt.Below, accountID, b.BelowSeq)
+	}
+	return nil
 }
 
 // Reencrypted is an event payload sealed again under a newer data key.

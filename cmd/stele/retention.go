@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/retention"
 )
 
@@ -26,20 +25,7 @@ func (a *app) retentionJob(typesSpec string) (*retention.Job, error) {
 		return nil, err
 	}
 	return &retention.Job{Accounts: a.db, Store: a.db, Recorder: a.ingest, Types: types, Logger: a.logger,
-		Integrity: purgeRecorder{a.checkpoints, a.db}}, nil
-}
-
-// purgeRecorder signs purge statements with the checkpoint signer and keeps
-// them in the store.
-type purgeRecorder struct {
-	*integrity.Checkpointer
-	store interface {
-		AddPurge(ctx context.Context, p *stele.Purge) error
-	}
-}
-
-func (p purgeRecorder) AddPurge(ctx context.Context, s *stele.Purge) error {
-	return p.store.AddPurge(ctx, s)
+		Integrity: a.checkpoints}, nil
 }
 
 func runRetention(ctx context.Context, args []string, out io.Writer) error {

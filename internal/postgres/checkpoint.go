@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stele-audit/stele"
 )
 
@@ -80,11 +81,20 @@ func (db *DB) Checkpoints(ctx context.Context, accountID int64) ([]*stele.Checkp
 
 // AddPurge stores a purge record; one with the same Below is kept.
 func (db *DB) AddPurge(ctx context.Context, p *stele.Purge) error {
+	return insertPurge(ctx, db.pool, p)
+}
+
+// execer is what a pool and a transaction share for statements.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+func insertPurge(ctx context.Context, db execer, p *stele.Purge) error {
 	frontier := make([]byte, 0, 32*len(p.Frontier))
 	for _, f := range p.Frontier {
 		frontier = append(frontier, f[:]...)
 	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO purges (account_id, below, frontier, note, created_at) VALUES ($1, $2, $3, $4, $5)
+	_, err := db.Exec(ctx, `INSERT INTO purges (account_id, below, frontier, note, created_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (account_id, below) DO NOTHING`, p.AccountID, p.Below, frontier, nonNilBytes(p.Note), p.CreatedAt.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("postgres: add purge: %w", mapErr(err))

@@ -16,11 +16,12 @@ var _ stele.RetentionStore = (*DB)(nil)
 const purgeLockClass = int32(0x53745075) // "StPu"
 
 // PurgeExpired deletes up to limit of the account's oldest events whose
-// times are all before cutoff (and seqs below below), in one transaction.
+// times are all before cutoff (and seqs below below), in one transaction
+// that also stores stmt.
 // Purgers of one account take turns on an advisory lock; appends only add
 // newer seqs, so the run found is the run deleted. The DELETE names the
 // run's time range too, so that only the partitions holding it are read.
-func (db *DB) PurgeExpired(ctx context.Context, accountID, cutoff, below int64, limit int) (stele.PurgeBatch, error) {
+func (db *DB) PurgeExpired(ctx context.Context, accountID, cutoff, below int64, limit int, stmt *stele.Purge) (stele.PurgeBatch, error) {
 	var b stele.PurgeBatch
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, purgeLockClass, int32(accountID)); err != nil {
@@ -28,6 +29,9 @@ func (db *DB) PurgeExpired(ctx context.Context, accountID, cutoff, below int64, 
 		}
 		var err error
 		if b, err = expiredPrefix(ctx, tx, accountID, cutoff, 0, below, limit); err != nil || b.Deleted == 0 {
+			return err
+		}
+		if err := stele.CheckPurgeStatement(stmt, accountID, b); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM events WHERE account_id = $1 AND seq >= $2 AND seq < $3 AND time >= $4 AND time <= $5`,
@@ -41,7 +45,10 @@ func (db *DB) PurgeExpired(ctx context.Context, accountID, cutoff, below int64, 
 		if _, err := tx.Exec(ctx, `DELETE FROM idempotency WHERE account_id = $1 AND seq < $2`, accountID, b.BelowSeq); err != nil {
 			return fmt.Errorf("postgres: purge idempotency: %w", mapErr(err))
 		}
-		return nil
+		if stmt == nil {
+			return nil
+		}
+		return insertPurge(ctx, tx, stmt)
 	})
 	if err != nil {
 		return stele.PurgeBatch{}, err

@@ -16,13 +16,12 @@ type Recorder interface {
 	Record(ctx context.Context, events ...stele.Event) ([]stele.Receipt, error)
 }
 
-// PurgeRecorder keeps the integrity record of purges: SignPurge prepares
-// the signed "purged below seq N" statement while the rows below N still
-// exist (integrity.Checkpointer.SignPurge), AddPurge stores it once they are
-// gone (stele.IntegrityStore.AddPurge).
+// PurgeRecorder signs the integrity record of purges: the "purged below
+// seq N" statement, prepared while the rows below N still exist
+// (integrity.Checkpointer.SignPurge). The store keeps it in the transaction
+// that deletes them.
 type PurgeRecorder interface {
 	SignPurge(ctx context.Context, account *stele.Account, below int64) (*stele.Purge, error)
-	AddPurge(ctx context.Context, p *stele.Purge) error
 }
 
 // DefaultBatch is how many rows one purge transaction deletes.
@@ -45,8 +44,8 @@ type Job struct {
 	// kept ≥ 70% of its rate in BenchmarkIngestDuringPurge); negative does
 	// not wait.
 	Pause time.Duration
-	// Integrity, when set, gets a signed purge statement for every batch:
-	// signed before the batch's rows are deleted, stored after.
+	// Integrity, when set, signs a purge statement for every batch before
+	// its rows are deleted; the deleting transaction stores it.
 	Integrity PurgeRecorder
 }
 
@@ -204,8 +203,8 @@ func (j *Job) RunAccount(ctx context.Context, a *stele.Account, dryRun bool) (Re
 
 // purgeBatch deletes the next batch of the account's expired prefix. The
 // batch is found first on a read connection, its statement signed while its
-// rows still exist, then it is deleted (bounded by that statement's seq) and
-// the statement stored.
+// rows still exist, then it is deleted (bounded by that statement's seq) in
+// the transaction that stores the statement.
 func (j *Job) purgeBatch(ctx context.Context, a *stele.Account, cut int64) (stele.PurgeBatch, error) {
 	next, err := j.Store.ExpiredPrefix(ctx, a.ID, cut, 0, j.batch())
 	if err != nil || next.Deleted == 0 {
@@ -217,21 +216,10 @@ func (j *Job) purgeBatch(ctx context.Context, a *stele.Account, cut int64) (stel
 			return stele.PurgeBatch{}, fmt.Errorf("sign purge statement: %w", err)
 		}
 	}
-	b, err := j.Store.PurgeExpired(ctx, a.ID, cut, next.BelowSeq, j.batch())
-	if err != nil || b.Deleted == 0 {
-		return b, err
-	}
-	if stmt != nil {
-		if b.BelowSeq != stmt.Below {
-			// Only if a concurrent purge took part of the batch first: the
-			// statement for what this one deleted is the other's to store.
-			return b, fmt.Errorf("purge statement: deleted below seq %d, signed below %d", b.BelowSeq, stmt.Below)
-		}
-		if err := j.Integrity.AddPurge(ctx, stmt); err != nil {
-			return b, fmt.Errorf("store purge statement: %w", err)
-		}
-	}
-	return b, nil
+	// The store refuses (ECONFLICT) a batch that no longer ends at the
+	// statement's seq, which happens only if a concurrent purge took part
+	// of it first.
+	return j.Store.PurgeExpired(ctx, a.ID, cut, next.BelowSeq, j.batch(), stmt)
 }
 
 // plan reads, without deleting, the whole expired prefix of an account.

@@ -208,13 +208,12 @@ func TestDryRunDeletesNothing(t *testing.T) {
 	}
 }
 
-// purges is a PurgeRecorder that checks the order: signed while the rows
-// exist, stored once they are gone.
+// purges is a PurgeRecorder that checks that each statement is signed
+// while the rows it describes still exist.
 type purges struct {
 	t      *testing.T
 	e      *env
 	signed []int64
-	stored []int64
 }
 
 func (p *purges) SignPurge(ctx context.Context, a *stele.Account, below int64) (*stele.Purge, error) {
@@ -222,15 +221,7 @@ func (p *purges) SignPurge(ctx context.Context, a *stele.Account, below int64) (
 		p.t.Errorf("signing below %d after the rows went: %v", below, err)
 	}
 	p.signed = append(p.signed, below)
-	return &stele.Purge{AccountID: a.ID, Below: below}, nil
-}
-
-func (p *purges) AddPurge(ctx context.Context, s *stele.Purge) error {
-	if _, err := p.e.db.Row(ctx, s.AccountID, s.Below-1); stele.ErrorCode(err) != stele.ENOTFOUND {
-		p.t.Errorf("storing the statement below %d before the rows went: %v", s.Below, err)
-	}
-	p.stored = append(p.stored, s.Below)
-	return nil
+	return &stele.Purge{AccountID: a.ID, Below: below, Note: fmt.Appendf(nil, "below %d", below), CreatedAt: t0}, nil
 }
 
 func TestEveryBatchGetsASignedPurgeStatement(t *testing.T) {
@@ -245,8 +236,23 @@ func TestEveryBatchGetsASignedPurgeStatement(t *testing.T) {
 	if _, err := e.job.Run(t.Context(), "acme", false); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(p.signed) != "[4 8 10]" || fmt.Sprint(p.stored) != "[4 8 10]" {
-		t.Fatalf("signed %v, stored %v; want [4 8 10] both", p.signed, p.stored)
+	a, err := e.db.AccountByName(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := e.db.Purges(t.Context(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var belows []int64
+	for _, s := range stored {
+		if string(s.Note) != fmt.Sprintf("below %d", s.Below) {
+			t.Errorf("statement below %d holds %q", s.Below, s.Note)
+		}
+		belows = append(belows, s.Below)
+	}
+	if fmt.Sprint(p.signed) != "[4 8 10]" || fmt.Sprint(belows) != "[4 8 10]" {
+		t.Fatalf("signed %v, stored %v; want [4 8 10] both", p.signed, belows)
 	}
 }
 

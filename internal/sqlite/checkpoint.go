@@ -89,18 +89,20 @@ func (db *DB) Checkpoints(ctx context.Context, accountID int64) ([]*stele.Checkp
 
 // AddPurge stores a purge record; one with the same Below is kept.
 func (db *DB) AddPurge(ctx context.Context, p *stele.Purge) error {
+	return db.write(ctx, func(tx *sql.Tx) error { return insertPurge(ctx, tx, p) })
+}
+
+func insertPurge(ctx context.Context, tx *sql.Tx, p *stele.Purge) error {
 	frontier := make([]byte, 0, 32*len(p.Frontier))
 	for _, f := range p.Frontier {
 		frontier = append(frontier, f[:]...)
 	}
-	return db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO purges (account_id, below, frontier, note, created_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (account_id, below) DO NOTHING`, p.AccountID, p.Below, frontier, p.Note, p.CreatedAt.UnixMicro())
-		if err != nil {
-			return fmt.Errorf("sqlite: add purge: %w", mapErr(err))
-		}
-		return nil
-	})
+	_, err := tx.ExecContext(ctx, `INSERT INTO purges (account_id, below, frontier, note, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (account_id, below) DO NOTHING`, p.AccountID, p.Below, frontier, p.Note, p.CreatedAt.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("sqlite: add purge: %w", mapErr(err))
+	}
+	return nil
 }
 
 // Purges returns the account's purge records by Below.

@@ -148,7 +148,7 @@ func TestPurgeTakesEventsOutOfTheCounts(t *testing.T) {
 		t.Fatalf("before the purge: %d", n)
 	}
 	// Purge the events of the first 7 hours (70 events).
-	b, err := db.PurgeExpired(ctx, 1, 7*hour, 1<<62, 1000)
+	b, err := db.PurgeExpired(ctx, 1, 7*hour, 1<<62, 1000, nil)
 	if err != nil || b.Deleted != 70 {
 		t.Fatalf("purge: %+v %v", b, err)
 	}

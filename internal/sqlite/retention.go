@@ -18,14 +18,18 @@ type querier interface {
 }
 
 // PurgeExpired deletes up to limit of the account's oldest events whose
-// times are all before cutoff, in one transaction on the writer. The run
-// is found and deleted in the same transaction, so concurrent appends (which
-// only add newer seqs) and other purgers cannot make it delete anything else.
-func (db *DB) PurgeExpired(ctx context.Context, accountID, cutoff, below int64, limit int) (stele.PurgeBatch, error) {
+// times are all before cutoff, in one transaction on the writer, and stores
+// stmt with them. The run is found and deleted in the same transaction, so
+// concurrent appends (which only add newer seqs) and other purgers cannot
+// make it delete anything else.
+func (db *DB) PurgeExpired(ctx context.Context, accountID, cutoff, below int64, limit int, stmt *stele.Purge) (stele.PurgeBatch, error) {
 	var b stele.PurgeBatch
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		var err error
 		if b, err = expiredPrefix(ctx, tx, accountID, cutoff, 0, below, limit); err != nil || b.Deleted == 0 {
+			return err
+		}
+		if err := stele.CheckPurgeStatement(stmt, accountID, b); err != nil {
 			return err
 		}
 		if err := uncount(ctx, tx, accountID, b.FromSeq, b.BelowSeq); err != nil {
@@ -41,7 +45,10 @@ func (db *DB) PurgeExpired(ctx context.Context, accountID, cutoff, below int64, 
 		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE account_id = ? AND seq < ?`, accountID, b.BelowSeq); err != nil {
 			return fmt.Errorf("sqlite: purge idempotency: %w", mapErr(err))
 		}
-		return nil
+		if stmt == nil {
+			return nil
+		}
+		return insertPurge(ctx, tx, stmt)
 	})
 	if err != nil {
 		return stele.PurgeBatch{}, err

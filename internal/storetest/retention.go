@@ -23,6 +23,7 @@ func runRetention(t *testing.T, open func(t *testing.T) Store) {
 		fn   func(t *testing.T, s RetentionStore)
 	}{
 		{"PurgeExpiredDeletesOnlyTheExpiredSeqPrefix", testPurgeExpired},
+		{"PurgeExpiredStoresItsStatementOrDeletesNothing", testPurgeStatement},
 		{"RewrapKeysAndUpdatePayloads", testRewrapAndUpdatePayloads},
 		{"DeleteAccountRemovesKeysAndRows", testDeleteAccount},
 	}
@@ -73,7 +74,7 @@ func testPurgeExpired(t *testing.T, s RetentionStore) {
 		deleted, fromTo int64
 	}{{math.MaxInt64, 2, 2, 0}, {3, 5, 1, 2}, {math.MaxInt64, 5, 2, 3}, {math.MaxInt64, 5, 0, 0}}
 	for i, st := range steps {
-		got, err := s.PurgeExpired(ctx(t), a.ID, cutoff, st.below, int(st.limit))
+		got, err := s.PurgeExpired(ctx(t), a.ID, cutoff, st.below, int(st.limit), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,6 +107,48 @@ func testPurgeExpired(t *testing.T, s RetentionStore) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testPurgeStatement: a purge's signed statement is stored by the
+// transaction that deletes its rows, so that no crash can leave the rows
+// gone without it; a statement that does not describe the batch (another
+// purger took part of it) deletes nothing.
+func testPurgeStatement(t *testing.T, s RetentionStore) {
+	is := integrity(t, s)
+	a := mustAccount(t, s, "acme")
+	rows := make([]stele.EventRow, 6)
+	for i := range rows {
+		rows[i] = eventRow(a.ID, int64(i))
+	}
+	appendRows(t, s, a.ID, rows, nil)
+	cutoff := base + 100_000 // every row is older
+	at := time.Now().UTC().Truncate(time.Microsecond)
+
+	wrong := &stele.Purge{AccountID: a.ID, Below: 3, Note: []byte("signed below 3"), CreatedAt: at}
+	_, err := s.PurgeExpired(ctx(t), a.ID, cutoff, math.MaxInt64, 2, wrong) // the batch ends below 2
+	if stele.ErrorCode(err) != stele.ECONFLICT {
+		t.Fatalf("purge with a statement for another batch: %v, want %s", err, stele.ECONFLICT)
+	}
+	if n, _ := s.CountRows(ctx(t), a.ID); n != 6 {
+		t.Fatalf("a refused purge deleted rows: %d left", n)
+	}
+	if ps, _ := is.Purges(ctx(t), a.ID); len(ps) != 0 {
+		t.Fatalf("a refused purge stored its statement: %+v", ps)
+	}
+
+	stmt := &stele.Purge{AccountID: a.ID, Below: 4, Frontier: [][32]byte{hashOf("f4")}, Note: []byte("signed below 4"), CreatedAt: at}
+	b, err := s.PurgeExpired(ctx(t), a.ID, cutoff, 4, 10, stmt)
+	if err != nil || b.Deleted != 4 || b.BelowSeq != 4 {
+		t.Fatalf("purge below 4 = %+v, %v", b, err)
+	}
+	ps, err := is.Purges(ctx(t), a.ID)
+	if err != nil || len(ps) != 1 || ps[0].Below != 4 || string(ps[0].Note) != "signed below 4" || ps[0].Frontier[0] != hashOf("f4") {
+		t.Fatalf("purges after the batch = %+v, %v", ps, err)
+	}
+	// Nothing left to delete below 4: the statement is not stored again.
+	if b, err := s.PurgeExpired(ctx(t), a.ID, cutoff, 4, 10, stmt); err != nil || b.Deleted != 0 {
+		t.Fatalf("purge of an empty range = %+v, %v", b, err)
 	}
 }
 
