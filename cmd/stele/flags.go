@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
+
+	"github.com/stele-audit/stele"
 )
 
 // newFlags returns a FlagSet for a subcommand whose --help prints usage.
@@ -90,4 +94,54 @@ func printJSON(out io.Writer, v any) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// listForAccount is the "X list --account NAME [--json]" command: the
+// account's items from load, printed as a JSON array (never null) or as a
+// table of header and one row of cells per item.
+func listForAccount[T any](ctx context.Context, args []string, out io.Writer, cmd, what string,
+	load func(ctx context.Context, a *app, accountID int64) ([]T, error), header []string, row func(T) []any) error {
+	fs := newFlags(cmd, cmd+" --account NAME [--json]")
+	var sf storeFlags
+	sf.register(fs)
+	account := fs.String("account", "", "the account whose "+what+" to list")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *account == "" {
+		return &stele.Error{Code: stele.EINVALID, Message: "--account is required", Details: []stele.FieldError{{Field: "account", Rule: "required"}}}
+	}
+	a, err := openApp(ctx, sf, newLogger("warn"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	acct, err := a.db.AccountByName(ctx, *account)
+	if err != nil {
+		return err
+	}
+	items, err := load(ctx, a, acct.ID)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if items == nil {
+			items = []T{}
+		}
+		return printJSON(out, items)
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, it := range items {
+		cells := row(it)
+		for i, c := range cells {
+			if i > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprint(tw, c)
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/stele-audit/stele"
@@ -73,46 +72,16 @@ func scopeList(ss []stele.Scope) string {
 }
 
 func keysList(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("keys list", "keys list --account NAME [--json]")
-	var sf storeFlags
-	sf.register(fs)
-	account := fs.String("account", "", "the account whose keys to list")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	if *account == "" {
-		return &stele.Error{Code: stele.EINVALID, Message: "--account is required", Details: []stele.FieldError{{Field: "account", Rule: "required"}}}
-	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	acct, err := a.db.AccountByName(ctx, *account)
-	if err != nil {
-		return err
-	}
-	keys, err := a.db.APIKeys(ctx, acct.ID)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if keys == nil {
-			keys = []*stele.APIKey{}
-		}
-		return printJSON(out, keys)
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tOPERATOR\tCREATED\tREVOKED")
-	for _, k := range keys {
-		revoked := "-"
-		if k.RevokedAt != nil {
-			revoked = k.RevokedAt.Format(time.RFC3339)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", k.ID, k.Name, scopeList(k.Scopes), k.Operator, k.CreatedAt.Format(time.RFC3339), revoked)
-	}
-	return tw.Flush()
+	return listForAccount(ctx, args, out, "keys list", "keys",
+		func(ctx context.Context, a *app, id int64) ([]*stele.APIKey, error) { return a.db.APIKeys(ctx, id) },
+		[]string{"ID", "NAME", "SCOPES", "OPERATOR", "CREATED", "REVOKED"},
+		func(k *stele.APIKey) []any {
+			revoked := "-"
+			if k.RevokedAt != nil {
+				revoked = k.RevokedAt.Format(time.RFC3339)
+			}
+			return []any{k.ID, k.Name, scopeList(k.Scopes), k.Operator, k.CreatedAt.Format(time.RFC3339), revoked}
+		})
 }
 
 func keysRevoke(ctx context.Context, args []string, out io.Writer) error {

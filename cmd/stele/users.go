@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/stele-audit/stele"
 )
@@ -70,37 +69,8 @@ func usersCreate(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func usersList(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("users list", "users list --account NAME [--json]")
-	var sf storeFlags
-	sf.register(fs)
-	account := fs.String("account", "", "the account")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	acct, err := a.db.AccountByName(ctx, *account)
-	if err != nil {
-		return err
-	}
-	users, err := a.db.Users(ctx, acct.ID)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if users == nil {
-			users = []*stele.User{}
-		}
-		return printJSON(out, users)
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tMFA")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", u.ID, u.Email, u.Role, u.MFAEnabled())
-	}
-	return tw.Flush()
+	return listForAccount(ctx, args, out, "users list", "users",
+		func(ctx context.Context, a *app, id int64) ([]*stele.User, error) { return a.db.Users(ctx, id) },
+		[]string{"ID", "EMAIL", "ROLE", "MFA"},
+		func(u *stele.User) []any { return []any{u.ID, u.Email, u.Role, u.MFAEnabled()} })
 }
