@@ -69,6 +69,23 @@ type AccountUpdate struct {
 	LegalHold      *bool
 }
 
+// Apply changes a as u says.
+func (u AccountUpdate) Apply(a *Account) {
+	if u.Type != nil {
+		a.Type = *u.Type
+	}
+	switch {
+	case u.ClearRetention, u.RetentionDays != nil && *u.RetentionDays == 0:
+		a.RetentionDays = nil
+	case u.RetentionDays != nil:
+		n := *u.RetentionDays
+		a.RetentionDays = &n
+	}
+	if u.LegalHold != nil {
+		a.LegalHold = *u.LegalHold
+	}
+}
+
 // AccountStore keeps accounts.
 type AccountStore interface {
 	CreateAccount(ctx context.Context, a *Account) error // sets a.ID and a.CreatedAt; ECONFLICT if the name exists

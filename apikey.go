@@ -3,6 +3,7 @@ package stele
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -19,6 +20,26 @@ const (
 
 // Scopes lists every scope.
 var Scopes = []Scope{ScopeEventsWrite, ScopeEventsRead, ScopeEventsExport, ScopeAlertsManage, ScopeStreamsManage}
+
+// JoinScopes is scopes as stored and shown: comma-joined.
+func JoinScopes(scopes []Scope) string {
+	parts := make([]string, len(scopes))
+	for i, s := range scopes {
+		parts[i] = string(s)
+	}
+	return strings.Join(parts, ",")
+}
+
+// SplitScopes is the inverse of JoinScopes.
+func SplitScopes(s string) []Scope {
+	var out []Scope
+	for _, p := range strings.Split(s, ",") {
+		if p != "" {
+			out = append(out, Scope(p))
+		}
+	}
+	return out
+}
 
 // APIKey is a producer's or reader's credential. Only the SHA-256 of its
 // secret is kept. An operator key belongs to the _system account and may

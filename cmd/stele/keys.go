@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/stele-audit/stele"
@@ -52,23 +51,15 @@ func keysCreate(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if err := a.record(ctx, stele.Event{Account: acct.Name, Action: "api_key.created", Outcome: stele.OutcomeSuccess,
 		Target:      &stele.Ref{Type: "api_key", ID: k.ID, Name: k.Name},
-		Description: fmt.Sprintf("API key %s created with scopes %s", k.ID, scopeList(k.Scopes)),
-		Metadata:    map[string]any{"scopes": scopeList(k.Scopes), "operator": k.Operator}}); err != nil {
+		Description: fmt.Sprintf("API key %s created with scopes %s", k.ID, stele.JoinScopes(k.Scopes)),
+		Metadata:    map[string]any{"scopes": stele.JoinScopes(k.Scopes), "operator": k.Operator}}); err != nil {
 		return err
 	}
 	if *asJSON {
 		return printJSON(out, map[string]any{"id": k.ID, "key": secret, "account": acct.Name, "scopes": k.Scopes, "operator": k.Operator})
 	}
-	fmt.Fprintf(out, "created key %s for account %s with scopes %s\n\n  %s\n\nThis is the only time the key is shown; store it now.\n", k.ID, acct.Name, scopeList(k.Scopes), secret)
+	fmt.Fprintf(out, "created key %s for account %s with scopes %s\n\n  %s\n\nThis is the only time the key is shown; store it now.\n", k.ID, acct.Name, stele.JoinScopes(k.Scopes), secret)
 	return nil
-}
-
-func scopeList(ss []stele.Scope) string {
-	parts := make([]string, len(ss))
-	for i, s := range ss {
-		parts[i] = string(s)
-	}
-	return strings.Join(parts, ",")
 }
 
 func keysList(ctx context.Context, args []string, out io.Writer) error {
@@ -80,7 +71,7 @@ func keysList(ctx context.Context, args []string, out io.Writer) error {
 			if k.RevokedAt != nil {
 				revoked = k.RevokedAt.Format(time.RFC3339)
 			}
-			return []any{k.ID, k.Name, scopeList(k.Scopes), k.Operator, k.CreatedAt.Format(time.RFC3339), revoked}
+			return []any{k.ID, k.Name, stele.JoinScopes(k.Scopes), k.Operator, k.CreatedAt.Format(time.RFC3339), revoked}
 		})
 }
 

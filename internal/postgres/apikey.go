@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/storerow"
 )
-
-const apiKeyColumns = `k.id, k.account_id, a.name, k.name, k.scopes, k.operator, k.secret_hash, k.created_at, k.revoked_at`
 
 // CreateAPIKey stores k, setting its CreatedAt when zero. ECONFLICT if the
 // id exists, ENOTFOUND if the account does not.
@@ -21,18 +19,9 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *stele.APIKey) error {
 		created = time.Now()
 	}
 	created = created.UTC().Truncate(stele.TimeUnit)
-	scopes := make([]string, len(k.Scopes))
-	for i, s := range k.Scopes {
-		scopes[i] = string(s)
-	}
-	var revoked *int64
-	if k.RevokedAt != nil {
-		us := k.RevokedAt.UnixMicro()
-		revoked = &us
-	}
 	_, err := db.pool.Exec(ctx, `INSERT INTO api_keys (id, account_id, name, scopes, operator, secret_hash, created_at, revoked_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		k.ID, k.AccountID, k.Name, strings.Join(scopes, ","), k.Operator, nonNilBytes(k.SecretHash), created.UnixMicro(), revoked)
+		k.ID, k.AccountID, k.Name, stele.JoinScopes(k.Scopes), k.Operator, storerow.NonNilBytes(k.SecretHash), created.UnixMicro(), storerow.MicrosOrNil(k.RevokedAt))
 	switch {
 	case isUnique(err):
 		return stele.Errorf(stele.ECONFLICT, "API key %q already exists", k.ID)
@@ -47,8 +36,8 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *stele.APIKey) error {
 
 // APIKey returns the key with id; ENOTFOUND if there is none.
 func (db *DB) APIKey(ctx context.Context, id string) (*stele.APIKey, error) {
-	k, err := scanAPIKey(db.pool.QueryRow(ctx,
-		`SELECT `+apiKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = $1`, id))
+	k, err := storerow.APIKey(db.pool.QueryRow(ctx,
+		`SELECT `+storerow.APIKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("API key %q not found", id)
 	}
@@ -60,12 +49,12 @@ func (db *DB) APIKey(ctx context.Context, id string) (*stele.APIKey, error) {
 
 // APIKeys returns an account's keys, oldest first, revoked ones included.
 func (db *DB) APIKeys(ctx context.Context, accountID int64) ([]*stele.APIKey, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id
+	rows, err := db.pool.Query(ctx, `SELECT `+storerow.APIKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id
 		WHERE k.account_id = $1 ORDER BY k.created_at, k.id COLLATE "C"`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: API keys: %w", mapErr(err))
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*stele.APIKey, error) { return scanAPIKey(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*stele.APIKey, error) { return storerow.APIKey(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: API keys: %w", mapErr(err))
 	}
@@ -86,38 +75,6 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
 		return notFound("API key %q not found", id)
 	}
 	return nil
-}
-
-func scanAPIKey(s pgx.Row) (*stele.APIKey, error) {
-	var (
-		k       stele.APIKey
-		scopes  string
-		created int64
-		revoked *int64
-	)
-	if err := s.Scan(&k.ID, &k.AccountID, &k.Account, &k.Name, &scopes, &k.Operator, &k.SecretHash, &created, &revoked); err != nil {
-		return nil, err
-	}
-	for _, s := range strings.Split(scopes, ",") {
-		if s != "" {
-			k.Scopes = append(k.Scopes, stele.Scope(s))
-		}
-	}
-	k.CreatedAt = fromMicros(created)
-	if revoked != nil {
-		t := fromMicros(*revoked)
-		k.RevokedAt = &t
-	}
-	return &k, nil
-}
-
-// nonNilBytes keeps a NOT NULL bytea column from receiving a nil slice,
-// which the driver sends as NULL.
-func nonNilBytes(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }
 
 // APIKeyGeneration returns the counter that the triggers of migration 0005

@@ -8,9 +8,8 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/storerow"
 )
-
-const accountColumns = `id, name, type, retention_days, legal_hold, created_at`
 
 // CreateAccount stores a, setting its ID and, when zero, its CreatedAt.
 func (db *DB) CreateAccount(ctx context.Context, a *stele.Account) error {
@@ -37,7 +36,7 @@ func (db *DB) CreateAccount(ctx context.Context, a *stele.Account) error {
 
 // Account returns the account with id; ENOTFOUND if there is none.
 func (db *DB) Account(ctx context.Context, id int64) (*stele.Account, error) {
-	a, err := scanAccount(db.reader.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
+	a, err := storerow.Account(db.reader.QueryRowContext(ctx, `SELECT `+storerow.AccountColumns+` FROM accounts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("account %d not found", id)
 	}
@@ -49,7 +48,7 @@ func (db *DB) Account(ctx context.Context, id int64) (*stele.Account, error) {
 
 // AccountByName returns the account named name; ENOTFOUND if there is none.
 func (db *DB) AccountByName(ctx context.Context, name string) (*stele.Account, error) {
-	a, err := scanAccount(db.reader.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE name = ?`, name))
+	a, err := storerow.Account(db.reader.QueryRowContext(ctx, `SELECT `+storerow.AccountColumns+` FROM accounts WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("account %q not found", name)
 	}
@@ -61,14 +60,14 @@ func (db *DB) AccountByName(ctx context.Context, name string) (*stele.Account, e
 
 // Accounts returns every account in name order.
 func (db *DB) Accounts(ctx context.Context) ([]*stele.Account, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts ORDER BY name`)
+	rows, err := db.reader.QueryContext(ctx, `SELECT `+storerow.AccountColumns+` FROM accounts ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: accounts: %w", mapErr(err))
 	}
 	defer rows.Close()
 	var out []*stele.Account
 	for rows.Next() {
-		a, err := scanAccount(rows)
+		a, err := storerow.Account(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: accounts: %w", err)
 		}
@@ -86,7 +85,7 @@ func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate
 	var a *stele.Account
 	err = db.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		a, err = scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
+		a, err = storerow.Account(tx.QueryRowContext(ctx, `SELECT `+storerow.AccountColumns+` FROM accounts WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("account %d not found", id)
 		}
@@ -94,19 +93,7 @@ func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate
 			return fmt.Errorf("sqlite: update account: %w", mapErr(err))
 		}
 		before = a.Clone()
-		if u.Type != nil {
-			a.Type = *u.Type
-		}
-		switch {
-		case u.ClearRetention, u.RetentionDays != nil && *u.RetentionDays == 0:
-			a.RetentionDays = nil
-		case u.RetentionDays != nil:
-			n := *u.RetentionDays
-			a.RetentionDays = &n
-		}
-		if u.LegalHold != nil {
-			a.LegalHold = *u.LegalHold
-		}
+		u.Apply(a)
 		_, err = tx.ExecContext(ctx, `UPDATE accounts SET type = ?, retention_days = ?, legal_hold = ? WHERE id = ?`,
 			a.Type, nullInt(a.RetentionDays), a.LegalHold, id)
 		if err != nil {
@@ -122,28 +109,9 @@ func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanAccount(s scanner) (*stele.Account, error) {
-	var (
-		a         stele.Account
-		retention sql.NullInt64
-		created   int64
-	)
-	if err := s.Scan(&a.ID, &a.Name, &a.Type, &retention, &a.LegalHold, &created); err != nil {
-		return nil, err
-	}
-	if retention.Valid {
-		n := int(retention.Int64)
-		a.RetentionDays = &n
-	}
-	a.CreatedAt = fromMicros(created)
-	return &a, nil
-}
-
 func nullInt(p *int) any {
 	if p == nil {
 		return nil
 	}
 	return int64(*p)
 }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

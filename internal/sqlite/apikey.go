@@ -5,13 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/storerow"
 )
-
-const apiKeyColumns = `k.id, k.account_id, a.name, k.name, k.scopes, k.operator, k.secret_hash, k.created_at, k.revoked_at`
 
 // CreateAPIKey stores k, setting its CreatedAt when zero. ECONFLICT if the
 // id exists, ENOTFOUND if the account does not.
@@ -21,18 +19,10 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *stele.APIKey) error {
 		created = time.Now()
 	}
 	created = created.UTC().Truncate(stele.TimeUnit)
-	scopes := make([]string, len(k.Scopes))
-	for i, s := range k.Scopes {
-		scopes[i] = string(s)
-	}
-	var revoked any
-	if k.RevokedAt != nil {
-		revoked = k.RevokedAt.UnixMicro()
-	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, account_id, name, scopes, operator, secret_hash, created_at, revoked_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			k.ID, k.AccountID, k.Name, strings.Join(scopes, ","), k.Operator, nonNilBytes(k.SecretHash), created.UnixMicro(), revoked)
+			k.ID, k.AccountID, k.Name, stele.JoinScopes(k.Scopes), k.Operator, storerow.NonNilBytes(k.SecretHash), created.UnixMicro(), storerow.MicrosOrNil(k.RevokedAt))
 		return err
 	})
 	switch {
@@ -49,8 +39,8 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *stele.APIKey) error {
 
 // APIKey returns the key with id; ENOTFOUND if there is none.
 func (db *DB) APIKey(ctx context.Context, id string) (*stele.APIKey, error) {
-	k, err := scanAPIKey(db.reader.QueryRowContext(ctx,
-		`SELECT `+apiKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = ?`, id))
+	k, err := storerow.APIKey(db.reader.QueryRowContext(ctx,
+		`SELECT `+storerow.APIKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("API key %q not found", id)
 	}
@@ -62,7 +52,7 @@ func (db *DB) APIKey(ctx context.Context, id string) (*stele.APIKey, error) {
 
 // APIKeys returns an account's keys, oldest first, revoked ones included.
 func (db *DB) APIKeys(ctx context.Context, accountID int64) ([]*stele.APIKey, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id
+	rows, err := db.reader.QueryContext(ctx, `SELECT `+storerow.APIKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id
 		WHERE k.account_id = ? ORDER BY k.created_at, k.id`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: API keys: %w", mapErr(err))
@@ -70,7 +60,7 @@ func (db *DB) APIKeys(ctx context.Context, accountID int64) ([]*stele.APIKey, er
 	defer rows.Close()
 	var out []*stele.APIKey
 	for rows.Next() {
-		k, err := scanAPIKey(rows)
+		k, err := storerow.APIKey(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: API keys: %w", err)
 		}
@@ -101,38 +91,6 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
 		}
 		return nil
 	})
-}
-
-func scanAPIKey(s scanner) (*stele.APIKey, error) {
-	var (
-		k       stele.APIKey
-		scopes  string
-		created int64
-		revoked sql.NullInt64
-	)
-	if err := s.Scan(&k.ID, &k.AccountID, &k.Account, &k.Name, &scopes, &k.Operator, &k.SecretHash, &created, &revoked); err != nil {
-		return nil, err
-	}
-	for _, s := range strings.Split(scopes, ",") {
-		if s != "" {
-			k.Scopes = append(k.Scopes, stele.Scope(s))
-		}
-	}
-	k.CreatedAt = fromMicros(created)
-	if revoked.Valid {
-		t := fromMicros(revoked.Int64)
-		k.RevokedAt = &t
-	}
-	return &k, nil
-}
-
-// nonNilBytes keeps a NOT NULL blob column from receiving a nil slice, which
-// the driver binds as NULL.
-func nonNilBytes(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }
 
 // APIKeyGeneration returns the counter that the triggers of migration 0007

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/storerow"
 )
 
 var _ stele.IntegrityStore = (*DB)(nil)
@@ -23,26 +24,9 @@ func (db *DB) AddCheckpoint(ctx context.Context, c *stele.Checkpoint) error {
 	})
 }
 
-const checkpointColumns = `account_id, size, root, note, created_at`
-
-func scanCheckpoint(s scanner) (*stele.Checkpoint, error) {
-	c := &stele.Checkpoint{}
-	var root []byte
-	var created int64
-	if err := s.Scan(&c.AccountID, &c.Size, &root, &c.Note, &created); err != nil {
-		return nil, err
-	}
-	if len(root) != 32 {
-		return nil, fmt.Errorf("checkpoint %d/%d: root of %d bytes", c.AccountID, c.Size, len(root))
-	}
-	c.Root = [32]byte(root)
-	c.CreatedAt = fromMicros(created)
-	return c, nil
-}
-
 // LatestCheckpoint returns the account's largest checkpoint.
 func (db *DB) LatestCheckpoint(ctx context.Context, accountID int64) (*stele.Checkpoint, error) {
-	c, err := scanCheckpoint(db.reader.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints
+	c, err := storerow.Checkpoint(db.reader.QueryRowContext(ctx, `SELECT `+storerow.CheckpointColumns+` FROM checkpoints
 		WHERE account_id = ? ORDER BY size DESC LIMIT 1`, accountID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("account %d has no checkpoint yet", accountID)
@@ -55,7 +39,7 @@ func (db *DB) LatestCheckpoint(ctx context.Context, accountID int64) (*stele.Che
 
 // CheckpointAt returns the account's checkpoint of the given size.
 func (db *DB) CheckpointAt(ctx context.Context, accountID, size int64) (*stele.Checkpoint, error) {
-	c, err := scanCheckpoint(db.reader.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints
+	c, err := storerow.Checkpoint(db.reader.QueryRowContext(ctx, `SELECT `+storerow.CheckpointColumns+` FROM checkpoints
 		WHERE account_id = ? AND size = ?`, accountID, size))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("no checkpoint of size %d", size)
@@ -68,14 +52,14 @@ func (db *DB) CheckpointAt(ctx context.Context, accountID, size int64) (*stele.C
 
 // Checkpoints returns all the account's checkpoints by size.
 func (db *DB) Checkpoints(ctx context.Context, accountID int64) ([]*stele.Checkpoint, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM checkpoints WHERE account_id = ? ORDER BY size`, accountID)
+	rows, err := db.reader.QueryContext(ctx, `SELECT `+storerow.CheckpointColumns+` FROM checkpoints WHERE account_id = ? ORDER BY size`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: checkpoints: %w", mapErr(err))
 	}
 	defer rows.Close()
 	var out []*stele.Checkpoint
 	for rows.Next() {
-		c, err := scanCheckpoint(rows)
+		c, err := storerow.Checkpoint(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: checkpoints: %w", err)
 		}
@@ -126,7 +110,7 @@ func (db *DB) Purges(ctx context.Context, accountID int64) ([]*stele.Purge, erro
 		for i := 0; i < len(frontier); i += 32 {
 			p.Frontier = append(p.Frontier, [32]byte(frontier[i:i+32]))
 		}
-		p.CreatedAt = fromMicros(created)
+		p.CreatedAt = storerow.Time(created)
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {

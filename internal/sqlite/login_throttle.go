@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/storerow"
 )
 
 var _ stele.LoginThrottleStore = (*DB)(nil)
@@ -73,7 +74,7 @@ func microsOrZero(us int64) time.Time {
 	if us == 0 {
 		return time.Time{}
 	}
-	return fromMicros(us)
+	return storerow.Time(us)
 }
 
 func zeroOrMicros(t time.Time) int64 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/storerow"
 )
 
 var _ stele.SessionStore = (*DB)(nil)
@@ -42,7 +43,7 @@ func (db *DB) Session(ctx context.Context, tokenHash []byte) (*stele.Session, er
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: session: %w", mapErr(err))
 	}
-	s.CreatedAt, s.LastSeenAt = fromMicros(created), fromMicros(seen)
+	s.CreatedAt, s.LastSeenAt = storerow.Time(created), storerow.Time(seen)
 	return &s, nil
 }
 

@@ -9,11 +9,10 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/storerow"
 )
 
 var _ stele.UserStore = (*DB)(nil)
-
-const userColumns = `u.id, u.account_id, a.name, u.email, u.name, u.role, u.password_hash, u.totp_secret, u.totp_last_step, u.created_at, u.updated_at`
 
 // CreateUser stores u, setting its CreatedAt and UpdatedAt. ECONFLICT if
 // the email exists (in any account), ENOTFOUND if the account does not.
@@ -49,8 +48,8 @@ func (db *DB) UserByEmail(ctx context.Context, email string) (*stele.User, error
 }
 
 func (db *DB) oneUser(ctx context.Context, where string, arg any) (*stele.User, error) {
-	u, err := scanUser(db.reader.QueryRowContext(ctx,
-		`SELECT `+userColumns+` FROM users u JOIN accounts a ON a.id = u.account_id WHERE `+where, arg))
+	u, err := storerow.User(db.reader.QueryRowContext(ctx,
+		`SELECT `+storerow.UserColumns+` FROM users u JOIN accounts a ON a.id = u.account_id WHERE `+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("user not found")
 	}
@@ -62,7 +61,7 @@ func (db *DB) oneUser(ctx context.Context, where string, arg any) (*stele.User, 
 
 // Users returns an account's users by email.
 func (db *DB) Users(ctx context.Context, accountID int64) ([]*stele.User, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+userColumns+` FROM users u JOIN accounts a ON a.id = u.account_id
+	rows, err := db.reader.QueryContext(ctx, `SELECT `+storerow.UserColumns+` FROM users u JOIN accounts a ON a.id = u.account_id
 		WHERE u.account_id = ? ORDER BY u.email`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: users: %w", mapErr(err))
@@ -70,7 +69,7 @@ func (db *DB) Users(ctx context.Context, accountID int64) ([]*stele.User, error)
 	defer rows.Close()
 	var out []*stele.User
 	for rows.Next() {
-		u, err := scanUser(rows)
+		u, err := storerow.User(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: users: %w", err)
 		}
@@ -155,19 +154,4 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 		}
 		return nil
 	})
-}
-
-func scanUser(s scanner) (*stele.User, error) {
-	var (
-		u                stele.User
-		role             string
-		created, updated int64
-	)
-	if err := s.Scan(&u.ID, &u.AccountID, &u.Account, &u.Email, &u.Name, &role, &u.PasswordHash,
-		&u.TOTPSecret, &u.TOTPLastStep, &created, &updated); err != nil {
-		return nil, err
-	}
-	u.Role = stele.Role(role)
-	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
-	return &u, nil
 }
