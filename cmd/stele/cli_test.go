@@ -179,3 +179,27 @@ func TestDispatchRunsHelpsAndRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsToken: with STELE_METRICS_TOKEN set, serve's /metrics answers
+// only a scrape that carries the token.
+func TestMetricsToken(t *testing.T) {
+	t.Setenv("STELE_METRICS_TOKEN", "scrape-me")
+	_, base := startServe(t, t.TempDir())
+	if code := get(t, base+"/metrics", "wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("/metrics with a wrong token: %d, want 401", code)
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/metrics without a token: %d, want 401", resp.StatusCode)
+	}
+	if code := get(t, base+"/metrics", "scrape-me"); code != http.StatusOK {
+		t.Fatalf("/metrics with the token: %d, want 200", code)
+	}
+	if code := get(t, base+"/healthz", ""); code != http.StatusOK {
+		t.Fatalf("/healthz: %d", code)
+	}
+}

@@ -49,10 +49,11 @@ func startJobs(ctx context.Context, a *app, sf storeFlags, accountTypes string, 
 	return &serveJobs{metrics: col, stop: func() { cancel(); wg.Wait() }}, nil
 }
 
-// handler serves GET /metrics beside h and measures every request.
-func (j *serveJobs) handler(h http.Handler) http.Handler {
+// handler serves GET /metrics beside h, behind metricsToken when it is
+// set, and measures every request.
+func (j *serveJobs) handler(h http.Handler, metricsToken string) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", j.metrics.Handler())
+	mux.Handle("GET /metrics", j.metrics.Handler(metricsToken))
 	mux.Handle("/", h)
 	return j.metrics.Middleware(mux)
 }

@@ -30,10 +30,14 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this address (off by default; keep it on loopback)")
 	accountTypes := accountTypesFlag(fs)
 	retentionEvery := fs.Duration("retention-interval", time.Hour, "how often to purge events older than their account's retention")
+	metricsToken := fs.String("metrics-token", "", "require this bearer token on GET /metrics (give it as STELE_METRICS_TOKEN, not on the command line)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	logger := newLogger(*logLevel)
+	if *metricsToken == "" && !loopback(*addr) {
+		logger.Warn("GET /metrics is not authenticated and names accounts; set STELE_METRICS_TOKEN", "addr", *addr)
+	}
 	a, err := openApp(ctx, sf, logger)
 	if err != nil {
 		return err
@@ -92,7 +96,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer jobs.stop()
 	httpSrv := &http.Server{
-		Handler:           jobs.handler(handler),
+		Handler:           jobs.handler(handler, *metricsToken),
 		ConnState:         jobs.metrics.ConnState,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
@@ -146,4 +150,17 @@ func printWelcome(out io.Writer, base string, sf storeFlags, demoKey string) {
 	fmt.Fprintf(out, "Next steps:\n  stele accounts create acme --type team --data %s\n", sf.data)
 	fmt.Fprintf(out, "  stele keys create --account acme --scopes events:write,events:read --data %s\n", sf.data)
 	fmt.Fprintf(out, "  curl -H \"Authorization: Bearer KEY\" -H 'Content-Type: application/json' \\\n    -d '{\"action\":\"user.login\",\"actor\":{\"id\":\"u_1\",\"email\":\"ada@acme.io\"}}' %s/v1/events\n\n", base)
+}
+
+// loopback reports whether addr listens on a loopback interface only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -2,7 +2,10 @@ package metrics
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -103,9 +106,29 @@ func New(cfg Config) *Collector {
 	return c
 }
 
-// Handler serves the Prometheus exposition of the private registry.
-func (c *Collector) Handler() http.Handler {
-	return promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{Registry: c.reg})
+// Handler serves the Prometheus exposition of the private registry. With
+// a token, a scrape must carry it ("Authorization: Bearer <token>", as
+// Prometheus sends its authorization credentials); the exposition names
+// accounts and their traffic.
+func (c *Collector) Handler(token string) http.Handler {
+	h := promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{Registry: c.reg})
+	if token == "" {
+		return h
+	}
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// Hashing first makes the comparison's time independent of the
+		// lengths too.
+		if sum := sha256.Sum256([]byte(strings.TrimSpace(got))); !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="stele-metrics"`)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":{"code":"unauthorized","message":"the metrics token is required: Authorization: Bearer <token>","details":[]}}`+"\n")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ConnState counts open connections; set it as http.Server.ConnState.

@@ -118,7 +118,7 @@ func TestMiddlewareMeasuresByPatternAndAccount(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusUnauthorized)
 	})
-	mux.Handle("GET /metrics", c.Handler())
+	mux.Handle("GET /metrics", c.Handler(""))
 	srv := httptest.NewUnstartedServer(c.Middleware(mux))
 	srv.Config.ConnState = c.ConnState
 	srv.Start()
@@ -156,6 +156,46 @@ func TestMiddlewareMeasuresByPatternAndAccount(t *testing.T) {
 	lat := rec.byAction("system.api_latency")
 	if len(lat) != 1 || lat[0].Metadata["requests"] != int64(2) || lat[0].Metadata["get_v1_things_id.requests"] != int64(2) {
 		t.Fatalf("api_latency %+v", lat)
+	}
+}
+
+func TestMetricsTokenIsRequiredWhenSet(t *testing.T) {
+	c := metrics.New(metrics.Config{})
+	srv := httptest.NewServer(c.Handler("s3cret-token"))
+	defer srv.Close()
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{
+		{"", http.StatusUnauthorized},
+		{"Bearer wrong", http.StatusUnauthorized},
+		{"Bearer s3cret-token-and-more", http.StatusUnauthorized},
+		{"Basic s3cret-token", http.StatusUnauthorized},
+		{"Bearer s3cret-token", http.StatusOK},
+	} {
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Fatalf("Authorization %q: %d, want %d", tc.auth, resp.StatusCode, tc.want)
+		}
+		if tc.want == http.StatusUnauthorized {
+			if !strings.Contains(string(body), `"code":"unauthorized"`) || resp.Header.Get("WWW-Authenticate") == "" {
+				t.Fatalf("Authorization %q: %s %v", tc.auth, body, resp.Header)
+			}
+			if strings.Contains(string(body), "go_goroutines") {
+				t.Fatal("the exposition was served without the token")
+			}
+		} else if !strings.Contains(string(body), "go_goroutines ") {
+			t.Fatalf("with the token: %s", body)
+		}
 	}
 }
 
