@@ -359,7 +359,7 @@ func TestOpenAPIScopesAndUnconfiguredIntegrity(t *testing.T) {
 	c.run(call{method: "GET", path: "/v1/openapi.json", key: "stele_key_whatever_x", status: 200})
 
 	// GET /metrics is served by stele serve beside the API, from the metrics package.
-	m := httptest.NewServer(metrics.New(metrics.Config{}).Handler())
+	m := httptest.NewServer(metrics.New(metrics.Config{}).Handler(""))
 	defer m.Close()
 	newConformance(t, m.URL, m.Client()).run(call{method: "GET", path: "/metrics", status: 200})
 }
