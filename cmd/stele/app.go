@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/core"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/seal"
@@ -26,7 +27,7 @@ type app struct {
 	// checkpoints signs checkpoints with the signing key (see checkpoint.go).
 	checkpoints *integrity.Checkpointer
 	logger      *slog.Logger
-	stopping    context.CancelFunc
+	core        *core.Core
 }
 
 // openApp opens the store named by the flags, loads the master key and
@@ -44,12 +45,8 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 		return nil, err
 	}
 	a := &app{db: db, leader: lead, logger: logger}
-	a.keyring = seal.NewKeyring(master, db)
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopping = cancel
-	a.writer = ingest.NewWriter(wctx, db, logger, ingest.WriterConfig{})
-	a.ingest = ingest.NewService(db, a.keyring, a.writer, logger)
-	a.search = search.New(db, a.keyring)
+	a.core = core.Start(db, master, logger, ingest.WriterConfig{})
+	a.keyring, a.writer, a.ingest, a.search = a.core.Keyring, a.core.Writer, a.core.Ingest, a.core.Search
 	if err := a.ensureSystemAccount(ctx); err != nil {
 		a.Close()
 		return nil, err
@@ -76,8 +73,7 @@ func (a *app) ensureSystemAccount(ctx context.Context) error {
 
 // Close stops the writer, after it has finished any commit, and closes the store.
 func (a *app) Close() {
-	a.stopping()
-	a.writer.Wait()
+	a.core.Stop()
 	if err := a.db.Close(); err != nil {
 		a.logger.Error("close store", "err", err)
 	}

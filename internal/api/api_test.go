@@ -20,9 +20,9 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/apikey"
+	"github.com/stele-audit/stele/internal/core"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/seal"
-	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/sqlite"
 )
 
@@ -51,19 +51,13 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	keyring := seal.NewKeyring(master, db)
-	wctx, cancel := context.WithCancel(ctx)
-	writer := ingest.NewWriter(wctx, db, logger, ingest.WriterConfig{})
-	s := &api.Server{
-		Ingest: ingest.NewService(db, keyring, writer, logger), Search: search.New(db, keyring),
-		Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping,
-	}
+	c := core.Start(db, master, logger, ingest.WriterConfig{})
+	s := &api.Server{Ingest: c.Ingest, Search: c.Search, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping}
 	e := &env{t: t, srv: httptest.NewServer(s.Handler()), db: db, dbPath: path,
 		keys: map[string]string{}, ids: map[string]string{}, accts: map[string]*stele.Account{}}
 	t.Cleanup(func() {
 		e.srv.Close()
-		cancel()
-		writer.Wait()
+		c.Stop()
 		db.Close()
 	})
 	for _, name := range []string{stele.SystemAccount, "acme", "globex"} {

@@ -18,12 +18,12 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/apikey"
+	"github.com/stele-audit/stele/internal/core"
 	"github.com/stele-audit/stele/internal/export"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/ledger"
 	"github.com/stele-audit/stele/internal/seal"
-	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/sqlite"
 )
 
@@ -44,18 +44,14 @@ func newProofEnv(t *testing.T) *proofEnv {
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	keyring := seal.NewKeyring(master, db)
-	wctx, cancel := context.WithCancel(ctx)
-	writer := ingest.NewWriter(wctx, db, logger, ingest.WriterConfig{})
+	c := core.Start(db, master, logger, ingest.WriterConfig{})
 	sk, _, _ := ledger.NewSigningKey("stele.test")
 	cp := &integrity.Checkpointer{Accounts: db, Events: db, Store: db, Key: sk, OriginPrefix: "stele.test", Logger: logger}
-	s := &api.Server{Ingest: ingest.NewService(db, keyring, writer, logger), Search: search.New(db, keyring),
-		Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping, Checkpoints: cp}
+	s := &api.Server{Ingest: c.Ingest, Search: c.Search, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping, Checkpoints: cp}
 	e := &proofEnv{srv: httptest.NewServer(s.Handler()), sk: sk, cp: cp}
 	t.Cleanup(func() {
 		e.srv.Close()
-		cancel()
-		writer.Wait()
+		c.Stop()
 		db.Close()
 	})
 	acct := &stele.Account{Name: "acme", Type: "team"}

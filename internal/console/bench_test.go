@@ -20,10 +20,10 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/console"
+	"github.com/stele-audit/stele/internal/core"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
-	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/sqlite"
 )
 
@@ -57,12 +57,9 @@ func benchSite(b *testing.B) (*http.Client, string) {
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{9}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	keyring := seal.NewKeyring(master, db)
-	wctx, cancel := context.WithCancel(ctx)
-	writer := ingest.NewWriter(wctx, db, logger, ingest.WriterConfig{})
-	ing := ingest.NewService(db, keyring, writer, logger)
-	srch := search.New(db, keyring)
-	b.Cleanup(func() { cancel(); writer.Wait(); db.Close() })
+	stack := core.Start(db, master, logger, ingest.WriterConfig{})
+	keyring, ing, srch := stack.Keyring, stack.Ingest, stack.Search
+	b.Cleanup(func() { stack.Stop(); db.Close() })
 
 	acct, err := db.AccountByName(ctx, "acme")
 	if stele.ErrorCode(err) == stele.ENOTFOUND {

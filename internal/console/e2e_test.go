@@ -26,10 +26,10 @@ import (
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/apikey"
 	"github.com/stele-audit/stele/internal/console"
+	"github.com/stele-audit/stele/internal/core"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
-	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/sqlite"
 )
 
@@ -67,11 +67,8 @@ func openSite(t testing.TB, path string, from *site) *site {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	keyring := seal.NewKeyring(master, db)
-	wctx, cancel := context.WithCancel(ctx)
-	writer := ingest.NewWriter(wctx, db, logger, ingest.WriterConfig{})
-	ing := ingest.NewService(db, keyring, writer, logger)
-	srch := search.New(db, keyring)
+	c := core.Start(db, master, logger, ingest.WriterConfig{})
+	keyring, ing, srch := c.Keyring, c.Ingest, c.Search
 	apiSrv := &api.Server{Ingest: ing, Search: srch, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping}
 	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db,
 		Search: srch, Ingest: ing, Logger: logger, Secrets: keyring, Retention: &retention.Settings{Accounts: db, Recorder: ing},
@@ -85,8 +82,7 @@ func openSite(t testing.TB, path string, from *site) *site {
 	s := &site{t: t, srv: httptest.NewServer(mux), db: db, ingest: ing, con: con, accts: map[string]*stele.Account{}}
 	s.close = sync.OnceFunc(func() {
 		s.srv.Close()
-		cancel()
-		writer.Wait()
+		c.Stop()
 		db.Close()
 	})
 	t.Cleanup(s.close)

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/core"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/ledger"
@@ -48,14 +49,11 @@ func openStack(t testing.TB, path string, key *ledger.SigningKey) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := seal.NewKeyring(testMaster, db)
-	wctx, cancel := context.WithCancel(ctx)
-	w := ingest.NewWriter(wctx, db, testLogger, ingest.WriterConfig{})
-	s := &stack{db: db, keys: keys, ingest: ingest.NewService(db, keys, w, testLogger),
+	c := core.Start(db, testMaster, testLogger, ingest.WriterConfig{})
+	s := &stack{db: db, keys: c.Keyring, ingest: c.Ingest,
 		cp: &integrity.Checkpointer{Accounts: db, Events: db, Store: db, Key: key, Logger: testLogger}}
 	s.stop = func() {
-		cancel()
-		w.Wait()
+		c.Stop()
 		db.Close()
 	}
 	return s

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/core"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/metrics"
 	"github.com/stele-audit/stele/internal/seal"
@@ -257,11 +258,9 @@ func TestMetricsEventsAreStoredAndProducersMaySendSystemEvents(t *testing.T) {
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{4}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	wctx, cancel := context.WithCancel(ctx)
-	w := ingest.NewWriter(wctx, db, logger, ingest.WriterConfig{})
-	defer func() { cancel(); w.Wait() }()
-	svc := ingest.NewService(db, seal.NewKeyring(master, db), w, logger)
-	c := metrics.New(metrics.Config{Recorder: svc, StoreSize: db.Size, Ingested: w.Committed})
+	stack := core.Start(db, master, logger, ingest.WriterConfig{})
+	defer stack.Stop()
+	c := metrics.New(metrics.Config{Recorder: stack.Ingest, StoreSize: db.Size, Ingested: stack.Writer.Committed})
 	for i := range 12 {
 		c.Observe("acme", "GET /v1/events/{id}/route"+strings.Repeat("x", i), 200, time.Millisecond)
 	}

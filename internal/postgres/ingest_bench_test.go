@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/core"
 	"github.com/stele-audit/stele/internal/demo"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/postgres"
@@ -44,7 +45,6 @@ func benchIngest(b *testing.B, nodes, accounts, batch int) {
 	type node struct {
 		db  *postgres.DB
 		svc *ingest.Service
-		w   *ingest.Writer
 	}
 	var ns []node
 	for range nodes {
@@ -53,10 +53,9 @@ func benchIngest(b *testing.B, nodes, accounts, batch int) {
 			b.Fatal(err)
 		}
 		defer db.Close()
-		keys := seal.NewKeyring(master, db)
-		w := ingest.NewWriter(ctx, db, logger, ingest.WriterConfig{})
-		defer w.Wait()
-		ns = append(ns, node{db, ingest.NewService(db, keys, w, logger), w})
+		c := core.Start(db, master, logger, ingest.WriterConfig{})
+		defer c.Stop()
+		ns = append(ns, node{db, c.Ingest})
 	}
 	var names []string
 	for i := range accounts {

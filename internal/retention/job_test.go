@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/core"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/record"
 	"github.com/stele-audit/stele/internal/retention"
@@ -55,11 +56,9 @@ func newBenchEnv(t testing.TB) *env {
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{9}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c := &clock{t: t0}
-	wctx, cancel := context.WithCancel(ctx)
-	w := ingest.NewWriter(wctx, db, logger, ingest.WriterConfig{Now: c.Now})
-	t.Cleanup(func() { cancel(); w.Wait(); db.Close() })
-	ring := seal.NewKeyring(master, db)
-	e := &env{db: db, dbPath: path, keyring: ring, master: master, svc: ingest.NewService(db, ring, w, logger), clock: c}
+	stack := core.Start(db, master, logger, ingest.WriterConfig{Now: c.Now})
+	t.Cleanup(func() { stack.Stop(); db.Close() })
+	e := &env{db: db, dbPath: path, keyring: stack.Keyring, master: master, svc: stack.Ingest, clock: c}
 	for _, name := range []string{stele.SystemAccount, "acme"} {
 		if err := db.CreateAccount(ctx, &stele.Account{Name: name, Type: "free"}); err != nil {
 			t.Fatal(err)

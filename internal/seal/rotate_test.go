@@ -2,7 +2,6 @@ package seal_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/blind"
+	"github.com/stele-audit/stele/internal/core"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/record"
 	"github.com/stele-audit/stele/internal/seal"
@@ -221,11 +221,9 @@ func TestReencryptMovesRowsToCurrentVersionKeepingLeaves(t *testing.T) {
 	db := openDB(t)
 	a := account(t, db, "acme")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r := seal.NewKeyring(master(t, 1, 1), db)
-	wctx, cancel := context.WithCancel(ctx)
-	w := ingest.NewWriter(wctx, db, logger, ingest.WriterConfig{})
-	t.Cleanup(func() { cancel(); w.Wait() })
-	svc := ingest.NewService(db, r, w, logger)
+	c := core.Start(db, master(t, 1, 1), logger, ingest.WriterConfig{})
+	t.Cleanup(c.Stop)
+	r, svc := c.Keyring, c.Ingest
 	send := func(n int) {
 		for i := range n {
 			if _, err := svc.Record(ctx, stele.Event{Account: "acme", Action: "user.login", Actor: &stele.Ref{ID: "u_7", Email: "ada@acme.io"},

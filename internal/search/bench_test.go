@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/core"
 	"github.com/stele-audit/stele/internal/demo"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/postgres"
@@ -107,15 +108,15 @@ var buildScale = sync.OnceValues(func() (*scaleStore, error) {
 		return nil, err
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{3}, 32))
-	keys := seal.NewKeyring(master, db)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w := ingest.NewWriter(ctx, db, logger, ingest.WriterConfig{})
-	svc := ingest.NewService(db, keys, w, logger)
+	c := core.Start(db, master, logger, ingest.WriterConfig{})
+	defer c.Stop() // the store is built once; searching needs no writer
+	svc := c.Ingest
 	acct := &stele.Account{Name: "acme", Type: "business"}
 	if err := db.CreateAccount(ctx, acct); err != nil {
 		return nil, err
 	}
-	s := &scaleStore{db: db, search: search.New(db, keys), account: acct, n: n}
+	s := &scaleStore{db: db, search: c.Search, account: acct, n: n}
 	end := time.Now()
 	gen := demo.New(1, end.Add(-30*24*time.Hour), end)
 	seen := map[string]bool{}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/core"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/query"
 	"github.com/stele-audit/stele/internal/seal"
@@ -34,12 +35,10 @@ func TestEncodeMatchesEach(t *testing.T) {
 	}
 	defer db.Close()
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
-	keyring := seal.NewKeyring(master, db)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	wctx, cancel := context.WithCancel(ctx)
-	writer := ingest.NewWriter(wctx, db, logger, ingest.WriterConfig{})
-	defer func() { cancel(); writer.Wait() }()
-	ing := ingest.NewService(db, keyring, writer, logger)
+	c := core.Start(db, master, logger, ingest.WriterConfig{})
+	defer c.Stop()
+	keyring, ing := c.Keyring, c.Ingest
 	acct := &stele.Account{Name: "acme", Type: "business"}
 	if err := db.CreateAccount(ctx, acct); err != nil {
 		t.Fatal(err)
