@@ -17,12 +17,12 @@ import (
 )
 
 func runExport(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("export", "export --format csv|jsonl|bundle [--data DIR --account A | --url U --key K] [QUERY] > FILE")
+	fs := newFlags("export", "export --format csv|jsonl|ocsf|bundle [--data DIR --account A | --url U --key K] [QUERY] > FILE")
 	var sf storeFlags
 	sf.register(fs)
 	var cf clientFlags
 	cf.register(fs)
-	format := fs.String("format", "csv", "csv (for spreadsheets), jsonl (JSON Lines), or bundle (a verifiable bundle: events, checkpoint, inclusion proofs)")
+	format := fs.String("format", "csv", "csv (for spreadsheets), jsonl (JSON Lines), ocsf (JSON Lines of OCSF events, for SIEMs), or bundle (a verifiable bundle: events, checkpoint, inclusion proofs)")
 	account := fs.String("account", "", "the account to export from the local store (with --data)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -30,7 +30,7 @@ func runExport(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if *format != "bundle" {
 		if _, err := export.Lookup(*format); err != nil {
-			return &stele.Error{Code: stele.EINVALID, Message: "--format must be csv, jsonl or bundle",
+			return &stele.Error{Code: stele.EINVALID, Message: "--format must be csv, jsonl, ocsf or bundle",
 				Details: []stele.FieldError{{Field: "format", Rule: "enum"}}}
 		}
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,7 +53,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, p *stele.P
 	}
 	f, err := export.Lookup(format)
 	if err != nil {
-		names := []string{"csv", "jsonl"}
+		names := slices.Sorted(maps.Keys(export.Formats))
 		for name := range exportStreams {
 			names = append(names, name)
 		}

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -50,11 +51,45 @@ func TestExportStreamsTheQueriedSetAndIsRecorded(t *testing.T) {
 		t.Fatalf("jsonl: %d, %d lines", r.Status, bytes.Count(r.Body, []byte("\n")))
 	}
 
-	got := e.list("acme", "action:audit_log.exported", 10, "")
-	if len(got.Events) != 2 {
-		t.Fatalf("%d export events recorded, want 2", len(got.Events))
+	// OCSF for a SIEM: one Authentication event per line, the account's only.
+	r = e.do("GET", "/v1/export?format=ocsf&q=actor:u_1", e.keys["acme"], "", nil)
+	if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/x-ndjson" ||
+		!strings.Contains(r.Header.Get("Content-Disposition"), ".ocsf.jsonl") {
+		t.Fatalf("ocsf: %d %v", r.Status, r.Header)
 	}
-	last := got.Events[1]
+	lines := bytes.Split(bytes.TrimSuffix(r.Body, []byte("\n")), []byte("\n"))
+	if len(lines) != 15 {
+		t.Fatalf("ocsf: %d lines, want 15", len(lines))
+	}
+	for _, line := range lines {
+		var o struct {
+			ClassUID int `json:"class_uid"`
+			TypeUID  int `json:"type_uid"`
+			User     struct {
+				UID string `json:"uid"`
+			} `json:"user"`
+			Metadata struct {
+				TenantUID string `json:"tenant_uid"`
+				Version   string `json:"version"`
+			} `json:"metadata"`
+		}
+		if err := json.Unmarshal(line, &o); err != nil {
+			t.Fatalf("ocsf line %s: %v", line, err)
+		}
+		if o.ClassUID != 3002 || (o.TypeUID != 300201 && o.TypeUID != 300202) || o.User.UID != "u_1" ||
+			o.Metadata.TenantUID != "acme" || o.Metadata.Version == "" {
+			t.Fatalf("ocsf line %s", line)
+		}
+	}
+
+	got := e.list("acme", "action:audit_log.exported", 10, "")
+	if len(got.Events) != 3 {
+		t.Fatalf("%d export events recorded, want 3", len(got.Events))
+	}
+	if got.Events[0].Metadata["format"] != "ocsf" || fmt.Sprint(got.Events[0].Metadata["rows"]) != "15" {
+		t.Fatalf("recorded OCSF export: %+v", got.Events[0].Metadata)
+	}
+	last := got.Events[2]
 	if last.Metadata["query"] != "action:user.login" || fmt.Sprint(last.Metadata["rows"]) != "20" || last.Actor.ID != e.ids["acme"] {
 		t.Fatalf("recorded export: %+v %+v", last.Metadata, last.Actor)
 	}

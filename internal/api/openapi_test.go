@@ -329,6 +329,7 @@ func TestOpenAPIMatchesTheAPI(t *testing.T) {
 	c.run(call{method: "GET", path: "/v1/export?" + url.Values{"q": {"action:user.*"}}.Encode(), key: key, status: 200})
 	c.run(call{method: "GET", path: "/v1/export?format=jsonl", key: key, status: 200})
 	c.run(call{method: "GET", path: "/v1/export?format=csv", key: key, status: 200})
+	c.run(call{method: "GET", path: "/v1/export?format=ocsf", key: key, status: 200})
 	c.run(call{method: "GET", path: "/v1/export?format=bundle", key: key, status: 200})
 	c.run(call{method: "GET", path: "/v1/export?format=xml", key: key, status: 400, refused: true})
 

@@ -1,5 +1,6 @@
 // Package export writes events in the formats people and tools take them
-// in: CSV for spreadsheets, JSON Lines for programs. Every writer streams:
+// in: CSV for spreadsheets, JSON Lines for programs, OCSF (JSON Lines of
+// Open Cybersecurity Schema Framework events) for SIEMs. Every writer streams:
 // it holds one event at a time, never the whole result.
 package export
 
@@ -39,13 +40,15 @@ var Formats = map[string]Format{
 	"csv": {Name: "csv", ContentType: "text/csv; charset=utf-8", Extension: "csv", New: func(w io.Writer) Writer { return NewCSV(w) },
 		Head: CSVHead, Append: AppendCSV},
 	"jsonl": {Name: "jsonl", ContentType: "application/x-ndjson", Extension: "jsonl", New: func(w io.Writer) Writer { return NewJSONL(w) }},
+	"ocsf": {Name: "ocsf", ContentType: "application/x-ndjson", Extension: "ocsf.jsonl", New: func(w io.Writer) Writer { return NewOCSF(w) },
+		Head: ocsfHead, Append: AppendOCSF},
 }
 
 // Lookup returns the format named name, or EINVALID.
 func Lookup(name string) (Format, error) {
 	f, ok := Formats[name]
 	if !ok {
-		return Format{}, &stele.Error{Code: stele.EINVALID, Message: "format must be csv or jsonl",
+		return Format{}, &stele.Error{Code: stele.EINVALID, Message: "format must be csv, jsonl or ocsf",
 			Details: []stele.FieldError{{Field: "format", Rule: "enum"}}}
 	}
 	return f, nil
