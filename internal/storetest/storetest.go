@@ -256,8 +256,9 @@ func testAPIKeys(t *testing.T, s Store) {
 		Scopes: []stele.Scope{stele.ScopeEventsWrite, stele.ScopeEventsRead}, SecretHash: []byte("0123456789abcdef0123456789abcdef"), CreatedAt: now}
 	k2 := &stele.APIKey{ID: "key_two", AccountID: a.ID, Account: a.Name, Scopes: []stele.Scope{stele.ScopeEventsExport},
 		Operator: true, SecretHash: []byte("fedcba9876543210fedcba9876543210"), CreatedAt: now.Add(time.Second)}
+	was := now.Add(-time.Minute)
 	k3 := &stele.APIKey{ID: "key_three", AccountID: other.ID, Account: other.Name, Scopes: []stele.Scope{stele.ScopeEventsRead},
-		SecretHash: []byte("x"), CreatedAt: now}
+		SecretHash: []byte("x"), CreatedAt: now.Add(-time.Hour), RevokedAt: &was} // stored already revoked
 	for _, k := range []*stele.APIKey{k1, k2, k3} {
 		if err := s.CreateAPIKey(ctx(t), k); err != nil {
 			t.Fatal(err)
@@ -268,6 +269,11 @@ func testAPIKeys(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	equalKey(t, got, k1)
+	if got, err := s.APIKey(ctx(t), "key_three"); err != nil {
+		t.Fatal(err)
+	} else {
+		equalKey(t, got, k3)
+	}
 	list, err := s.APIKeys(ctx(t), a.ID)
 	if err != nil {
 		t.Fatal(err)
