@@ -2,6 +2,7 @@ package export
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"strings"
@@ -348,13 +349,16 @@ func firstOf(ss ...string) string {
 	return ""
 }
 
-// AppendOCSF appends e as one line of OCSF JSON.
+// AppendOCSF appends e as one line of OCSF JSON, HTML characters not
+// escaped (as the jsonl format writes them).
 func AppendOCSF(dst []byte, e *stele.Event) ([]byte, error) {
-	b, err := json.Marshal(toOCSF(e))
-	if err != nil {
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(toOCSF(e)); err != nil {
 		return dst, err
 	}
-	return append(append(dst, b...), '\n'), nil
+	return buf.Bytes(), nil
 }
 
 // ocsfHead is the ocsf format's head: none, every line stands alone.

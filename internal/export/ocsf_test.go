@@ -37,6 +37,9 @@ func ocsfOf(t *testing.T, e *stele.Event) map[string]any {
 	if bytes.Count(line, []byte("\n")) != 1 || line[len(line)-1] != '\n' {
 		t.Fatalf("not one line: %q", line)
 	}
+	if bytes.Contains(line, []byte(`\u0026`)) {
+		t.Fatalf("HTML-escaped: %s", line)
+	}
 	var m map[string]any
 	if err := json.Unmarshal(line, &m); err != nil {
 		t.Fatalf("%s: %v", line, err)
