@@ -154,7 +154,17 @@ type ocsfEvent struct {
 	FindingInfo  *ocsfFinding   `json:"finding_info,omitempty"`
 	SrcEndpoint  *ocsfEndpoint  `json:"src_endpoint,omitempty"`
 	HTTPRequest  *ocsfHTTP      `json:"http_request,omitempty"`
-	Unmapped     map[string]any `json:"unmapped,omitempty"`
+	Unmapped     ocsfUnmapped   `json:"unmapped"`
+}
+
+// ocsfUnmapped holds Stele's fields that the class has no attribute for.
+type ocsfUnmapped struct {
+	Action   string         `json:"action"`
+	Category string         `json:"category"`
+	Outcome  string         `json:"outcome"`
+	Target   *stele.Ref     `json:"target,omitempty"`
+	Source   *stele.Ref     `json:"source,omitempty"`
+	Metadata map[string]any `json:"metadata,omitempty"`
 }
 
 type ocsfMetadata struct {
@@ -230,17 +240,7 @@ func ocsfUserOf(r *stele.Ref) *ocsfUser {
 	return u
 }
 
-func refMap(r *stele.Ref) map[string]any {
-	m := map[string]any{}
-	for k, v := range map[string]string{"type": r.Type, "id": r.ID, "name": r.Name, "email": r.Email} {
-		if v != "" {
-			m[k] = v
-		}
-	}
-	return m
-}
-
-// OCSF converts e to an OCSF event of the class its action maps to
+// toOCSF converts e to an OCSF event of the class its action maps to
 // (docs/EXPORT.md has the table). What OCSF has no attribute for (the
 // account's action name, the target of most classes, metadata) is kept under
 // unmapped.
@@ -256,7 +256,7 @@ func toOCSF(e *stele.Event) *ocsfEvent {
 		Metadata: ocsfMetadata{Version: OCSFVersion, Product: ocsfProduct{Name: "Stele", VendorName: "Stele"},
 			UID: e.ID, TenantUID: e.Account, Sequence: e.Seq, LoggedTime: e.ReceivedAt.UnixMilli(),
 			LogName: "audit", EventCode: e.Action, CorrelationUID: e.RequestID},
-		Unmapped: map[string]any{"action": e.Action, "category": e.Category, "outcome": e.Outcome},
+		Unmapped: ocsfUnmapped{Action: e.Action, Category: e.Category, Outcome: e.Outcome, Metadata: e.Metadata},
 	}
 	o.CategoryName = ocsfCategoryNames[o.CategoryUID]
 	switch e.Outcome {
@@ -316,13 +316,10 @@ func toOCSF(e *stele.Event) *ocsfEvent {
 		o.FindingInfo = f
 	}
 	if !e.Target.IsZero() && !targetMapped {
-		o.Unmapped["target"] = refMap(e.Target)
+		o.Unmapped.Target = e.Target
 	}
 	if !e.Source.IsZero() && !sourceMapped {
-		o.Unmapped["source"] = refMap(e.Source)
-	}
-	if len(e.Metadata) > 0 {
-		o.Unmapped["metadata"] = e.Metadata
+		o.Unmapped.Source = e.Source
 	}
 	return o
 }

@@ -183,3 +183,13 @@ func TestOCSFWriterWritesWhatAppendEncodes(t *testing.T) {
 		t.Fatalf("writer:\n%s\nappend:\n%s", buf.Bytes(), want)
 	}
 }
+
+// BenchmarkAppendOCSF is one event of the catalog test as an OCSF line,
+// beside BenchmarkAppendCSV.
+func BenchmarkAppendOCSF(b *testing.B) {
+	e := ocsfEvent("user.login", stele.CategoryAuthentication)
+	var dst []byte
+	for b.Loop() {
+		dst, _ = export.AppendOCSF(dst[:0], e)
+	}
+}
