@@ -401,6 +401,36 @@ func TestConsoleEndToEndInChromium(t *testing.T) {
 		}
 	})
 
+	t.Run("ExportOCSFMatchesAPI", func(t *testing.T) {
+		run(t, ctx, chromedp.Navigate(base+"/admin/audit-logs?range=all&category=authentication"), chromedp.WaitVisible("#export-ocsf", chromedp.ByQuery))
+		var href string
+		run(t, ctx, chromedp.AttributeValue("#export-ocsf", "href", &href, nil, chromedp.ByQuery))
+		var body string
+		run(t, ctx, chromedp.Evaluate(fmt.Sprintf(`fetch(%q).then(r => r.text())`, href), &body, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {
+			return p.WithAwaitPromise(true)
+		}))
+		want := s.apiEvents("category:authentication")
+		lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+		if len(lines) != len(want) {
+			t.Fatalf("OCSF has %d lines, the API %d events", len(lines), len(want))
+		}
+		for i, e := range want {
+			var o struct {
+				ClassUID int `json:"class_uid"`
+				Metadata struct {
+					UID       string `json:"uid"`
+					EventCode string `json:"event_code"`
+				} `json:"metadata"`
+			}
+			if err := json.Unmarshal([]byte(lines[i]), &o); err != nil {
+				t.Fatalf("line %d: %v", i, err)
+			}
+			if o.Metadata.UID != e.ID || o.Metadata.EventCode != e.Action || (o.ClassUID != 3002 && o.ClassUID != 3001) {
+				t.Fatalf("line %d %s, API event %+v", i, lines[i], e)
+			}
+		}
+	})
+
 	t.Run("SecondAccountNeverAppears", func(t *testing.T) {
 		var html string
 		for _, path := range []string{"/admin/audit-logs?range=all", "/admin/audit-logs?range=all&q=GLOBEX-SECRET", "/admin/audit-logs?range=all&actor=spy%40globex.io"} {
