@@ -58,6 +58,21 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 	return a, nil
 }
 
+// openAppFor opens the app and looks up the named account, for the
+// commands that work on one account; on an error the app is closed.
+func openAppFor(ctx context.Context, sf storeFlags, account string) (*app, *stele.Account, error) {
+	a, err := openApp(ctx, sf, newLogger("warn"))
+	if err != nil {
+		return nil, nil, err
+	}
+	acct, err := a.db.AccountByName(ctx, account)
+	if err != nil {
+		a.Close()
+		return nil, nil, err
+	}
+	return a, acct, nil
+}
+
 // ensureSystemAccount creates the operator account on first start.
 func (a *app) ensureSystemAccount(ctx context.Context) error {
 	_, err := a.db.AccountByName(ctx, stele.SystemAccount)

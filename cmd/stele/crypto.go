@@ -36,15 +36,11 @@ func cryptoRotate(ctx context.Context, args []string, out io.Writer) error {
 	if *master {
 		return rotateMaster(ctx, sf, *retire, *asJSON, out)
 	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	a, acct, err := openAppFor(ctx, sf, *account)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	acct, err := a.db.AccountByName(ctx, *account)
-	if err != nil {
-		return err
-	}
 	if _, err := a.keyring.Account(ctx, acct.ID); err != nil { // an account without keys yet gets version 1 first
 		return err
 	}

@@ -47,15 +47,11 @@ func runExport(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	a, acct, err := openAppFor(ctx, sf, *account)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	acct, err := a.db.AccountByName(ctx, *account)
-	if err != nil {
-		return err
-	}
 	var n int64
 	if *format == "bundle" {
 		n, err = integrity.WriteBundle(ctx, out, a.checkpoints, a.search, acct, parsed)

@@ -112,15 +112,11 @@ func listForAccount[T any](ctx context.Context, args []string, out io.Writer, cm
 	if *account == "" {
 		return &stele.Error{Code: stele.EINVALID, Message: "--account is required", Details: []stele.FieldError{{Field: "account", Rule: "required"}}}
 	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	a, acct, err := openAppFor(ctx, sf, *account)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	acct, err := a.db.AccountByName(ctx, *account)
-	if err != nil {
-		return err
-	}
 	items, err := load(ctx, a, acct.ID)
 	if err != nil {
 		return err

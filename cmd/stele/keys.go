@@ -36,15 +36,11 @@ func keysCreate(ctx context.Context, args []string, out io.Writer) error {
 	if *account == "" {
 		return &stele.Error{Code: stele.EINVALID, Message: "--account is required", Details: []stele.FieldError{{Field: "account", Rule: "required"}}}
 	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	a, acct, err := openAppFor(ctx, sf, *account)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	acct, err := a.db.AccountByName(ctx, *account)
-	if err != nil {
-		return err
-	}
 	k, secret, err := apikey.Issue(ctx, a.db, acct, apikey.ParseScopes(*scopes), *operator, *name, time.Now())
 	if err != nil {
 		return err

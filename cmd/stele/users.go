@@ -41,15 +41,11 @@ func usersCreate(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	a, acct, err := openAppFor(ctx, sf, *account)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	acct, err := a.db.AccountByName(ctx, *account)
-	if err != nil {
-		return err
-	}
 	u, pw, err := createUser(ctx, a, acct, *email, *name, r, *password)
 	if err != nil {
 		return err
