@@ -39,9 +39,10 @@ type Format struct {
 var Formats = map[string]Format{
 	"csv": {Name: "csv", ContentType: "text/csv; charset=utf-8", Extension: "csv", New: func(w io.Writer) Writer { return NewCSV(w) },
 		Head: CSVHead, Append: AppendCSV},
-	"jsonl": {Name: "jsonl", ContentType: "application/x-ndjson", Extension: "jsonl", New: func(w io.Writer) Writer { return NewJSONL(w) }},
-	"ocsf": {Name: "ocsf", ContentType: "application/x-ndjson", Extension: "ocsf.jsonl", New: func(w io.Writer) Writer { return NewOCSF(w) },
-		Head: ocsfHead, Append: AppendOCSF},
+	"jsonl": {Name: "jsonl", ContentType: "application/x-ndjson", Extension: "jsonl", New: func(w io.Writer) Writer { return newLines(w, AppendJSONL) },
+		Head: noHead, Append: AppendJSONL},
+	"ocsf": {Name: "ocsf", ContentType: "application/x-ndjson", Extension: "ocsf.jsonl", New: func(w io.Writer) Writer { return newLines(w, AppendOCSF) },
+		Head: noHead, Append: AppendOCSF},
 }
 
 // Lookup returns the format named name, or EINVALID.

@@ -2,47 +2,70 @@ package export
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 
 	"github.com/stele-audit/stele"
 )
 
-// JSONL writes JSON Lines: one event per line, as the API returns it (times
-// in RFC 3339 UTC), UTF-8 without a byte order mark, HTML characters not
-// escaped.
-type JSONL struct {
-	buf *bufio.Writer
-	enc *json.Encoder
-	dst io.Writer
-	n   int
+// AppendJSONL appends e as one line of JSON Lines: the event as the API
+// returns it (times in RFC 3339 UTC), UTF-8 without a byte order mark, HTML
+// characters not escaped.
+func AppendJSONL(dst []byte, e *stele.Event) ([]byte, error) {
+	return appendJSONLine(dst, e)
 }
 
-// NewJSONL returns a JSON Lines writer on w.
-func NewJSONL(w io.Writer) *JSONL {
-	buf := bufio.NewWriterSize(w, 64<<10)
+// appendJSONLine appends v as JSON and a newline, HTML characters not
+// escaped.
+func appendJSONLine(dst []byte, v any) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
-	return &JSONL{buf: buf, enc: enc, dst: w}
+	if err := enc.Encode(v); err != nil {
+		return dst, err
+	}
+	return buf.Bytes(), nil
+}
+
+// noHead is the head of the line formats: none, every line stands alone.
+func noHead() []byte { return nil }
+
+// lines is the Writer of a line format (jsonl, ocsf): each event is one
+// line that encode appends. It flushes every 5,000 lines so that a long
+// export shows progress.
+type lines struct {
+	encode func(dst []byte, e *stele.Event) ([]byte, error)
+	buf    *bufio.Writer
+	dst    io.Writer
+	line   []byte
+	n      int
+}
+
+func newLines(w io.Writer, encode func(dst []byte, e *stele.Event) ([]byte, error)) *lines {
+	return &lines{encode: encode, buf: bufio.NewWriterSize(w, 64<<10), dst: w}
 }
 
 // Write writes one event as a line.
-func (j *JSONL) Write(e *stele.Event) error {
-	if err := j.enc.Encode(e); err != nil {
+func (l *lines) Write(e *stele.Event) error {
+	var err error
+	if l.line, err = l.encode(l.line[:0], e); err != nil {
 		return err
 	}
-	j.n++
-	if j.n%5000 == 0 {
-		return j.Close()
+	if _, err := l.buf.Write(l.line); err != nil {
+		return err
+	}
+	if l.n++; l.n%5000 == 0 {
+		return l.Close()
 	}
 	return nil
 }
 
 // Close flushes.
-func (j *JSONL) Close() error {
-	if err := j.buf.Flush(); err != nil {
+func (l *lines) Close() error {
+	if err := l.buf.Flush(); err != nil {
 		return err
 	}
-	flush(j.dst)
+	flush(l.dst)
 	return nil
 }

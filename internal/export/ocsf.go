@@ -1,10 +1,6 @@
 package export
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
-	"io"
 	"strings"
 
 	"github.com/stele-audit/stele"
@@ -130,31 +126,31 @@ func crudOf(action string) ocsfActivity {
 }
 
 type ocsfEvent struct {
-	ActivityID   int            `json:"activity_id"`
-	ActivityName string         `json:"activity_name"`
-	CategoryUID  int            `json:"category_uid"`
-	CategoryName string         `json:"category_name"`
-	ClassUID     int            `json:"class_uid"`
-	ClassName    string         `json:"class_name"`
-	TypeUID      int            `json:"type_uid"`
-	TypeName     string         `json:"type_name"`
-	SeverityID   int            `json:"severity_id"`
-	Severity     string         `json:"severity"`
-	StatusID     int            `json:"status_id"`
-	Status       string         `json:"status"`
-	Time         int64          `json:"time"`
-	Message      string         `json:"message,omitempty"`
-	Metadata     ocsfMetadata   `json:"metadata"`
-	Actor        *ocsfActor     `json:"actor,omitempty"`
-	User         *ocsfUser      `json:"user,omitempty"`
-	Privileges   []string       `json:"privileges,omitempty"`
-	IsMFA        bool           `json:"is_mfa,omitempty"`
-	API          *ocsfAPI       `json:"api,omitempty"`
-	App          *ocsfApp       `json:"app,omitempty"`
-	FindingInfo  *ocsfFinding   `json:"finding_info,omitempty"`
-	SrcEndpoint  *ocsfEndpoint  `json:"src_endpoint,omitempty"`
-	HTTPRequest  *ocsfHTTP      `json:"http_request,omitempty"`
-	Unmapped     ocsfUnmapped   `json:"unmapped"`
+	ActivityID   int           `json:"activity_id"`
+	ActivityName string        `json:"activity_name"`
+	CategoryUID  int           `json:"category_uid"`
+	CategoryName string        `json:"category_name"`
+	ClassUID     int           `json:"class_uid"`
+	ClassName    string        `json:"class_name"`
+	TypeUID      int           `json:"type_uid"`
+	TypeName     string        `json:"type_name"`
+	SeverityID   int           `json:"severity_id"`
+	Severity     string        `json:"severity"`
+	StatusID     int           `json:"status_id"`
+	Status       string        `json:"status"`
+	Time         int64         `json:"time"`
+	Message      string        `json:"message,omitempty"`
+	Metadata     ocsfMetadata  `json:"metadata"`
+	Actor        *ocsfActor    `json:"actor,omitempty"`
+	User         *ocsfUser     `json:"user,omitempty"`
+	Privileges   []string      `json:"privileges,omitempty"`
+	IsMFA        bool          `json:"is_mfa,omitempty"`
+	API          *ocsfAPI      `json:"api,omitempty"`
+	App          *ocsfApp      `json:"app,omitempty"`
+	FindingInfo  *ocsfFinding  `json:"finding_info,omitempty"`
+	SrcEndpoint  *ocsfEndpoint `json:"src_endpoint,omitempty"`
+	HTTPRequest  *ocsfHTTP     `json:"http_request,omitempty"`
+	Unmapped     ocsfUnmapped  `json:"unmapped"`
 }
 
 // ocsfUnmapped holds Stele's fields that the class has no attribute for.
@@ -349,51 +345,5 @@ func firstOf(ss ...string) string {
 // AppendOCSF appends e as one line of OCSF JSON, HTML characters not
 // escaped (as the jsonl format writes them).
 func AppendOCSF(dst []byte, e *stele.Event) ([]byte, error) {
-	buf := bytes.NewBuffer(dst)
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(toOCSF(e)); err != nil {
-		return dst, err
-	}
-	return buf.Bytes(), nil
-}
-
-// ocsfHead is the ocsf format's head: none, every line stands alone.
-func ocsfHead() []byte { return nil }
-
-// OCSFWriter writes OCSF JSON Lines.
-type OCSFWriter struct {
-	buf  *bufio.Writer
-	dst  io.Writer
-	line []byte
-	n    int
-}
-
-// NewOCSF returns an OCSF JSON Lines writer on w.
-func NewOCSF(w io.Writer) *OCSFWriter {
-	return &OCSFWriter{buf: bufio.NewWriterSize(w, 64<<10), dst: w}
-}
-
-// Write writes one event as a line.
-func (o *OCSFWriter) Write(e *stele.Event) error {
-	var err error
-	if o.line, err = AppendOCSF(o.line[:0], e); err != nil {
-		return err
-	}
-	if _, err := o.buf.Write(o.line); err != nil {
-		return err
-	}
-	if o.n++; o.n%5000 == 0 {
-		return o.Close()
-	}
-	return nil
-}
-
-// Close flushes.
-func (o *OCSFWriter) Close() error {
-	if err := o.buf.Flush(); err != nil {
-		return err
-	}
-	flush(o.dst)
-	return nil
+	return appendJSONLine(dst, toOCSF(e))
 }

@@ -165,22 +165,28 @@ func TestOCSFMapsTheFieldsSIEMsFilterOn(t *testing.T) {
 	}
 }
 
-func TestOCSFWriterWritesWhatAppendEncodes(t *testing.T) {
-	var buf bytes.Buffer
-	w := export.Formats["ocsf"].New(&buf)
-	var want []byte
-	for _, action := range []string{"user.login", "settings.updated", "finding.deleted"} {
-		e := ocsfEvent(action, stele.Catalog[action])
-		if err := w.Write(e); err != nil {
+// TestLineFormatsWriteWhatAppendEncodes: the writer (one goroutine) and
+// the parallel encoder (Head, then Append per event) give the same bytes.
+func TestLineFormatsWriteWhatAppendEncodes(t *testing.T) {
+	for _, name := range []string{"jsonl", "ocsf"} {
+		f := export.Formats[name]
+		var buf bytes.Buffer
+		w := f.New(&buf)
+		want := f.Head()
+		for _, action := range []string{"user.login", "settings.updated", "finding.deleted"} {
+			e := ocsfEvent(action, stele.Catalog[action])
+			e.Description = "<b>&</b>"
+			if err := w.Write(e); err != nil {
+				t.Fatal(err)
+			}
+			want, _ = f.Append(want, e)
+		}
+		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		want, _ = export.AppendOCSF(want, e)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Fatalf("writer:\n%s\nappend:\n%s", buf.Bytes(), want)
+		if !bytes.Equal(buf.Bytes(), want) || bytes.Count(want, []byte("\n")) != 3 || !bytes.Contains(want, []byte("<b>&</b>")) {
+			t.Fatalf("%s writer:\n%s\nappend:\n%s", name, buf.Bytes(), want)
+		}
 	}
 }
 
