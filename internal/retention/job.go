@@ -216,9 +216,10 @@ func (j *Job) purgeBatch(ctx context.Context, a *stele.Account, cut int64) (stel
 			return stele.PurgeBatch{}, fmt.Errorf("sign purge statement: %w", err)
 		}
 	}
-	// The store refuses (ECONFLICT) a batch that no longer ends at the
-	// statement's seq, which happens only if a concurrent purge took part
-	// of it first.
+	// The batch is bounded by the statement's seq and purges only ever take
+	// prefixes, so it ends there even if another purger took its start
+	// meanwhile (or is empty if it took all of it); the store still checks
+	// it does (ECONFLICT, nothing deleted) before it deletes.
 	return j.Store.PurgeExpired(ctx, a.ID, cut, next.BelowSeq, j.batch(), stmt)
 }
 
