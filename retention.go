@@ -32,8 +32,8 @@ type RetentionStore interface {
 	// stmt, when not nil, is the signed statement of the batch ("every
 	// event below stmt.Below is gone") and is stored in the same
 	// transaction, so that no crash can leave deleted rows without their
-	// statement. A batch that would not end exactly at stmt.Below (another
-	// purger took part of it) deletes nothing and fails with ECONFLICT.
+	// statement. A batch that would not end exactly at stmt.Below deletes
+	// nothing and fails with ECONFLICT.
 	PurgeExpired(ctx context.Context, accountID, cutoff, below int64, limit int, stmt *Purge) (PurgeBatch, error)
 	// ExpiredPrefix reports, without deleting, what PurgeExpired would
 	// delete if the account's events below seq from were already gone.
