@@ -17,12 +17,24 @@ import (
 	"time"
 )
 
+// binDir holds the command buildStele compiles, removed when the tests end.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // buildStele compiles the command once per test binary.
 var buildStele = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "stele-bin")
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "stele")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {

@@ -212,8 +212,24 @@ func BenchmarkProveInclusion(b *testing.B) {
 	}
 }
 
+// tempDirs are the benchmark stores made without STELE_BENCH_DIR, removed
+// when the tests end (TestMain).
+var tempDirs []string
+
 func mkdirTemp() (string, error) {
-	return os.MkdirTemp("", "stele-bench-")
+	dir, err := os.MkdirTemp("", "stele-bench-")
+	if err == nil {
+		tempDirs = append(tempDirs, dir)
+	}
+	return dir, err
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, dir := range tempDirs {
+		os.RemoveAll(dir)
+	}
+	os.Exit(code)
 }
 
 // BenchmarkInclusionProofHTTP is GET /v1/proofs/inclusion through a real

@@ -89,6 +89,18 @@ type producerForm struct {
 	ReceivedAt *int `json:"received_at,omitempty"`
 }
 
+// scaleDir is the temporary directory of the SQLite scale store (hundreds
+// of megabytes at a million events), removed when the tests end.
+var scaleDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if scaleDir != "" {
+		os.RemoveAll(scaleDir)
+	}
+	os.Exit(code)
+}
+
 var buildScale = sync.OnceValues(func() (*scaleStore, error) {
 	n := 100_000
 	if v := os.Getenv("STELE_BENCH_EVENTS"); v != "" {
@@ -103,6 +115,7 @@ var buildScale = sync.OnceValues(func() (*scaleStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	scaleDir = dir
 	db, err := openBenchStore(ctx, filepath.Join(dir, "stele.db"))
 	if err != nil {
 		return nil, err
