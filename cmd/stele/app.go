@@ -59,8 +59,12 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 }
 
 // openAppFor opens the app and looks up the named account, for the
-// commands that work on one account; on an error the app is closed.
+// commands that work on one account (--account, required); on an error the
+// app is closed.
 func openAppFor(ctx context.Context, sf storeFlags, account string) (*app, *stele.Account, error) {
+	if account == "" {
+		return nil, nil, &stele.Error{Code: stele.EINVALID, Message: "--account is required", Details: []stele.FieldError{{Field: "account", Rule: "required"}}}
+	}
 	a, err := openApp(ctx, sf, newLogger("warn"))
 	if err != nil {
 		return nil, nil, err

@@ -214,3 +214,15 @@ func TestLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountCommandsNeedTheAccount: the commands on one account name the
+// missing flag, before they touch the store.
+func TestAccountCommandsNeedTheAccount(t *testing.T) {
+	data := t.TempDir()
+	for _, args := range [][]string{{"keys", "list"}, {"keys", "create"}, {"users", "list"}} {
+		_, stderr, code := runCLIErr(t, "", nil, append(args, "--data", data)...)
+		if code != 2 || !strings.Contains(stderr, "--account is required") || !strings.Contains(stderr, "account: required") {
+			t.Errorf("%v: exit %d, %s", args, code, stderr)
+		}
+	}
+}

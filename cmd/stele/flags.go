@@ -9,8 +9,6 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/stele-audit/stele"
 )
 
 // newFlags returns a FlagSet for a subcommand whose --help prints usage.
@@ -108,9 +106,6 @@ func listForAccount[T any](ctx context.Context, args []string, out io.Writer, cm
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
-	}
-	if *account == "" {
-		return &stele.Error{Code: stele.EINVALID, Message: "--account is required", Details: []stele.FieldError{{Field: "account", Rule: "required"}}}
 	}
 	a, acct, err := openAppFor(ctx, sf, *account)
 	if err != nil {

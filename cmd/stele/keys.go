@@ -33,9 +33,6 @@ func keysCreate(ctx context.Context, args []string, out io.Writer) error {
 	if *operator && *account == "" {
 		*account = stele.SystemAccount
 	}
-	if *account == "" {
-		return &stele.Error{Code: stele.EINVALID, Message: "--account is required", Details: []stele.FieldError{{Field: "account", Rule: "required"}}}
-	}
 	a, acct, err := openAppFor(ctx, sf, *account)
 	if err != nil {
 		return err
