@@ -89,11 +89,8 @@ func ocsfFor(action, category string) ocsfActivity {
 	case category == stele.CategoryUserManagement:
 		return ocsfActivity{ocsfAccountChange, 99, "Other"}
 	case category == stele.CategorySourceActivity && strings.HasPrefix(action, "finding."):
-		if a := crudOf(action); a.id != 2 && a.id != 99 {
-			a.class = ocsfDetectionFinding
-			if a.id == 4 {
-				a.id, a.name = 3, "Close"
-			}
+		// Detection Finding's activities are Create, Update and Close.
+		if a, ok := findingActivities[crudOf(action).id]; ok {
 			return a
 		}
 		return ocsfActivity{ocsfDetectionFinding, 99, "Other"}
@@ -105,6 +102,13 @@ func ocsfFor(action, category string) ocsfActivity {
 	a := crudOf(action) // configuration, audit
 	a.class = ocsfAPIActivity
 	return a
+}
+
+// findingActivities are Detection Finding's activities by API Activity's.
+var findingActivities = map[int]ocsfActivity{
+	1: {ocsfDetectionFinding, 1, "Create"},
+	3: {ocsfDetectionFinding, 2, "Update"},
+	4: {ocsfDetectionFinding, 3, "Close"},
 }
 
 // crudOf reads the verb that ends an action (settings.updated → Update,
@@ -264,8 +268,9 @@ func toOCSF(e *stele.Event) *ocsfEvent {
 	default:
 		o.StatusID, o.Status = 0, "Unknown"
 	}
-	if u := ocsfUserOf(e.Actor); u != nil {
-		o.Actor = &ocsfActor{User: u}
+	actor := ocsfUserOf(e.Actor)
+	if actor != nil {
+		o.Actor = &ocsfActor{User: actor}
 	}
 	if e.IP != "" {
 		o.SrcEndpoint = &ocsfEndpoint{IP: e.IP}
@@ -277,15 +282,14 @@ func toOCSF(e *stele.Event) *ocsfEvent {
 	switch a.class {
 	case ocsfAuthentication:
 		// The user who authenticates is the actor.
-		o.User = ocsfUserOf(e.Actor)
+		o.User = actor
 		o.IsMFA = strings.Contains(e.Action, "mfa")
 	case ocsfAccountChange, ocsfUserAccessMgmt:
 		// The user changed is the target when there is one; the actor made
 		// the change.
+		o.User = actor
 		if u := ocsfUserOf(e.Target); u != nil {
 			o.User, targetMapped = u, true
-		} else {
-			o.User = ocsfUserOf(e.Actor)
 		}
 		if a.class == ocsfUserAccessMgmt {
 			o.Privileges = privilegesOf(e)
@@ -302,7 +306,8 @@ func toOCSF(e *stele.Event) *ocsfEvent {
 		case strings.HasPrefix(e.Action, "system."):
 			o.App = &ocsfApp{Name: "Stele"}
 		default:
-			o.App = &ocsfApp{Name: firstOf(e.Action[:strings.IndexByte(e.Action+".", '.')], e.Action)}
+			name, _, _ := strings.Cut(e.Action, ".") // source.scan_started: "source"
+			o.App = &ocsfApp{Name: name}
 		}
 	case ocsfDetectionFinding:
 		f := &ocsfFinding{UID: e.ID, Title: firstOf(e.Description, e.Action), Desc: e.Description}

@@ -156,6 +156,9 @@ func TestOCSFMapsTheFieldsSIEMsFilterOn(t *testing.T) {
 		{"project.archived", stele.CategoryConfiguration, 6003, 99},
 		{"sso.assertion_checked", stele.CategoryAuthentication, 3002, 99},
 		{"finding.suppressed", stele.CategorySourceActivity, 2004, 99},
+		{"finding.modified", stele.CategorySourceActivity, 2004, 2},
+		{"finding.purged", stele.CategorySourceActivity, 2004, 3},
+		{"finding.exported", stele.CategorySourceActivity, 2004, 99},
 		{"disk.usage", stele.CategorySystem, 0, 99},
 	} {
 		m := ocsfOf(t, ocsfEvent(tc.action, tc.category))
