@@ -29,7 +29,7 @@ func startJobs(ctx context.Context, a *app, sf storeFlags, accountTypes string, 
 	// `stele crypto rotate --master` in another process adds a master key
 	// version to the key file; keys rewrapped under it unwrap here too.
 	a.keyring.ReloadMaster = func() (*seal.MasterKey, error) { return seal.LoadMasterKey(sf.data, os.Getenv, a.logger) }
-	col := metrics.New(metrics.Config{Recorder: a.ingest, StoreSize: a.db.Size, Ingested: a.writer.Committed, Logger: a.logger})
+	col := metrics.New(metrics.Config{Recorder: a.ingest, StoreSize: a.db.Size, Ingested: a.writer.Committed, Commits: a.writer.Commits, Logger: a.logger})
 	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	// Jobs on the shared data run on one node at a time; metrics are each

@@ -83,6 +83,9 @@ func TestConcurrentBatchesShareOneCommit(t *testing.T) {
 	if n := store.appends.Load(); n != 2 {
 		t.Fatalf("%d commits for %d concurrent batches, want 2 (one held, one shared by the rest)", n, callers)
 	}
+	if w.Commits() != 2 || w.Committed() != callers {
+		t.Errorf("the writer counts %d commits of %d events, want 2 of %d", w.Commits(), w.Committed(), callers)
+	}
 	seen := map[int64]bool{}
 	for s := range seqs {
 		seen[s] = true

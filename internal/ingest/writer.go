@@ -45,11 +45,16 @@ type Writer struct {
 	maxEvents int
 	stopped   chan struct{}
 	committed atomic.Int64 // events stored since start, replays not counted
+	commits   atomic.Int64 // transactions committed since start
 }
 
 // Committed returns how many events the writer has durably stored since it
 // started (replayed idempotency keys not counted), for the ingest rate.
 func (w *Writer) Committed() int64 { return w.committed.Load() }
+
+// Commits returns how many transactions the writer has committed since it
+// started; Committed divided by Commits is the mean group size.
+func (w *Writer) Commits() int64 { return w.commits.Load() }
 
 // WriterConfig tunes a Writer. Zero values take defaults.
 type WriterConfig struct {
@@ -175,6 +180,7 @@ func (w *Writer) commit(ctx context.Context, group []*batch) error {
 		return err
 	}
 	w.committed.Add(int64(total - len(replays)))
+	w.commits.Add(1)
 	// The group is durable: a failure from here on must not tell producers
 	// otherwise, or they would retry and store events twice.
 	if err := w.fillReplayHashes(ctx, replays); err != nil {

@@ -36,8 +36,10 @@ type Config struct {
 	StoreSize func(ctx context.Context) (int64, error)
 	// Ingested returns the events committed since start (ingest.Writer.Committed).
 	Ingested func() int64
-	Logger   *slog.Logger
-	Now      func() time.Time // time.Now when nil
+	// Commits returns the transactions that carried them (ingest.Writer.Commits).
+	Commits func() int64
+	Logger  *slog.Logger
+	Now     func() time.Time // time.Now when nil
 }
 
 type key struct{ account, route string }
@@ -90,6 +92,11 @@ func New(cfg Config) *Collector {
 	if cfg.Ingested != nil {
 		c.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stele_ingested_events_total",
 			Help: "Events committed since start."}, func() float64 { return float64(cfg.Ingested()) }))
+	}
+	if cfg.Commits != nil {
+		c.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stele_ingest_commits_total",
+			Help: "Ingest transactions committed since start; events divided by commits is the mean group-commit size."},
+			func() float64 { return float64(cfg.Commits()) }))
 	}
 	if cfg.StoreSize != nil {
 		c.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stele_store_size_bytes",

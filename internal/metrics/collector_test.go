@@ -109,7 +109,7 @@ func TestFlushRecordsExactPercentilesPerAccount(t *testing.T) {
 
 func TestMiddlewareMeasuresByPatternAndAccount(t *testing.T) {
 	rec := &events{}
-	c := metrics.New(metrics.Config{Recorder: rec})
+	c := metrics.New(metrics.Config{Recorder: rec, Ingested: func() int64 { return 1200 }, Commits: func() int64 { return 75 }})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/things/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "" {
@@ -146,6 +146,7 @@ func TestMiddlewareMeasuresByPatternAndAccount(t *testing.T) {
 		`stele_http_requests_total{account="",code="401",route="GET /v1/things/{id}"} 1`,
 		`stele_http_request_duration_seconds_count{account="acme",route="GET /v1/things/{id}"} 2`,
 		"stele_open_connections ", "go_goroutines ", "process_resident_memory_bytes ",
+		"stele_ingested_events_total 1200\n", "stele_ingest_commits_total 75\n",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
