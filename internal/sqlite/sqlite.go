@@ -59,6 +59,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: create file: %w", err)
 	}
 	f.Close()
+	if err := registerWALBuf(); err != nil {
+		return nil, err
+	}
 	db := &DB{path: path}
 	db.writer, err = sql.Open(writerDriver, dsn(path, false))
 	if err != nil {
@@ -147,6 +150,9 @@ func dsn(path string, reader bool) string {
 		// dirty from being re-read.
 		q.Set("_cache_size", "-65536") // 64 MiB
 		q.Set("_txlock", "immediate")
+		// Its commits write the WAL through walbuf.c, which needs
+		// synchronous=FULL (above): the sync is what flushes its buffer.
+		q.Set("vfs", walBufVFS)
 	}
 	u := url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}
 	return u.String()
