@@ -80,6 +80,13 @@ type Principal struct {
 	KeyID     string
 	Scopes    []Scope
 	Operator  bool
+	// Generation is the key store's generation (APIKeyGenerationStore)
+	// when the key was read, if HasGeneration. Events written for the
+	// principal are stored only by a transaction that reads the same
+	// generation (AppendTx.APIKeyGeneration), so a key revoked or changed
+	// since it was read writes nothing.
+	Generation    int64
+	HasGeneration bool
 }
 
 // Can reports whether p holds scope s.

@@ -55,6 +55,10 @@ type AppendTx interface {
 	// event first stored under each.
 	IdempotentSeqs(ctx context.Context, accountID int64, tokens []int64) (map[int64]int64, error)
 	InsertIdempotency(ctx context.Context, accountID int64, tokens map[int64]int64) error
+	// APIKeyGeneration reads the key store's generation in the transaction
+	// (APIKeyGenerationStore), to confirm that the keys the events were
+	// sent with are unchanged.
+	APIKeyGeneration(ctx context.Context) (int64, error)
 }
 
 // Field is a filterable field of the query language.

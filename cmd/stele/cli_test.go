@@ -35,8 +35,18 @@ func runCLIErr(t *testing.T, stdin string, env []string, args ...string) (string
 
 func get(t *testing.T, url, key string) int {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
+	return send(t, "GET", url, key, "")
+}
+
+// send makes a request with key and a JSON body (none if empty) and
+// returns its status.
+func send(t *testing.T, method, url, key, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -135,9 +145,17 @@ func TestAdminCommandsWorkWhileServeRuns(t *testing.T) {
 		t.Fatalf("remote JSON Lines export: exit %d %s\n%s", code, stderr, jsonl)
 	}
 
+	// The key wrote events above, so the server has it cached: a write
+	// after the revocation must still be refused and store nothing.
 	runCLI(t, "keys", "revoke", key.ID, "--data", data)
+	if code := send(t, "POST", base+"/v1/events", key.Key, `{"action":"user.login","actor":{"id":"u_9"}}`); code != 401 {
+		t.Fatalf("a key revoked while serve runs wrote events: %d", code)
+	}
 	if code := get(t, base+"/v1/events", key.Key); code != 401 {
 		t.Fatalf("a key revoked while serve runs: %d", code)
+	}
+	if out := runCLI(t, "export", "--format", "jsonl", "--data", data, "--account", "globex", "actor:u_9"); strings.Contains(out, "u_9") {
+		t.Fatalf("the revoked key's event was stored:\n%s", out)
 	}
 }
 

@@ -298,6 +298,29 @@ func TestKeysAndScopes(t *testing.T) {
 	}
 }
 
+// TestWriteKeyChecksHoldInTheCommit: a write takes its key from the cache
+// without reading the store, and the commit confirms the key generation.
+// A key changed since (here: another key revoked) is read again and the
+// write goes through; a key revoked after it was cached writes nothing.
+func TestWriteKeyChecksHoldInTheCommit(t *testing.T) {
+	e := newEnv(t)
+	e.mustPost("acme", `{"action":"user.login","actor":{"id":"u_1"}}`) // caches the key
+	if err := e.db.RevokeAPIKey(context.Background(), e.ids["acme-read"], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.mustPost("acme", `{"action":"user.login","actor":{"id":"u_2"}}`)
+	if err := e.db.RevokeAPIKey(context.Background(), e.ids["acme"], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.post("acme", `{"action":"user.login","actor":{"id":"u_3"}}`); r.Status != 401 || r.Header.Get("WWW-Authenticate") == "" {
+		t.Errorf("a revoked key wrote: %d %s", r.Status, r.Body)
+	}
+	head, err := e.db.CurrentHead(context.Background(), e.accts["acme"].ID)
+	if err != nil || head.Size != 2 {
+		t.Errorf("the account holds %d events (%v), want the 2 written before the revocation", head.Size, err)
+	}
+}
+
 func TestOperatorKeyWritesForNamedAccounts(t *testing.T) {
 	e := newEnv(t)
 	rs := e.mustPost("operator", `{"events":[{"account":"acme","action":"user.login"},{"account":"globex","action":"user.logout"},{"action":"settings.updated"}]}`)

@@ -6,8 +6,10 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/query"
 )
 
@@ -31,6 +33,20 @@ func (s *Server) handleCreateEvents(w http.ResponseWriter, r *http.Request, p *s
 		return
 	}
 	receipts, err := s.Ingest.Ingest(r.Context(), p, body)
+	// The key was taken from the cache and has changed since (or another
+	// has: the generation is the store's): read it again and, if it still
+	// may, send the events again. Nothing of them was stored.
+	for tries := 0; errors.Is(err, ingest.ErrKeyChanged) && tries < 3; tries++ {
+		key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if p, err = s.keys.Authenticate(r.Context(), strings.TrimSpace(key)); err != nil {
+			s.writeAuthError(w, r, err)
+			return
+		}
+		if err = requireScope(p, stele.ScopeEventsWrite); err != nil {
+			break
+		}
+		receipts, err = s.Ingest.Ingest(r.Context(), p, body)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -40,7 +40,7 @@ type Server struct {
 // Routes registers the API's routes on mux.
 func (s *Server) Routes(mux *http.ServeMux) {
 	s.keys = apikey.NewCache(s.APIKeys)
-	mux.Handle("POST /v1/events", s.auth(s.handleCreateEvents))
+	mux.Handle("POST /v1/events", s.authWrite(s.handleCreateEvents))
 	mux.Handle("GET /v1/events", s.auth(s.handleListEvents))
 	mux.Handle("GET /v1/events/{id}", s.auth(s.handleGetEvent))
 	mux.Handle("GET /v1/export", s.auth(s.handleExport))
@@ -131,6 +131,19 @@ type principalKey struct{}
 
 // auth authenticates the request's API key and passes its principal on.
 func (s *Server) auth(next func(http.ResponseWriter, *http.Request, *stele.Principal)) http.Handler {
+	return s.authWith(s.keys.Authenticate, next)
+}
+
+// authWrite authenticates a request that writes events from the key cache
+// alone; the transaction that stores them confirms the key is unchanged
+// (apikey.Cache.AuthenticateForWrite), and handleCreateEvents reads it
+// again if it is not.
+func (s *Server) authWrite(next func(http.ResponseWriter, *http.Request, *stele.Principal)) http.Handler {
+	return s.authWith(s.keys.AuthenticateForWrite, next)
+}
+
+func (s *Server) authWith(authenticate func(context.Context, string) (*stele.Principal, error),
+	next func(http.ResponseWriter, *http.Request, *stele.Principal)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || key == "" {
@@ -138,17 +151,21 @@ func (s *Server) auth(next func(http.ResponseWriter, *http.Request, *stele.Princ
 			s.writeError(w, r, stele.Errorf(stele.EUNAUTHORIZED, "an API key is required: Authorization: Bearer <key>"))
 			return
 		}
-		p, err := s.keys.Authenticate(r.Context(), strings.TrimSpace(key))
+		p, err := authenticate(r.Context(), strings.TrimSpace(key))
 		if err != nil {
-			if stele.ErrorCode(err) == stele.EUNAUTHORIZED {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="stele", error="invalid_token"`)
-			}
-			s.writeError(w, r, err)
+			s.writeAuthError(w, r, err)
 			return
 		}
 		metrics.SetAccount(r.Context(), p.Account)
 		next(w, r, p)
 	})
+}
+
+func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, err error) {
+	if stele.ErrorCode(err) == stele.EUNAUTHORIZED {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="stele", error="invalid_token"`)
+	}
+	s.writeError(w, r, err)
 }
 
 func requireScope(p *stele.Principal, scope stele.Scope) error {

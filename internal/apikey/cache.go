@@ -19,7 +19,8 @@ const genTimeout = 5 * time.Second
 
 // Cache authenticates keys like Authenticate, but remembers the keys it has
 // read. An entry is trusted only while the store's generation is what it was
-// before the entry was read, and every request reads the generation afresh,
+// before the entry was read, and every request reads the generation afresh
+// (writes of events confirm it in their commit instead: AuthenticateForWrite),
 // so a key created or revoked by any process or node counts from the next
 // request on. Concurrent requests share one generation read (a
 // coalesce.Fresh: each takes a read begun after it arrived), which
@@ -55,36 +56,71 @@ func NewCache(store stele.APIKeyStore) *Cache {
 // malformed and revoked keys all get the same answer, so the answer tells an
 // attacker nothing about which keys exist.
 func (c *Cache) Authenticate(ctx context.Context, key string) (*stele.Principal, error) {
+	return c.authenticate(ctx, key, false)
+}
+
+// AuthenticateForWrite is Authenticate for a request that writes events:
+// a cached key is trusted without reading the generation, and the
+// principal carries the generation its entry was read at, for the
+// transaction that stores the events to confirm (ingest.Writer, which
+// answers ingest.ErrKeyChanged when it cannot; read the key again with
+// Authenticate then). That read, once per commit rather than once per
+// request, keeps "a revoked key writes nothing more" while sparing each
+// single-event request a round to the store.
+func (c *Cache) AuthenticateForWrite(ctx context.Context, key string) (*stele.Principal, error) {
+	return c.authenticate(ctx, key, true)
+}
+
+func (c *Cache) authenticate(ctx context.Context, key string, cachedOK bool) (*stele.Principal, error) {
 	idPart, secretPart, ok := parse(key)
 	if !ok {
 		return nil, errInvalidKey
 	}
-	k, err := c.lookup(ctx, idPart)
+	k, gen, err := c.lookup(ctx, idPart, cachedOK)
 	if err != nil {
 		return nil, err
 	}
-	return check(k, secretPart)
+	p, err := check(k, secretPart)
+	if err != nil {
+		return nil, err
+	}
+	if c.gen != nil {
+		p.Generation, p.HasGeneration = gen, true
+	}
+	return p, nil
 }
 
-func (c *Cache) lookup(ctx context.Context, id string) (*stele.APIKey, error) {
+// lookup returns key id and the generation it was read at. With cachedOK a
+// cached entry is returned as it is; otherwise only if the generation, read
+// now, is still the entry's.
+func (c *Cache) lookup(ctx context.Context, id string, cachedOK bool) (*stele.APIKey, int64, error) {
 	if c.gen == nil {
-		return find(ctx, c.store, id)
+		k, err := find(ctx, c.store, id)
+		return k, 0, err
+	}
+	if cachedOK {
+		c.mu.Lock()
+		e, ok := c.keys[id]
+		c.mu.Unlock()
+		if ok {
+			return e.key, e.gen, nil
+		}
 	}
 	// The generation is read first: an entry stored under it was read no
 	// earlier, so it is at least as new as the generation says.
 	gen, err := c.gen.Get(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	c.mu.Lock()
 	e, ok := c.keys[id]
 	c.mu.Unlock()
 	if ok && e.gen == gen {
-		return e.key, nil
+		return e.key, gen, nil
 	}
 	k, err := find(ctx, c.store, id)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	c.mu.Lock()
 	if len(c.keys) >= maxCached {
@@ -94,7 +130,7 @@ func (c *Cache) lookup(ctx context.Context, id string) (*stele.APIKey, error) {
 		c.keys[k.ID] = cached{key: k, gen: gen}
 	}
 	c.mu.Unlock()
-	return k, nil
+	return k, gen, nil
 }
 
 // find reads key id, mapping an unknown key to the common answer.

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -94,5 +95,81 @@ func TestConcurrentBatchesShareOneCommit(t *testing.T) {
 		if !seen[s] {
 			t.Fatalf("seq %d missing from the receipts %v", s, seen)
 		}
+	}
+}
+
+// TestCommitConfirmsKeyGeneration: a batch sent with a key read at another
+// generation than the commit reads is left out of it whole and answered
+// ErrKeyChanged; the batches beside it in the same commit are stored.
+func TestCommitConfirmsKeyGeneration(t *testing.T) {
+	ctx := t.Context()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stele.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	acct := &stele.Account{Name: "acme", Type: "team"}
+	if err := db.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	gen, err := db.APIKeyGeneration(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{5}, 32))
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store := &gatedStore{EventStore: db, gate: make(chan struct{})}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := NewWriter(wctx, store, logger, WriterConfig{})
+	svc := NewService(db, seal.NewKeyring(master, db), w, logger)
+	principal := func(g int64) *stele.Principal {
+		return &stele.Principal{AccountID: acct.ID, Account: "acme", KeyID: "k", Scopes: []stele.Scope{stele.ScopeEventsWrite},
+			Generation: g, HasGeneration: true}
+	}
+	// Hold a first commit so that the two batches below share the next.
+	held := make(chan error, 1)
+	go func() { _, err := svc.Ingest(ctx, principal(gen), []byte(`{"action":"user.login"}`)); held <- err }()
+	for store.appends.Load() == 0 {
+		select {
+		case err := <-held:
+			t.Fatalf("the first batch returned before its commit: %v", err)
+		default:
+		}
+		runtime.Gosched()
+	}
+	results := make(chan error, 2)
+	for _, g := range []int64{gen, gen - 1} {
+		go func() {
+			_, err := svc.Ingest(ctx, principal(g), []byte(`{"events":[{"action":"user.logout"},{"action":"user.logout"}]}`))
+			results <- err
+		}()
+	}
+	for len(w.queue) < 2 {
+		if len(results) > 0 {
+			t.Fatalf("a batch returned before its commit: %v", <-results)
+		}
+		runtime.Gosched()
+	}
+	close(store.gate)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	var ok, stale int
+	for range 2 {
+		switch err := <-results; {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrKeyChanged):
+			stale++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if ok != 1 || stale != 1 || store.appends.Load() != 2 {
+		t.Fatalf("%d stored, %d stale in %d commits; want 1 and 1 in 2", ok, stale, store.appends.Load())
+	}
+	if h, err := db.CurrentHead(ctx, acct.ID); err != nil || h.Size != 3 {
+		t.Fatalf("the account holds %d events (%v), want 3: the stale batch stores none", h.Size, err)
 	}
 }

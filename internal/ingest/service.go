@@ -77,7 +77,7 @@ func (s *Service) Record(ctx context.Context, events ...stele.Event) ([]stele.Re
 }
 
 func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele.Event) ([]stele.Receipt, error) {
-	b := &batch{events: make([]*pending, len(events))}
+	b := &batch{events: make([]*pending, len(events)), gen: p.Generation, confirm: p.HasGeneration}
 	accounts := map[string]*stele.Account{}
 	keys := map[int64]*seal.AccountKeys{}
 	var details []stele.FieldError

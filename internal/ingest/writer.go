@@ -30,9 +30,20 @@ type pending struct {
 // batch is one caller's events; the writer commits it whole with others.
 type batch struct {
 	events []*pending
-	err    error
-	done   chan struct{}
+	// gen, when confirm is set, is the key generation the events' API key
+	// was read at; the commit stores the batch only if it reads the same.
+	gen     int64
+	confirm bool
+	stale   bool // the commit found the generation moved and left the batch out
+	err     error
+	done    chan struct{}
 }
+
+// ErrKeyChanged is the answer for a batch whose API key may have changed
+// (been revoked, lost a scope, had its account renamed) since the request
+// read it: nothing of the batch was stored. The caller reads the key again
+// and, if it still may, sends the batch again.
+var ErrKeyChanged = stele.Errorf(stele.EUNAVAILABLE, "the API keys changed while the request was in flight; send it again")
 
 // Writer is the single group-commit writer. Concurrent batches that arrive
 // while a commit is in flight share the next transaction and its fsync;
@@ -129,6 +140,9 @@ func (w *Writer) run(ctx context.Context) {
 		}
 		for _, b := range group {
 			b.err = err
+			if err == nil && b.stale {
+				b.err = ErrKeyChanged
+			}
 			close(b.done)
 		}
 	}
@@ -148,25 +162,32 @@ func (w *Writer) drain() {
 
 // commit appends a group of batches in one transaction, account by account
 // in id order so that concurrent writers on a shared store lock heads in the
-// same order and cannot deadlock.
+// same order and cannot deadlock. Batches whose key generation the
+// transaction does not confirm are left out and marked stale.
 func (w *Writer) commit(ctx context.Context, group []*batch) error {
-	byAccount := map[int64][]*pending{}
-	var ids []int64
-	total := 0
-	for _, b := range group {
-		total += len(b.events)
-		for _, p := range b.events {
-			if _, ok := byAccount[p.accountID]; !ok {
-				ids = append(ids, p.accountID)
-			}
-			byAccount[p.accountID] = append(byAccount[p.accountID], p)
-		}
-	}
-	slices.Sort(ids)
 	receivedAt := w.now().UTC().Truncate(stele.TimeUnit)
 	var replays []*pending
+	total := 0
 	err := w.store.Append(ctx, func(tx stele.AppendTx) error {
-		replays = replays[:0]
+		replays, total = replays[:0], 0
+		if err := confirmKeys(ctx, tx, group); err != nil {
+			return err
+		}
+		byAccount := map[int64][]*pending{}
+		var ids []int64
+		for _, b := range group {
+			if b.stale {
+				continue
+			}
+			total += len(b.events)
+			for _, p := range b.events {
+				if _, ok := byAccount[p.accountID]; !ok {
+					ids = append(ids, p.accountID)
+				}
+				byAccount[p.accountID] = append(byAccount[p.accountID], p)
+			}
+		}
+		slices.Sort(ids)
 		for _, id := range ids {
 			r, err := appendAccount(ctx, tx, id, byAccount[id], receivedAt)
 			if err != nil {
@@ -185,6 +206,30 @@ func (w *Writer) commit(ctx context.Context, group []*batch) error {
 	// otherwise, or they would retry and store events twice.
 	if err := w.fillReplayHashes(ctx, replays); err != nil {
 		w.logger.Warn("look up leaf hashes of replayed events", "err", err)
+	}
+	return nil
+}
+
+// confirmKeys reads the key generation in tx, once, if any batch of the
+// group needs it, and marks stale the batches read at another generation.
+func confirmKeys(ctx context.Context, tx stele.AppendTx, group []*batch) error {
+	var (
+		gen  int64
+		read bool
+	)
+	for _, b := range group {
+		b.stale = false
+		if !b.confirm {
+			continue
+		}
+		if !read {
+			var err error
+			if gen, err = tx.APIKeyGeneration(ctx); err != nil {
+				return err
+			}
+			read = true
+		}
+		b.stale = b.gen != gen
 	}
 	return nil
 }

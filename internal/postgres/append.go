@@ -57,6 +57,17 @@ func (t *appendTx) Head(ctx context.Context, accountID int64) (stele.Head, error
 	return h, err
 }
 
+// APIKeyGeneration reads the key generation as of this statement: a key
+// change committed after it is concurrent with this append, which then
+// stores events sent with the key before the change took effect.
+func (t *appendTx) APIKeyGeneration(ctx context.Context) (int64, error) {
+	var n int64
+	if err := t.tx.QueryRow(ctx, `SELECT n FROM api_key_generation WHERE id = 1`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: API key generation: %w", mapErr(err))
+	}
+	return n, nil
+}
+
 func lockHead(ctx context.Context, tx pgx.Tx, accountID int64) (stele.Head, bool, error) {
 	h, err := readHead(tx.QueryRow(ctx, `SELECT size, frontier FROM heads WHERE account_id = $1 FOR UPDATE`, accountID), accountID)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -28,6 +28,7 @@ type appendStmts struct {
 	event1, eventN *sql.Stmt
 	node1, nodeN   *sql.Stmt
 	idempotency1   *sql.Stmt
+	generation     *sql.Stmt
 	all            []*sql.Stmt
 }
 
@@ -51,6 +52,7 @@ func prepareAppend(ctx context.Context, w *sql.DB) (*appendStmts, error) {
 		prep(&s.node1, `INSERT OR ROLLBACK INTO tree_nodes (account_id, level, idx, hash) VALUES `+placeholders(1, 4)),
 		prep(&s.nodeN, `INSERT OR ROLLBACK INTO tree_nodes (account_id, level, idx, hash) VALUES `+placeholders(chunk, 4)),
 		prep(&s.idempotency1, `INSERT INTO idempotency (account_id, token, seq) VALUES (?, ?, ?)`),
+		prep(&s.generation, `SELECT n FROM api_key_generation WHERE id = 1`),
 	)
 	if err != nil {
 		s.close()
@@ -293,6 +295,19 @@ func (t *appendTx) InsertIdempotency(ctx context.Context, accountID int64, token
 		}
 	}
 	return nil
+}
+
+// APIKeyGeneration reads the key generation in the transaction, which
+// holds the write lock: no key can change before it commits.
+func (t *appendTx) APIKeyGeneration(ctx context.Context) (int64, error) {
+	if t.err != nil {
+		return 0, t.err
+	}
+	var n int64
+	if err := t.stmt(ctx, t.s.generation).QueryRowContext(ctx).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: API key generation: %w", mapErr(err))
+	}
+	return n, nil
 }
 
 // categoryCode is a category's stored code: its index in stele.Categories.

@@ -354,7 +354,20 @@ func testAPIKeyGeneration(t *testing.T, s Store) {
 	if err := s.RevokeAPIKey(ctx(t), k.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	generationMoved(t, s, g, "a key was revoked")
+	g = generationMoved(t, s, g, "a key was revoked")
+	// An append reads the same generation in its transaction, which is how
+	// the ingest writer confirms the keys of the events it stores.
+	var inTx int64
+	if err := s.Append(ctx(t), func(tx stele.AppendTx) error {
+		var err error
+		inTx, err = tx.APIKeyGeneration(ctx(t))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if inTx != g {
+		t.Fatalf("AppendTx.APIKeyGeneration read %d, the store's is %d", inTx, g)
+	}
 }
 
 func testAPIKeyErrors(t *testing.T, s Store) {
