@@ -110,10 +110,13 @@ func init() {
 		// Sorts and temporary tables stay in memory.
 		"PRAGMA temp_store = MEMORY",
 		// The checkpointer copies the WAL into the main file beside the
-		// writer (walcheckpoint.go), not inside its commits; a WAL that it
-		// has wholly copied is cut back to 64 MiB when writing restarts it.
+		// writer (walcheckpoint.go), not inside its commits. A WAL that it
+		// has wholly copied is written again from its start and not cut
+		// back (the limit is above the size at which the checkpointer
+		// restarts it): commits overwrite blocks the file already has,
+		// and their fdatasync (walbuf.c) has no new size to record.
 		"PRAGMA wal_autocheckpoint = 0",
-		"PRAGMA journal_size_limit = 67108864",
+		fmt.Sprintf("PRAGMA journal_size_limit = %d", walSizeLimit),
 	)})
 	sql.Register(readerDriver, &sqlite3.SQLiteDriver{ConnectHook: pragmas(
 		"PRAGMA temp_store = MEMORY",

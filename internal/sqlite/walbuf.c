@@ -10,6 +10,13 @@
 ** when the buffer is full, and before anything that reads the file, syncs
 ** it, truncates it, asks its size or closes it.
 **
+** It also syncs a WAL with fdatasync rather than the default VFS's fsync
+** (this build of SQLite has no HAVE_FDATASYNC): the WAL's data, and its
+** size when it grew, is what a commit needs on disk, and fsync would also
+** write the inode's new modification time through the file system's
+** journal at every commit. The first sync of each open WAL goes through
+** the default VFS, which then also syncs the directory of a new WAL file.
+**
 ** A commit is durable only once SQLite has synced the WAL, which flushes
 ** the buffer first, and other connections only read frames that a commit
 ** has published after that sync. That holds when the connection commits
@@ -19,6 +26,8 @@
 */
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include "walbuf.h"
 
 typedef struct walbuf_file walbuf_file;
@@ -28,18 +37,22 @@ struct walbuf_file {
 	char *buf;            /* cap bytes, or NULL */
 	sqlite3_int64 off;    /* file offset of buf[0] */
 	int len;              /* bytes in buf */
+	int fd;               /* a descriptor of our own for fdatasync, or -1 */
+	int synced;           /* the default VFS has synced the file once */
 };
 
 static sqlite3_vfs *walbuf_root; /* the default VFS this one wraps */
 static sqlite3_vfs walbuf_vfs;
 static int walbuf_cap;
 
-/* Counts of WAL writes SQLite asked for and writes made, for tests. */
-static long long walbuf_asked, walbuf_made;
+/* Counts of WAL writes SQLite asked for, writes made and fdatasyncs, for
+** tests. */
+static long long walbuf_asked, walbuf_made, walbuf_datasyncs;
 
-void walbuf_counts(long long *asked, long long *made) {
+void walbuf_counts(long long *asked, long long *made, long long *datasyncs) {
 	*asked = __atomic_load_n(&walbuf_asked, __ATOMIC_RELAXED);
 	*made = __atomic_load_n(&walbuf_made, __ATOMIC_RELAXED);
+	*datasyncs = __atomic_load_n(&walbuf_datasyncs, __ATOMIC_RELAXED);
 }
 
 static int walbuf_flush(walbuf_file *f) {
@@ -57,6 +70,8 @@ static int walbuf_close(sqlite3_file *p) {
 	walbuf_file *f = (walbuf_file*)p;
 	int rc = walbuf_flush(f);
 	int rc2 = f->real->pMethods->xClose(f->real);
+	if (f->fd >= 0) close(f->fd);
+	f->fd = -1;
 	free(f->buf);
 	f->buf = 0;
 	return rc != SQLITE_OK ? rc : rc2;
@@ -103,7 +118,14 @@ static int walbuf_sync(sqlite3_file *p, int flags) {
 	walbuf_file *f = (walbuf_file*)p;
 	int rc = walbuf_flush(f);
 	if (rc != SQLITE_OK) return rc;
-	return f->real->pMethods->xSync(f->real, flags);
+	if (f->synced && f->fd >= 0) {
+		__atomic_fetch_add(&walbuf_datasyncs, 1, __ATOMIC_RELAXED);
+		if (fdatasync(f->fd) != 0) return SQLITE_IOERR_FSYNC;
+		return SQLITE_OK;
+	}
+	rc = f->real->pMethods->xSync(f->real, flags);
+	if (rc == SQLITE_OK) f->synced = 1;
+	return rc;
 }
 
 static int walbuf_size(sqlite3_file *p, sqlite3_int64 *size) {
@@ -213,6 +235,9 @@ static int walbuf_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int 
 		f->buf = 0;
 		return rc;
 	}
+	/* The same file (fdatasync syncs the file, whichever descriptor);
+	** without it every sync goes through the default VFS. */
+	f->fd = open(name, O_RDWR | O_CLOEXEC);
 	f->base.pMethods = &walbuf_methods;
 	return SQLITE_OK;
 }

@@ -70,6 +70,7 @@ struct sqlite3_vfs {
 #define SQLITE_NOMEM 7
 #define SQLITE_IOERR 10
 #define SQLITE_IOERR_WRITE (SQLITE_IOERR | (3<<8))
+#define SQLITE_IOERR_FSYNC (SQLITE_IOERR | (4<<8))
 #define SQLITE_OPEN_WAL 0x00080000
 
 /*
@@ -81,6 +82,6 @@ extern sqlite3_vfs *sqlite3_vfs_find(const char *zVfsName) __attribute__((weak))
 extern int sqlite3_vfs_register(sqlite3_vfs*, int makeDflt) __attribute__((weak));
 
 int walbuf_register(const char *name, int cap);
-void walbuf_counts(long long *asked, long long *made);
+void walbuf_counts(long long *asked, long long *made, long long *datasyncs);
 
 #endif

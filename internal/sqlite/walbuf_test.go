@@ -86,7 +86,7 @@ func TestWALBufGathersWrites(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	want := map[int64][]byte{}
-	asked0, made0 := walBufCounts()
+	asked0, made0, _ := walBufCounts()
 	tx, err := db.Begin()
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestWALBufGathersWrites(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	asked, made := walBufCounts()
+	asked, made, _ := walBufCounts()
 	asked, made = asked-asked0, made-made0
 	// 300 rows of 3,000 bytes are ≥ 300 pages: ≥ 600 writes asked (a
 	// header and a page per frame), ≈ 30 frames per write made.
@@ -112,6 +112,17 @@ func TestWALBufGathersWrites(t *testing.T) {
 		t.Errorf("SQLite asked for %d writes and %d were made; want ≥ 600 asked and under a tenth made", asked, made)
 	}
 	sameKV(t, readAll(t, path), want)
+	// The first commit synced the new WAL through the default VFS (and its
+	// directory); the next ones sync with fdatasync.
+	_, _, synced0 := walBufCounts()
+	for k := range int64(3) {
+		if _, err := db.Exec(`UPDATE kv SET v = ? WHERE k = ?`, []byte("x"), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, synced := walBufCounts(); synced-synced0 < 3 {
+		t.Errorf("%d fdatasyncs for 3 commits", synced-synced0)
+	}
 }
 
 // TestWALBufKeepsEveryWrite runs a random mix of transactions through the

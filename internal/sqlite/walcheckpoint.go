@@ -33,6 +33,11 @@ var (
 	walRestartFrames = 60_000 // ≈ 240 MiB of 4 KiB pages
 )
 
+// walSizeLimit is the journal_size_limit of the writer: above a WAL of
+// walRestartFrames frames, so that a WAL the checkpointer restarts keeps
+// its length and is overwritten in place.
+const walSizeLimit = 256 << 20
+
 type checkpointer struct {
 	db        *sql.DB
 	logger    *slog.Logger

@@ -63,3 +63,12 @@ func TestCheckpointerCopiesAndRestartsTheWAL(t *testing.T) {
 		t.Fatalf("CountRows = %d, %v; want %d", n, err, rows)
 	}
 }
+
+// The WAL the checkpointer restarts must stay whole, so that commits
+// overwrite it rather than regrow it (walSizeLimit).
+func TestWALSizeLimitIsAboveTheRestartSize(t *testing.T) {
+	const frame = 24 + 4096
+	if max := 32 + walRestartFrames*frame; max > walSizeLimit {
+		t.Fatalf("a WAL of %d frames is %d bytes, over journal_size_limit %d", walRestartFrames, max, walSizeLimit)
+	}
+}
