@@ -29,9 +29,8 @@ func runExport(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if *format != "bundle" {
-		if _, err := export.Lookup(*format); err != nil {
-			return &stele.Error{Code: stele.EINVALID, Message: "--format must be csv, jsonl, ocsf or bundle",
-				Details: []stele.FieldError{{Field: "format", Rule: "enum"}}}
+		if _, err := export.Lookup(*format, "bundle"); err != nil {
+			return err
 		}
 	}
 	q := strings.Join(pos, " ")

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/export"
@@ -51,14 +50,9 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, p *stele.P
 		h(s, w, r, p, q)
 		return
 	}
-	f, err := export.Lookup(format)
+	f, err := export.Lookup(format, slices.Sorted(maps.Keys(exportStreams))...)
 	if err != nil {
-		names := slices.Sorted(maps.Keys(export.Formats))
-		for name := range exportStreams {
-			names = append(names, name)
-		}
-		s.writeError(w, r, &stele.Error{Code: stele.EINVALID, Message: "format must be one of " + strings.Join(names, ", "),
-			Details: []stele.FieldError{{Field: "format", Rule: "enum"}}})
+		s.writeError(w, r, err)
 		return
 	}
 	account := &stele.Account{ID: p.AccountID, Name: p.Account}

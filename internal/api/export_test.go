@@ -105,6 +105,8 @@ func TestExportNeedsTheExportScopeAndAKnownFormat(t *testing.T) {
 	}
 	if r := e.do("GET", "/v1/export?format=xlsx", e.keys["acme"], "", nil); r.Status != http.StatusBadRequest {
 		t.Fatalf("unknown format: %d", r.Status)
+	} else if _, msg, details := r.errorBody(t); msg != "format must be one of csv, jsonl, ocsf, bundle" || len(details) != 1 || details[0].Field != "format" {
+		t.Fatalf("unknown format: %q %+v", msg, details)
 	}
 	if r := e.do("GET", "/v1/export?format=csv", "", "", nil); r.Status != http.StatusUnauthorized {
 		t.Fatalf("no key: %d", r.Status)

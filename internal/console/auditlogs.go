@@ -26,7 +26,7 @@ func (s *Server) handleAuditLogs(w http.ResponseWriter, r *http.Request, v *visi
 		"F": f, "Ranges": ranges, "Categories": stele.Categories, "Outcomes": stele.Outcomes,
 		"Actions": catalogActions(), "Filtered": f.active(), "CanExport": v.can(stele.PermAuditLogsExport),
 	}
-	for _, format := range []string{"csv", "jsonl", "ocsf"} {
+	for _, format := range export.Names() {
 		ev := f.values()
 		ev.Set("format", format)
 		data["Export"+format] = "/admin/audit-logs/export?" + ev.Encode()

@@ -7,7 +7,10 @@ package export
 import (
 	"bufio"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/stele-audit/stele"
 )
@@ -45,11 +48,18 @@ var Formats = map[string]Format{
 		Head: noHead, Append: AppendOCSF},
 }
 
-// Lookup returns the format named name, or EINVALID.
-func Lookup(name string) (Format, error) {
+// Names returns the names of Formats in order, followed by more: the
+// formats a caller offers beside them (the bundle).
+func Names(more ...string) []string {
+	return append(slices.Sorted(maps.Keys(Formats)), more...)
+}
+
+// Lookup returns the format named name, or EINVALID naming the formats of
+// Formats and more, those the caller offers beside them.
+func Lookup(name string, more ...string) (Format, error) {
 	f, ok := Formats[name]
 	if !ok {
-		return Format{}, &stele.Error{Code: stele.EINVALID, Message: "format must be csv, jsonl or ocsf",
+		return Format{}, &stele.Error{Code: stele.EINVALID, Message: "format must be one of " + strings.Join(Names(more...), ", "),
 			Details: []stele.FieldError{{Field: "format", Rule: "enum"}}}
 	}
 	return f, nil

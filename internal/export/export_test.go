@@ -140,7 +140,8 @@ func TestJSONLRoundTrips(t *testing.T) {
 }
 
 func TestLookupRejectsUnknownFormat(t *testing.T) {
-	if _, err := export.Lookup("xlsx"); stele.ErrorCode(err) != stele.EINVALID {
+	_, err := export.Lookup("xlsx", "bundle")
+	if stele.ErrorCode(err) != stele.EINVALID || stele.ErrorMessage(err) != "format must be one of csv, jsonl, ocsf, bundle" {
 		t.Fatalf("err %v", err)
 	}
 }
