@@ -60,9 +60,11 @@ static int walbuf_flush(walbuf_file *f) {
 	if (f->len == 0) return SQLITE_OK;
 	__atomic_fetch_add(&walbuf_made, 1, __ATOMIC_RELAXED);
 	rc = f->real->pMethods->xWrite(f->real, f->buf, f->len, f->off);
-	/* A failed write leaves the buffer as it was: SQLite sees the error
-	** (from this call's caller) and rolls the transaction back. */
-	if (rc == SQLITE_OK) f->len = 0;
+	/* Failed or not, the buffer is done with: SQLite sees the error (from
+	** this call's caller) and abandons the transaction, whose frames it
+	** writes again if it retries; kept, they could be written later over
+	** newer frames. */
+	f->len = 0;
 	return rc;
 }
 
@@ -237,7 +239,7 @@ static int walbuf_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int 
 	}
 	/* The same file (fdatasync syncs the file, whichever descriptor);
 	** without it every sync goes through the default VFS. */
-	f->fd = open(name, O_RDWR | O_CLOEXEC);
+	f->fd = name ? open(name, O_RDWR | O_CLOEXEC) : -1;
 	f->base.pMethods = &walbuf_methods;
 	return SQLITE_OK;
 }
