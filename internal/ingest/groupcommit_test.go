@@ -35,23 +35,41 @@ func (g *gatedStore) Append(ctx context.Context, fn func(stele.AppendTx) error) 
 // TestConcurrentBatchesShareOneCommit proves group commit: batches that
 // arrive while a commit is in flight are all stored by the next single
 // transaction (one fsync), and each caller gets its own receipts.
-func TestConcurrentBatchesShareOneCommit(t *testing.T) {
+// gatedStack is a store with account acme, whose first commit waits for
+// store.gate, and the writer and service over it.
+type gatedStack struct {
+	db    *sqlite.DB
+	acct  *stele.Account
+	store *gatedStore
+	w     *Writer
+	svc   *Service
+}
+
+func newGatedStack(t *testing.T) *gatedStack {
+	t.Helper()
 	ctx := t.Context()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stele.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if err := db.CreateAccount(ctx, &stele.Account{Name: "acme", Type: "team"}); err != nil {
+	t.Cleanup(func() { db.Close() })
+	acct := &stele.Account{Name: "acme", Type: "team"}
+	if err := db.CreateAccount(ctx, acct); err != nil {
 		t.Fatal(err)
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{5}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	store := &gatedStore{EventStore: db, gate: make(chan struct{})}
 	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	w := NewWriter(wctx, store, logger, WriterConfig{})
-	svc := NewService(db, seal.NewKeyring(master, db), w, logger)
+	t.Cleanup(func() { cancel(); w.Wait() }) // before the store closes
+	return &gatedStack{db: db, acct: acct, store: store, w: w, svc: NewService(db, seal.NewKeyring(master, db), w, logger)}
+}
+
+func TestConcurrentBatchesShareOneCommit(t *testing.T) {
+	ctx := t.Context()
+	g := newGatedStack(t)
+	store, w, svc := g.store, g.w, g.svc
 
 	const callers = 10
 	seqs := make(chan int64, callers)
@@ -103,26 +121,12 @@ func TestConcurrentBatchesShareOneCommit(t *testing.T) {
 // ErrKeyChanged; the batches beside it in the same commit are stored.
 func TestCommitConfirmsKeyGeneration(t *testing.T) {
 	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stele.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	acct := &stele.Account{Name: "acme", Type: "team"}
-	if err := db.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
+	st := newGatedStack(t)
+	db, acct, store, w, svc := st.db, st.acct, st.store, st.w, st.svc
 	gen, err := db.APIKeyGeneration(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{5}, 32))
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store := &gatedStore{EventStore: db, gate: make(chan struct{})}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w := NewWriter(wctx, store, logger, WriterConfig{})
-	svc := NewService(db, seal.NewKeyring(master, db), w, logger)
 	principal := func(g int64) *stele.Principal {
 		return &stele.Principal{AccountID: acct.ID, Account: "acme", KeyID: "k", Scopes: []stele.Scope{stele.ScopeEventsWrite},
 			Generation: g, HasGeneration: true}
