@@ -6,7 +6,6 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/ingest"
@@ -37,8 +36,7 @@ func (s *Server) handleCreateEvents(w http.ResponseWriter, r *http.Request, p *s
 	// has: the generation is the store's): read it again and, if it still
 	// may, send the events again. Nothing of them was stored.
 	for tries := 0; errors.Is(err, ingest.ErrKeyChanged) && tries < 3; tries++ {
-		key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if p, err = s.keys.Authenticate(r.Context(), strings.TrimSpace(key)); err != nil {
+		if p, err = s.keys.Authenticate(r.Context(), bearerKey(r)); err != nil {
 			s.writeAuthError(w, r, err)
 			return
 		}

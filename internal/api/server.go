@@ -145,13 +145,13 @@ func (s *Server) authWrite(next func(http.ResponseWriter, *http.Request, *stele.
 func (s *Server) authWith(authenticate func(context.Context, string) (*stele.Principal, error),
 	next func(http.ResponseWriter, *http.Request, *stele.Principal)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || key == "" {
+		key := bearerKey(r)
+		if key == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="stele"`)
 			s.writeError(w, r, stele.Errorf(stele.EUNAUTHORIZED, "an API key is required: Authorization: Bearer <key>"))
 			return
 		}
-		p, err := authenticate(r.Context(), strings.TrimSpace(key))
+		p, err := authenticate(r.Context(), key)
 		if err != nil {
 			s.writeAuthError(w, r, err)
 			return
@@ -159,6 +159,16 @@ func (s *Server) authWith(authenticate func(context.Context, string) (*stele.Pri
 		metrics.SetAccount(r.Context(), p.Account)
 		next(w, r, p)
 	})
+}
+
+// bearerKey returns the API key of the request's "Authorization: Bearer"
+// header, or "" when there is none.
+func bearerKey(r *http.Request) string {
+	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(key)
 }
 
 func (s *Server) writeAuthError(w http.ResponseWriter, r *http.Request, err error) {
