@@ -90,3 +90,57 @@ func TestCacheFollowsChangesFromAnotherProcess(t *testing.T) {
 		}
 	}
 }
+
+// generations counts the generation reads that reach the store.
+type generations struct {
+	*sqlite.DB
+	reads atomic.Int64
+}
+
+func (g *generations) APIKeyGeneration(ctx context.Context) (int64, error) {
+	g.reads.Add(1)
+	return g.DB.APIKeyGeneration(ctx)
+}
+
+// TestAuthenticateForWriteReadsNothingForACachedKey: a write's key comes
+// from the cache with no read of the store at all, and its principal
+// carries the generation the entry was read at, for the commit to confirm;
+// a key not cached yet is read with the generation, as Authenticate does.
+func TestAuthenticateForWriteReadsNothingForACachedKey(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, filepath.Join(t.TempDir(), "stele.db"))
+	acct := &stele.Account{Name: "acme", Type: "team"}
+	if err := db.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := Issue(ctx, db, acct, []stele.Scope{stele.ScopeEventsWrite}, false, "w", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := db.APIKeyGeneration(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &generations{DB: db}
+	c := NewCache(store)
+	first, err := c.AuthenticateForWrite(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store.reads.Load() != 1 || !first.HasGeneration || first.Generation != gen {
+		t.Fatalf("first use: %d generation reads, principal %+v; want 1 read and generation %d", store.reads.Load(), first, gen)
+	}
+	for range 5 {
+		p, err := c.AuthenticateForWrite(ctx, secret)
+		if err != nil || !p.HasGeneration || p.Generation != gen {
+			t.Fatalf("cached: %+v, %v", p, err)
+		}
+	}
+	if n := store.reads.Load(); n != 1 {
+		t.Fatalf("%d generation reads for 6 writes, want 1", n)
+	}
+	wrong := secret[:len(secret)-1] + map[bool]string{true: "a", false: "b"}[secret[len(secret)-1] != 'a']
+	if _, err := c.AuthenticateForWrite(ctx, wrong); stele.ErrorCode(err) != stele.EUNAUTHORIZED {
+		t.Fatalf("a wrong secret against a cached key: %v", err)
+	}
+}
