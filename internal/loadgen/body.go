@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -52,13 +53,59 @@ func inputOf(e *stele.Event, account string) input {
 	}
 }
 
-// encodeBody returns a request body: the event itself when there is one, else
-// {"events": [...]}.
-func encodeBody(events []input) ([]byte, error) {
-	if len(events) == 1 {
-		return json.Marshal(events[0])
+// timeLayout is a fixed-width RFC 3339 time in UTC to the microsecond (what
+// Stele keeps), so that a body's times can be rewritten in place.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+// body is an encoded request whose events' times are set at each send, as a
+// producer reporting what just happened would set them: the events arrive in
+// time order, as they do in production. (Replaying the times a body was built
+// with would make every send a backfill into the same few seconds.)
+type body struct {
+	b     []byte
+	times []int // offsets of each event's time value in b, in event order
+}
+
+// stamp sets the events' times to now, a microsecond apart and in order, the
+// last one at now.
+func (b *body) stamp(now time.Time) {
+	now = now.UTC()
+	n := len(b.times)
+	var buf [64]byte // AppendFormat uses spare capacity as scratch: not b.b's
+	for i, off := range b.times {
+		copy(b.b[off:off+len(timeLayout)], now.Add(-time.Duration(n-1-i)*time.Microsecond).AppendFormat(buf[:0], timeLayout))
 	}
-	return json.Marshal(struct {
-		Events []input `json:"events"`
-	}{events})
+}
+
+// timeKey precedes each event's time value: input's fields are encoded in
+// order and time comes before the one map (metadata), and a quote inside a
+// string is escaped, so the first match after an event's start is its time.
+var timeKey = []byte(`"time":"`)
+
+// encodeBody returns a request body: the event itself when there is one, else
+// {"events": [...]}. Each event's time is replaced by a placeholder of the
+// width stamp writes.
+func encodeBody(events []input) (*body, error) {
+	placeholder := time.Time{}.Format(timeLayout)
+	out := &body{times: make([]int, 0, len(events))}
+	if len(events) > 1 {
+		out.b = append(out.b, `{"events":[`...)
+	}
+	for i := range events {
+		e := events[i]
+		e.Time = placeholder
+		enc, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			out.b = append(out.b, ',')
+		}
+		out.times = append(out.times, len(out.b)+bytes.Index(enc, timeKey)+len(timeKey))
+		out.b = append(out.b, enc...)
+	}
+	if len(events) > 1 {
+		out.b = append(out.b, "]}"...)
+	}
+	return out, nil
 }

@@ -166,12 +166,13 @@ func (r *runner) fail(err error) {
 	}
 }
 
-// bodies returns worker w's pool of request bodies. They are built once: the
-// server stores duplicates as new events, since they carry no idempotency key.
-func (r *runner) bodies(w int) ([][]byte, error) {
+// bodies returns worker w's pool of request bodies. They are built once (the
+// server stores duplicates as new events, since they carry no idempotency
+// key) and their times set at each send.
+func (r *runner) bodies(w int) ([]*body, error) {
 	now := time.Now()
 	gen := demo.New(now.UnixNano()+int64(w), now.Add(-time.Hour), now)
-	out := make([][]byte, bodyPool)
+	out := make([]*body, bodyPool)
 	events := make([]input, r.cfg.Batch)
 	for i := range out {
 		for j := range events {
@@ -197,8 +198,9 @@ func (r *runner) bodies(w int) ([][]byte, error) {
 
 // send posts one body and returns the status, the start of an error
 // response's body, and the latency.
-func (r *runner) send(ctx context.Context, body []byte) (int, string, time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(body))
+func (r *runner) send(ctx context.Context, b *body) (int, string, time.Duration, error) {
+	b.stamp(time.Now())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(b.b))
 	if err != nil {
 		return 0, "", 0, err
 	}
@@ -220,8 +222,8 @@ func (r *runner) send(ctx context.Context, body []byte) (int, string, time.Durat
 	return resp.StatusCode, msg, time.Since(start), err
 }
 
-func (r *runner) probe(ctx context.Context, body []byte) error {
-	status, msg, lat, err := r.send(ctx, body)
+func (r *runner) probe(ctx context.Context, b *body) error {
+	status, msg, lat, err := r.send(ctx, b)
 	if err != nil {
 		return fmt.Errorf("loadgen: first request: %w", err)
 	}
@@ -243,7 +245,7 @@ func (r *runner) probe(ctx context.Context, body []byte) error {
 // work sends requests until stop is done and returns their latencies. A
 // request in flight when the run ends is let finish, so that the counts match
 // what the server stored; only ctx (the caller giving up) cuts one short.
-func (r *runner) work(ctx, stop context.Context, bodies [][]byte) []time.Duration {
+func (r *runner) work(ctx, stop context.Context, bodies []*body) []time.Duration {
 	samples := make([]time.Duration, 0, 4096)
 	for i := 0; stop.Err() == nil; i++ {
 		status, msg, lat, err := r.send(ctx, bodies[i%len(bodies)])

@@ -40,6 +40,9 @@ type ingestServer struct {
 	t                *testing.T
 	events, requests atomic.Int64
 	batches, singles atomic.Int64
+	// stale counts events whose time is not within maxAge before their
+	// request arrived, unordered those not after the one before them.
+	stale, unordered atomic.Int64
 	mu               sync.Mutex
 	accounts         map[string]int
 }
@@ -79,6 +82,8 @@ func (s *ingestServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.batches.Add(1)
 	}
+	arrived := time.Now()
+	var prev time.Time
 	receipts := make([]stele.Receipt, len(body.Events))
 	for i, ev := range body.Events {
 		dec := json.NewDecoder(bytes.NewReader(ev))
@@ -92,6 +97,18 @@ func (s *ingestServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail("event %d: action %q time %q idempotency key %q", i, in.Action, in.Time, in.IdempotencyKey)
 			return
 		}
+		at, err := time.Parse(time.RFC3339Nano, in.Time)
+		if err != nil {
+			fail("event %d: time: %v", i, err)
+			return
+		}
+		if at.After(arrived) || arrived.Sub(at) > maxAge {
+			s.stale.Add(1)
+		}
+		if !at.After(prev) {
+			s.unordered.Add(1)
+		}
+		prev = at
 		s.mu.Lock()
 		s.accounts[in.Account]++
 		s.mu.Unlock()
@@ -102,6 +119,11 @@ func (s *ingestServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusCreated)
 	json.NewEncoder(w).Encode(map[string]any{"events": receipts})
 }
+
+// maxAge is how old an event's time may be when its request arrives: the
+// loader stamps events as it sends them, as a producer reporting what just
+// happened does (replaying a body's first times would be seconds old).
+const maxAge = 250 * time.Millisecond
 
 func newIngestServer(t *testing.T) (*ingestServer, *httptest.Server) {
 	t.Helper()
@@ -126,6 +148,10 @@ func TestRunCountsWhatTheServerAccepted(t *testing.T) {
 	}
 	if res.P50 <= 0 || res.P50 > res.P95 || res.P95 > res.P99 || res.P99 > res.Max || res.EventsPerSec <= 0 {
 		t.Errorf("implausible figures %+v", res)
+	}
+	if s.stale.Load() != 0 || s.unordered.Load() != 0 {
+		t.Errorf("%d events with a time more than %s before their request or after it, %d not after the event before them",
+			s.stale.Load(), maxAge, s.unordered.Load())
 	}
 	if acct := s.accounts; len(acct) != 1 || acct[""] == 0 {
 		t.Errorf("accounts %v, want only the key's own", acct)
