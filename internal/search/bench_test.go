@@ -50,6 +50,11 @@ func openBenchStore(ctx context.Context, path string) (benchStore, error) {
 	if server == "" {
 		return nil, fmt.Errorf("STELE_BENCH_DB=postgres needs STELE_TEST_POSTGRES_URL")
 	}
+	return freshPostgres(ctx, server)
+}
+
+// freshPostgres opens a database made afresh on server.
+func freshPostgres(ctx context.Context, server string) (*postgres.DB, error) {
 	conn, err := pgx.Connect(ctx, server)
 	if err != nil {
 		return nil, err
@@ -95,21 +100,27 @@ var scaleDir string
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if scaleDir != "" {
-		os.RemoveAll(scaleDir)
+	for _, dir := range []string{scaleDir, pairDir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }
 
-var buildScale = sync.OnceValues(func() (*scaleStore, error) {
-	n := 100_000
+// benchEvents is STELE_BENCH_EVENTS, 100,000 by default.
+func benchEvents() (int, error) {
 	if v := os.Getenv("STELE_BENCH_EVENTS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			return nil, err
-		}
+		return strconv.Atoi(v)
 	}
-	noUserAgent := os.Getenv("STELE_BENCH_NO_USER_AGENT") != ""
+	return 100_000, nil
+}
+
+var buildScale = sync.OnceValues(func() (*scaleStore, error) {
+	n, err := benchEvents()
+	if err != nil {
+		return nil, err
+	}
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "stele-scale")
 	if err != nil {
@@ -120,6 +131,14 @@ var buildScale = sync.OnceValues(func() (*scaleStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	return fill(ctx, db, n, time.Now())
+})
+
+// fill ingests n demo events, over the 30 days before end, into one account
+// of db through the real ingest path. The same n and end give the same
+// events.
+func fill(ctx context.Context, db benchStore, n int, end time.Time) (*scaleStore, error) {
+	noUserAgent := os.Getenv("STELE_BENCH_NO_USER_AGENT") != ""
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{3}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c := core.Start(db, master, logger, ingest.WriterConfig{})
@@ -130,7 +149,6 @@ var buildScale = sync.OnceValues(func() (*scaleStore, error) {
 		return nil, err
 	}
 	s := &scaleStore{db: db, search: c.Search, account: acct, n: n}
-	end := time.Now()
 	gen := demo.New(1, end.Add(-30*24*time.Hour), end)
 	seen := map[string]bool{}
 	step := 30 * 24 * time.Hour / time.Duration(n)
@@ -186,7 +204,7 @@ var buildScale = sync.OnceValues(func() (*scaleStore, error) {
 	}
 	s.bytes, _ = db.Size(ctx)
 	return s, nil
-})
+}
 
 func scale(b *testing.B) *scaleStore {
 	b.Helper()
@@ -197,56 +215,147 @@ func scale(b *testing.B) *scaleStore {
 	return s
 }
 
+// benchQueries are the searches the scale benchmarks time; %s in actor's is
+// one of the store's actors, a different one each time.
+var benchQueries = []struct{ name, q string }{
+	{"newest", ""},
+	{"actor", "actor:%s"},
+	{"action", "action:user.login_failed"},
+	{"action_prefix", "action:finding.*"},
+	{"category", "category:configuration"},
+	{"text", "critical"},
+}
+
+// searchOnce runs the i-th search of kind (name, q) on s, as the console
+// and API do (a page of 50, newest first, decrypted), and returns how long
+// it took.
+func searchOnce(b *testing.B, s *scaleStore, name, q string, i int, now time.Time) time.Duration {
+	if name == "actor" {
+		q = fmt.Sprintf(q, s.actors[i%len(s.actors)])
+	}
+	parsed, err := query.Parse(q, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	p, err := s.search.Search(context.Background(), s.account, parsed, "", 50)
+	d := time.Since(t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(p.Events) == 0 && name != "text" {
+		b.Fatalf("%q found nothing", q)
+	}
+	return d
+}
+
+// p99 sorts lat and returns its 99th percentile in milliseconds.
+func p99(lat []time.Duration) float64 {
+	slices.Sort(lat)
+	return float64(lat[len(lat)*99/100].Microseconds()) / 1000
+}
+
 // BenchmarkSearchAtScale pages through the store as the console and API do,
 // and reports the p99 of a page's latency next to the mean.
 func BenchmarkSearchAtScale(b *testing.B) {
 	s := scale(b)
 	now := time.Now()
-	queries := []struct{ name, q string }{
-		{"newest", ""},
-		{"actor", "actor:%s"},
-		{"action", "action:user.login_failed"},
-		{"action_prefix", "action:finding.*"},
-		{"category", "category:configuration"},
-		{"text", "critical"},
-	}
-	for _, qq := range queries {
+	for _, qq := range benchQueries {
 		b.Run(qq.name, func(b *testing.B) {
-			var lat []time.Duration
-			i := 0
-			run := func() (*search.Page, time.Duration, string) {
-				text := qq.q
-				if qq.name == "actor" {
-					text = fmt.Sprintf(qq.q, s.actors[i%len(s.actors)])
-				}
-				i++
-				q, err := query.Parse(text, now)
-				if err != nil {
-					b.Fatal(err)
-				}
-				t0 := time.Now()
-				p, err := s.search.Search(context.Background(), s.account, q, "", 50)
-				if err != nil {
-					b.Fatal(err)
-				}
-				return p, time.Since(t0), text
-			}
 			// A serving store has warm caches: a SQLite reader its prepared
 			// statements, a PostgreSQL connection its plans. Measure that.
-			for range 20 {
-				run()
+			for i := range 20 {
+				searchOnce(b, s, qq.name, qq.q, i, now)
 			}
-			for b.Loop() {
-				p, d, text := run()
-				lat = append(lat, d)
-				if len(p.Events) == 0 && qq.name != "text" {
-					b.Fatalf("%q found nothing", text)
-				}
+			var lat []time.Duration
+			for i := 0; b.Loop(); i++ {
+				lat = append(lat, searchOnce(b, s, qq.name, qq.q, i, now))
 			}
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			b.ReportMetric(p99(lat), "p99-ms")
 			b.ReportMetric(float64(s.bytes)/float64(s.n), "db-bytes/event")
 			b.ReportMetric(float64(s.json)/float64(s.n), "json-bytes/event")
+		})
+	}
+}
+
+// pairDir is the temporary directory of the SQLite store of the pair.
+var pairDir string
+
+// buildPair builds the same STELE_BENCH_EVENTS events into a SQLite store
+// and a fresh PostgreSQL database on STELE_TEST_POSTGRES_URL's server.
+var buildPair = sync.OnceValues(func() ([2]*scaleStore, error) {
+	var pair [2]*scaleStore
+	n, err := benchEvents()
+	if err != nil {
+		return pair, err
+	}
+	server := os.Getenv("STELE_TEST_POSTGRES_URL")
+	if server == "" {
+		return pair, errNoPostgres
+	}
+	ctx := context.Background()
+	if pairDir, err = os.MkdirTemp("", "stele-pair"); err != nil {
+		return pair, err
+	}
+	lite, err := sqlite.Open(ctx, filepath.Join(pairDir, "stele.db"))
+	if err != nil {
+		return pair, err
+	}
+	pg, err := freshPostgres(ctx, server)
+	if err != nil {
+		return pair, err
+	}
+	end := time.Now()
+	if pair[0], err = fill(ctx, lite, n, end); err != nil {
+		return pair, err
+	}
+	pair[1], err = fill(ctx, pg, n, end)
+	return pair, err
+})
+
+var errNoPostgres = fmt.Errorf("STELE_TEST_POSTGRES_URL is not set")
+
+// BenchmarkSearchPostgresAgainstSQLite runs each search on a SQLite store
+// and on a PostgreSQL store of the same events in turn, query by query, so
+// that both see the same moments of a shared machine, and reports both
+// p99s and their ratio (issue 4: PostgreSQL's within 1.5× of SQLite's).
+func BenchmarkSearchPostgresAgainstSQLite(b *testing.B) {
+	pair, err := buildPair()
+	if err == errNoPostgres {
+		b.Skip("needs PostgreSQL: set STELE_TEST_POSTGRES_URL")
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	lite, pg := pair[0], pair[1]
+	now := time.Now()
+	for _, qq := range benchQueries {
+		b.Run(qq.name, func(b *testing.B) {
+			for i := range 20 {
+				searchOnce(b, lite, qq.name, qq.q, i, now)
+				searchOnce(b, pg, qq.name, qq.q, i, now)
+			}
+			var onLite, onPG []time.Duration
+			var sumLite, sumPG time.Duration
+			for i := 0; b.Loop(); i++ {
+				// Each goes first half of the time.
+				first, second := lite, pg
+				if i%2 == 1 {
+					first, second = pg, lite
+				}
+				d1 := searchOnce(b, first, qq.name, qq.q, i, now)
+				d2 := searchOnce(b, second, qq.name, qq.q, i, now)
+				if first == pg {
+					d1, d2 = d2, d1
+				}
+				onLite, onPG = append(onLite, d1), append(onPG, d2)
+				sumLite, sumPG = sumLite+d1, sumPG+d2
+			}
+			l, p := p99(onLite), p99(onPG)
+			b.ReportMetric(l, "sqlite-p99-ms")
+			b.ReportMetric(p, "pg-p99-ms")
+			b.ReportMetric(p/l, "p99-ratio")
+			b.ReportMetric(float64(sumPG)/float64(sumLite), "mean-ratio")
 		})
 	}
 }
