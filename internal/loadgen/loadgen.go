@@ -3,8 +3,8 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +28,9 @@ type Config struct {
 	// round-robin. Empty writes to the key's own account.
 	Accounts []string
 	Out      io.Writer // progress and the final report go here
+	// TLS, for an https URL, replaces the default configuration (the
+	// system's roots), e.g. to trust a private CA.
+	TLS *tls.Config
 }
 
 // Result sums up a run. Latencies are per request.
@@ -52,18 +55,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := check(&cfg); err != nil {
 		return Result{}, err
 	}
-	r := &runner{
-		cfg: cfg,
-		url: cfg.URL + "/v1/events",
-		client: &http.Client{Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			MaxIdleConns:        cfg.Concurrency,
-			MaxIdleConnsPerHost: cfg.Concurrency,
-			IdleConnTimeout:     90 * time.Second,
-			DisableCompression:  true,
-		}},
+	t, err := newTarget(cfg.URL, cfg.Key, cfg.TLS)
+	if err != nil {
+		return Result{}, err
 	}
-	defer r.client.CloseIdleConnections()
+	r := &runner{cfg: cfg, url: cfg.URL + "/v1/events", target: t}
 	fmt.Fprintf(cfg.Out, "Sending %d-event requests to %s with %d workers for %s\n", cfg.Batch, r.url, cfg.Concurrency, cfg.Duration)
 
 	bodies, err := r.bodies(0)
@@ -72,8 +68,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	start := time.Now()
 	// One request first, so that a bad key or URL is reported plainly rather
-	// than as thousands of errors.
-	if err := r.probe(ctx, bodies[0]); err != nil {
+	// than as thousands of errors. Worker 0 goes on on its connection.
+	first := &conn{t: t}
+	if err := r.probe(ctx, first, bodies[0]); err != nil {
+		first.close()
 		return Result{}, err
 	}
 
@@ -83,8 +81,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	var wg sync.WaitGroup
 	for w := range cfg.Concurrency {
 		wg.Go(func() {
-			pool := bodies
+			pool, c := bodies, first
 			if w > 0 {
+				c = &conn{t: t}
 				var err error
 				if pool, err = r.bodies(w); err != nil {
 					r.fail(err)
@@ -92,7 +91,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 					return
 				}
 			}
-			samples[w] = r.work(ctx, stop, pool)
+			samples[w] = r.work(ctx, stop, c, pool)
+			c.close()
 		})
 	}
 	done := make(chan struct{})
@@ -139,7 +139,7 @@ func check(cfg *Config) error {
 type runner struct {
 	cfg    Config
 	url    string
-	client *http.Client
+	target *target
 	hist   histogram
 
 	events, requests, errors atomic.Int64
@@ -196,34 +196,17 @@ func (r *runner) bodies(w int) ([]*body, error) {
 	return out, nil
 }
 
-// send posts one body and returns the status, the start of an error
+// send posts one body on c and returns the status, the start of an error
 // response's body, and the latency.
-func (r *runner) send(ctx context.Context, b *body) (int, string, time.Duration, error) {
+func (r *runner) send(ctx context.Context, c *conn, b *body) (int, string, time.Duration, error) {
 	b.stamp(time.Now())
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url, bytes.NewReader(b.b))
-	if err != nil {
-		return 0, "", 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+r.cfg.Key)
-	req.Header.Set("Content-Type", "application/json")
 	start := time.Now()
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return 0, "", time.Since(start), err
-	}
-	defer resp.Body.Close()
-	var msg string
-	if resp.StatusCode != http.StatusCreated {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
-		msg = strings.TrimSpace(string(b))
-	}
-	// Drain the body so that the connection is reused.
-	_, err = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, msg, time.Since(start), err
+	status, msg, err := c.post(ctx, b.b)
+	return status, msg, time.Since(start), err
 }
 
-func (r *runner) probe(ctx context.Context, b *body) error {
-	status, msg, lat, err := r.send(ctx, b)
+func (r *runner) probe(ctx context.Context, c *conn, b *body) error {
+	status, msg, lat, err := r.send(ctx, c, b)
 	if err != nil {
 		return fmt.Errorf("loadgen: first request: %w", err)
 	}
@@ -245,10 +228,10 @@ func (r *runner) probe(ctx context.Context, b *body) error {
 // work sends requests until stop is done and returns their latencies. A
 // request in flight when the run ends is let finish, so that the counts match
 // what the server stored; only ctx (the caller giving up) cuts one short.
-func (r *runner) work(ctx, stop context.Context, bodies []*body) []time.Duration {
+func (r *runner) work(ctx, stop context.Context, c *conn, bodies []*body) []time.Duration {
 	samples := make([]time.Duration, 0, 4096)
 	for i := 0; stop.Err() == nil; i++ {
-		status, msg, lat, err := r.send(ctx, bodies[i%len(bodies)])
+		status, msg, lat, err := r.send(ctx, c, bodies[i%len(bodies)])
 		if ctx.Err() != nil {
 			break
 		}

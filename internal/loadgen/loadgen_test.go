@@ -3,8 +3,11 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -43,6 +46,8 @@ type ingestServer struct {
 	// stale counts events whose time is not within maxAge before their
 	// request arrived, unordered those not after the one before them.
 	stale, unordered atomic.Int64
+	conns            atomic.Int64 // connections opened
+	closeEach        bool         // answer with Connection: close
 	mu               sync.Mutex
 	accounts         map[string]int
 }
@@ -115,6 +120,9 @@ func (s *ingestServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		receipts[i] = stele.Receipt{ID: "evt_" + fmt.Sprint(i), Seq: s.events.Add(1), Account: in.Account}
 	}
 	s.requests.Add(1)
+	if s.closeEach {
+		w.Header().Set("Connection", "close")
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	json.NewEncoder(w).Encode(map[string]any{"events": receipts})
@@ -127,8 +135,20 @@ const maxAge = 250 * time.Millisecond
 
 func newIngestServer(t *testing.T) (*ingestServer, *httptest.Server) {
 	t.Helper()
+	s, srv := unstartedIngestServer(t)
+	srv.Start()
+	return s, srv
+}
+
+func unstartedIngestServer(t *testing.T) (*ingestServer, *httptest.Server) {
+	t.Helper()
 	s := &ingestServer{t: t, accounts: map[string]int{}}
-	srv := httptest.NewServer(s)
+	srv := httptest.NewUnstartedServer(s)
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
 	t.Cleanup(srv.Close)
 	return s, srv
 }
@@ -161,6 +181,50 @@ func TestRunCountsWhatTheServerAccepted(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestRunKeepsOneConnectionPerWorker(t *testing.T) {
+	s, srv := newIngestServer(t)
+	res, err := Run(context.Background(), Config{URL: srv.URL, Key: "sk_test", Concurrency: 3, Batch: 5, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests < 10 || s.conns.Load() != 3 {
+		t.Errorf("%d requests on %d connections, want 3 connections (the probe's goes on as worker 0's)", res.Requests, s.conns.Load())
+	}
+}
+
+func TestRunDialsAgainWhenTheServerClosesTheConnection(t *testing.T) {
+	s, srv := unstartedIngestServer(t)
+	s.closeEach = true
+	srv.Start()
+	res, err := Run(context.Background(), Config{URL: srv.URL, Key: "sk_test", Concurrency: 2, Batch: 5, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.Requests < 4 || res.Events != s.events.Load() || s.conns.Load() != res.Requests {
+		t.Errorf("%+v; the server saw %d events on %d connections", res, s.events.Load(), s.conns.Load())
+	}
+}
+
+func TestRunOverHTTPS(t *testing.T) {
+	s, srv := unstartedIngestServer(t)
+	srv.StartTLS()
+	// The test server's certificate is no system root: refused plainly.
+	_, err := Run(context.Background(), Config{URL: srv.URL, Key: "sk_test", Concurrency: 1, Batch: 1, Duration: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("err = %v, want a certificate error", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	res, err := Run(context.Background(), Config{URL: srv.URL, Key: "sk_test", Concurrency: 2, Batch: 5, Duration: 200 * time.Millisecond,
+		TLS: &tls.Config{RootCAs: roots}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || res.Events == 0 || res.Events != s.events.Load() {
+		t.Errorf("%+v; the server saw %d events", res, s.events.Load())
 	}
 }
 
