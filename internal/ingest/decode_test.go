@@ -289,3 +289,31 @@ func TestCatalogActionsMatchThePattern(t *testing.T) {
 		}
 	}
 }
+
+func TestScanKeyReadsNamesWithoutCopyingKnownOnes(t *testing.T) {
+	cases := []struct {
+		in, want string
+		ok       bool
+		rest     string
+	}{
+		{` "actor": 1`, "actor", true, `: 1`},
+		{`"idempotency_key":""`, "idempotency_key", true, `:""`},
+		{`"act\u006fr":1`, "actor", true, `:1`}, // an escape: read by str
+		{`"acto\"r":1`, `acto"r`, true, `:1`},   // the first quote is escaped
+		{`"custom_key":1`, "custom_key", true, `:1`},
+		{`"été":1`, "été", true, `:1`},
+		{`"open`, "", false, ""},
+		{`actor:1`, "", false, ""},
+	}
+	for _, c := range cases {
+		s := &scan{b: []byte(c.in)}
+		got, ok := s.key()
+		if got != c.want || ok != c.ok || (ok && string(s.b[s.i:]) != c.rest) {
+			t.Errorf("key(%q) = %q, %v, rest %q; want %q, %v, rest %q", c.in, got, ok, s.b[s.i:], c.want, c.ok, c.rest)
+		}
+	}
+	b := []byte(`"user_agent"`)
+	if n := testing.AllocsPerRun(100, func() { s := &scan{b: b}; s.key() }); n != 0 {
+		t.Errorf("reading a field name allocated %v times", n)
+	}
+}

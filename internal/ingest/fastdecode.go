@@ -225,7 +225,7 @@ func (s *scan) object(field func(name string) bool) bool {
 	var names [16]string // on the stack: an event has 14 fields
 	seen := names[:0]
 	for {
-		name, ok := s.str()
+		name, ok := s.key()
 		if !ok || !s.eat(':') {
 			return false
 		}
@@ -243,6 +243,71 @@ func (s *scan) object(field func(name string) bool) bool {
 		}
 		return s.eat('}')
 	}
+}
+
+// key reads a member name. The name of a field of an event or of its
+// parties comes back as a constant, without a copy of its own (a batch of
+// 1,000 events has some 8,000 of them); any other name as str reads it. No
+// field name holds a quote or a backslash, so a name that matches up to the
+// next quote is the whole name.
+func (s *scan) key() (string, bool) {
+	if s.peek() != '"' {
+		return "", false
+	}
+	rest := s.b[s.i+1:]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return "", false
+	}
+	n := fieldName(rest[:j])
+	if n == "" {
+		return s.str()
+	}
+	s.i += j + 2
+	return n, true
+}
+
+// fieldName returns b as a constant if it is a field name, else "".
+func fieldName(b []byte) string {
+	switch string(b) { // compiled to comparisons: no string is made
+	case "account":
+		return "account"
+	case "time":
+		return "time"
+	case "action":
+		return "action"
+	case "category":
+		return "category"
+	case "outcome":
+		return "outcome"
+	case "ip":
+		return "ip"
+	case "user_agent":
+		return "user_agent"
+	case "request_id":
+		return "request_id"
+	case "description":
+		return "description"
+	case "idempotency_key":
+		return "idempotency_key"
+	case "actor":
+		return "actor"
+	case "target":
+		return "target"
+	case "source":
+		return "source"
+	case "metadata":
+		return "metadata"
+	case "type":
+		return "type"
+	case "id":
+		return "id"
+	case "name":
+		return "name"
+	case "email":
+		return "email"
+	}
+	return ""
 }
 
 // optStr reads a string or null (which leaves a string field empty).
