@@ -29,9 +29,19 @@ func (db *DB) Rows(ctx context.Context, q stele.RowQuery) ([]stele.EventRow, err
 func collectEvents(rows pgx.Rows, capacity int) ([]stele.EventRow, error) {
 	defer rows.Close()
 	out := make([]stele.EventRow, 0, max(capacity, 0))
+	wire := false
 	for rows.Next() {
+		if len(out) == 0 {
+			wire = wireDecodable(rows.FieldDescriptions())
+		}
 		var r stele.EventRow
-		if err := scanEvent(rows, &r); err != nil {
+		var err error
+		if wire {
+			err = decodeEvent(rows.RawValues(), &r)
+		} else {
+			err = scanEvent(rows, &r)
+		}
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, r)
