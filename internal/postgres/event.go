@@ -79,6 +79,14 @@ func scanEvent(s pgx.Row, r *stele.EventRow) error {
 		&actor, &actorEmail, &target, &source, &ip, &keyVersion, &r.Payload, &leaf); err != nil {
 		return err
 	}
+	r.ActorTok, r.ActorEmailTok, r.TargetTok, r.SourceTok, r.IPTok = val(actor), val(actorEmail), val(target), val(source), val(ip)
+	r.KeyVersion = int(keyVersion)
+	return setCodesAndLeaf(r, cat, out, leaf)
+}
+
+// setCodesAndLeaf checks and sets a row's category and outcome codes and its
+// leaf hash, as either reader of a row found them.
+func setCodesAndLeaf(r *stele.EventRow, cat, out int16, leaf []byte) error {
 	if cat < 0 || int(cat) >= len(stele.Categories) {
 		return fmt.Errorf("event %d/%d: unknown category code %d", r.AccountID, r.Seq, cat)
 	}
@@ -89,8 +97,6 @@ func scanEvent(s pgx.Row, r *stele.EventRow) error {
 		return fmt.Errorf("event %d/%d: leaf hash of %d bytes", r.AccountID, r.Seq, len(leaf))
 	}
 	r.Category, r.Outcome = stele.Categories[cat], stele.Outcomes[out]
-	r.ActorTok, r.ActorEmailTok, r.TargetTok, r.SourceTok, r.IPTok = val(actor), val(actorEmail), val(target), val(source), val(ip)
-	r.KeyVersion = int(keyVersion)
 	r.LeafHash = [32]byte(leaf)
 	return nil
 }

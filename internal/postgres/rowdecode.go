@@ -36,64 +36,43 @@ func wireDecodable(fields []pgconn.FieldDescription) bool {
 	return true
 }
 
+// wireSize is the size of a value of type oid in the binary format, 0 for
+// any length.
+func wireSize(oid uint32) int {
+	switch oid {
+	case pgtype.Int8OID:
+		return 8
+	case pgtype.Int4OID:
+		return 4
+	case pgtype.Int2OID:
+		return 2
+	}
+	return 0
+}
+
 // decodeEvent reads one row of eventColumns, in the binary format, into r.
 // The payload is copied: vals is only good until the next row.
 func decodeEvent(vals [][]byte, r *stele.EventRow) error {
 	if len(vals) != len(eventWire) {
 		return fmt.Errorf("%d columns, want %d", len(vals), len(eventWire))
 	}
-	var err error
-	int8At := func(i int, null bool) int64 {
-		v := vals[i]
-		switch {
-		case v == nil && null:
-			return 0
-		case len(v) != 8:
-			if err == nil {
-				err = fmt.Errorf("column %d: %d bytes for a bigint", i, len(v))
-			}
+	for i, v := range vals {
+		token := i >= 7 && i <= 11 // only the five tokens may be NULL
+		if size := wireSize(eventWire[i]); (v == nil && !token) || (v != nil && size != 0 && len(v) != size) {
+			return fmt.Errorf("column %d: %d bytes (null %v), want %d", i, len(v), v == nil, size)
+		}
+	}
+	i8 := func(i int) int64 {
+		if vals[i] == nil {
 			return 0
 		}
-		return int64(binary.BigEndian.Uint64(v))
+		return int64(binary.BigEndian.Uint64(vals[i]))
 	}
-	smallAt := func(i, size int) int64 {
-		v := vals[i]
-		if len(v) != size {
-			if err == nil {
-				err = fmt.Errorf("column %d: %d bytes for a %d-byte integer", i, len(v), size)
-			}
-			return 0
-		}
-		if size == 2 {
-			return int64(int16(binary.BigEndian.Uint16(v)))
-		}
-		return int64(int32(binary.BigEndian.Uint32(v)))
-	}
-	r.AccountID, r.Seq, r.Time, r.ReceivedAt = int8At(0, false), int8At(1, false), int8At(2, false), int8At(3, false)
-	if vals[4] == nil {
-		return fmt.Errorf("event %d/%d: no action", r.AccountID, r.Seq)
-	}
+	r.AccountID, r.Seq, r.Time, r.ReceivedAt = i8(0), i8(1), i8(2), i8(3)
 	r.Action = string(vals[4])
-	cat, out := smallAt(5, 2), smallAt(6, 2)
-	r.ActorTok, r.ActorEmailTok, r.TargetTok, r.SourceTok, r.IPTok = int8At(7, true), int8At(8, true), int8At(9, true), int8At(10, true), int8At(11, true)
-	r.KeyVersion = int(smallAt(12, 4))
-	if err != nil {
-		return fmt.Errorf("event %d/%d: %w", r.AccountID, r.Seq, err)
-	}
-	if vals[13] == nil {
-		return fmt.Errorf("event %d/%d: no payload", r.AccountID, r.Seq)
-	}
+	r.ActorTok, r.ActorEmailTok, r.TargetTok, r.SourceTok, r.IPTok = i8(7), i8(8), i8(9), i8(10), i8(11)
+	r.KeyVersion = int(int32(binary.BigEndian.Uint32(vals[12])))
 	r.Payload = append([]byte{}, vals[13]...)
-	if cat < 0 || int(cat) >= len(stele.Categories) {
-		return fmt.Errorf("event %d/%d: unknown category code %d", r.AccountID, r.Seq, cat)
-	}
-	if out < 0 || int(out) >= len(stele.Outcomes) {
-		return fmt.Errorf("event %d/%d: unknown outcome code %d", r.AccountID, r.Seq, out)
-	}
-	if len(vals[14]) != 32 {
-		return fmt.Errorf("event %d/%d: leaf hash of %d bytes", r.AccountID, r.Seq, len(vals[14]))
-	}
-	r.Category, r.Outcome = stele.Categories[cat], stele.Outcomes[out]
-	r.LeafHash = [32]byte(vals[14])
-	return nil
+	cat, out := int16(binary.BigEndian.Uint16(vals[5])), int16(binary.BigEndian.Uint16(vals[6]))
+	return setCodesAndLeaf(r, cat, out, vals[14])
 }
