@@ -72,12 +72,15 @@ func appendSecret(dst []byte, e *stele.Event) []byte {
 	return appendMetadata(dst, e.Metadata)
 }
 
-// DecodePayload fills e's secret fields from a payload encoding.
+// DecodePayload fills e's secret fields from a payload encoding. e keeps
+// no reference to b: the payload is copied into one string, of which every
+// decoded string is a piece, so that a payload costs one allocation for
+// all its strings rather than one for each.
 func DecodePayload(b []byte, e *stele.Event) error {
 	if len(b) == 0 || b[0] != payloadV1 {
 		return ErrCorrupt
 	}
-	d := decoder{b: b[1:]}
+	d := decoder{s: string(b[1:])}
 	e.Actor = d.ref(true)
 	e.Target = d.ref(false)
 	e.Source = d.ref(false)
@@ -87,7 +90,7 @@ func DecodePayload(b []byte, e *stele.Event) error {
 	e.Description = d.string()
 	e.IdempotencyKey = d.string()
 	e.Metadata = d.metadata()
-	if d.err != nil || len(d.b) != 0 {
+	if d.err != nil || len(d.s) != 0 {
 		return ErrCorrupt
 	}
 	return nil
@@ -187,8 +190,9 @@ func appendMetadata(dst []byte, m map[string]any) []byte {
 	return dst
 }
 
+// decoder reads a payload encoding from s, the part not yet read.
 type decoder struct {
-	b   []byte
+	s   string
 	err error
 }
 
@@ -197,18 +201,19 @@ func (d *decoder) string() string {
 		return ""
 	}
 	n, k := d.uvarint()
-	if d.err != nil || n > uint64(len(d.b)-k) {
+	if d.err != nil || n > uint64(len(d.s)-k) {
 		d.err = ErrCorrupt
 		return ""
 	}
-	s := string(d.b[k : k+int(n)])
-	d.b = d.b[k+int(n):]
+	s := d.s[k : k+int(n)]
+	d.s = d.s[k+int(n):]
 	return s
 }
 
 // uvarint reads a minimally encoded uvarint without consuming it.
 func (d *decoder) uvarint() (uint64, int) {
-	n, k := binary.Uvarint(d.b)
+	// The conversion of at most ten bytes is made on the stack.
+	n, k := binary.Uvarint([]byte(d.s[:min(len(d.s), binary.MaxVarintLen64)]))
 	if k <= 0 || k != uvarintLen(n) {
 		d.err = ErrCorrupt
 		return 0, 0
@@ -241,11 +246,11 @@ func (d *decoder) metadata() map[string]any {
 		return nil
 	}
 	n, k := d.uvarint()
-	if d.err != nil || n > uint64(len(d.b)) {
+	if d.err != nil || n > uint64(len(d.s)) {
 		d.err = ErrCorrupt
 		return nil
 	}
-	d.b = d.b[k:]
+	d.s = d.s[k:]
 	if n == 0 {
 		return nil
 	}
@@ -255,13 +260,13 @@ func (d *decoder) metadata() map[string]any {
 		key := d.string()
 		// Keys are written sorted and unique; accepting any other order
 		// would let two encodings stand for one event.
-		if d.err != nil || len(d.b) == 0 || (i > 0 && key <= prev) {
+		if d.err != nil || len(d.s) == 0 || (i > 0 && key <= prev) {
 			d.err = ErrCorrupt
 			return nil
 		}
 		prev = key
-		kind := d.b[0]
-		d.b = d.b[1:]
+		kind := d.s[0]
+		d.s = d.s[1:]
 		switch kind {
 		case kindString:
 			m[key] = d.string()

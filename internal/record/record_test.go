@@ -138,3 +138,30 @@ func BenchmarkDecodePayload(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodePayloadCopiesOnce pins the allocations of a decode: one string
+// for every string of the payload, the three refs, and the metadata map
+// with its boxed values, not one allocation per string.
+func TestDecodePayloadCopiesOnce(t *testing.T) {
+	ev := sampleEvent()
+	b := AppendPayload(nil, ev)
+	allocs := testing.AllocsPerRun(100, func() {
+		var e stele.Event
+		if err := DecodePayload(b, &e); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// 1 string, 3 refs, the map and its buckets, 3 boxed values (two
+	// strings and a json.Number; booleans and nil need none).
+	if allocs > 10 {
+		t.Fatalf("DecodePayload allocates %v times, want at most 10", allocs)
+	}
+	var e stele.Event
+	if err := DecodePayload(b, &e); err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff // the event must not share the payload's bytes
+	if e.Actor.Name != ev.Actor.Name || e.Description != ev.Description || e.Metadata["role_after"] != "admin" {
+		t.Fatalf("decoded event changed with its payload: %#v", e)
+	}
+}
