@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/storerow"
 )
 
 // Rows returns the account's rows matching q, newest first by (time, seq).
@@ -29,6 +30,7 @@ func (db *DB) Rows(ctx context.Context, q stele.RowQuery) ([]stele.EventRow, err
 func collectEvents(rows pgx.Rows, capacity int) ([]stele.EventRow, error) {
 	defer rows.Close()
 	out := make([]stele.EventRow, 0, max(capacity, 0))
+	var blocks storerow.Blocks
 	wire := false
 	for rows.Next() {
 		if len(out) == 0 {
@@ -37,7 +39,7 @@ func collectEvents(rows pgx.Rows, capacity int) ([]stele.EventRow, error) {
 		var r stele.EventRow
 		var err error
 		if wire {
-			err = decodeEvent(rows.RawValues(), &r)
+			err = decodeEvent(rows.RawValues(), &r, &blocks)
 		} else {
 			err = scanEvent(rows, &r)
 		}

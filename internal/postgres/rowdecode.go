@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/storerow"
 )
 
 // Pages of events are read straight from the wire values of eventColumns:
@@ -51,8 +52,8 @@ func wireSize(oid uint32) int {
 }
 
 // decodeEvent reads one row of eventColumns, in the binary format, into r.
-// The payload is copied: vals is only good until the next row.
-func decodeEvent(vals [][]byte, r *stele.EventRow) error {
+// The payload is copied into blocks: vals is only good until the next row.
+func decodeEvent(vals [][]byte, r *stele.EventRow, blocks *storerow.Blocks) error {
 	if len(vals) != len(eventWire) {
 		return fmt.Errorf("%d columns, want %d", len(vals), len(eventWire))
 	}
@@ -72,7 +73,7 @@ func decodeEvent(vals [][]byte, r *stele.EventRow) error {
 	r.Action = string(vals[4])
 	r.ActorTok, r.ActorEmailTok, r.TargetTok, r.SourceTok, r.IPTok = i8(7), i8(8), i8(9), i8(10), i8(11)
 	r.KeyVersion = int(int32(binary.BigEndian.Uint32(vals[12])))
-	r.Payload = append([]byte{}, vals[13]...)
+	r.Payload = blocks.Copy(vals[13])
 	cat, out := int16(binary.BigEndian.Uint16(vals[5])), int16(binary.BigEndian.Uint16(vals[6]))
 	return setCodesAndLeaf(r, cat, out, vals[14])
 }

@@ -121,22 +121,10 @@ func (db *DB) Purges(ctx context.Context, accountID int64) ([]*stele.Purge, erro
 
 // RowsBySeq returns up to limit of the account's rows with seq >= from, by seq.
 func (db *DB) RowsBySeq(ctx context.Context, accountID, from int64, limit int) ([]stele.EventRow, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE account_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
+	out, err := db.queryEvents(ctx, limit, `SELECT `+eventColumns+` FROM events WHERE account_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
 		accountID, from, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: rows by seq: %w", mapErr(err))
-	}
-	defer rows.Close()
-	out := make([]stele.EventRow, 0, min(limit, 4096))
-	for rows.Next() {
-		var r stele.EventRow
-		if err := scanEvent(rows, &r); err != nil {
-			return nil, fmt.Errorf("sqlite: rows by seq: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: rows by seq: %w", mapErr(err))
+		return nil, fmt.Errorf("sqlite: rows by seq: %w", err)
 	}
 	return out, nil
 }

@@ -3,10 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/storerow"
 )
 
 // Rows returns the account's rows matching q, newest first by (time, seq).
@@ -15,46 +15,61 @@ func (db *DB) Rows(ctx context.Context, q stele.RowQuery) ([]stele.EventRow, err
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.reader.QueryContext(ctx, query, args...)
+	out, err := db.queryEvents(ctx, q.Limit, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: rows: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []stele.EventRow
-	for rows.Next() {
-		var r stele.EventRow
-		if err := scanEvent(rows, &r); err != nil {
-			return nil, fmt.Errorf("sqlite: rows: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: rows: %w", mapErr(err))
+		return nil, fmt.Errorf("sqlite: rows: %w", err)
 	}
 	return out, nil
 }
 
 // Row returns one row; ENOTFOUND if the account has no event with seq.
 func (db *DB) Row(ctx context.Context, accountID, seq int64) (*stele.EventRow, error) {
-	var r stele.EventRow
-	err := scanEvent(db.reader.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE account_id = ? AND seq = ?`, accountID, seq), &r)
-	if errors.Is(err, sql.ErrNoRows) {
+	out, err := db.queryEvents(ctx, 1, `SELECT `+eventColumns+` FROM events WHERE account_id = ? AND seq = ?`, accountID, seq)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: row: %w", err)
+	}
+	if len(out) == 0 {
 		return nil, notFound("event %s not found", stele.EventID(accountID, seq))
 	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: row: %w", mapErr(err))
-	}
-	return &r, nil
+	return &out[0], nil
 }
 
-func scanEvent(s scanner, r *stele.EventRow) error {
+// queryEvents runs a query of eventColumns on a reader and returns its
+// rows, nil if none; limit, when positive, is the most it can return.
+func (db *DB) queryEvents(ctx context.Context, limit int, query string, args ...any) ([]stele.EventRow, error) {
+	rows, err := db.reader.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	out := make([]stele.EventRow, 0, min(max(limit, 0), 4096))
+	var blocks storerow.Blocks
+	for rows.Next() {
+		var r stele.EventRow
+		if err := scanEvent(rows, &r, &blocks); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr(err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// scanEvent reads one row of eventColumns into r. The blobs are read
+// without database/sql's copy and copied once, into blocks.
+func scanEvent(rows *sql.Rows, r *stele.EventRow, blocks *storerow.Blocks) error {
 	var (
 		cat, out                              int64
 		actor, actorEmail, target, source, ip sql.NullInt64
-		leaf                                  []byte
+		payload, leaf                         sql.RawBytes
 	)
-	if err := s.Scan(&r.AccountID, &r.Seq, &r.Time, &r.ReceivedAt, &r.Action, &cat, &out,
-		&actor, &actorEmail, &target, &source, &ip, &r.KeyVersion, &r.Payload, &leaf); err != nil {
+	if err := rows.Scan(&r.AccountID, &r.Seq, &r.Time, &r.ReceivedAt, &r.Action, &cat, &out,
+		&actor, &actorEmail, &target, &source, &ip, &r.KeyVersion, &payload, &leaf); err != nil {
 		return err
 	}
 	if cat < 0 || cat >= int64(len(stele.Categories)) {
@@ -68,6 +83,7 @@ func scanEvent(s scanner, r *stele.EventRow) error {
 	}
 	r.Category, r.Outcome = stele.Categories[cat], stele.Outcomes[out]
 	r.ActorTok, r.ActorEmailTok, r.TargetTok, r.SourceTok, r.IPTok = actor.Int64, actorEmail.Int64, target.Int64, source.Int64, ip.Int64
+	r.Payload = blocks.Copy(payload)
 	r.LeafHash = [32]byte(leaf)
 	return nil
 }

@@ -35,22 +35,10 @@ func (db *DB) RewrapKeys(ctx context.Context, keys []stele.WrappedKey) error {
 // RowsBelowKeyVersion returns up to limit of the account's rows from seq
 // on that were sealed under a data key older than version.
 func (db *DB) RowsBelowKeyVersion(ctx context.Context, accountID int64, version int, from int64, limit int) ([]stele.EventRow, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
+	out, err := db.queryEvents(ctx, limit, `SELECT `+eventColumns+` FROM events
 		WHERE account_id = ? AND seq >= ? AND key_version < ? ORDER BY seq LIMIT ?`, accountID, from, version, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: rows to re-encrypt: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []stele.EventRow
-	for rows.Next() {
-		var r stele.EventRow
-		if err := scanEvent(rows, &r); err != nil {
-			return nil, fmt.Errorf("sqlite: rows to re-encrypt: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: rows to re-encrypt: %w", mapErr(err))
+		return nil, fmt.Errorf("sqlite: rows to re-encrypt: %w", err)
 	}
 	return out, nil
 }
