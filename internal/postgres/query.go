@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/rowplan"
@@ -103,7 +102,17 @@ func (b *rowQuery) filter(f stele.RowFilter) error {
 }
 
 // action writes the condition on the action column: exact values, and
-// prefixes as byte-wise ranges (the column is COLLATE "C").
+// prefixes.
+//
+// A prefix's actions cannot be read newest first from the action index,
+// and the plan kept for a prefix query is made without seeing the prefix:
+// written as a range, any prefix looked like a few rows, and the plan read
+// them all from the action index and sorted them (21 ms for finding.*, a
+// third of 100,000 events, to return one page). Inside a CASE the test is
+// opaque to the planner: no index serves it and it is taken to match a
+// good share of rows, so PostgreSQL walks the time index and checks each
+// row as it goes, stopping at the limit, as SQLite does (sqlite/query.go's
+// unary +).
 func (b *rowQuery) action(f stele.RowFilter) {
 	var terms []string
 	switch len(f.Values) {
@@ -115,16 +124,8 @@ func (b *rowQuery) action(f stele.RowFilter) {
 		terms = append(terms, `action = ANY(`+b.arg(f.Values)+`::text[])`)
 	}
 	for _, p := range f.Prefixes {
-		hi, ok := rowplan.PrefixEnd(p)
-		switch {
-		case ok && utf8.ValidString(hi):
-			terms = append(terms, `(action >= `+b.arg(p)+` AND action < `+b.arg(hi)+`)`)
-		case ok: // the bound is no valid text: scan from p and test each
-			ph := b.arg(p)
-			terms = append(terms, `(action >= `+ph+` AND starts_with(action, `+ph+`))`)
-		default:
-			terms = append(terms, `action >= `+b.arg(p))
-		}
+		// Byte-wise: the column is COLLATE "C".
+		terms = append(terms, `CASE WHEN starts_with(action, `+b.arg(p)+`) THEN true ELSE false END`)
 	}
 	b.condition(terms, f.Negate)
 }
