@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,9 @@ var binDir string
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	for _, f := range slices.Backward(pairCleanup) {
+		f()
+	}
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}

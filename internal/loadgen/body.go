@@ -109,3 +109,14 @@ func encodeBody(events []input) (*body, error) {
 	}
 	return out, nil
 }
+
+// EventsBody returns the body of a POST /v1/events request that carries
+// events as a producer sends them, each with its own time, into the key's
+// account.
+func EventsBody(events []stele.Event) ([]byte, error) {
+	in := make([]input, len(events))
+	for i := range events {
+		in[i] = inputOf(&events[i], "")
+	}
+	return json.Marshal(map[string][]input{"events": in})
+}
