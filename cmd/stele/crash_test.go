@@ -82,16 +82,25 @@ func startServe(t *testing.T, data string) (*exec.Cmd, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	base, err := listeningURL(stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd, base
+}
+
+// listeningURL reads a starting server's stdout up to the line that says
+// where it listens, returns that base URL, and drains the rest.
+func listeningURL(stdout io.Reader) (string, error) {
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		if _, rest, ok := strings.Cut(sc.Text(), "listening on "); ok {
 			base, _, _ := strings.Cut(rest, " ")
 			go io.Copy(io.Discard, stdout)
-			return cmd, base
+			return base, nil
 		}
 	}
-	t.Fatalf("serve exited before listening: %v", sc.Err())
-	return nil, ""
+	return "", fmt.Errorf("serve exited before listening: %v", sc.Err())
 }
 
 func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {

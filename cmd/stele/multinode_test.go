@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -87,16 +86,11 @@ func (c *cluster) launch() (*exec.Cmd, io.ReadCloser) {
 // listening returns the base URL a launched node prints once it listens.
 func (c *cluster) listening(stdout io.ReadCloser) string {
 	c.t.Helper()
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if _, rest, ok := strings.Cut(sc.Text(), "listening on "); ok {
-			base, _, _ := strings.Cut(rest, " ")
-			go io.Copy(io.Discard, stdout)
-			return base
-		}
+	base, err := listeningURL(stdout)
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	c.t.Fatalf("serve exited before listening: %v", sc.Err())
-	return ""
+	return base
 }
 
 type ack struct {

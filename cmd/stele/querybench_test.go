@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -163,15 +162,7 @@ func serveInBackground(bin string, env, args []string) (string, error) {
 		return "", err
 	}
 	pairCleanup = append(pairCleanup, func() { cmd.Process.Kill(); cmd.Wait() })
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if _, rest, ok := strings.Cut(sc.Text(), "listening on "); ok {
-			base, _, _ := strings.Cut(rest, " ")
-			go io.Copy(io.Discard, stdout)
-			return base, nil
-		}
-	}
-	return "", fmt.Errorf("serve exited before listening: %v", sc.Err())
+	return listeningURL(stdout)
 }
 
 // fill sends both servers the same events, four requests at a time each.
