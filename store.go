@@ -117,6 +117,9 @@ type EventStore interface {
 	TreeNodes(ctx context.Context, accountID int64, level int, from, to int64) ([]TreeNode, error)
 	CurrentHead(ctx context.Context, accountID int64) (Head, error)
 	CountRows(ctx context.Context, accountID int64) (int64, error)
+	// Actions returns the distinct actions of the account's events that
+	// start with prefix (byte-wise), in byte order, at most limit of them.
+	Actions(ctx context.Context, accountID int64, prefix string, limit int) ([]string, error)
 }
 
 // RowScanner is implemented by stores that can stream the rows of a query

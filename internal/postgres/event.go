@@ -175,3 +175,25 @@ func (db *DB) CountRows(ctx context.Context, accountID int64) (int64, error) {
 	}
 	return n, nil
 }
+
+// Actions returns the account's distinct actions starting with prefix, in
+// byte order (the column is COLLATE "C"), at most limit. It probes the
+// action index once per action and partition (a loose index scan),
+// however many events each action has.
+func (db *DB) Actions(ctx context.Context, accountID int64, prefix string, limit int) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `WITH RECURSIVE next(action, n) AS (
+			SELECT (SELECT action FROM events WHERE account_id = $1 AND action >= $2 ORDER BY action LIMIT 1), 1
+			UNION ALL
+			SELECT (SELECT e.action FROM events e WHERE e.account_id = $1 AND e.action > next.action ORDER BY e.action LIMIT 1), n + 1
+			FROM next WHERE starts_with(action, $2) AND n < $3
+		)
+		SELECT action FROM next WHERE starts_with(action, $2) LIMIT $3`, accountID, prefix, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: actions: %w", mapErr(err))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: actions: %w", mapErr(err))
+	}
+	return out, nil
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/rowplan"
 	"github.com/stele-audit/stele/internal/storerow"
 )
 
@@ -152,4 +153,39 @@ func (db *DB) CountRows(ctx context.Context, accountID int64) (int64, error) {
 		return 0, fmt.Errorf("sqlite: count rows: %w", mapErr(err))
 	}
 	return n, nil
+}
+
+// Actions returns the account's distinct actions starting with prefix, in
+// byte order, at most limit. It seeks the action index once per action (a
+// loose index scan), however many events each has.
+func (db *DB) Actions(ctx context.Context, accountID int64, prefix string, limit int) ([]string, error) {
+	// TEXT compares byte-wise (BINARY): the actions with the prefix are
+	// those from it up to its PrefixEnd, or every one from it if it has none.
+	below, args := ``, []any{accountID, prefix, limit}
+	if hi, ok := rowplan.PrefixEnd(prefix); ok {
+		below, args = ` AND action < ?4`, append(args, hi)
+	}
+	rows, err := db.reader.QueryContext(ctx, `WITH RECURSIVE next(action, n) AS (
+			SELECT (SELECT action FROM events INDEXED BY events_action WHERE account_id = ?1 AND action >= ?2 ORDER BY action LIMIT 1), 1
+			UNION ALL
+			SELECT (SELECT e.action FROM events e INDEXED BY events_action WHERE e.account_id = ?1 AND e.action > next.action ORDER BY e.action LIMIT 1), n + 1
+			FROM next WHERE action IS NOT NULL AND n < ?3`+below+`
+		)
+		SELECT action FROM next WHERE action IS NOT NULL`+below+` LIMIT ?3`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: actions: %w", mapErr(err))
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, fmt.Errorf("sqlite: actions: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: actions: %w", mapErr(err))
+	}
+	return out, nil
 }

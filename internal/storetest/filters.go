@@ -146,3 +146,43 @@ func testRowsFilters(t *testing.T, s Store) {
 		})
 	}
 }
+
+func testActions(t *testing.T, s Store) {
+	a := mustAccount(t, s, "acme")
+	rows := filterRows(a.ID) // user.login, user.logout, user.login_failed, api_key.created, finding.generated, user, users.x
+	// ÿ is C3 BF: the bytes just past the prefix "zÿ" are no valid UTF-8.
+	for i, action := range []string{"zé.créé", "zÿ", "zÿÿ"} {
+		r := eventRow(a.ID, int64(len(rows)+i))
+		r.Action = action
+		rows = append(rows, r)
+	}
+	appendRows(t, s, a.ID, rows, nil)
+	other := mustAccount(t, s, "globex")
+	r := eventRow(other.ID, 0)
+	r.Action = "user.secret"
+	appendRows(t, s, other.ID, []stele.EventRow{r}, nil)
+	for _, tc := range []struct {
+		prefix string
+		limit  int
+		want   []string
+	}{
+		{"user.", 10, []string{"user.login", "user.login_failed", "user.logout"}},
+		{"user", 10, []string{"user", "user.login", "user.login_failed", "user.logout", "users.x"}},
+		{"user", 2, []string{"user", "user.login"}},
+		{"user.login", 10, []string{"user.login", "user.login_failed"}},
+		{"", 3, []string{"api_key.created", "finding.generated", "user"}},
+		{"zé", 10, []string{"zé.créé"}},
+		{"zÿ", 10, []string{"zÿ", "zÿÿ"}},
+		{"finding.", 0, nil},
+		{"nothing.", 10, nil},
+		{"user.secret", 10, nil}, // another account's
+	} {
+		got, err := s.Actions(ctx(t), a.ID, tc.prefix, tc.limit)
+		if err != nil {
+			t.Fatalf("Actions(%q, %d): %v", tc.prefix, tc.limit, err)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("Actions(%q, %d) = %q, want %q", tc.prefix, tc.limit, got, tc.want)
+		}
+	}
+}

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RowsNewestFirstTiesBrokenBySeq", testRowsOrder},
 		{"RowsPagingVisitsEveryRowOnce", testRowsPaging},
 		{"RowsFilters", testRowsFilters},
+		{"ActionsByPrefix", testActions},
 		{"RowsTenancy", testTenancy},
 		{"ConcurrentAppendsSerialise", testConcurrentAppends},
 		{"LeafHashesAndTreeNodeRanges", testRanges},
