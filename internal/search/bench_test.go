@@ -222,6 +222,7 @@ var benchQueries = []struct{ name, q string }{
 	{"actor", "actor:%s"},
 	{"action", "action:user.login_failed"},
 	{"action_prefix", "action:finding.*"},
+	{"rare_prefix", "action:retention.*"}, // a handful of events in a million
 	{"category", "category:configuration"},
 	{"text", "critical"},
 }

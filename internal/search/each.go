@@ -17,6 +17,9 @@ func (s *Service) Each(ctx context.Context, account *stele.Account, q stele.Quer
 		return 0, err
 	}
 	rq, _ := plan(keys, account.ID, q)
+	if err := s.expandPrefixes(ctx, &rq); err != nil {
+		return 0, err
+	}
 	rq.Limit = MaxLimit
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -66,12 +69,16 @@ func (s *Service) Each(ctx context.Context, account *stele.Account, q stele.Quer
 // Plan returns the store query of q for account: the conditions a store
 // can check (clear columns and blind-index tokens) and the time bounds.
 // Text terms are left to the caller, who cannot check them without
-// decrypting; counts built on the plan ignore them.
+// decrypting; counts built on the plan ignore them. Action prefixes are
+// expanded into actions as Search expands them.
 func (s *Service) Plan(ctx context.Context, account *stele.Account, q stele.Query) (stele.RowQuery, error) {
 	keys, err := s.keys.Account(ctx, account.ID)
 	if err != nil {
 		return stele.RowQuery{}, err
 	}
 	rq, _ := plan(keys, account.ID, q)
+	if err := s.expandPrefixes(ctx, &rq); err != nil {
+		return stele.RowQuery{}, err
+	}
 	return rq, nil
 }

@@ -9,12 +9,14 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/blind"
 	"github.com/stele-audit/stele/internal/record"
+	"github.com/stele-audit/stele/internal/rowplan"
 	"github.com/stele-audit/stele/internal/seal"
 )
 
@@ -58,6 +60,9 @@ func (s *Service) Search(ctx context.Context, account *stele.Account, q stele.Qu
 		return nil, err
 	}
 	rq, post := plan(keys, account.ID, q)
+	if err := s.expandPrefixes(ctx, &rq); err != nil {
+		return nil, err
+	}
 	if cursor != "" {
 		if rq.BelowTime, rq.BelowSeq, err = decodeCursor(cursor); err != nil {
 			return nil, err
@@ -208,6 +213,36 @@ func plan(keys blind.Tokenizer, accountID int64, q stele.Query) (stele.RowQuery,
 		rq.Filters = append(rq.Filters, f)
 	}
 	return rq, post
+}
+
+// expandPrefixes replaces the action prefixes of rq's positive filters by
+// the account's actions that have them, when they are few (a union of up
+// to rowplan.MaxArms index scans). A prefix can only be checked row by row
+// along the time index, which reads the whole account for a page of a rare
+// prefix (≈ 100 ms at 200,000 events for action:retention.*); each action
+// is read newest first from the action index and stops at the limit. An
+// action first stored after the expansion is left out of this page, as an
+// event stored after a page was read is.
+func (s *Service) expandPrefixes(ctx context.Context, rq *stele.RowQuery) error {
+	for i := range rq.Filters {
+		f := &rq.Filters[i]
+		if f.Field != stele.FieldAction || f.Negate || len(f.Prefixes) == 0 || slices.Contains(f.Prefixes, "") {
+			continue
+		}
+		values := slices.Clone(f.Values)
+		for _, p := range f.Prefixes {
+			actions, err := s.store.Actions(ctx, rq.AccountID, p, rowplan.MaxArms+1)
+			if err != nil {
+				return err
+			}
+			values = append(values, actions...)
+		}
+		slices.Sort(values)
+		if values = slices.Compact(values); len(values) <= rowplan.MaxArms {
+			f.Values, f.Prefixes = values, nil
+		}
+	}
+	return nil
 }
 
 // Cursors are opaque to clients: a version byte and the (time, seq) of the
