@@ -5,21 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/core"
-	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/query"
-	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/search"
-	"github.com/stele-audit/stele/internal/sqlite"
 )
 
 // pagedStore hides the store's RowScanner, so that Encode pages with Rows.
@@ -29,20 +22,8 @@ type pagedStore struct{ stele.EventStore }
 // Each passes, in the same order, with the store's scanner and without.
 func TestEncodeMatchesEach(t *testing.T) {
 	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stele.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := core.Start(db, master, logger, ingest.WriterConfig{})
-	defer c.Stop()
+	db, c, acct := newSQLiteCore(t)
 	keyring, ing := c.Keyring, c.Ingest
-	acct := &stele.Account{Name: "acme", Type: "business"}
-	if err := db.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now().UTC().Truncate(time.Second)
 	const n = 12_000 // several pages of the scanner and many chunks
 	var batch []stele.Event

@@ -41,18 +41,7 @@ func (s *queriedStore) Rows(ctx context.Context, q stele.RowQuery) ([]stele.Even
 // page holds what the prefix matches, newest first.
 func TestPrefixSearchesReadTheActionsUnderThePrefix(t *testing.T) {
 	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stele.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
-	c := core.Start(db, master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
-	defer c.Stop()
-	acct := &stele.Account{Name: "acme", Type: "business"}
-	if err := db.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
+	db, c, acct := newSQLiteCore(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	const n = 3000
 	actions := make([]string, n)
@@ -143,4 +132,24 @@ func TestPrefixSearchesReadTheActionsUnderThePrefix(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newSQLiteCore opens a SQLite store in a temporary directory, starts the
+// core services on it, and creates the account acme; all are closed when
+// the test ends.
+func newSQLiteCore(t *testing.T) (*sqlite.DB, *core.Core, *stele.Account) {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "stele.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
+	c := core.Start(db, master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
+	t.Cleanup(c.Stop)
+	acct := &stele.Account{Name: "acme", Type: "business"}
+	if err := db.CreateAccount(t.Context(), acct); err != nil {
+		t.Fatal(err)
+	}
+	return db, c, acct
 }
