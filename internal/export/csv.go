@@ -110,7 +110,7 @@ func AppendCSV(dst []byte, e *stele.Event) ([]byte, error) {
 		// as a cell: it always starts with '{', so it is never neutralised.
 		mark := len(dst)
 		var err error
-		if dst, err = appendMetadataJSON(dst, e.Metadata); err != nil {
+		if dst, err = appendMetadataJSON(dst, e.Metadata, true); err != nil {
 			return dst[:mark], err
 		}
 		if fieldNeedsQuotes(dst[mark:]) {
