@@ -551,3 +551,51 @@ func TestUnknownRoutesAndMethodsAnswerInJSON(t *testing.T) {
 		t.Errorf("bad export format: %d %s", r.Status, r.Body)
 	}
 }
+
+// The list body is written without reflection; it must stay byte for byte
+// what encoding/json wrote: decoded and encoded again the old way, every
+// page reads the same, HTML characters, escapes and all.
+func TestListBodyIsWhatEncodingJSONWrites(t *testing.T) {
+	e := newEnv(t)
+	e.mustPost("acme", `{"events":[
+		{"action":"user.role_changed","category":"user_management","actor":{"type":"user","id":"u_<1>","name":"Zoë \"Z\" Ødegård","email":"z@acme.io"},
+		 "target":{"id":"u_2"},"source":{"type":"aws","name":"AWS & co"},"ip":"203.0.113.7","user_agent":"Mozilla/5.0 <x>",
+		 "request_id":"r\u2028","description":"line\nbreak\ttab \u0001 😀","idempotency_key":"k-1",
+		 "metadata":{"z":null,"a":false,"t":true,"n":3.50,"s":"<b>&</b>","big":-1.5e+3}},
+		{"action":"user.login","outcome":"success"},
+		{"action":"finding.generated","category":"source_activity","metadata":{}}]}`)
+	cursor := ""
+	for pages := 0; ; pages++ {
+		v := url.Values{"limit": {"2"}}
+		if cursor != "" {
+			v.Set("cursor", cursor)
+		}
+		r := e.do("GET", "/v1/events?"+v.Encode(), e.keys["acme"], "", nil)
+		if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Fatalf("GET: %d %s %s", r.Status, r.Header.Get("Content-Type"), r.Body)
+		}
+		var p struct {
+			Events     []*stele.Event `json:"events"`
+			NextCursor *string        `json:"next_cursor"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(r.Body))
+		dec.UseNumber()
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("%v: %s", err, r.Body)
+		}
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		enc.Encode(map[string]any{"events": p.Events, "next_cursor": p.NextCursor})
+		if !bytes.Equal(r.Body, want.Bytes()) {
+			t.Fatalf("page %d:\n%s\nencoding/json:\n%s", pages, r.Body, want.Bytes())
+		}
+		if p.NextCursor == nil {
+			if pages != 1 {
+				t.Fatalf("%d pages, want 2", pages+1)
+			}
+			break
+		}
+		cursor = *p.NextCursor
+	}
+}
