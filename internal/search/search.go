@@ -235,7 +235,9 @@ func (s *Service) expandPrefixes(ctx context.Context, rq *stele.RowQuery) error 
 			if err != nil {
 				return err
 			}
-			values = append(values, actions...)
+			if values = append(values, actions...); len(values) > rowplan.MaxArms {
+				break // too many for a union: the prefixes stay
+			}
 		}
 		slices.Sort(values)
 		if values = slices.Compact(values); len(values) <= rowplan.MaxArms {
