@@ -16,8 +16,8 @@ func (s *Service) Each(ctx context.Context, account *stele.Account, q stele.Quer
 	if err != nil {
 		return 0, err
 	}
-	rq, _ := plan(keys, account.ID, q)
-	if err := s.expandPrefixes(ctx, &rq); err != nil {
+	rq, _, err := s.pagedPlan(ctx, keys, account.ID, q)
+	if err != nil {
 		return 0, err
 	}
 	rq.Limit = MaxLimit
@@ -76,9 +76,6 @@ func (s *Service) Plan(ctx context.Context, account *stele.Account, q stele.Quer
 	if err != nil {
 		return stele.RowQuery{}, err
 	}
-	rq, _ := plan(keys, account.ID, q)
-	if err := s.expandPrefixes(ctx, &rq); err != nil {
-		return stele.RowQuery{}, err
-	}
-	return rq, nil
+	rq, _, err := s.pagedPlan(ctx, keys, account.ID, q)
+	return rq, err
 }

@@ -59,8 +59,8 @@ func (s *Service) Search(ctx context.Context, account *stele.Account, q stele.Qu
 	if err != nil {
 		return nil, err
 	}
-	rq, post := plan(keys, account.ID, q)
-	if err := s.expandPrefixes(ctx, &rq); err != nil {
+	rq, post, err := s.pagedPlan(ctx, keys, account.ID, q)
+	if err != nil {
 		return nil, err
 	}
 	if cursor != "" {
@@ -213,6 +213,15 @@ func plan(keys blind.Tokenizer, accountID int64, q stele.Query) (stele.RowQuery,
 		rq.Filters = append(rq.Filters, f)
 	}
 	return rq, post
+}
+
+// pagedPlan is plan for reads that go page by page, with its action
+// prefixes expanded (expandPrefixes). Encode, which streams the whole
+// result in time order, keeps the prefixes.
+func (s *Service) pagedPlan(ctx context.Context, keys *seal.AccountKeys, accountID int64, q stele.Query) (stele.RowQuery, bool, error) {
+	rq, post := plan(keys, accountID, q)
+	err := s.expandPrefixes(ctx, &rq)
+	return rq, post, err
 }
 
 // expandPrefixes replaces the action prefixes of rq's positive filters by
