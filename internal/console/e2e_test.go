@@ -253,6 +253,9 @@ func signIn(t *testing.T, ctx context.Context, base, email string) {
 		chromedp.SendKeys("#email", email, chromedp.ByQuery),
 		chromedp.SendKeys("#password", password, chromedp.ByQuery),
 		chromedp.Submit("#password", chromedp.ByQuery),
+		// Not a wait for #main: the login page has one too, and navigating
+		// before the sign-in's response arrives cancels it (no session).
+		waitForURL("a page past /login", func(loc string) bool { return !strings.Contains(loc, "/login") }),
 		chromedp.WaitVisible("#main", chromedp.ByQuery),
 	)
 }
@@ -260,22 +263,28 @@ func signIn(t *testing.T, ctx context.Context, base, email string) {
 // submitAndWait clicks sel and waits until the page's URL contains want.
 func submitAndWait(t *testing.T, ctx context.Context, sel, want string) {
 	t.Helper()
-	run(t, ctx, chromedp.Click(sel, chromedp.ByQuery), chromedp.ActionFunc(func(ctx context.Context) error {
+	run(t, ctx, chromedp.Click(sel, chromedp.ByQuery),
+		waitForURL(fmt.Sprintf("%q in the URL", want), func(loc string) bool { return strings.Contains(loc, want) }))
+}
+
+// waitForURL waits until the page's URL satisfies ok and it has loaded.
+func waitForURL(what string, ok func(loc string) bool) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
 		for {
 			var loc, state string
 			if err := chromedp.Run(ctx, chromedp.Location(&loc), chromedp.Evaluate("document.readyState", &state)); err != nil {
 				return err
 			}
-			if strings.Contains(loc, want) && state == "complete" {
+			if ok(loc) && state == "complete" {
 				return nil
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("waiting for %q in the URL (at %s): %w", want, loc, ctx.Err())
+				return fmt.Errorf("waiting for %s (at %s): %w", what, loc, ctx.Err())
 			case <-time.After(20 * time.Millisecond): // polling the browser, not synchronising goroutines
 			}
 		}
-	}))
+	})
 }
 
 // texts returns the text of every element matching a CSS selector.
