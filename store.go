@@ -92,6 +92,13 @@ type RowFilter struct {
 	Negate   bool
 }
 
+// MaxIndexedValues is the most values (or, for a blind field, tokens) of
+// one positive filter that a store reads as a union of index scans, one scan
+// per value, each newest first; a filter with more is checked row by row
+// along the time index. The read path turns an action prefix into the
+// actions that have it only when they fit.
+const MaxIndexedValues = 32
+
 // RowQuery selects an account's rows newest first, by (Time, Seq) descending.
 type RowQuery struct {
 	AccountID int64
@@ -120,14 +127,11 @@ type EventStore interface {
 	// Actions returns the distinct actions of the account's events that
 	// start with prefix (byte-wise), in byte order, at most limit of them.
 	Actions(ctx context.Context, accountID int64, prefix string, limit int) ([]string, error)
-}
-
-// RowScanner is implemented by stores that can stream the rows of a query
-// without collecting them. ScanQuery calls fn with each row matching q,
-// newest first, from q's cursor on, ignoring q.Limit; the row (and its
-// Payload) may be reused once fn returns, and the tokens and leaf hash may
-// be left unset. Callers fall back to paging with Rows without it.
-type RowScanner interface {
+	// ScanQuery streams what paging through Rows returns: it calls fn with
+	// each row matching q, newest first, from q's cursor on, ignoring
+	// q.Limit, without collecting them (exports). The row (and its Payload)
+	// may be reused once fn returns, and the tokens and leaf hash may be
+	// left unset.
 	ScanQuery(ctx context.Context, q RowQuery, fn func(*EventRow) error) error
 }
 
@@ -147,4 +151,27 @@ type KeyStore interface {
 	WrappedKeys(ctx context.Context, accountID int64) ([]WrappedKey, error)
 	// AddWrappedKeys stores keys; ECONFLICT if (account, purpose, version) exists.
 	AddWrappedKeys(ctx context.Context, keys []WrappedKey) error
+}
+
+// Store is the store Stele needs: every service interface of this package,
+// as both the SQLite and the PostgreSQL store implement it. The binary, the
+// data path and the contract suite (internal/storetest) all take a Store;
+// a package that needs only a part of it takes the small interface.
+type Store interface {
+	AccountStore
+	APIKeyGenerationStore
+	KeyRotationStore
+	EventStore
+	EventCounter
+	IntegrityStore
+	RetentionStore
+	AccountDeleter
+	UserStore
+	SessionStore
+	LoginThrottleStore
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+	// Size is the store's size on disk in bytes, for the metrics.
+	Size(ctx context.Context) (int64, error)
+	Close() error
 }

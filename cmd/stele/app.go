@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/core"
+	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/seal"
@@ -16,7 +16,7 @@ import (
 
 // app is Stele wired together on the local store.
 type app struct {
-	db store
+	db stele.Store
 	// leader decides whether this process runs the background jobs of
 	// serve: always on SQLite, one node at a time on PostgreSQL.
 	leader  stele.Leadership
@@ -27,7 +27,7 @@ type app struct {
 	// checkpoints signs checkpoints with the signing key (see checkpoint.go).
 	checkpoints *integrity.Checkpointer
 	logger      *slog.Logger
-	core        *core.Core
+	data        *datapath.Path
 }
 
 // openApp opens the store named by the flags, loads the master key and
@@ -45,8 +45,8 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 		return nil, err
 	}
 	a := &app{db: db, leader: lead, logger: logger}
-	a.core = core.Start(db, master, logger, ingest.WriterConfig{})
-	a.keyring, a.writer, a.ingest, a.search = a.core.Keyring, a.core.Writer, a.core.Ingest, a.core.Search
+	a.data = datapath.Start(db, master, logger, ingest.WriterConfig{})
+	a.keyring, a.writer, a.ingest, a.search = a.data.Keyring, a.data.Writer, a.data.Ingest, a.data.Search
 	if err := a.ensureSystemAccount(ctx); err != nil {
 		a.Close()
 		return nil, err
@@ -92,7 +92,7 @@ func (a *app) ensureSystemAccount(ctx context.Context) error {
 
 // Close stops the writer, after it has finished any commit, and closes the store.
 func (a *app) Close() {
-	a.core.Stop()
+	a.data.Stop()
 	if err := a.db.Close(); err != nil {
 		a.logger.Error("close store", "err", err)
 	}

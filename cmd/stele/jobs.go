@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"github.com/stele-audit/stele/internal/leader"
-	"github.com/stele-audit/stele/internal/postgres"
 	"net/http"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/stele-audit/stele/internal/leader"
+	"github.com/stele-audit/stele/internal/postgres"
 
 	"github.com/stele-audit/stele/internal/metrics"
 	"github.com/stele-audit/stele/internal/seal"

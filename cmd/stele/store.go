@@ -14,30 +14,6 @@ import (
 	"github.com/stele-audit/stele/internal/sqlite"
 )
 
-// store is what the commands need of a store: every service interface of
-// the root package, which both the SQLite and the PostgreSQL store implement.
-type store interface {
-	stele.AccountStore
-	stele.APIKeyStore
-	stele.KeyRotationStore
-	stele.EventStore
-	stele.EventCounter
-	stele.IntegrityStore
-	stele.RetentionStore
-	stele.AccountDeleter
-	stele.UserStore
-	stele.SessionStore
-	stele.LoginThrottleStore
-	Ping(ctx context.Context) error
-	Size(ctx context.Context) (int64, error)
-	Close() error
-}
-
-var (
-	_ store = (*sqlite.DB)(nil)
-	_ store = (*postgres.DB)(nil)
-)
-
 // databaseURL is --db, or else STELE_DATABASE_URL (the name PaaS hosts
 // give a database), or else empty: the SQLite file in the data directory.
 func (s *storeFlags) databaseURL() string {
@@ -56,7 +32,7 @@ func isPostgresURL(u string) bool {
 
 // openStore opens the store the flags name, and the leadership that decides
 // which process runs background jobs on it.
-func openStore(ctx context.Context, sf storeFlags, logger *slog.Logger) (store, stele.Leadership, error) {
+func openStore(ctx context.Context, sf storeFlags, logger *slog.Logger) (stele.Store, stele.Leadership, error) {
 	u := sf.databaseURL()
 	switch {
 	case isPostgresURL(u):

@@ -20,7 +20,7 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/apikey"
-	"github.com/stele-audit/stele/internal/core"
+	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
@@ -51,7 +51,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := core.Start(db, master, logger, ingest.WriterConfig{})
+	c := datapath.Start(db, master, logger, ingest.WriterConfig{})
 	s := &api.Server{Ingest: c.Ingest, Search: c.Search, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping}
 	e := &env{t: t, srv: httptest.NewServer(s.Handler()), db: db, dbPath: path,
 		keys: map[string]string{}, ids: map[string]string{}, accts: map[string]*stele.Account{}}

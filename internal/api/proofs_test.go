@@ -18,7 +18,7 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/apikey"
-	"github.com/stele-audit/stele/internal/core"
+	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/export"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
@@ -44,7 +44,7 @@ func newProofEnv(t *testing.T) *proofEnv {
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := core.Start(db, master, logger, ingest.WriterConfig{})
+	c := datapath.Start(db, master, logger, ingest.WriterConfig{})
 	sk, _, _ := ledger.NewSigningKey("stele.test")
 	cp := &integrity.Checkpointer{Accounts: db, Events: db, Store: db, Key: sk, OriginPrefix: "stele.test", Logger: logger}
 	s := &api.Server{Ingest: c.Ingest, Search: c.Search, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping, Checkpoints: cp}

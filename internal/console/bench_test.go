@@ -20,7 +20,7 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/console"
-	"github.com/stele-audit/stele/internal/core"
+	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
@@ -57,7 +57,7 @@ func benchSite(b *testing.B) (*http.Client, string) {
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{9}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	stack := core.Start(db, master, logger, ingest.WriterConfig{})
+	stack := datapath.Start(db, master, logger, ingest.WriterConfig{})
 	keyring, ing, srch := stack.Keyring, stack.Ingest, stack.Search
 	b.Cleanup(func() { stack.Stop(); db.Close() })
 

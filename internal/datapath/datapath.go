@@ -1,8 +1,8 @@
-// Package core wires Stele's data path on one store: the keyring that
+// Package datapath wires Stele's data path on one store: the keyring that
 // unwraps the accounts' keys with the master key, the single group-commit
 // writer, and the ingest and search services over them. The server, the
 // CLI and the tests build it the same way.
-package core
+package datapath
 
 import (
 	"context"
@@ -14,15 +14,8 @@ import (
 	"github.com/stele-audit/stele/internal/search"
 )
 
-// Store is what the data path needs of a store.
-type Store interface {
-	stele.AccountStore
-	stele.EventStore
-	stele.KeyStore
-}
-
-// Core is the data path on one store.
-type Core struct {
+// Path is the data path on one store.
+type Path struct {
 	Keyring *seal.Keyring
 	Writer  *ingest.Writer
 	Ingest  *ingest.Service
@@ -32,9 +25,9 @@ type Core struct {
 
 // Start wires the data path on db and starts its writer, which runs until
 // Stop.
-func Start(db Store, master *seal.MasterKey, logger *slog.Logger, cfg ingest.WriterConfig) *Core {
+func Start(db stele.Store, master *seal.MasterKey, logger *slog.Logger, cfg ingest.WriterConfig) *Path {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Core{Keyring: seal.NewKeyring(master, db), cancel: cancel}
+	c := &Path{Keyring: seal.NewKeyring(master, db), cancel: cancel}
 	c.Writer = ingest.NewWriter(ctx, db, logger, cfg)
 	c.Ingest = ingest.NewService(db, c.Keyring, c.Writer, logger)
 	c.Search = search.New(db, c.Keyring)
@@ -44,7 +37,7 @@ func Start(db Store, master *seal.MasterKey, logger *slog.Logger, cfg ingest.Wri
 // Stop stops the writer once the commit it has in flight is done (its
 // callers learn the outcome; batches still queued fail as unavailable). The
 // store stays open: close it after Stop.
-func (c *Core) Stop() {
+func (c *Path) Stop() {
 	c.cancel()
 	c.Writer.Wait()
 }

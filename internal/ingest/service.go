@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/blind"
 	"github.com/stele-audit/stele/internal/record"
 	"github.com/stele-audit/stele/internal/seal"
 )
@@ -102,8 +101,8 @@ func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele
 		b.events[i] = &pending{
 			accountID: acct.ID, keys: k, event: *e,
 			plain:  record.AppendPayload(make([]byte, 0, record.PayloadSize(e)), e),
-			tokens: blind.EventTokens(k, e),
-			idem:   blind.IdempotencyToken(k, e.IdempotencyKey),
+			tokens: seal.EventTokens(k, e),
+			idem:   seal.IdempotencyToken(k, e.IdempotencyKey),
 		}
 	}
 	if details != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/blind"
 	"github.com/stele-audit/stele/internal/ledger"
 	"github.com/stele-audit/stele/internal/record"
 	"github.com/stele-audit/stele/internal/seal"
@@ -22,7 +21,7 @@ type pending struct {
 	keys      *seal.AccountKeys
 	event     stele.Event
 	plain     []byte // payload encoding, sealed once the seq is known
-	tokens    blind.Row
+	tokens    seal.RowTokens
 	idem      int64 // idempotency token, 0 for none
 	receipt   stele.Receipt
 }

@@ -19,10 +19,10 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/apikey"
-	"github.com/stele-audit/stele/internal/blind"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/ledger"
 	"github.com/stele-audit/stele/internal/record"
+	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/search"
 )
 
@@ -70,7 +70,7 @@ func BenchmarkSealWithoutIntegrity(b *testing.B) {
 	var seq int64
 	for b.Loop() {
 		plain = record.AppendPayload(plain[:0], e)
-		_ = blind.EventTokens(keys, e)
+		_ = seal.EventTokens(keys, e)
 		row.Seq = seq
 		ad = record.AppendAD(ad[:0], &row)
 		_, out = keys.Seal(out[:0], seq, plain, ad)

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/core"
+	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/ledger"
@@ -49,7 +49,7 @@ func openStack(t testing.TB, path string, key *ledger.SigningKey) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := core.Start(db, testMaster, testLogger, ingest.WriterConfig{})
+	c := datapath.Start(db, testMaster, testLogger, ingest.WriterConfig{})
 	s := &stack{db: db, keys: c.Keyring, ingest: c.Ingest,
 		cp: &integrity.Checkpointer{Accounts: db, Events: db, Store: db, Key: key, Logger: testLogger}}
 	s.stop = func() {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/core"
+	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/metrics"
 	"github.com/stele-audit/stele/internal/seal"
@@ -259,7 +259,7 @@ func TestMetricsEventsAreStoredAndProducersMaySendSystemEvents(t *testing.T) {
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{4}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	stack := core.Start(db, master, logger, ingest.WriterConfig{})
+	stack := datapath.Start(db, master, logger, ingest.WriterConfig{})
 	defer stack.Stop()
 	c := metrics.New(metrics.Config{Recorder: stack.Ingest, StoreSize: db.Size, Ingested: stack.Writer.Committed})
 	for i := range 12 {

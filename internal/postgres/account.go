@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // CreateAccount stores a, setting its ID and, when zero, its CreatedAt.
@@ -34,7 +34,7 @@ func (db *DB) CreateAccount(ctx context.Context, a *stele.Account) error {
 
 // Account returns the account with id; ENOTFOUND if there is none.
 func (db *DB) Account(ctx context.Context, id int64) (*stele.Account, error) {
-	a, err := storerow.Account(db.pool.QueryRow(ctx, `SELECT `+storerow.AccountColumns+` FROM accounts WHERE id = $1`, id))
+	a, err := sqlstore.ScanAccount(db.pool.QueryRow(ctx, `SELECT `+sqlstore.AccountColumns+` FROM accounts WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("account %d not found", id)
 	}
@@ -46,7 +46,7 @@ func (db *DB) Account(ctx context.Context, id int64) (*stele.Account, error) {
 
 // AccountByName returns the account named name; ENOTFOUND if there is none.
 func (db *DB) AccountByName(ctx context.Context, name string) (*stele.Account, error) {
-	a, err := storerow.Account(db.pool.QueryRow(ctx, `SELECT `+storerow.AccountColumns+` FROM accounts WHERE name = $1`, name))
+	a, err := sqlstore.ScanAccount(db.pool.QueryRow(ctx, `SELECT `+sqlstore.AccountColumns+` FROM accounts WHERE name = $1`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("account %q not found", name)
 	}
@@ -58,11 +58,11 @@ func (db *DB) AccountByName(ctx context.Context, name string) (*stele.Account, e
 
 // Accounts returns every account in name order.
 func (db *DB) Accounts(ctx context.Context) ([]*stele.Account, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+storerow.AccountColumns+` FROM accounts ORDER BY name COLLATE "C"`)
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlstore.AccountColumns+` FROM accounts ORDER BY name COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: accounts: %w", mapErr(err))
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*stele.Account, error) { return storerow.Account(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*stele.Account, error) { return sqlstore.ScanAccount(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: accounts: %w", mapErr(err))
 	}
@@ -75,7 +75,7 @@ func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate
 	var a *stele.Account
 	err = db.tx(ctx, func(tx pgx.Tx) error {
 		var err error
-		a, err = storerow.Account(tx.QueryRow(ctx, `SELECT `+storerow.AccountColumns+` FROM accounts WHERE id = $1 FOR UPDATE`, id))
+		a, err = sqlstore.ScanAccount(tx.QueryRow(ctx, `SELECT `+sqlstore.AccountColumns+` FROM accounts WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("account %d not found", id)
 		}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // CreateAPIKey stores k, setting its CreatedAt when zero. ECONFLICT if the
@@ -21,7 +21,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *stele.APIKey) error {
 	created = created.UTC().Truncate(stele.TimeUnit)
 	_, err := db.pool.Exec(ctx, `INSERT INTO api_keys (id, account_id, name, scopes, operator, secret_hash, created_at, revoked_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		k.ID, k.AccountID, k.Name, stele.JoinScopes(k.Scopes), k.Operator, storerow.NonNilBytes(k.SecretHash), created.UnixMicro(), storerow.MicrosOrNil(k.RevokedAt))
+		k.ID, k.AccountID, k.Name, stele.JoinScopes(k.Scopes), k.Operator, sqlstore.NonNilBytes(k.SecretHash), created.UnixMicro(), sqlstore.MicrosOrNil(k.RevokedAt))
 	switch {
 	case isUnique(err):
 		return stele.Errorf(stele.ECONFLICT, "API key %q already exists", k.ID)
@@ -36,8 +36,8 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *stele.APIKey) error {
 
 // APIKey returns the key with id; ENOTFOUND if there is none.
 func (db *DB) APIKey(ctx context.Context, id string) (*stele.APIKey, error) {
-	k, err := storerow.APIKey(db.pool.QueryRow(ctx,
-		`SELECT `+storerow.APIKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = $1`, id))
+	k, err := sqlstore.ScanAPIKey(db.pool.QueryRow(ctx,
+		`SELECT `+sqlstore.APIKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("API key %q not found", id)
 	}
@@ -49,12 +49,12 @@ func (db *DB) APIKey(ctx context.Context, id string) (*stele.APIKey, error) {
 
 // APIKeys returns an account's keys, oldest first, revoked ones included.
 func (db *DB) APIKeys(ctx context.Context, accountID int64) ([]*stele.APIKey, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+storerow.APIKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlstore.APIKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id
 		WHERE k.account_id = $1 ORDER BY k.created_at, k.id COLLATE "C"`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: API keys: %w", mapErr(err))
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*stele.APIKey, error) { return storerow.APIKey(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*stele.APIKey, error) { return sqlstore.ScanAPIKey(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: API keys: %w", mapErr(err))
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 const eventColumns = `account_id, seq, time, received_at, action, category, outcome,
@@ -183,7 +183,7 @@ func (c *eventCols) add(r *stele.EventRow) error {
 	c.source = append(c.source, token(&r.SourceTok))
 	c.ip = append(c.ip, token(&r.IPTok))
 	c.keyVersion = append(c.keyVersion, int32(r.KeyVersion))
-	c.payload = append(c.payload, storerow.NonNilBytes(r.Payload))
+	c.payload = append(c.payload, sqlstore.NonNilBytes(r.Payload))
 	c.leaf = append(c.leaf, r.LeafHash[:])
 	return nil
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 var _ stele.IntegrityStore = (*DB)(nil)
@@ -17,7 +17,7 @@ var _ stele.IntegrityStore = (*DB)(nil)
 // so two nodes signing the same tree at once both succeed.
 func (db *DB) AddCheckpoint(ctx context.Context, c *stele.Checkpoint) error {
 	_, err := db.pool.Exec(ctx, `INSERT INTO checkpoints (account_id, size, root, note, created_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (account_id, size) DO NOTHING`, c.AccountID, c.Size, c.Root[:], storerow.NonNilBytes(c.Note), c.CreatedAt.UnixMicro())
+		ON CONFLICT (account_id, size) DO NOTHING`, c.AccountID, c.Size, c.Root[:], sqlstore.NonNilBytes(c.Note), c.CreatedAt.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("postgres: add checkpoint: %w", mapErr(err))
 	}
@@ -26,7 +26,7 @@ func (db *DB) AddCheckpoint(ctx context.Context, c *stele.Checkpoint) error {
 
 // LatestCheckpoint returns the account's largest checkpoint.
 func (db *DB) LatestCheckpoint(ctx context.Context, accountID int64) (*stele.Checkpoint, error) {
-	c, err := storerow.Checkpoint(db.pool.QueryRow(ctx, `SELECT `+storerow.CheckpointColumns+` FROM checkpoints
+	c, err := sqlstore.ScanCheckpoint(db.pool.QueryRow(ctx, `SELECT `+sqlstore.CheckpointColumns+` FROM checkpoints
 		WHERE account_id = $1 ORDER BY size DESC LIMIT 1`, accountID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("account %d has no checkpoint yet", accountID)
@@ -39,7 +39,7 @@ func (db *DB) LatestCheckpoint(ctx context.Context, accountID int64) (*stele.Che
 
 // CheckpointAt returns the account's checkpoint of the given size.
 func (db *DB) CheckpointAt(ctx context.Context, accountID, size int64) (*stele.Checkpoint, error) {
-	c, err := storerow.Checkpoint(db.pool.QueryRow(ctx, `SELECT `+storerow.CheckpointColumns+` FROM checkpoints
+	c, err := sqlstore.ScanCheckpoint(db.pool.QueryRow(ctx, `SELECT `+sqlstore.CheckpointColumns+` FROM checkpoints
 		WHERE account_id = $1 AND size = $2`, accountID, size))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("no checkpoint of size %d", size)
@@ -52,11 +52,11 @@ func (db *DB) CheckpointAt(ctx context.Context, accountID, size int64) (*stele.C
 
 // Checkpoints returns all the account's checkpoints by size.
 func (db *DB) Checkpoints(ctx context.Context, accountID int64) ([]*stele.Checkpoint, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+storerow.CheckpointColumns+` FROM checkpoints WHERE account_id = $1 ORDER BY size`, accountID)
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlstore.CheckpointColumns+` FROM checkpoints WHERE account_id = $1 ORDER BY size`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: checkpoints: %w", mapErr(err))
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*stele.Checkpoint, error) { return storerow.Checkpoint(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*stele.Checkpoint, error) { return sqlstore.ScanCheckpoint(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: checkpoints: %w", mapErr(err))
 	}
@@ -79,7 +79,7 @@ func insertPurge(ctx context.Context, db execer, p *stele.Purge) error {
 		frontier = append(frontier, f[:]...)
 	}
 	_, err := db.Exec(ctx, `INSERT INTO purges (account_id, below, frontier, note, created_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (account_id, below) DO NOTHING`, p.AccountID, p.Below, frontier, storerow.NonNilBytes(p.Note), p.CreatedAt.UnixMicro())
+		ON CONFLICT (account_id, below) DO NOTHING`, p.AccountID, p.Below, frontier, sqlstore.NonNilBytes(p.Note), p.CreatedAt.UnixMicro())
 	if err != nil {
 		return fmt.Errorf("postgres: add purge: %w", mapErr(err))
 	}
@@ -105,7 +105,7 @@ func (db *DB) Purges(ctx context.Context, accountID int64) ([]*stele.Purge, erro
 		for i := 0; i < len(frontier); i += 32 {
 			p.Frontier = append(p.Frontier, [32]byte(frontier[i:i+32]))
 		}
-		p.CreatedAt = storerow.Time(created)
+		p.CreatedAt = sqlstore.Time(created)
 		return p, nil
 	})
 	if err != nil {

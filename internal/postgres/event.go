@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // Rows returns the account's rows matching q, newest first by (time, seq).
@@ -27,10 +27,23 @@ func (db *DB) Rows(ctx context.Context, q stele.RowQuery) ([]stele.EventRow, err
 	return out, nil
 }
 
+// scanPage is how many rows ScanQuery reads in one statement: each page is
+// a short query of its own, so that a long export holds no snapshot for
+// its whole length.
+const scanPage = 1000
+
+// ScanQuery calls fn with each row matching q, newest first, from q's
+// cursor on, reading q page by page with Rows (q.Limit is ignored).
+func (db *DB) ScanQuery(ctx context.Context, q stele.RowQuery, fn func(*stele.EventRow) error) error {
+	return sqlstore.ScanPages(ctx, db.Rows, q, scanPage, fn)
+}
+
+var _ stele.Store = (*DB)(nil)
+
 func collectEvents(rows pgx.Rows, capacity int) ([]stele.EventRow, error) {
 	defer rows.Close()
 	out := make([]stele.EventRow, 0, max(capacity, 0))
-	var blocks storerow.Blocks
+	var blocks sqlstore.Blocks
 	wire := false
 	for rows.Next() {
 		if len(out) == 0 {

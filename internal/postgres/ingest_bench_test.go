@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/core"
+	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/demo"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/postgres"
@@ -53,7 +53,7 @@ func benchIngest(b *testing.B, nodes, accounts, batch int) {
 			b.Fatal(err)
 		}
 		defer db.Close()
-		c := core.Start(db, master, logger, ingest.WriterConfig{})
+		c := datapath.Start(db, master, logger, ingest.WriterConfig{})
 		defer c.Stop()
 		ns = append(ns, node{db, c.Ingest})
 	}

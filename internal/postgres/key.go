@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // WrappedKeys returns an account's wrapped keys by purpose and version.
@@ -23,7 +23,7 @@ func (db *DB) WrappedKeys(ctx context.Context, accountID int64) ([]stele.Wrapped
 			created int64
 		)
 		err := r.Scan(&k.AccountID, &k.Purpose, &k.Version, &k.MasterVersion, &k.Wrapped, &created)
-		k.CreatedAt = storerow.Time(created)
+		k.CreatedAt = sqlstore.Time(created)
 		return k, err
 	})
 	if err != nil {
@@ -45,7 +45,7 @@ func (db *DB) AddWrappedKeys(ctx context.Context, keys []stele.WrappedKey) error
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO account_keys (account_id, purpose, version, master_version, wrapped, created_at)
 				VALUES ($1, $2, $3, $4, $5, $6)`,
-				k.AccountID, k.Purpose, k.Version, k.MasterVersion, storerow.NonNilBytes(k.Wrapped), created.UnixMicro())
+				k.AccountID, k.Purpose, k.Version, k.MasterVersion, sqlstore.NonNilBytes(k.Wrapped), created.UnixMicro())
 			switch {
 			case isUnique(err):
 				return stele.Errorf(stele.ECONFLICT, "account %d already has %s key version %d", k.AccountID, k.Purpose, k.Version)

@@ -6,7 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 var (
@@ -20,7 +20,7 @@ func (db *DB) RewrapKeys(ctx context.Context, keys []stele.WrappedKey) error {
 		for _, k := range keys {
 			tag, err := tx.Exec(ctx, `UPDATE account_keys SET wrapped = $1, master_version = $2
 				WHERE account_id = $3 AND purpose = $4 AND version = $5`,
-				storerow.NonNilBytes(k.Wrapped), k.MasterVersion, k.AccountID, k.Purpose, k.Version)
+				sqlstore.NonNilBytes(k.Wrapped), k.MasterVersion, k.AccountID, k.Purpose, k.Version)
 			if err != nil {
 				return fmt.Errorf("postgres: rewrap keys: %w", mapErr(err))
 			}
@@ -61,7 +61,7 @@ func (db *DB) UpdatePayloads(ctx context.Context, rows []stele.Reencrypted) (int
 	for _, r := range rows {
 		accounts, seqs = append(accounts, r.AccountID), append(seqs, r.Seq)
 		olds, news = append(olds, int32(r.OldVersion)), append(news, int32(r.NewVersion))
-		payloads = append(payloads, storerow.NonNilBytes(r.Payload))
+		payloads = append(payloads, sqlstore.NonNilBytes(r.Payload))
 	}
 	tag, err := db.pool.Exec(ctx, `UPDATE events e SET key_version = u.new, payload = u.payload
 		FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::integer[], $5::bytea[]) AS u(account_id, seq, old, new, payload)

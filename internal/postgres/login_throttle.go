@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 var _ stele.LoginThrottleStore = (*DB)(nil)
@@ -76,7 +76,7 @@ func microsOrZero(us int64) time.Time {
 	if us == 0 {
 		return time.Time{}
 	}
-	return storerow.Time(us)
+	return sqlstore.Time(us)
 }
 
 func zeroOrMicros(t time.Time) int64 {

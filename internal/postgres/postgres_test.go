@@ -25,13 +25,13 @@ func openTest(t *testing.T) *DB {
 }
 
 func TestStoreContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Store { return openTest(t) })
+	storetest.Run(t, func(t *testing.T) stele.Store { return openTest(t) })
 }
 
 // The contract suite again with every batch of events sent by COPY, so
 // that both insert paths are held to it.
 func TestStoreContractWithCopy(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Store {
+	storetest.Run(t, func(t *testing.T) stele.Store {
 		db := openTest(t)
 		db.copyMin = 1
 		return db

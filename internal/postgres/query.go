@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/rowplan"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // rowQuery builds the WHERE clause of a stele.RowQuery with numbered
@@ -45,9 +45,9 @@ func buildRowQuery(q stele.RowQuery) (string, []any, error) {
 	if q.HasBelow {
 		b.sql.WriteString(` AND (time, seq) < (` + b.arg(q.BelowTime) + `, ` + b.arg(q.BelowSeq) + `)`)
 	}
-	driver, arms := -1, []rowplan.Arm(nil)
+	driver, arms := -1, []sqlstore.Arm(nil)
 	if q.Limit > 0 {
-		driver, arms = rowplan.PickDriver(q.Filters)
+		driver, arms = sqlstore.PickDriver(q.Filters)
 	}
 	for i, f := range q.Filters {
 		if f.Field == stele.FieldText || i == driver {
@@ -94,7 +94,7 @@ func (b *rowQuery) filter(f stele.RowFilter) error {
 	case stele.FieldOutcome:
 		b.codes("outcome", stele.Outcomes, f)
 	case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
-		b.blind(rowplan.BlindColumns(f.Field), f)
+		b.blind(sqlstore.BlindColumns(f.Field), f)
 	default:
 		return stele.Errorf(stele.EINVALID, "unknown field %q", f.Field)
 	}

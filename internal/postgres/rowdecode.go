@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // Pages of events are read straight from the wire values of eventColumns:
@@ -53,7 +53,7 @@ func wireSize(oid uint32) int {
 
 // decodeEvent reads one row of eventColumns, in the binary format, into r.
 // The payload is copied into blocks: vals is only good until the next row.
-func decodeEvent(vals [][]byte, r *stele.EventRow, blocks *storerow.Blocks) error {
+func decodeEvent(vals [][]byte, r *stele.EventRow, blocks *sqlstore.Blocks) error {
 	if len(vals) != len(eventWire) {
 		return fmt.Errorf("%d columns, want %d", len(vals), len(eventWire))
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // Rows come back from the wire exactly as they were stored, and as Scan
@@ -64,7 +64,7 @@ func TestEventRowsAreDecodedFromTheWireAsScanReadsThem(t *testing.T) {
 			t.Fatalf("the columns arrive as %+v: the wire decoder is never used", rows.FieldDescriptions())
 		}
 		var fromWire, scanned stele.EventRow
-		if err := decodeEvent(rows.RawValues(), &fromWire, &storerow.Blocks{}); err != nil {
+		if err := decodeEvent(rows.RawValues(), &fromWire, &sqlstore.Blocks{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := scanEvent(rows, &scanned); err != nil {
@@ -95,7 +95,7 @@ func TestDecodeEventRefusesMalformedValues(t *testing.T) {
 			{0, 0, 0, 1}, []byte("p"), make([]byte, 32)}
 	}
 	var r stele.EventRow
-	if err := decodeEvent(good(), &r, &storerow.Blocks{}); err != nil {
+	if err := decodeEvent(good(), &r, &sqlstore.Blocks{}); err != nil {
 		t.Fatalf("a good row: %v", err)
 	}
 	for name, spoil := range map[string]func(v [][]byte){
@@ -115,7 +115,7 @@ func TestDecodeEventRefusesMalformedValues(t *testing.T) {
 		if name == "missing column" {
 			v = v[:14]
 		}
-		if err := decodeEvent(v, &r, &storerow.Blocks{}); err == nil {
+		if err := decodeEvent(v, &r, &sqlstore.Blocks{}); err == nil {
 			t.Errorf("%s: decoded", name)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 var _ stele.SessionStore = (*DB)(nil)
@@ -40,7 +40,7 @@ func (db *DB) Session(ctx context.Context, tokenHash []byte) (*stele.Session, er
 	if err != nil {
 		return nil, fmt.Errorf("postgres: session: %w", mapErr(err))
 	}
-	s.CreatedAt, s.LastSeenAt = storerow.Time(created), storerow.Time(seen)
+	s.CreatedAt, s.LastSeenAt = sqlstore.Time(created), sqlstore.Time(seen)
 	return &s, nil
 }
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 var _ stele.UserStore = (*DB)(nil)
@@ -47,8 +47,8 @@ func (db *DB) UserByEmail(ctx context.Context, email string) (*stele.User, error
 }
 
 func (db *DB) oneUser(ctx context.Context, where string, arg any) (*stele.User, error) {
-	u, err := storerow.User(db.pool.QueryRow(ctx,
-		`SELECT `+storerow.UserColumns+` FROM users u JOIN accounts a ON a.id = u.account_id WHERE `+where, arg))
+	u, err := sqlstore.ScanUser(db.pool.QueryRow(ctx,
+		`SELECT `+sqlstore.UserColumns+` FROM users u JOIN accounts a ON a.id = u.account_id WHERE `+where, arg))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("user not found")
 	}
@@ -60,12 +60,12 @@ func (db *DB) oneUser(ctx context.Context, where string, arg any) (*stele.User, 
 
 // Users returns an account's users by email.
 func (db *DB) Users(ctx context.Context, accountID int64) ([]*stele.User, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+storerow.UserColumns+` FROM users u JOIN accounts a ON a.id = u.account_id
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlstore.UserColumns+` FROM users u JOIN accounts a ON a.id = u.account_id
 		WHERE u.account_id = $1 ORDER BY u.email COLLATE "C"`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: users: %w", mapErr(err))
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*stele.User, error) { return storerow.User(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*stele.User, error) { return sqlstore.ScanUser(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: users: %w", mapErr(err))
 	}

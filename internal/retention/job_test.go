@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/core"
+	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/record"
 	"github.com/stele-audit/stele/internal/retention"
@@ -56,7 +56,7 @@ func newBenchEnv(t testing.TB) *env {
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{9}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c := &clock{t: t0}
-	stack := core.Start(db, master, logger, ingest.WriterConfig{Now: c.Now})
+	stack := datapath.Start(db, master, logger, ingest.WriterConfig{Now: c.Now})
 	t.Cleanup(func() { stack.Stop(); db.Close() })
 	e := &env{db: db, dbPath: path, keyring: stack.Keyring, master: master, svc: stack.Ingest, clock: c}
 	for _, name := range []string{stele.SystemAccount, "acme"} {

@@ -1,7 +1,8 @@
-// Package blind decides which event fields are blind-indexed and how their
-// values are normalised before tokenising, so that ingest and search always
+package seal
+
+// Blind indexes: which event fields are blind-indexed and how their values
+// are normalised before tokenising, so that ingest and search always
 // compute the same tokens for the same value.
-package blind
 
 import (
 	"net/netip"
@@ -24,14 +25,14 @@ const (
 	idempotency stele.Field = "idempotency_key"
 )
 
-// Row holds the tokens of one event, 0 where the field is absent.
-type Row struct {
+// RowTokens holds the tokens of one event, 0 where the field is absent.
+type RowTokens struct {
 	Actor, ActorEmail, Target, Source, IP int64
 }
 
 // EventTokens returns the tokens of e's blind-indexed fields.
-func EventTokens(k Tokenizer, e *stele.Event) Row {
-	var r Row
+func EventTokens(k Tokenizer, e *stele.Event) RowTokens {
+	var r RowTokens
 	if e.Actor != nil {
 		r.Actor = token(k, stele.FieldActor, e.Actor.ID)
 		r.ActorEmail = token(k, actorEmail, NormalizeEmail(e.Actor.Email))

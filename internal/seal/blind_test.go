@@ -1,4 +1,4 @@
-package blind
+package seal
 
 import (
 	"slices"
@@ -10,12 +10,12 @@ import (
 // fakeTokens is a deterministic Tokenizer with two key versions.
 type fakeTokens struct{}
 
-func (fakeTokens) Token(f stele.Field, v string) int64 { return hash(1, f, v) }
+func (fakeTokens) Token(f stele.Field, v string) int64 { return fakeHash(1, f, v) }
 func (fakeTokens) Tokens(f stele.Field, v string) []int64 {
-	return []int64{hash(1, f, v), hash(2, f, v)}
+	return []int64{fakeHash(1, f, v), fakeHash(2, f, v)}
 }
 
-func hash(version int64, f stele.Field, v string) int64 {
+func fakeHash(version int64, f stele.Field, v string) int64 {
 	h := version * 1000003
 	for _, c := range string(f) + "\x00" + v {
 		h = h*31 + int64(c)
@@ -54,7 +54,7 @@ func TestQueryTokensFindEventTokens(t *testing.T) {
 }
 
 func TestAbsentFieldsHaveNoToken(t *testing.T) {
-	if row := EventTokens(fakeTokens{}, &stele.Event{}); row != (Row{}) {
+	if row := EventTokens(fakeTokens{}, &stele.Event{}); row != (RowTokens{}) {
 		t.Fatalf("tokens for an empty event: %+v", row)
 	}
 	if IdempotencyToken(fakeTokens{}, "") != 0 {

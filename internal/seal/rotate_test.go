@@ -12,8 +12,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/blind"
-	"github.com/stele-audit/stele/internal/core"
+	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/record"
 	"github.com/stele-audit/stele/internal/seal"
@@ -110,7 +109,7 @@ func TestRotateAddsVersionsOldStillOpensAndQueriesSeeAll(t *testing.T) {
 	}
 	v1, ct := k1.Seal(nil, 3, []byte("before"), []byte("ad"))
 	tok1 := k1.Token(stele.FieldActor, "u_1")
-	idem1 := blind.IdempotencyToken(k1, "key-1")
+	idem1 := seal.IdempotencyToken(k1, "key-1")
 	rot, err := r.Rotate(ctx, a.ID)
 	if err != nil || rot.DataVersion != 2 || rot.IndexVersion != 2 {
 		t.Fatalf("rotate: %+v %v", rot, err)
@@ -125,11 +124,11 @@ func TestRotateAddsVersionsOldStillOpensAndQueriesSeeAll(t *testing.T) {
 	if v, _ := k2.Seal(nil, 4, []byte("after"), nil); v != 2 {
 		t.Fatalf("new payload sealed with version %d", v)
 	}
-	toks := blind.QueryTokens(k2, stele.FieldActor, "u_1")
+	toks := seal.QueryTokens(k2, stele.FieldActor, "u_1")
 	if len(toks) != 2 || toks[0] != tok1 || toks[1] != k2.Token(stele.FieldActor, "u_1") || toks[0] == toks[1] {
 		t.Fatalf("query tokens %v; old %d", toks, tok1)
 	}
-	if blind.IdempotencyToken(k2, "key-1") != idem1 {
+	if seal.IdempotencyToken(k2, "key-1") != idem1 {
 		t.Fatal("an idempotency key's token changed with the rotation: replays would be stored again")
 	}
 }
@@ -221,7 +220,7 @@ func TestReencryptMovesRowsToCurrentVersionKeepingLeaves(t *testing.T) {
 	db := openDB(t)
 	a := account(t, db, "acme")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := core.Start(db, master(t, 1, 1), logger, ingest.WriterConfig{})
+	c := datapath.Start(db, master(t, 1, 1), logger, ingest.WriterConfig{})
 	t.Cleanup(c.Stop)
 	r, svc := c.Keyring, c.Ingest
 	send := func(n int) {
@@ -255,7 +254,7 @@ func TestReencryptMovesRowsToCurrentVersionKeepingLeaves(t *testing.T) {
 		}
 	}
 	// Queries by actor still find rows written under both index versions.
-	toks := blind.QueryTokens(k, stele.FieldActor, "ada@acme.io")
+	toks := seal.QueryTokens(k, stele.FieldActor, "ada@acme.io")
 	found, err := db.Rows(ctx, stele.RowQuery{AccountID: a.ID, Limit: 100, Filters: []stele.RowFilter{{Field: stele.FieldActor, Tokens: toks}}})
 	if err != nil || len(found) != 8 {
 		t.Fatalf("actor query found %d of 8 rows: %v", len(found), err)

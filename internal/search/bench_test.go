@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/jackc/pgx/v5"
 	"io"
 	"log/slog"
 	"os"
@@ -18,8 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/core"
+	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/demo"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/postgres"
@@ -29,20 +30,12 @@ import (
 	"github.com/stele-audit/stele/internal/sqlite"
 )
 
-// benchStore is what the benchmark needs of a store.
-type benchStore interface {
-	stele.AccountStore
-	stele.KeyStore
-	stele.EventStore
-	Size(ctx context.Context) (int64, error)
-}
-
 // openBenchStore opens the store the benchmark runs on: SQLite at path,
 // or, with STELE_BENCH_DB=postgres, a PostgreSQL database made afresh on
 // the server of STELE_TEST_POSTGRES_URL (and left there for inspection;
 // its name is logged). The same events are ingested either way, so the
 // two stores' figures compare.
-func openBenchStore(ctx context.Context, path string) (benchStore, error) {
+func openBenchStore(ctx context.Context, path string) (stele.Store, error) {
 	if os.Getenv("STELE_BENCH_DB") != "postgres" {
 		return sqlite.Open(ctx, path)
 	}
@@ -76,7 +69,7 @@ func freshPostgres(ctx context.Context, server string) (*postgres.DB, error) {
 // scaleStore is a store of STELE_BENCH_EVENTS demo events (default 100,000)
 // in one account, built once per test binary through the real ingest path.
 type scaleStore struct {
-	db      benchStore
+	db      stele.Store
 	search  *search.Service
 	account *stele.Account
 	actors  []string
@@ -137,11 +130,11 @@ var buildScale = sync.OnceValues(func() (*scaleStore, error) {
 // fill ingests n demo events, over the 30 days before end, into one account
 // of db through the real ingest path. The same n and end give the same
 // events.
-func fill(ctx context.Context, db benchStore, n int, end time.Time) (*scaleStore, error) {
+func fill(ctx context.Context, db stele.Store, n int, end time.Time) (*scaleStore, error) {
 	noUserAgent := os.Getenv("STELE_BENCH_NO_USER_AGENT") != ""
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{3}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := core.Start(db, master, logger, ingest.WriterConfig{})
+	c := datapath.Start(db, master, logger, ingest.WriterConfig{})
 	defer c.Stop() // the store is built once; searching needs no writer
 	svc := c.Ingest
 	acct := &stele.Account{Name: "acme", Type: "business"}

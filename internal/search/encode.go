@@ -30,9 +30,8 @@ type chunk struct {
 // Encode streams the events of account matching q, newest first, through
 // enc and hands the encoded bytes to out, in order, on the caller's
 // goroutine. Reading rows, and decrypting and encoding them, overlap: one
-// goroutine reads the store (with the lean RowScanner when the store has
-// one) into chunks, GOMAXPROCS workers decrypt and encode chunks, and the
-// caller writes them in order. At most a few chunks per worker are in
+// goroutine reads the store (ScanQuery) into chunks, GOMAXPROCS workers
+// decrypt and encode chunks, and the caller writes them in order. At most a few chunks per worker are in
 // flight, whatever the size of the result. enc must be safe to call from
 // several goroutines at once. It returns how many events it encoded; when
 // out or enc fails, the events before the failure were handed to out.
@@ -68,7 +67,7 @@ func (s *Service) Encode(ctx context.Context, account *stele.Account, q stele.Qu
 			c = nil
 			return true
 		}
-		readErr = s.scan(ctx, rq, func(r *stele.EventRow) error {
+		readErr = s.store.ScanQuery(ctx, rq, func(r *stele.EventRow) error {
 			if c == nil {
 				select {
 				case c = <-free:
@@ -155,31 +154,6 @@ func (s *Service) Encode(ctx context.Context, account *stele.Account, q stele.Qu
 func drain(ordered chan *chunk) {
 	for c := range ordered {
 		<-c.done
-	}
-}
-
-// scan calls fn with each row of rq, with the store's RowScanner when it
-// has one, else page by page.
-func (s *Service) scan(ctx context.Context, rq stele.RowQuery, fn func(*stele.EventRow) error) error {
-	if rs, ok := s.store.(stele.RowScanner); ok {
-		return rs.ScanQuery(ctx, rq, fn)
-	}
-	rq.Limit = MaxLimit
-	for {
-		rows, err := s.store.Rows(ctx, rq)
-		if err != nil {
-			return err
-		}
-		for i := range rows {
-			if err := fn(&rows[i]); err != nil {
-				return err
-			}
-		}
-		if len(rows) < rq.Limit {
-			return nil
-		}
-		last := rows[len(rows)-1]
-		rq.HasBelow, rq.BelowTime, rq.BelowSeq = true, last.Time, last.Seq
 	}
 }
 

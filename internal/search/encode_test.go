@@ -13,13 +13,19 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/query"
 	"github.com/stele-audit/stele/internal/search"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
-// pagedStore hides the store's RowScanner, so that Encode pages with Rows.
+// pagedStore scans by paging with Rows, as the PostgreSQL store does,
+// rather than with SQLite's own reader.
 type pagedStore struct{ stele.EventStore }
 
+func (p pagedStore) ScanQuery(ctx context.Context, q stele.RowQuery, fn func(*stele.EventRow) error) error {
+	return sqlstore.ScanPages(ctx, p.Rows, q, 1000, fn)
+}
+
 // TestEncodeMatchesEach checks that Encode hands over exactly the events
-// Each passes, in the same order, with the store's scanner and without.
+// Each passes, in the same order, with SQLite's scanner and paging with Rows.
 func TestEncodeMatchesEach(t *testing.T) {
 	ctx := t.Context()
 	db, c, acct := newSQLiteCore(t)

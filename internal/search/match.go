@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/blind"
+	"github.com/stele-audit/stele/internal/seal"
 )
 
 // Matches reports whether e satisfies every term of q and its time range. The
@@ -50,13 +50,13 @@ func matchValue(e *stele.Event, f stele.Field, v string) bool {
 		return e.Outcome == v
 	case stele.FieldActor:
 		return e.Actor != nil && ((e.Actor.ID != "" && e.Actor.ID == v) ||
-			(e.Actor.Email != "" && blind.NormalizeEmail(e.Actor.Email) == blind.NormalizeEmail(v)))
+			(e.Actor.Email != "" && seal.NormalizeEmail(e.Actor.Email) == seal.NormalizeEmail(v)))
 	case stele.FieldTarget:
 		return e.Target != nil && e.Target.ID != "" && e.Target.ID == v
 	case stele.FieldSource:
 		return e.Source != nil && e.Source.ID != "" && e.Source.ID == v
 	case stele.FieldIP:
-		return e.IP != "" && e.IP == blind.NormalizeIP(v)
+		return e.IP != "" && e.IP == seal.NormalizeIP(v)
 	case stele.FieldText:
 		return matchText(e, strings.ToLower(v))
 	}

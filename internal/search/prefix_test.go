@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/core"
+	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/query"
 	"github.com/stele-audit/stele/internal/seal"
@@ -137,7 +137,7 @@ func TestPrefixSearchesReadTheActionsUnderThePrefix(t *testing.T) {
 // newSQLiteCore opens a SQLite store in a temporary directory, starts the
 // core services on it, and creates the account acme; all are closed when
 // the test ends.
-func newSQLiteCore(t *testing.T) (*sqlite.DB, *core.Core, *stele.Account) {
+func newSQLiteCore(t *testing.T) (*sqlite.DB, *datapath.Path, *stele.Account) {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "stele.db"))
 	if err != nil {
@@ -145,7 +145,7 @@ func newSQLiteCore(t *testing.T) (*sqlite.DB, *core.Core, *stele.Account) {
 	}
 	t.Cleanup(func() { db.Close() })
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
-	c := core.Start(db, master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
+	c := datapath.Start(db, master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
 	t.Cleanup(c.Stop)
 	acct := &stele.Account{Name: "acme", Type: "business"}
 	if err := db.CreateAccount(t.Context(), acct); err != nil {

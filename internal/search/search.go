@@ -14,9 +14,7 @@ import (
 	"sync"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/blind"
 	"github.com/stele-audit/stele/internal/record"
-	"github.com/stele-audit/stele/internal/rowplan"
 	"github.com/stele-audit/stele/internal/seal"
 )
 
@@ -186,7 +184,7 @@ func decryptTo(e *stele.Event, keys *seal.AccountKeys, account string, r *stele.
 
 // plan builds the store query for q and reports whether some condition can
 // only be checked after decryption.
-func plan(keys blind.Tokenizer, accountID int64, q stele.Query) (stele.RowQuery, bool) {
+func plan(keys seal.Tokenizer, accountID int64, q stele.Query) (stele.RowQuery, bool) {
 	rq := stele.RowQuery{AccountID: accountID, After: record.Micros(q.After), Before: record.Micros(q.Before)}
 	post := false
 	for _, t := range q.Terms {
@@ -197,7 +195,7 @@ func plan(keys blind.Tokenizer, accountID int64, q stele.Query) (stele.RowQuery,
 			continue
 		case t.Field.Blind():
 			for _, v := range t.Values {
-				f.Tokens = append(f.Tokens, blind.QueryTokens(keys, t.Field, v)...)
+				f.Tokens = append(f.Tokens, seal.QueryTokens(keys, t.Field, v)...)
 			}
 		case t.Field == stele.FieldAction:
 			for _, v := range t.Values {
@@ -226,7 +224,7 @@ func (s *Service) pagedPlan(ctx context.Context, keys *seal.AccountKeys, account
 
 // expandPrefixes replaces the action prefixes of rq's positive filters by
 // the account's actions that have them, when they are few (a union of up
-// to rowplan.MaxArms index scans). A prefix can only be checked row by row
+// to stele.MaxIndexedValues index scans). A prefix can only be checked row by row
 // along the time index, which reads the whole account for a page of a rare
 // prefix (≈ 100 ms at 200,000 events for action:retention.*); each action
 // is read newest first from the action index and stops at the limit. An
@@ -240,16 +238,16 @@ func (s *Service) expandPrefixes(ctx context.Context, rq *stele.RowQuery) error 
 		}
 		values := slices.Clone(f.Values)
 		for _, p := range f.Prefixes {
-			actions, err := s.store.Actions(ctx, rq.AccountID, p, rowplan.MaxArms+1)
+			actions, err := s.store.Actions(ctx, rq.AccountID, p, stele.MaxIndexedValues+1)
 			if err != nil {
 				return err
 			}
-			if values = append(values, actions...); len(values) > rowplan.MaxArms {
+			if values = append(values, actions...); len(values) > stele.MaxIndexedValues {
 				break // too many for a union: the prefixes stay
 			}
 		}
 		slices.Sort(values)
-		if values = slices.Compact(values); len(values) <= rowplan.MaxArms {
+		if values = slices.Compact(values); len(values) <= stele.MaxIndexedValues {
 			f.Values, f.Prefixes = values, nil
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // CreateAccount stores a, setting its ID and, when zero, its CreatedAt.
@@ -36,7 +36,7 @@ func (db *DB) CreateAccount(ctx context.Context, a *stele.Account) error {
 
 // Account returns the account with id; ENOTFOUND if there is none.
 func (db *DB) Account(ctx context.Context, id int64) (*stele.Account, error) {
-	a, err := storerow.Account(db.reader.QueryRowContext(ctx, `SELECT `+storerow.AccountColumns+` FROM accounts WHERE id = ?`, id))
+	a, err := sqlstore.ScanAccount(db.reader.QueryRowContext(ctx, `SELECT `+sqlstore.AccountColumns+` FROM accounts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("account %d not found", id)
 	}
@@ -48,7 +48,7 @@ func (db *DB) Account(ctx context.Context, id int64) (*stele.Account, error) {
 
 // AccountByName returns the account named name; ENOTFOUND if there is none.
 func (db *DB) AccountByName(ctx context.Context, name string) (*stele.Account, error) {
-	a, err := storerow.Account(db.reader.QueryRowContext(ctx, `SELECT `+storerow.AccountColumns+` FROM accounts WHERE name = ?`, name))
+	a, err := sqlstore.ScanAccount(db.reader.QueryRowContext(ctx, `SELECT `+sqlstore.AccountColumns+` FROM accounts WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("account %q not found", name)
 	}
@@ -60,14 +60,14 @@ func (db *DB) AccountByName(ctx context.Context, name string) (*stele.Account, e
 
 // Accounts returns every account in name order.
 func (db *DB) Accounts(ctx context.Context) ([]*stele.Account, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+storerow.AccountColumns+` FROM accounts ORDER BY name`)
+	rows, err := db.reader.QueryContext(ctx, `SELECT `+sqlstore.AccountColumns+` FROM accounts ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: accounts: %w", mapErr(err))
 	}
 	defer rows.Close()
 	var out []*stele.Account
 	for rows.Next() {
-		a, err := storerow.Account(rows)
+		a, err := sqlstore.ScanAccount(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: accounts: %w", err)
 		}
@@ -85,7 +85,7 @@ func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate
 	var a *stele.Account
 	err = db.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		a, err = storerow.Account(tx.QueryRowContext(ctx, `SELECT `+storerow.AccountColumns+` FROM accounts WHERE id = ?`, id))
+		a, err = sqlstore.ScanAccount(tx.QueryRowContext(ctx, `SELECT `+sqlstore.AccountColumns+` FROM accounts WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("account %d not found", id)
 		}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // CreateAPIKey stores k, setting its CreatedAt when zero. ECONFLICT if the
@@ -22,7 +22,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *stele.APIKey) error {
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, account_id, name, scopes, operator, secret_hash, created_at, revoked_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			k.ID, k.AccountID, k.Name, stele.JoinScopes(k.Scopes), k.Operator, storerow.NonNilBytes(k.SecretHash), created.UnixMicro(), storerow.MicrosOrNil(k.RevokedAt))
+			k.ID, k.AccountID, k.Name, stele.JoinScopes(k.Scopes), k.Operator, sqlstore.NonNilBytes(k.SecretHash), created.UnixMicro(), sqlstore.MicrosOrNil(k.RevokedAt))
 		return err
 	})
 	switch {
@@ -39,8 +39,8 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *stele.APIKey) error {
 
 // APIKey returns the key with id; ENOTFOUND if there is none.
 func (db *DB) APIKey(ctx context.Context, id string) (*stele.APIKey, error) {
-	k, err := storerow.APIKey(db.reader.QueryRowContext(ctx,
-		`SELECT `+storerow.APIKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = ?`, id))
+	k, err := sqlstore.ScanAPIKey(db.reader.QueryRowContext(ctx,
+		`SELECT `+sqlstore.APIKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("API key %q not found", id)
 	}
@@ -52,7 +52,7 @@ func (db *DB) APIKey(ctx context.Context, id string) (*stele.APIKey, error) {
 
 // APIKeys returns an account's keys, oldest first, revoked ones included.
 func (db *DB) APIKeys(ctx context.Context, accountID int64) ([]*stele.APIKey, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+storerow.APIKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id
+	rows, err := db.reader.QueryContext(ctx, `SELECT `+sqlstore.APIKeyColumns+` FROM api_keys k JOIN accounts a ON a.id = k.account_id
 		WHERE k.account_id = ? ORDER BY k.created_at, k.id`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: API keys: %w", mapErr(err))
@@ -60,7 +60,7 @@ func (db *DB) APIKeys(ctx context.Context, accountID int64) ([]*stele.APIKey, er
 	defer rows.Close()
 	var out []*stele.APIKey
 	for rows.Next() {
-		k, err := storerow.APIKey(rows)
+		k, err := sqlstore.ScanAPIKey(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: API keys: %w", err)
 		}

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // chunk is the number of rows one multi-row INSERT carries. Rows beyond the
@@ -207,7 +207,7 @@ func appendEventArgs(args []any, r *stele.EventRow) ([]any, error) {
 	}
 	return append(args, r.AccountID, r.Seq, r.Time, r.ReceivedAt, r.Action, cat, out,
 		token(r.ActorTok), token(r.ActorEmailTok), token(r.TargetTok), token(r.SourceTok), token(r.IPTok),
-		int64(r.KeyVersion), storerow.NonNilBytes(r.Payload), r.LeafHash[:]), nil
+		int64(r.KeyVersion), sqlstore.NonNilBytes(r.Payload), r.LeafHash[:]), nil
 }
 
 // token binds a blind-index token, NULL for an absent field.

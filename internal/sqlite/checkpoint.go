@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 var _ stele.IntegrityStore = (*DB)(nil)
@@ -26,7 +26,7 @@ func (db *DB) AddCheckpoint(ctx context.Context, c *stele.Checkpoint) error {
 
 // LatestCheckpoint returns the account's largest checkpoint.
 func (db *DB) LatestCheckpoint(ctx context.Context, accountID int64) (*stele.Checkpoint, error) {
-	c, err := storerow.Checkpoint(db.reader.QueryRowContext(ctx, `SELECT `+storerow.CheckpointColumns+` FROM checkpoints
+	c, err := sqlstore.ScanCheckpoint(db.reader.QueryRowContext(ctx, `SELECT `+sqlstore.CheckpointColumns+` FROM checkpoints
 		WHERE account_id = ? ORDER BY size DESC LIMIT 1`, accountID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("account %d has no checkpoint yet", accountID)
@@ -39,7 +39,7 @@ func (db *DB) LatestCheckpoint(ctx context.Context, accountID int64) (*stele.Che
 
 // CheckpointAt returns the account's checkpoint of the given size.
 func (db *DB) CheckpointAt(ctx context.Context, accountID, size int64) (*stele.Checkpoint, error) {
-	c, err := storerow.Checkpoint(db.reader.QueryRowContext(ctx, `SELECT `+storerow.CheckpointColumns+` FROM checkpoints
+	c, err := sqlstore.ScanCheckpoint(db.reader.QueryRowContext(ctx, `SELECT `+sqlstore.CheckpointColumns+` FROM checkpoints
 		WHERE account_id = ? AND size = ?`, accountID, size))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("no checkpoint of size %d", size)
@@ -52,14 +52,14 @@ func (db *DB) CheckpointAt(ctx context.Context, accountID, size int64) (*stele.C
 
 // Checkpoints returns all the account's checkpoints by size.
 func (db *DB) Checkpoints(ctx context.Context, accountID int64) ([]*stele.Checkpoint, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+storerow.CheckpointColumns+` FROM checkpoints WHERE account_id = ? ORDER BY size`, accountID)
+	rows, err := db.reader.QueryContext(ctx, `SELECT `+sqlstore.CheckpointColumns+` FROM checkpoints WHERE account_id = ? ORDER BY size`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: checkpoints: %w", mapErr(err))
 	}
 	defer rows.Close()
 	var out []*stele.Checkpoint
 	for rows.Next() {
-		c, err := storerow.Checkpoint(rows)
+		c, err := sqlstore.ScanCheckpoint(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: checkpoints: %w", err)
 		}
@@ -110,7 +110,7 @@ func (db *DB) Purges(ctx context.Context, accountID int64) ([]*stele.Purge, erro
 		for i := 0; i < len(frontier); i += 32 {
 			p.Frontier = append(p.Frontier, [32]byte(frontier[i:i+32]))
 		}
-		p.CreatedAt = storerow.Time(created)
+		p.CreatedAt = sqlstore.Time(created)
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {

@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/rowplan"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 var _ stele.EventCounter = (*DB)(nil)
@@ -100,7 +100,7 @@ func (db *DB) countScan(ctx context.Context, q stele.RowQuery, bucket int64) ([]
 // both columns match events, those matching in both are subtracted.
 func (db *DB) countByBlind(ctx context.Context, q stele.RowQuery, i int, bucket int64) ([]stele.BucketCount, error) {
 	f := q.Filters[i]
-	cols := rowplan.BlindColumns(f.Field)
+	cols := sqlstore.BlindColumns(f.Field)
 	sums := map[[2]int64]int64{}
 	hits := 0
 	for _, col := range cols {

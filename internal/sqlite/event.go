@@ -6,8 +6,7 @@ import (
 	"fmt"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/rowplan"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // Rows returns the account's rows matching q, newest first by (time, seq).
@@ -44,7 +43,7 @@ func (db *DB) queryEvents(ctx context.Context, limit int, query string, args ...
 	}
 	defer rows.Close()
 	out := make([]stele.EventRow, 0, min(max(limit, 0), 4096))
-	var blocks storerow.Blocks
+	var blocks sqlstore.Blocks
 	for rows.Next() {
 		var r stele.EventRow
 		if err := scanEvent(rows, &r, &blocks); err != nil {
@@ -63,7 +62,7 @@ func (db *DB) queryEvents(ctx context.Context, limit int, query string, args ...
 
 // scanEvent reads one row of eventColumns into r. The blobs are read
 // without database/sql's copy and copied once, into blocks.
-func scanEvent(rows *sql.Rows, r *stele.EventRow, blocks *storerow.Blocks) error {
+func scanEvent(rows *sql.Rows, r *stele.EventRow, blocks *sqlstore.Blocks) error {
 	var (
 		cat, out                              int64
 		actor, actorEmail, target, source, ip sql.NullInt64
@@ -162,7 +161,7 @@ func (db *DB) Actions(ctx context.Context, accountID int64, prefix string, limit
 	// TEXT compares byte-wise (BINARY): the actions with the prefix are
 	// those from it up to its PrefixEnd, or every one from it if it has none.
 	below, args := ``, []any{accountID, prefix, limit}
-	if hi, ok := rowplan.PrefixEnd(prefix); ok {
+	if hi, ok := sqlstore.PrefixEnd(prefix); ok {
 		below, args = ` AND action < ?4`, append(args, hi)
 	}
 	rows, err := db.reader.QueryContext(ctx, `WITH RECURSIVE next(action, n) AS (

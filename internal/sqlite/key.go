@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // WrappedKeys returns an account's wrapped keys by purpose and version.
@@ -27,7 +27,7 @@ func (db *DB) WrappedKeys(ctx context.Context, accountID int64) ([]stele.Wrapped
 		if err := rows.Scan(&k.AccountID, &k.Purpose, &k.Version, &k.MasterVersion, &k.Wrapped, &created); err != nil {
 			return nil, fmt.Errorf("sqlite: wrapped keys: %w", err)
 		}
-		k.CreatedAt = storerow.Time(created)
+		k.CreatedAt = sqlstore.Time(created)
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -47,7 +47,7 @@ func (db *DB) AddWrappedKeys(ctx context.Context, keys []stele.WrappedKey) error
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO account_keys (account_id, purpose, version, master_version, wrapped, created_at)
 				VALUES (?, ?, ?, ?, ?, ?)`,
-				k.AccountID, k.Purpose, k.Version, k.MasterVersion, storerow.NonNilBytes(k.Wrapped), created.UnixMicro())
+				k.AccountID, k.Purpose, k.Version, k.MasterVersion, sqlstore.NonNilBytes(k.Wrapped), created.UnixMicro())
 			switch {
 			case isUnique(err):
 				return stele.Errorf(stele.ECONFLICT, "account %d already has %s key version %d", k.AccountID, k.Purpose, k.Version)

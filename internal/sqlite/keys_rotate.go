@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 var (
@@ -20,7 +20,7 @@ func (db *DB) RewrapKeys(ctx context.Context, keys []stele.WrappedKey) error {
 		for _, k := range keys {
 			res, err := tx.ExecContext(ctx, `UPDATE account_keys SET wrapped = ?, master_version = ?
 				WHERE account_id = ? AND purpose = ? AND version = ?`,
-				storerow.NonNilBytes(k.Wrapped), k.MasterVersion, k.AccountID, k.Purpose, k.Version)
+				sqlstore.NonNilBytes(k.Wrapped), k.MasterVersion, k.AccountID, k.Purpose, k.Version)
 			if err != nil {
 				return fmt.Errorf("sqlite: rewrap keys: %w", mapErr(err))
 			}
@@ -55,7 +55,7 @@ func (db *DB) UpdatePayloads(ctx context.Context, rows []stele.Reencrypted) (int
 		defer st.Close()
 		total = 0
 		for _, r := range rows {
-			res, err := st.ExecContext(ctx, r.NewVersion, storerow.NonNilBytes(r.Payload), r.AccountID, r.Seq, r.OldVersion)
+			res, err := st.ExecContext(ctx, r.NewVersion, sqlstore.NonNilBytes(r.Payload), r.AccountID, r.Seq, r.OldVersion)
 			if err != nil {
 				return fmt.Errorf("sqlite: update payloads: %w", mapErr(err))
 			}

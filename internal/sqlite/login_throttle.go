@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 var _ stele.LoginThrottleStore = (*DB)(nil)
@@ -74,7 +74,7 @@ func microsOrZero(us int64) time.Time {
 	if us == 0 {
 		return time.Time{}
 	}
-	return storerow.Time(us)
+	return sqlstore.Time(us)
 }
 
 func zeroOrMicros(t time.Time) int64 {

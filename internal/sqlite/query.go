@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/rowplan"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // rowQuery builds the WHERE clause of a stele.RowQuery.
@@ -46,9 +46,9 @@ func buildRowQueryOf(q stele.RowQuery, columns string) (string, []any, error) {
 		b.sql.WriteString(` AND (time, seq) < (?, ?)`)
 		b.args = append(b.args, q.BelowTime, q.BelowSeq)
 	}
-	driver, arms := -1, []rowplan.Arm(nil)
+	driver, arms := -1, []sqlstore.Arm(nil)
 	if q.Limit > 0 {
-		driver, arms = rowplan.PickDriver(q.Filters)
+		driver, arms = sqlstore.PickDriver(q.Filters)
 	}
 	for i, f := range q.Filters {
 		if f.Field == stele.FieldText || i == driver {
@@ -99,7 +99,7 @@ func (b *rowQuery) filter(f stele.RowFilter) error {
 		b.clear("outcome", f, func(vs []string) []any { return codes(stele.Outcomes, vs, false) },
 			func(ps []string) []any { return codes(stele.Outcomes, ps, true) })
 	case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
-		b.blind(rowplan.BlindColumns(f.Field), f)
+		b.blind(sqlstore.BlindColumns(f.Field), f)
 	default:
 		return stele.Errorf(stele.EINVALID, "unknown field %q", f.Field)
 	}
@@ -127,7 +127,7 @@ func (b *rowQuery) clear(col string, f stele.RowFilter, values func([]string) []
 	}
 	if prefixCodes == nil {
 		for _, p := range f.Prefixes {
-			if hi, ok := rowplan.PrefixEnd(p); ok {
+			if hi, ok := sqlstore.PrefixEnd(p); ok {
 				terms = append(terms, `(`+col+` >= ? AND `+col+` < ?)`)
 				b.args = append(b.args, p, hi)
 			} else {

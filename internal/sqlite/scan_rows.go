@@ -62,7 +62,7 @@ func (db *DB) ScanRows(ctx context.Context, accountID, from, to int64, fn func(*
 	return nil
 }
 
-var _ stele.RowScanner = (*DB)(nil)
+var _ stele.Store = (*DB)(nil)
 
 // scanPage is how many rows ScanQuery reads in one statement: each page is
 // a read transaction of its own, so that a long export does not hold one

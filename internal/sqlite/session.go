@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 var _ stele.SessionStore = (*DB)(nil)
@@ -43,7 +43,7 @@ func (db *DB) Session(ctx context.Context, tokenHash []byte) (*stele.Session, er
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: session: %w", mapErr(err))
 	}
-	s.CreatedAt, s.LastSeenAt = storerow.Time(created), storerow.Time(seen)
+	s.CreatedAt, s.LastSeenAt = sqlstore.Time(created), sqlstore.Time(seen)
 	return &s, nil
 }
 

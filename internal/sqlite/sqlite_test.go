@@ -27,7 +27,7 @@ func openTest(t *testing.T, path string) *DB {
 }
 
 func TestStoreContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Store {
+	storetest.Run(t, func(t *testing.T) stele.Store {
 		return openTest(t, filepath.Join(t.TempDir(), "stele.db"))
 	})
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/storerow"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 var _ stele.UserStore = (*DB)(nil)
@@ -48,8 +48,8 @@ func (db *DB) UserByEmail(ctx context.Context, email string) (*stele.User, error
 }
 
 func (db *DB) oneUser(ctx context.Context, where string, arg any) (*stele.User, error) {
-	u, err := storerow.User(db.reader.QueryRowContext(ctx,
-		`SELECT `+storerow.UserColumns+` FROM users u JOIN accounts a ON a.id = u.account_id WHERE `+where, arg))
+	u, err := sqlstore.ScanUser(db.reader.QueryRowContext(ctx,
+		`SELECT `+sqlstore.UserColumns+` FROM users u JOIN accounts a ON a.id = u.account_id WHERE `+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("user not found")
 	}
@@ -61,7 +61,7 @@ func (db *DB) oneUser(ctx context.Context, where string, arg any) (*stele.User, 
 
 // Users returns an account's users by email.
 func (db *DB) Users(ctx context.Context, accountID int64) ([]*stele.User, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+storerow.UserColumns+` FROM users u JOIN accounts a ON a.id = u.account_id
+	rows, err := db.reader.QueryContext(ctx, `SELECT `+sqlstore.UserColumns+` FROM users u JOIN accounts a ON a.id = u.account_id
 		WHERE u.account_id = ? ORDER BY u.email`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: users: %w", mapErr(err))
@@ -69,7 +69,7 @@ func (db *DB) Users(ctx context.Context, accountID int64) ([]*stele.User, error)
 	defer rows.Close()
 	var out []*stele.User
 	for rows.Next() {
-		u, err := storerow.User(rows)
+		u, err := sqlstore.ScanUser(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: users: %w", err)
 		}

@@ -1,13 +1,14 @@
-// Package rowplan is the part of turning a stele.RowQuery into SQL that
-// does not depend on the dialect: which filter drives a union of index
-// scans and its branches, the columns of each blind field, and the upper
-// bound of a prefix range. The SQLite and PostgreSQL stores share it.
-package rowplan
+package sqlstore
 
-import "github.com/stele-audit/stele"
+import (
+	"context"
 
-// MaxArms bounds the branches of a union query.
-const MaxArms = 32
+	"github.com/stele-audit/stele"
+)
+
+// The part of turning a stele.RowQuery into SQL that does not depend on the
+// dialect: which filter drives a union of index scans and its branches, the
+// columns of each blind field, and the upper bound of a prefix range.
 
 // Arm is one branch of a union query: rows whose col equals val.
 type Arm struct {
@@ -38,7 +39,7 @@ func PickDriver(filters []stele.RowFilter) (int, []Arm) {
 				}
 			}
 		}
-		if len(arms) >= 2 && len(arms) <= MaxArms {
+		if len(arms) >= 2 && len(arms) <= stele.MaxIndexedValues {
 			return i, arms
 		}
 	}
@@ -74,4 +75,28 @@ func PrefixEnd(p string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// ScanPages is ScanQuery for a store whose Rows already reads a page in one
+// statement: it pages through rows, pageSize rows at a time, and calls fn
+// with each.
+func ScanPages(ctx context.Context, rows func(context.Context, stele.RowQuery) ([]stele.EventRow, error),
+	q stele.RowQuery, pageSize int, fn func(*stele.EventRow) error) error {
+	q.Limit = pageSize
+	for {
+		page, err := rows(ctx, q)
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
+		}
+		if len(page) < q.Limit {
+			return nil
+		}
+		last := page[len(page)-1]
+		q.HasBelow, q.BelowTime, q.BelowSeq = true, last.Time, last.Seq
+	}
 }

@@ -1,4 +1,4 @@
-package rowplan
+package sqlstore
 
 import (
 	"testing"

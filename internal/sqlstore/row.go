@@ -1,9 +1,9 @@
-// Package storerow is what the SQLite and PostgreSQL stores share of their
-// rows: the column lists of the tables whose columns have the same meaning
-// and Go types in both schemas, and the scans of those columns into stele's
-// types. Both drivers' rows (database/sql's and pgx's) are a Scanner; both
-// scan a NULL into a nil pointer.
-package storerow
+package sqlstore
+
+// What the stores share of their rows: the column lists of the tables whose
+// columns have the same meaning and Go types in both schemas, and the scans
+// of those columns into stele's types. Both drivers' rows (database/sql's
+// and pgx's) are a Scanner; both scan a NULL into a nil pointer.
 
 import (
 	"fmt"
@@ -77,8 +77,8 @@ func (k *Blocks) Copy(b []byte) []byte {
 // AccountColumns are the columns Account scans, in its order.
 const AccountColumns = `id, name, type, retention_days, legal_hold, created_at`
 
-// Account scans AccountColumns.
-func Account(s Scanner) (*stele.Account, error) {
+// ScanAccount scans AccountColumns.
+func ScanAccount(s Scanner) (*stele.Account, error) {
 	var (
 		a         stele.Account
 		retention *int64
@@ -99,8 +99,8 @@ func Account(s Scanner) (*stele.Account, error) {
 // accounts a.
 const APIKeyColumns = `k.id, k.account_id, a.name, k.name, k.scopes, k.operator, k.secret_hash, k.created_at, k.revoked_at`
 
-// APIKey scans APIKeyColumns.
-func APIKey(s Scanner) (*stele.APIKey, error) {
+// ScanAPIKey scans APIKeyColumns.
+func ScanAPIKey(s Scanner) (*stele.APIKey, error) {
 	var (
 		k       stele.APIKey
 		scopes  string
@@ -118,8 +118,8 @@ func APIKey(s Scanner) (*stele.APIKey, error) {
 // UserColumns are the columns User scans, of users u joined with accounts a.
 const UserColumns = `u.id, u.account_id, a.name, u.email, u.name, u.role, u.password_hash, u.totp_secret, u.totp_last_step, u.created_at, u.updated_at`
 
-// User scans UserColumns.
-func User(s Scanner) (*stele.User, error) {
+// ScanUser scans UserColumns.
+func ScanUser(s Scanner) (*stele.User, error) {
 	var (
 		u                stele.User
 		role             string
@@ -137,8 +137,8 @@ func User(s Scanner) (*stele.User, error) {
 // CheckpointColumns are the columns Checkpoint scans.
 const CheckpointColumns = `account_id, size, root, note, created_at`
 
-// Checkpoint scans CheckpointColumns.
-func Checkpoint(s Scanner) (*stele.Checkpoint, error) {
+// ScanCheckpoint scans CheckpointColumns.
+func ScanCheckpoint(s Scanner) (*stele.Checkpoint, error) {
 	c := &stele.Checkpoint{}
 	var root []byte
 	var created int64

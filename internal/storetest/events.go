@@ -36,7 +36,7 @@ func eventRow(account, seq int64) stele.EventRow {
 
 // appendRows appends rows (their seqs must continue the head) in one
 // transaction, moving the head on with a made-up frontier.
-func appendRows(t *testing.T, s Store, account int64, rows []stele.EventRow, nodes []stele.TreeNode) {
+func appendRows(t *testing.T, s stele.Store, account int64, rows []stele.EventRow, nodes []stele.TreeNode) {
 	t.Helper()
 	err := s.Append(ctx(t), func(tx stele.AppendTx) error {
 		h, err := tx.Head(ctx(t), account)
@@ -91,7 +91,7 @@ func cmpInt(a, b int64) int {
 	return 0
 }
 
-func testAppendReadsBack(t *testing.T, s Store) {
+func testAppendReadsBack(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	h, err := s.CurrentHead(ctx(t), a.ID)
 	if err != nil {
@@ -203,7 +203,7 @@ func testAppendReadsBack(t *testing.T, s Store) {
 	}
 }
 
-func testAppendRollsBack(t *testing.T, s Store) {
+func testAppendRollsBack(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	appendRows(t, s, a.ID, []stele.EventRow{eventRow(a.ID, 0)}, nil)
 	before, err := s.CurrentHead(ctx(t), a.ID)
@@ -256,7 +256,7 @@ func testAppendRollsBack(t *testing.T, s Store) {
 	}
 }
 
-func testAppendUnknownCategory(t *testing.T, s Store) {
+func testAppendUnknownCategory(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	r := eventRow(a.ID, 0)
 	r.Category = "gossip"
@@ -267,7 +267,7 @@ func testAppendUnknownCategory(t *testing.T, s Store) {
 	}
 }
 
-func testAppendDuplicateSeq(t *testing.T, s Store) {
+func testAppendDuplicateSeq(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	appendRows(t, s, a.ID, []stele.EventRow{eventRow(a.ID, 0)}, nil)
 	err := s.Append(ctx(t), func(tx stele.AppendTx) error {
@@ -279,7 +279,7 @@ func testAppendDuplicateSeq(t *testing.T, s Store) {
 	}
 }
 
-func testRowsOrder(t *testing.T, s Store) {
+func testRowsOrder(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	var rows []stele.EventRow
 	// Times out of seq order, with ties.
@@ -306,7 +306,7 @@ func testRowsOrder(t *testing.T, s Store) {
 	}
 }
 
-func testRowsPaging(t *testing.T, s Store) {
+func testRowsPaging(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	var rows []stele.EventRow
 	for seq := range int64(47) {
@@ -340,7 +340,7 @@ func testRowsPaging(t *testing.T, s Store) {
 	}
 }
 
-func testTenancy(t *testing.T, s Store) {
+func testTenancy(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	b := mustAccount(t, s, "beta")
 	var ra, rb []stele.EventRow
@@ -390,7 +390,7 @@ func testTenancy(t *testing.T, s Store) {
 	}
 }
 
-func testConcurrentAppends(t *testing.T, s Store) {
+func testConcurrentAppends(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	const workers, each = 4, 6
 	var wg sync.WaitGroup
@@ -442,7 +442,7 @@ func testConcurrentAppends(t *testing.T, s Store) {
 	}
 }
 
-func testRanges(t *testing.T, s Store) {
+func testRanges(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	b := mustAccount(t, s, "beta")
 	var rows []stele.EventRow

@@ -7,18 +7,8 @@ import (
 	"github.com/stele-audit/stele"
 )
 
-// integrity returns s as an IntegrityStore, failing the test if it is not one.
-func integrity(t *testing.T, s Store) stele.IntegrityStore {
-	t.Helper()
-	is, ok := s.(stele.IntegrityStore)
-	if !ok {
-		t.Fatalf("%T does not implement stele.IntegrityStore", s)
-	}
-	return is
-}
-
-func testCheckpoints(t *testing.T, s Store) {
-	is := integrity(t, s)
+func testCheckpoints(t *testing.T, s stele.Store) {
+	is := s
 	a := mustAccount(t, s, "acme")
 	b := mustAccount(t, s, "globex")
 	if _, err := is.LatestCheckpoint(ctx(t), a.ID); stele.ErrorCode(err) != stele.ENOTFOUND {
@@ -58,8 +48,8 @@ func testCheckpoints(t *testing.T, s Store) {
 	}
 }
 
-func testPurgesAndRowsBySeq(t *testing.T, s Store) {
-	is := integrity(t, s)
+func testPurgesAndRowsBySeq(t *testing.T, s stele.Store) {
+	is := s
 	a := mustAccount(t, s, "acme")
 	if n, err := is.MaxSeq(ctx(t), a.ID); err != nil || n != -1 {
 		t.Fatalf("max seq of an empty account = %d, %v", n, err)

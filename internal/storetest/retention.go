@@ -8,19 +8,10 @@ import (
 	"github.com/stele-audit/stele"
 )
 
-// RetentionStore is what retention, key rotation and account deletion
-// need of a store.
-type RetentionStore interface {
-	Store
-	stele.RetentionStore
-	stele.KeyRotationStore
-	stele.AccountDeleter
-}
-
-func runRetention(t *testing.T, open func(t *testing.T) Store) {
+func runRetention(t *testing.T, open func(t *testing.T) stele.Store) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s RetentionStore)
+		fn   func(t *testing.T, s stele.Store)
 	}{
 		{"PurgeExpiredDeletesOnlyTheExpiredSeqPrefix", testPurgeExpired},
 		{"PurgeExpiredStoresItsStatementOrDeletesNothing", testPurgeStatement},
@@ -29,16 +20,12 @@ func runRetention(t *testing.T, open func(t *testing.T) Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, ok := open(t).(RetentionStore)
-			if !ok {
-				t.Fatal("the store does not implement stele.RetentionStore, KeyRotationStore and AccountDeleter")
-			}
-			tc.fn(t, s)
+			tc.fn(t, open(t))
 		})
 	}
 }
 
-func testPurgeExpired(t *testing.T, s RetentionStore) {
+func testPurgeExpired(t *testing.T, s stele.Store) {
 	a, b := mustAccount(t, s, "acme"), mustAccount(t, s, "beta")
 	rows := make([]stele.EventRow, 8)
 	for i := range rows {
@@ -114,8 +101,8 @@ func testPurgeExpired(t *testing.T, s RetentionStore) {
 // transaction that deletes its rows, so that no crash can leave the rows
 // gone without it; a statement that does not describe the batch (another
 // purger took part of it) deletes nothing.
-func testPurgeStatement(t *testing.T, s RetentionStore) {
-	is := integrity(t, s)
+func testPurgeStatement(t *testing.T, s stele.Store) {
+	is := s
 	a := mustAccount(t, s, "acme")
 	rows := make([]stele.EventRow, 6)
 	for i := range rows {
@@ -152,7 +139,7 @@ func testPurgeStatement(t *testing.T, s RetentionStore) {
 	}
 }
 
-func testRewrapAndUpdatePayloads(t *testing.T, s RetentionStore) {
+func testRewrapAndUpdatePayloads(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	now := time.Now().UTC().Truncate(stele.TimeUnit)
 	if err := s.AddWrappedKeys(ctx(t), []stele.WrappedKey{
@@ -195,7 +182,7 @@ func testRewrapAndUpdatePayloads(t *testing.T, s RetentionStore) {
 	}
 }
 
-func testDeleteAccount(t *testing.T, s RetentionStore) {
+func testDeleteAccount(t *testing.T, s stele.Store) {
 	a, b := mustAccount(t, s, "acme"), mustAccount(t, s, "beta")
 	now := time.Now().UTC().Truncate(stele.TimeUnit)
 	for _, acct := range []*stele.Account{a, b} {

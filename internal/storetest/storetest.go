@@ -14,20 +14,12 @@ import (
 	"github.com/stele-audit/stele"
 )
 
-// Store is everything a Stele store implements.
-type Store interface {
-	stele.AccountStore
-	stele.APIKeyGenerationStore
-	stele.KeyStore
-	stele.EventStore
-}
-
 // Run runs the suite; open returns a new, empty store for each subtest and
 // arranges its closing with t.Cleanup.
-func Run(t *testing.T, open func(t *testing.T) Store) {
+func Run(t *testing.T, open func(t *testing.T) stele.Store) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s Store)
+		fn   func(t *testing.T, s stele.Store)
 	}{
 		{"AccountsCreateReadList", testAccountsCreateReadList},
 		{"AccountNameConflict", testAccountNameConflict},
@@ -71,7 +63,7 @@ func wantCode(t *testing.T, err error, code stele.Code) {
 	}
 }
 
-func mustAccount(t *testing.T, s Store, name string) *stele.Account {
+func mustAccount(t *testing.T, s stele.Store, name string) *stele.Account {
 	t.Helper()
 	a := &stele.Account{Name: name, Type: "team"}
 	if err := s.CreateAccount(ctx(t), a); err != nil {
@@ -82,7 +74,7 @@ func mustAccount(t *testing.T, s Store, name string) *stele.Account {
 
 func intp(n int) *int { return &n }
 
-func testAccountsCreateReadList(t *testing.T, s Store) {
+func testAccountsCreateReadList(t *testing.T, s stele.Store) {
 	before := time.Now().Add(-time.Second)
 	a := &stele.Account{Name: "acme", Type: "business", RetentionDays: intp(45)}
 	if err := s.CreateAccount(ctx(t), a); err != nil {
@@ -136,7 +128,7 @@ func deref(p *int) any {
 	return *p
 }
 
-func testAccountNameConflict(t *testing.T, s Store) {
+func testAccountNameConflict(t *testing.T, s stele.Store) {
 	mustAccount(t, s, "acme")
 	err := s.CreateAccount(ctx(t), &stele.Account{Name: "acme", Type: "free"})
 	wantCode(t, err, stele.ECONFLICT)
@@ -146,7 +138,7 @@ func testAccountNameConflict(t *testing.T, s Store) {
 // was just before them, so that their befores and afters form one chain:
 // every update's before is the initial state or another update's after,
 // and no two updates saw the same before.
-func testAccountUpdateChain(t *testing.T, s Store) {
+func testAccountUpdateChain(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	const n = 8
 	type change struct{ before, after int }
@@ -197,7 +189,7 @@ func testAccountUpdateChain(t *testing.T, s Store) {
 	}
 }
 
-func testAccountNotFound(t *testing.T, s Store) {
+func testAccountNotFound(t *testing.T, s stele.Store) {
 	_, err := s.Account(ctx(t), 424242)
 	wantCode(t, err, stele.ENOTFOUND)
 	_, err = s.AccountByName(ctx(t), "nobody")
@@ -207,7 +199,7 @@ func testAccountNotFound(t *testing.T, s Store) {
 	wantCode(t, err, stele.ENOTFOUND)
 }
 
-func testAccountUpdate(t *testing.T, s Store) {
+func testAccountUpdate(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	typ, hold := "enterprise", true
 	before, got, err := s.UpdateAccount(ctx(t), a.ID, stele.AccountUpdate{Type: &typ, RetentionDays: intp(400), LegalHold: &hold})
@@ -249,7 +241,7 @@ func testAccountUpdate(t *testing.T, s Store) {
 	equalAccount(t, got, &want)
 }
 
-func testAPIKeys(t *testing.T, s Store) {
+func testAPIKeys(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	other := mustAccount(t, s, "other")
 	now := time.Now().UTC().Truncate(stele.TimeUnit)
@@ -332,7 +324,7 @@ func generationMoved(t *testing.T, s stele.APIKeyGenerationStore, before int64, 
 	return g
 }
 
-func testAPIKeyGeneration(t *testing.T, s Store) {
+func testAPIKeyGeneration(t *testing.T, s stele.Store) {
 	g, err := s.APIKeyGeneration(ctx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -371,7 +363,7 @@ func testAPIKeyGeneration(t *testing.T, s Store) {
 	}
 }
 
-func testAPIKeyErrors(t *testing.T, s Store) {
+func testAPIKeyErrors(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	_, err := s.APIKey(ctx(t), "key_missing")
 	wantCode(t, err, stele.ENOTFOUND)
@@ -390,7 +382,7 @@ func testAPIKeyErrors(t *testing.T, s Store) {
 	}
 }
 
-func testWrappedKeys(t *testing.T, s Store) {
+func testWrappedKeys(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
 	b := mustAccount(t, s, "beta")
 	now := time.Now().UTC().Truncate(stele.TimeUnit)

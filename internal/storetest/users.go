@@ -9,19 +9,11 @@ import (
 	"github.com/stele-audit/stele"
 )
 
-// ConsoleStore is what the console needs of a store beyond Store.
-type ConsoleStore interface {
-	Store
-	stele.UserStore
-	stele.SessionStore
-	stele.EventCounter
-}
-
-// runConsole runs the console's part of the suite on stores that implement it.
-func runConsole(t *testing.T, open func(t *testing.T) Store) {
+// runConsole runs the console's part of the suite: users, sessions, counts.
+func runConsole(t *testing.T, open func(t *testing.T) stele.Store) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s ConsoleStore)
+		fn   func(t *testing.T, s stele.Store)
 	}{
 		{"UsersCreateReadUpdateDelete", testUsers},
 		{"UserEmailUniqueAcrossAccounts", testUserEmailUnique},
@@ -31,16 +23,12 @@ func runConsole(t *testing.T, open func(t *testing.T) Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, ok := open(t).(ConsoleStore)
-			if !ok {
-				t.Skip("store has no console tables")
-			}
-			tc.fn(t, s)
+			tc.fn(t, open(t))
 		})
 	}
 }
 
-func mustUser(t *testing.T, s ConsoleStore, acct *stele.Account, id, email string, role stele.Role) *stele.User {
+func mustUser(t *testing.T, s stele.Store, acct *stele.Account, id, email string, role stele.Role) *stele.User {
 	t.Helper()
 	u := &stele.User{ID: id, AccountID: acct.ID, Email: email, Name: "N " + id, Role: role, PasswordHash: "$argon2id$x"}
 	if err := s.CreateUser(ctx(t), u); err != nil {
@@ -49,7 +37,7 @@ func mustUser(t *testing.T, s ConsoleStore, acct *stele.Account, id, email strin
 	return u
 }
 
-func testUsers(t *testing.T, s ConsoleStore) {
+func testUsers(t *testing.T, s stele.Store) {
 	acme := mustAccount(t, s, "acme")
 	mustUser(t, s, acme, "u_2", "bob@acme.io", stele.RoleMember)
 	mustUser(t, s, acme, "u_1", "Ada@Acme.io", stele.RoleOwner)
@@ -82,7 +70,7 @@ func testUsers(t *testing.T, s ConsoleStore) {
 	wantCode(t, err, stele.ENOTFOUND)
 }
 
-func testUserEmailUnique(t *testing.T, s ConsoleStore) {
+func testUserEmailUnique(t *testing.T, s stele.Store) {
 	acme, globex := mustAccount(t, s, "acme"), mustAccount(t, s, "globex")
 	mustUser(t, s, acme, "u_1", "ada@acme.io", stele.RoleOwner)
 	err := s.CreateUser(ctx(t), &stele.User{ID: "u_2", AccountID: globex.ID, Email: "ADA@acme.io", Role: stele.RoleMember, PasswordHash: "x"})
@@ -91,7 +79,7 @@ func testUserEmailUnique(t *testing.T, s ConsoleStore) {
 	wantCode(t, err, stele.ENOTFOUND)
 }
 
-func testTOTPStep(t *testing.T, s ConsoleStore) {
+func testTOTPStep(t *testing.T, s stele.Store) {
 	acme := mustAccount(t, s, "acme")
 	mustUser(t, s, acme, "u_1", "ada@acme.io", stele.RoleOwner)
 	for _, c := range []struct {
@@ -105,7 +93,7 @@ func testTOTPStep(t *testing.T, s ConsoleStore) {
 	}
 }
 
-func testSessions(t *testing.T, s ConsoleStore) {
+func testSessions(t *testing.T, s stele.Store) {
 	acme := mustAccount(t, s, "acme")
 	mustUser(t, s, acme, "u_1", "ada@acme.io", stele.RoleOwner)
 	now := time.Now().UTC().Truncate(stele.TimeUnit)
@@ -147,7 +135,7 @@ func testSessions(t *testing.T, s ConsoleStore) {
 	wantCode(t, err, stele.ENOTFOUND)
 }
 
-func testCountByBucket(t *testing.T, s ConsoleStore) {
+func testCountByBucket(t *testing.T, s stele.Store) {
 	acme, other := mustAccount(t, s, "acme"), mustAccount(t, s, "other")
 	var rows []stele.EventRow
 	for seq := range int64(10) {

@@ -1,0 +1,4 @@
+// Package sqlstore is the code the SQLite and PostgreSQL stores share:
+// planning a stele.RowQuery as SQL where the dialect does not matter (plan.go)
+// and reading the rows both schemas lay out alike (row.go).
+package sqlstore
