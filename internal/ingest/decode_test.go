@@ -242,6 +242,23 @@ func BenchmarkDecodeBatch(b *testing.B) {
 	}
 }
 
+func BenchmarkDecodeEvent(b *testing.B) {
+	body := []byte(`{"time":"2026-11-24T10:00:00.123Z","action":"user.role_changed","outcome":"success","actor":{"type":"user","id":"u_123","name":"Ada Lovelace","email":"ada@acme.io"},"target":{"type":"user","id":"u_456","name":"Bob"},"ip":"203.0.113.7","user_agent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15","description":"Ada changed Bob's role from viewer to admin","metadata":{"role_before":"viewer","role_after":"admin","ticket":"SEC-1234","approved":true,"attempt":2}}`)
+	for _, path := range []struct {
+		name   string
+		decode func([]byte) ([]Input, error)
+	}{{"one_pass", Decode}, {"each", decodeEach}} {
+		b.Run(path.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if _, err := path.decode(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // TestScalarMetadataMatchesTheJSONRoundTrip: events built in Go skip the
 // JSON round trip of their metadata only where it would change nothing.
 func TestScalarMetadataMatchesTheJSONRoundTrip(t *testing.T) {
