@@ -54,9 +54,13 @@ type envelope struct {
 // Decode parses a request body holding one event or {"events": [...]}. It
 // reports every undecodable event by index, in one *stele.Error.
 //
+// An event is at most stele.MaxEventBytes of JSON text as sent: its bytes
+// from the opening brace to the closing one, whatever they decode to
+// (for a single event, the body without the whitespace around it).
+//
 // A well-formed body is decoded in one pass. Any problem sends the body
 // through the slower path that decodes event by event, to name each bad
-// event by its index and measure each one exactly.
+// event by its index.
 func Decode(body []byte) ([]Input, error) {
 	if in, ok := decodeFast(body); ok {
 		return in, nil
@@ -64,19 +68,15 @@ func Decode(body []byte) ([]Input, error) {
 	return decodeEach(body)
 }
 
-// decodedSize is the number of bytes of the event's values.
-func (in *Input) decodedSize() int {
-	n := len(in.Account) + len(in.Time) + len(in.Action) + len(in.Category) + len(in.Outcome) +
-		len(in.IP) + len(in.UserAgent) + len(in.RequestID) + len(in.Description) + len(in.Metadata) + len(in.IdempotencyKey)
-	if a := in.Actor; a != nil {
-		n += len(a.Type) + len(a.ID) + len(a.Name) + len(a.Email)
-	}
-	for _, r := range []*InputRef{in.Target, in.Source} {
-		if r != nil {
-			n += len(r.Type) + len(r.ID) + len(r.Name)
-		}
-	}
-	return n
+// tooLarge is the field error of event index, of size bytes.
+func tooLarge(index, size int) stele.FieldError {
+	return stele.FieldError{Index: index, Field: "", Rule: "max_size",
+		Message: fmt.Sprintf("event %d is %d bytes of JSON; an event is at most %d bytes", index, size, stele.MaxEventBytes)}
+}
+
+// trimSpace trims the whitespace JSON allows around a value.
+func trimSpace(b []byte) []byte {
+	return bytes.Trim(b, " \t\r\n")
 }
 
 // decodeEach decodes the envelope, then each event on its own.
@@ -86,6 +86,9 @@ func decodeEach(body []byte) ([]Input, error) {
 		return nil, invalid(decodeDetail(-1, err))
 	}
 	if env.Events == nil {
+		if n := len(trimSpace(body)); n > stele.MaxEventBytes {
+			return nil, invalid(tooLarge(0, n))
+		}
 		return []Input{env.Input}, nil
 	}
 	if !env.Input.isZero() {
@@ -101,9 +104,8 @@ func decodeEach(body []byte) ([]Input, error) {
 	out := make([]Input, len(env.Events))
 	var details []stele.FieldError
 	for i, raw := range env.Events {
-		if len(raw) > stele.MaxEventBytes {
-			details = append(details, stele.FieldError{Index: i, Field: "", Rule: "max_size",
-				Message: fmt.Sprintf("an event is at most %d bytes", stele.MaxEventBytes)})
+		if len(raw) > stele.MaxEventBytes { // the event's text, as json.RawMessage keeps it
+			details = append(details, tooLarge(i, len(raw)))
 			continue
 		}
 		if err := strictUnmarshal(raw, &out[i]); err != nil {

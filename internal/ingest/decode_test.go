@@ -64,6 +64,87 @@ func TestDecodeNamesEveryBadEventByIndex(t *testing.T) {
 	}
 }
 
+// sizedEvent returns a valid event whose JSON text is exactly n bytes,
+// most of them in metadata values within the per-value limit.
+func sizedEvent(t testing.TB, n int) string {
+	t.Helper()
+	const head, tail = `{"action":"user.login","metadata":{`, `}}`
+	var b strings.Builder
+	b.WriteString(head)
+	for k := 0; b.Len() < n-len(tail); k++ {
+		if k > 0 {
+			b.WriteByte(',')
+		}
+		member := fmt.Sprintf(`"k%02d":""`, k)
+		room := n - len(tail) - b.Len() - len(member)
+		if room < 0 || k == stele.MaxMetadataKeys {
+			t.Fatalf("cannot make an event of %d bytes", n)
+		}
+		b.WriteString(member[:len(member)-1])
+		b.WriteString(strings.Repeat("x", min(room, stele.MaxMetadataValue)))
+		b.WriteByte('"')
+	}
+	b.WriteString(tail)
+	if b.Len() != n {
+		t.Fatalf("made an event of %d bytes, want %d", b.Len(), n)
+	}
+	return b.String()
+}
+
+// TestEventSizeIsItsJSONAsSent: an event's size is its JSON text as sent,
+// from its opening brace to its closing one. Both decoders measure it so,
+// for a single event and for each event of a batch, and a refusal names
+// the event, the rule and the limit.
+func TestEventSizeIsItsJSONAsSent(t *testing.T) {
+	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	atLimit, over := sizedEvent(t, stele.MaxEventBytes), sizedEvent(t, stele.MaxEventBytes+1)
+	for _, body := range []string{atLimit, " \n\t" + atLimit + "\r\n ", `{"events":[` + atLimit + `, ` + atLimit + `]}`} {
+		in, err := Decode([]byte(body))
+		if err != nil {
+			t.Fatalf("an event of %d bytes: %v", stele.MaxEventBytes, err)
+		}
+		for i := range in {
+			if _, d := Validate(&in[i], i, now); d != nil {
+				t.Fatalf("event %d: %+v", i, d)
+			}
+		}
+		if !agree(t, []byte(body)) {
+			t.Errorf("the fast decoder did not answer for events at the limit")
+		}
+	}
+	// The finding of issue 15: 50 metadata values of 4,000 bytes.
+	var vals []string
+	for i := range 50 {
+		vals = append(vals, fmt.Sprintf(`"k%d":"%s"`, i, strings.Repeat("v", 4000)))
+	}
+	finding := `{"action":"user.login","metadata":{` + strings.Join(vals, ",") + `}}`
+	for _, tt := range []struct {
+		name, body  string
+		index, size int
+	}{
+		{"single", over, 0, len(over)},
+		{"issue 15", finding, 0, len(finding)},
+		{"single with spaces", "\n" + over + " ", 0, len(over)},
+		{"in a batch", `{"events":[` + atLimit + `,` + over + `,{"action":"user.login"}]}`, 1, len(over)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, ok := decodeFast([]byte(tt.body)); ok {
+				t.Errorf("the fast decoder answered for an event over the limit")
+			}
+			_, err := Decode([]byte(tt.body))
+			d := details(t, err)
+			if len(d) != 1 || d[0].Index != tt.index || d[0].Rule != "max_size" {
+				t.Fatalf("details = %+v, want one max_size for event %d", d, tt.index)
+			}
+			for _, want := range []string{fmt.Sprint(stele.MaxEventBytes), fmt.Sprint(tt.size), fmt.Sprintf("event %d", tt.index)} {
+				if !strings.Contains(d[0].Message, want) {
+					t.Errorf("message %q does not say %s", d[0].Message, want)
+				}
+			}
+		})
+	}
+}
+
 func TestDecodeRejectsTooManyEvents(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(`{"events":[`)

@@ -421,14 +421,15 @@ func (s *scan) metadata(in *Input) bool {
 }
 
 // decodeFast decodes a body in one pass, and reports false on anything the
-// detailed path must look at: errors, limits, and events so large that only
-// their raw size can tell whether they are within the limit.
+// detailed path must look at: errors, and limits (an event longer than
+// stele.MaxEventBytes, measured as Decode says).
 func decodeFast(body []byte) ([]Input, bool) {
 	s := scan{b: body}
 	var (
 		top    Input
 		events []Input
 	)
+	start := func() int { s.ws(); return s.i }()
 	ok := s.object(func(name string) bool {
 		if name != "events" {
 			return s.input(&top, name)
@@ -440,7 +441,9 @@ func decodeFast(body []byte) ([]Input, bool) {
 		events = make([]Input, 0, min(len(body)/100+1, stele.MaxBatchEvents+1))
 		for {
 			events = append(events, Input{})
-			if !s.object(func(n string) bool { return s.input(&events[len(events)-1], n) }) {
+			s.ws()
+			from := s.i
+			if !s.object(func(n string) bool { return s.input(&events[len(events)-1], n) }) || s.i-from > stele.MaxEventBytes {
 				return false
 			}
 			if s.eat(',') {
@@ -449,23 +452,18 @@ func decodeFast(body []byte) ([]Input, bool) {
 			return s.eat(']')
 		}
 	})
+	end := s.i
 	if s.ws(); !ok || s.i != len(body) {
 		return nil, false
 	}
 	if events == nil {
-		if len(body) > stele.MaxEventBytes {
+		if end-start > stele.MaxEventBytes {
 			return nil, false
 		}
 		return []Input{top}, true
 	}
 	if !top.isZero() || len(events) > stele.MaxBatchEvents {
 		return nil, false
-	}
-	for i := range events {
-		// A decoded byte came from at most six bytes of JSON (\uXXXX).
-		if 6*events[i].decodedSize()+1024 > stele.MaxEventBytes {
-			return nil, false
-		}
 	}
 	return events, true
 }
