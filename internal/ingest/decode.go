@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/stele-audit/stele"
@@ -71,7 +72,7 @@ func Decode(body []byte) ([]Input, error) {
 // tooLarge is the field error of event index, of size bytes.
 func tooLarge(index, size int) stele.FieldError {
 	return stele.FieldError{Index: index, Field: "", Rule: "max_size",
-		Message: fmt.Sprintf("event %d is %d bytes of JSON; an event is at most %d bytes", index, size, stele.MaxEventBytes)}
+		Message: fmt.Sprintf("the event is %d bytes of JSON; an event is at most %d bytes", size, stele.MaxEventBytes)}
 }
 
 // trimSpace trims the whitespace JSON allows around a value.
@@ -81,15 +82,25 @@ func trimSpace(b []byte) []byte {
 
 // decodeEach decodes the envelope, then each event on its own.
 func decodeEach(body []byte) ([]Input, error) {
+	top, nested := repeatedNames(body)
 	var env envelope
 	if err := strictUnmarshal(body, &env); err != nil {
-		return nil, invalid(decodeDetail(-1, err))
+		return nil, invalid(byIndex(append(append(top, nested...), decodeDetail(-1, err)))...)
 	}
 	if env.Events == nil {
+		details := append(top, nested...)
 		if n := len(trimSpace(body)); n > stele.MaxEventBytes {
-			return nil, invalid(tooLarge(0, n))
+			details = append(details, tooLarge(0, n))
+		}
+		if details != nil {
+			return nil, invalid(details...)
 		}
 		return []Input{env.Input}, nil
+	}
+	if top != nil {
+		// The envelope itself is ambiguous ("events" twice): which
+		// events an index would name is not clear.
+		return nil, invalid(top...)
 	}
 	if !env.Input.isZero() {
 		return nil, invalid(stele.FieldError{Index: 0, Field: "events", Rule: "exclusive", Message: "a batch holds only \"events\""})
@@ -102,7 +113,7 @@ func decodeEach(body []byte) ([]Input, error) {
 			Message: fmt.Sprintf("a batch holds at most %d events", stele.MaxBatchEvents)})
 	}
 	out := make([]Input, len(env.Events))
-	var details []stele.FieldError
+	details := nested
 	for i, raw := range env.Events {
 		if len(raw) > stele.MaxEventBytes { // the event's text, as json.RawMessage keeps it
 			details = append(details, tooLarge(i, len(raw)))
@@ -113,9 +124,15 @@ func decodeEach(body []byte) ([]Input, error) {
 		}
 	}
 	if details != nil {
-		return nil, invalid(details...)
+		return nil, invalid(byIndex(details)...)
 	}
 	return out, nil
+}
+
+// byIndex orders details by event, keeping the order within an event.
+func byIndex(details []stele.FieldError) []stele.FieldError {
+	slices.SortStableFunc(details, func(a, b stele.FieldError) int { return a.Index - b.Index })
+	return details
 }
 
 func strictUnmarshal(b []byte, v any) error {

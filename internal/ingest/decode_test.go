@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,12 +137,68 @@ func TestEventSizeIsItsJSONAsSent(t *testing.T) {
 			if len(d) != 1 || d[0].Index != tt.index || d[0].Rule != "max_size" {
 				t.Fatalf("details = %+v, want one max_size for event %d", d, tt.index)
 			}
-			for _, want := range []string{fmt.Sprint(stele.MaxEventBytes), fmt.Sprint(tt.size), fmt.Sprintf("event %d", tt.index)} {
+			for _, want := range []string{fmt.Sprint(stele.MaxEventBytes), fmt.Sprint(tt.size)} {
 				if !strings.Contains(d[0].Message, want) {
 					t.Errorf("message %q does not say %s", d[0].Message, want)
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeRefusesRepeatedNames: a name given twice in one object, at any
+// level of an event or of the batch envelope, is refused with its path.
+// encoding/json keeps the last value, another parser may keep the first:
+// an audit record must not read one way to its producer and another to
+// Stele. Names of fields match as encoding/json matches them (regardless
+// of case), metadata keys as they decode.
+func TestDecodeRefusesRepeatedNames(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       []stele.FieldError // Index, Field; Rule is duplicate_key
+	}{
+		{"top level", `{"action":"user.login","action":"user.logout"}`, []stele.FieldError{{Index: 0, Field: "action"}}},
+		{"top level in another case", `{"action":"user.login","ACTION":"user.logout"}`, []stele.FieldError{{Index: 0, Field: "action"}}},
+		{"top level by Unicode folding", `{"source":{"id":"a"},"\u017fource":{"id":"b"}}`, []stele.FieldError{{Index: 0, Field: "source"}}},
+		{"top level escaped", `{"action":"user.login","\u0061ction":"user.logout"}`, []stele.FieldError{{Index: 0, Field: "action"}}},
+		{"actor", `{"action":"user.login","actor":{"id":"u_1","id":"u_2"}}`, []stele.FieldError{{Index: 0, Field: "actor.id"}}},
+		{"actor written in another case", `{"action":"user.login","Actor":{"email":"a@b.c","eMail":"d@e.f"}}`, []stele.FieldError{{Index: 0, Field: "actor.email"}}},
+		{"target", `{"action":"user.login","target":{"name":"x","Name":"y"}}`, []stele.FieldError{{Index: 0, Field: "target.name"}}},
+		{"source", `{"action":"user.login","source":{"type":"aws","id":"1","type":"gcp"}}`, []stele.FieldError{{Index: 0, Field: "source.type"}}},
+		{"party given twice", `{"action":"user.login","actor":{"id":"u_1"},"actor":{"id":"u_2"}}`, []stele.FieldError{{Index: 0, Field: "actor"}}},
+		{"metadata", `{"action":"user.login","metadata":{"role":"viewer","role":"admin"}}`, []stele.FieldError{{Index: 0, Field: "metadata.role"}}},
+		{"metadata escaped", `{"action":"user.login","metadata":{"r\u006fle":"viewer","role":"admin"}}`, []stele.FieldError{{Index: 0, Field: "metadata.role"}}},
+		{"metadata keys that decode alike", "{\"action\":\"user.login\",\"metadata\":{\"\xff\":1,\"\xfe\":2}}", []stele.FieldError{{Index: 0, Field: "metadata.\ufffd"}}},
+		{"inside a metadata value", `{"action":"user.login","metadata":{"x":[{"y":1,"y":2}]}}`, []stele.FieldError{{Index: 0, Field: "metadata.x[0].y"}}},
+		{"every repeat", `{"action":"user.login","action":"user.logout","metadata":{"a":1,"a":2,"a":3}}`,
+			[]stele.FieldError{{Index: 0, Field: "action"}, {Index: 0, Field: "metadata.a"}}},
+		{"batch envelope", `{"events":[{"action":"user.login"}],"events":[{"action":"user.logout"}]}`, []stele.FieldError{{Index: 0, Field: "events"}}},
+		{"events of a batch", `{"events":[{"action":"user.login"},{"action":"user.login","metadata":{"a":1,"a":2}},{"actor":{"id":"1"},"action":"user.login","actor":{"id":"2"}}]}`,
+			[]stele.FieldError{{Index: 1, Field: "metadata.a"}, {Index: 2, Field: "actor"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode([]byte(tt.body))
+			got := details(t, err)
+			if len(got) != len(tt.want) {
+				t.Fatalf("details = %+v, want %+v", got, tt.want)
+			}
+			for i, w := range tt.want {
+				if got[i].Index != w.Index || got[i].Field != w.Field || got[i].Rule != "duplicate_key" || !strings.Contains(got[i].Message, "more than once") {
+					t.Errorf("detail %d = %+v, want %+v duplicate_key", i, got[i], w)
+				}
+			}
+		})
+	}
+	// Names that differ are not repeats, metadata keys in another case included.
+	for _, body := range []string{
+		`{"action":"user.login","metadata":{"role":"viewer","Role":"admin","rôle":1}}`,
+		`{"action":"user.login","actor":{"id":"u_1"},"target":{"id":"u_1"},"source":{"id":"u_1"}}`,
+		`{"events":[{"action":"user.login","ip":"203.0.113.7"},{"action":"user.login","ip":"203.0.113.7"}]}`,
+	} {
+		if _, err := Decode([]byte(body)); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
 	}
 }
 
@@ -254,6 +311,10 @@ func agree(t *testing.T, body []byte) (fastAnswered bool) {
 		}
 		fe, fd := Validate(&fast[i], i, now)
 		ee, ed := Validate(&each[i], i, now)
+		// Validate names metadata problems in map order: compare them as sets.
+		byField := func(a, b stele.FieldError) int { return strings.Compare(a.Field+"\x00"+a.Rule, b.Field+"\x00"+b.Rule) }
+		slices.SortFunc(fd, byField)
+		slices.SortFunc(ed, byField)
 		if !reflect.DeepEqual(fe, ee) || !reflect.DeepEqual(fd, ed) {
 			t.Fatalf("%.80q: event %d validates as %+v, %v\nnot %+v, %v", body, i, fe, fd, ee, ed)
 		}
@@ -274,10 +335,13 @@ func TestDecodeFastAndDetailedPathsAgree(t *testing.T) {
 		{`{"description":"tab\there \"q\" \\ \/ \u00e9 \ud83d\ude00 \u0000","action":"user.login"}`, true},
 		{`{"events":[{"description":"` + strings.Repeat(`\u00e9`, 2000) + `"}]}`, true},
 		{`{"events":[{"description":"` + strings.Repeat(`\u00e9`, 6000) + `"}]}`, false}, // may be over 32 KiB
-		{`{"Action":"user.login"}`, false},                              // encoding/json matches names in any case
-		{`{"action":"user.login","action":"user.logout"}`, false},       // a repeated name
-		{`{"description":"\ud800","action":"user.login"}`, false},       // a lone surrogate
-		{"{\"description\":\"\xff\",\"action\":\"user.login\"}", false}, // invalid UTF-8
+		{`{"Action":"user.login"}`, false},                                   // encoding/json matches names in any case
+		{`{"action":"user.login","action":"user.logout"}`, false},            // a repeated name
+		{`{"action":"user.login","actor":{"id":"1","id":"2"}}`, false},       // in a party
+		{`{"action":"user.login","metadata":{"a":1,"a":2}}`, false},          // in metadata
+		{`{"events":[{"action":"a.b"}],"events":[{"action":"a.b"}]}`, false}, // in the envelope
+		{`{"description":"\ud800","action":"user.login"}`, false},            // a lone surrogate
+		{"{\"description\":\"\xff\",\"action\":\"user.login\"}", false},      // invalid UTF-8
 		{`{"action":"user.login","metadata":{"nested":{"a":1}}}`, false},
 		{`{"action":"user.login","metadata":{"n":01}}`, false},
 		{`{"action":"user.login","seq":1}`, false},
@@ -413,5 +477,46 @@ func TestScanKeyReadsNamesWithoutCopyingKnownOnes(t *testing.T) {
 	b := []byte(`"user_agent"`)
 	if n := testing.AllocsPerRun(100, func() { s := &scan{b: b}; s.key() }); n != 0 {
 		t.Errorf("reading a field name allocated %v times", n)
+	}
+}
+
+// TestRepeatedNamesReadsWithoutCopying: the detailed path looks for
+// repeated names in every body it reads; that look allocates nothing per
+// event or name, whatever the depth of its values.
+func TestRepeatedNamesReadsWithoutCopying(t *testing.T) {
+	const ev = `{"action":"user.login","actor":{"id":"u_1","email":"ada@acme.io"},"metadata":{"a":1,"b":[1,{"c":[{"d":"\u00e9"}]}]}}`
+	one := []byte(`{"events":[` + ev + `]}`)
+	many := []byte(`{"events":[` + strings.Repeat(ev+",", 99) + ev + `]}`)
+	for _, body := range [][]byte{one, many} {
+		if top, nested := repeatedNames(body); top != nil || nested != nil {
+			t.Fatalf("repeats in %.60s: %v %v", body, top, nested)
+		}
+	}
+	a1 := testing.AllocsPerRun(50, func() { repeatedNames(one) })
+	a100 := testing.AllocsPerRun(50, func() { repeatedNames(many) })
+	if a1 > 1 || a100 != a1 {
+		t.Errorf("looking for repeated names allocated %v times for one event, %v for a hundred", a1, a100)
+	}
+}
+
+// TestRepeatsDeepInsideAreNamedBriefly: a repeat thousands of levels deep
+// is named by a path of the outermost and innermost steps, and however
+// many repeats a body holds, the answer lists a bounded number of them.
+func TestRepeatsDeepInsideAreNamedBriefly(t *testing.T) {
+	const depth = 5000
+	deep := `{"action":"user.login","metadata":{"x":` + strings.Repeat("[", depth) + `{"k":1,"k":2}` + strings.Repeat("]", depth) + `}}`
+	d := details(t, func() error { _, err := Decode([]byte(deep)); return err }())
+	if len(d) != 1 || d[0].Rule != "duplicate_key" || !strings.HasPrefix(d[0].Field, "metadata.x[0]") ||
+		!strings.HasSuffix(d[0].Field, "[0].k") || !strings.Contains(d[0].Field, "…") || len(d[0].Field) > 100 {
+		t.Fatalf("details = %+v", d)
+	}
+	var members []string
+	for i := range 1000 {
+		members = append(members, fmt.Sprintf(`"k%d":1,"k%d":2`, i, i))
+	}
+	many := `{"action":"user.login","metadata":{` + strings.Join(members, ",") + `}}`
+	d = details(t, func() error { _, err := Decode([]byte(many)); return err }())
+	if len(d) != maxRepeatedDetails || d[0].Field != "metadata.k0" {
+		t.Fatalf("%d details, first %+v", len(d), d[0])
 	}
 }

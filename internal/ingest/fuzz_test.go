@@ -1,7 +1,9 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -28,11 +30,24 @@ func FuzzDecode(f *testing.F) {
 	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		inputs, err := Decode(body)
+		if repeatsAName(body) {
+			e, ok := err.(*stele.Error)
+			if !ok || !slices.ContainsFunc(e.Details, func(d stele.FieldError) bool { return d.Rule == "duplicate_key" }) {
+				t.Fatalf("a body that repeats a name: %v", err)
+			}
+		}
+		if e, ok := err.(*stele.Error); ok && slices.ContainsFunc(e.Details, func(d stele.FieldError) bool { return d.Rule == "duplicate_key" }) &&
+			!repeatsAFoldedName(body) {
+			t.Fatalf("a body that repeats no name: %v", err)
+		}
 		if err != nil {
 			if e, ok := err.(*stele.Error); !ok || e.Code != stele.EINVALID || len(e.Details) == 0 {
 				t.Fatalf("Decode error %#v", err)
 			}
 			return
+		}
+		if n := largestEvent(body); n > stele.MaxEventBytes {
+			t.Fatalf("an event of %d bytes was decoded", n)
 		}
 		for i := range inputs {
 			e, d := Validate(&inputs[i], i, now)
@@ -52,4 +67,66 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// repeatsAName reports whether an object in the JSON text b gives a name
+// twice, as encoding/json decodes names: it has more members than the map
+// it decodes into has keys. It is the decoder's own check made another way.
+func repeatsAName(b []byte) bool { return repeats(b, func(s string) string { return s }) }
+
+// repeatsAFoldedName is repeatsAName with names compared as encoding/json
+// matches them to fields: a repeat the decoder reports must be one of these.
+func repeatsAFoldedName(b []byte) bool { return repeats(b, foldName) }
+
+func repeats(b []byte, norm func(string) string) bool {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) > 0 && b[0] == '{':
+		var m map[string]json.RawMessage
+		if json.Unmarshal(b, &m) != nil {
+			return false
+		}
+		names := map[string]bool{}
+		for k := range m {
+			names[norm(k)] = true
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.Token() // {
+		members := 0
+		for ; dec.More(); members++ {
+			var v json.RawMessage
+			if _, err := dec.Token(); err != nil || dec.Decode(&v) != nil {
+				return false
+			}
+		}
+		if members > len(names) {
+			return true
+		}
+		for _, v := range m {
+			if repeats(v, norm) {
+				return true
+			}
+		}
+	case len(b) > 0 && b[0] == '[':
+		var a []json.RawMessage
+		if json.Unmarshal(b, &a) != nil {
+			return false
+		}
+		return slices.ContainsFunc(a, func(v json.RawMessage) bool { return repeats(v, norm) })
+	}
+	return false
+}
+
+// largestEvent returns the size of the largest event of a decodable body,
+// measured as Decode says it measures: the JSON text of each event.
+func largestEvent(body []byte) int {
+	var env struct{ Events []json.RawMessage }
+	if json.Unmarshal(body, &env) == nil && env.Events != nil {
+		n := 0
+		for _, e := range env.Events {
+			n = max(n, len(e))
+		}
+		return n
+	}
+	return len(bytes.Trim(body, " \t\r\n"))
 }

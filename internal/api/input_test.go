@@ -60,3 +60,31 @@ func TestEventSizeLimitOverHTTP(t *testing.T) {
 		t.Fatalf("stored %d events, want the 3 within the limit", len(p.Events))
 	}
 }
+
+// TestRepeatedNamesAreRefusedOverHTTP: a name given twice in an object of
+// the request is a 400 naming its path and its event, and nothing of the
+// request is stored.
+func TestRepeatedNamesAreRefusedOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	for _, tt := range []struct {
+		body  string
+		index int
+		field string
+	}{
+		{`{"action":"user.login","action":"user.logout"}`, 0, "action"},
+		{`{"action":"user.login","actor":{"id":"u_1","id":"u_2"}}`, 0, "actor.id"},
+		{`{"action":"user.login","metadata":{"role":"viewer","role":"admin"}}`, 0, "metadata.role"},
+		{`{"events":[` + loginEvent + `],"events":[` + loginEvent + `]}`, 0, "events"},
+		{`{"events":[` + loginEvent + `,{"action":"user.login","target":{"id":"t","ID":"u"}}]}`, 1, "target.id"},
+	} {
+		r := e.post("acme", tt.body)
+		_, msg, d := r.errorBody(t)
+		if r.Status != http.StatusBadRequest || len(d) != 1 || d[0].Index != tt.index || d[0].Field != tt.field ||
+			d[0].Rule != "duplicate_key" || !strings.Contains(msg, tt.field) {
+			t.Errorf("%s: %d %s", tt.body, r.Status, r.Body)
+		}
+	}
+	if p := e.list("acme", "", 10, ""); len(p.Events) != 0 {
+		t.Fatalf("stored %d events from refused requests", len(p.Events))
+	}
+}
