@@ -18,10 +18,19 @@ type Term struct {
 
 // Query is a parsed query: terms AND together, and an optional time range
 // [After, Before) on the event time.
+//
+// AfterAgo and BeforeAgo keep a bound written relative to now as it was
+// written ("24h" for after:24h); they are empty for an absolute bound.
+// After and Before hold what such a bound came to when the query was
+// parsed, which moves with the clock: the pages of one query are read at
+// different times, and what stays the same across them is the bound as
+// written.
 type Query struct {
-	Terms  []Term
-	After  time.Time
-	Before time.Time
+	Terms     []Term
+	After     time.Time
+	Before    time.Time
+	AfterAgo  string
+	BeforeAgo string
 }
 
 // String renders q in the query language, so that parsing it again gives q.

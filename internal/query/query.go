@@ -65,7 +65,7 @@ var (
 )
 
 // Parse parses the query language. now resolves relative times such as
-// after:24h. The empty (or all-blank) query is the zero Query. Errors are
+// after:24h, which also keep their text in AfterAgo or BeforeAgo. The empty (or all-blank) query is the zero Query. Errors are
 // *stele.Error with code EINVALID and one detail on field "q" whose rule is
 // one of syntax, unknown_field, format, enum, pattern, range, max_length or
 // required.
@@ -318,12 +318,16 @@ func (p *parser) timeBound(name string, values []string, negate bool) error {
 	if err != nil {
 		return err
 	}
+	ago := ""
+	if relativePattern.MatchString(values[0]) {
+		ago = values[0]
+	}
 	if name == qualAfter {
 		if p.q.After.IsZero() || t.After(p.q.After) {
-			p.q.After = t
+			p.q.After, p.q.AfterAgo = t, ago
 		}
 	} else if p.q.Before.IsZero() || t.Before(p.q.Before) {
-		p.q.Before = t
+		p.q.Before, p.q.BeforeAgo = t, ago
 	}
 	return nil
 }

@@ -77,10 +77,14 @@ func TestParse(t *testing.T) {
 		{"before rfc3339", "before:2026-11-24T12:00:00Z", stele.Query{Before: utc("2026-11-24T12:00:00Z")}},
 		{"rfc3339 offset becomes utc", "after:2026-11-24T12:00:00+02:00", stele.Query{After: utc("2026-11-24T10:00:00Z")}},
 		{"fraction truncated to microseconds", "after:2026-11-24T12:00:00.123456789Z", stele.Query{After: utc("2026-11-24T12:00:00.123456Z")}},
-		{"relative minutes", "after:30m", stele.Query{After: nowUTC().Add(-30 * time.Minute)}},
-		{"relative hours", "after:24h", stele.Query{After: nowUTC().Add(-24 * time.Hour)}},
-		{"relative days", "after:7d", stele.Query{After: nowUTC().Add(-7 * 24 * time.Hour)}},
-		{"relative weeks", "before:2w", stele.Query{Before: nowUTC().Add(-14 * 24 * time.Hour)}},
+		{"relative minutes", "after:30m", stele.Query{After: nowUTC().Add(-30 * time.Minute), AfterAgo: "30m"}},
+		{"relative hours", "after:24h", stele.Query{After: nowUTC().Add(-24 * time.Hour), AfterAgo: "24h"}},
+		{"relative days", "after:7d", stele.Query{After: nowUTC().Add(-7 * 24 * time.Hour), AfterAgo: "7d"}},
+		{"relative weeks", "before:2w", stele.Query{Before: nowUTC().Add(-14 * 24 * time.Hour), BeforeAgo: "2w"}},
+		{"relative and absolute: the later after, the earlier before", "after:2026-01-01 after:7d before:2026-11-20 before:1d",
+			stele.Query{After: nowUTC().Add(-7 * 24 * time.Hour), AfterAgo: "7d", Before: utc("2026-11-20T00:00:00Z")}},
+		{"absolute after a relative wins", "after:7d after:2026-11-24T11:00:00Z",
+			stele.Query{After: utc("2026-11-24T11:00:00Z")}},
 		{"second after keeps the later", "after:2026-11-01 after:2026-11-05 after:2026-11-03", stele.Query{After: utc("2026-11-05T00:00:00Z")}},
 		{"second before keeps the earlier", "before:2026-11-05 before:2026-11-01 before:2026-11-03", stele.Query{Before: utc("2026-11-01T00:00:00Z")}},
 		{"range", "after:2026-11-01 before:2026-11-02", stele.Query{After: utc("2026-11-01T00:00:00Z"), Before: utc("2026-11-02T00:00:00Z")}},
@@ -91,7 +95,7 @@ func TestParse(t *testing.T) {
 					term(stele.FieldActor, "Ada Lovelace"), term(stele.FieldIP, "203.0.113.7"),
 					text("wire transfer"), notText("test"),
 				},
-				After: nowUTC().Add(-7 * 24 * time.Hour),
+				After: nowUTC().Add(-7 * 24 * time.Hour), AfterAgo: "7d",
 			}},
 		{"32 terms", strings.Repeat("w ", MaxTerms), stele.Query{Terms: repeatTerm(text("w"), MaxTerms)}},
 		{"64 values", "category:" + strings.Repeat("audit,", MaxValues-1) + "audit", stele.Query{Terms: []stele.Term{term(stele.FieldCategory, repeat("audit", MaxValues)...)}}},
@@ -218,6 +222,11 @@ func TestRelativeTimeUsesNow(t *testing.T) {
 	}
 	if a.After.Location() != time.UTC {
 		t.Errorf("after:1h is in %v, want UTC", a.After.Location())
+	}
+	// What stays the same across the pages of one query is the bound as
+	// written.
+	if a.AfterAgo != "1h" || b.AfterAgo != a.AfterAgo {
+		t.Errorf("after:1h is kept as %q and %q, want 1h", a.AfterAgo, b.AfterAgo)
 	}
 }
 
