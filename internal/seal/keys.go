@@ -80,10 +80,11 @@ type blockID struct {
 type indexKey struct {
 	version int
 	pool    sync.Pool // of hash.Hash (HMAC-SHA-256 under the key)
+	cursor  []byte    // the key of search cursors' MACs (cursor.go)
 }
 
 func newIndexKey(version int, key []byte) *indexKey {
-	k := &indexKey{version: version}
+	k := &indexKey{version: version, cursor: cursorKey(key)}
 	k.pool.New = func() any { return hmac.New(sha256.New, key) }
 	return k
 }
