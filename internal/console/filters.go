@@ -87,11 +87,21 @@ func (f filters) query(now time.Time) (stele.Query, error) {
 	}
 	if q.After.IsZero() {
 		q.After = after
+		if f.relative() {
+			// As after:24h would: the preset, not the instant it came
+			// to now, is what the pages of this view share.
+			q.AfterAgo = f.Range
+		}
 	}
 	if q.Before.IsZero() {
 		q.Before = before
 	}
 	return q, nil
+}
+
+// relative reports whether the range is a preset counted back from now.
+func (f filters) relative() bool {
+	return f.Range == "24h" || f.Range == "7d" || f.Range == "30d"
 }
 
 func (f filters) bounds(now time.Time) (after, before time.Time, err error) {
