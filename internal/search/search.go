@@ -1,13 +1,11 @@
 // Package search is the read path: it turns a parsed query into a store
 // query (clear columns and blind-index tokens), decrypts the rows it gets
 // back, re-checks every condition on the plaintext, and pages with opaque
-// cursors.
+// cursors that only the account and query they were issued for can use.
 package search
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -62,11 +60,12 @@ func (s *Service) Search(ctx context.Context, account *stele.Account, q stele.Qu
 		return nil, err
 	}
 	if cursor != "" {
-		if rq.BelowTime, rq.BelowSeq, err = decodeCursor(cursor); err != nil {
+		if rq.BelowTime, rq.BelowSeq, err = s.position(ctx, account, keys, q, cursor); err != nil {
 			return nil, err
 		}
 		rq.HasBelow = true
 	}
+	next := func(t, seq int64) string { return encodeCursor(keys, account.ID, q, t, seq) }
 	chunk := limit + 1
 	if post {
 		chunk = min(MaxLimit, max(200, 2*limit))
@@ -96,7 +95,7 @@ func (s *Service) Search(ctx context.Context, account *stele.Account, q stele.Qu
 				// whole query: the page is full and goes on, without
 				// decrypting a row this page does not return.
 				last := page.Events[limit-1]
-				page.NextCursor = encodeCursor(record.Micros(last.Time), last.Seq)
+				page.NextCursor = next(record.Micros(last.Time), last.Seq)
 				return page, nil
 			}
 			e := &scratch
@@ -112,7 +111,7 @@ func (s *Service) Search(ctx context.Context, account *stele.Account, q stele.Qu
 			if len(page.Events) == limit {
 				// A further match exists: the page ends at the one before.
 				last := page.Events[limit-1]
-				page.NextCursor = encodeCursor(record.Micros(last.Time), last.Seq)
+				page.NextCursor = next(record.Micros(last.Time), last.Seq)
 				return page, nil
 			}
 			if post {
@@ -127,7 +126,7 @@ func (s *Service) Search(ctx context.Context, account *stele.Account, q stele.Qu
 		last := rows[len(rows)-1]
 		rq.HasBelow, rq.BelowTime, rq.BelowSeq = true, last.Time, last.Seq
 		if scanned >= maxScan {
-			page.NextCursor = encodeCursor(last.Time, last.Seq)
+			page.NextCursor = next(last.Time, last.Seq)
 			return page, nil
 		}
 	}
@@ -252,33 +251,4 @@ func (s *Service) expandPrefixes(ctx context.Context, rq *stele.RowQuery) error 
 		}
 	}
 	return nil
-}
-
-// Cursors are opaque to clients: a version byte and the (time, seq) of the
-// last event of the page, so a page continues where the last one stopped
-// whatever arrives in between.
-func encodeCursor(t, seq int64) string {
-	b := []byte{1}
-	b = binary.AppendVarint(b, t)
-	b = binary.AppendUvarint(b, uint64(seq))
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-var errCursor = &stele.Error{Code: stele.EINVALID, Message: "cursor is not one this server issued",
-	Details: []stele.FieldError{{Field: "cursor", Rule: "format"}}}
-
-func decodeCursor(s string) (int64, int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 3 || b[0] != 1 {
-		return 0, 0, errCursor
-	}
-	t, n := binary.Varint(b[1:])
-	if n <= 0 {
-		return 0, 0, errCursor
-	}
-	seq, m := binary.Uvarint(b[1+n:])
-	if m <= 0 || 1+n+m != len(b) || seq > 1<<62 {
-		return 0, 0, errCursor
-	}
-	return t, int64(seq), nil
 }

@@ -1,0 +1,181 @@
+package search_test
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/query"
+	"github.com/stele-audit/stele/internal/seal"
+	"github.com/stele-audit/stele/internal/search"
+)
+
+// refusedCursor fails t unless err is the 400 a cursor not issued for this
+// account and query gets: field cursor, and a message that says what to do.
+func refusedCursor(t *testing.T, what string, err error) {
+	t.Helper()
+	e, ok := err.(*stele.Error)
+	if !ok || e.Code != stele.EINVALID || len(e.Details) != 1 || e.Details[0].Field != "cursor" ||
+		!strings.Contains(e.Message, "first page") {
+		t.Fatalf("%s: error %v, want an EINVALID on field cursor that says to start from the first page", what, err)
+	}
+}
+
+// TestCursorIsBoundToAccountAndQuery: a cursor continues only the query
+// and account it was issued for, unedited; any other use is a 400 on the
+// cursor field. It is compact and URL-safe, and every node that holds the
+// account's keys accepts it, after a restart and a key rotation too.
+func TestCursorIsBoundToAccountAndQuery(t *testing.T) {
+	ctx := t.Context()
+	db, c, acme := newSQLiteCore(t)
+	globex := &stele.Account{Name: "globex", Type: "business"}
+	if err := db.CreateAccount(ctx, globex); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	var events []stele.Event
+	for i := range 30 {
+		for _, a := range []string{"acme", "globex"} {
+			events = append(events, stele.Event{Account: a, Action: "user.login", Outcome: stele.OutcomeSuccess,
+				Actor: &stele.Ref{ID: fmt.Sprintf("u_%d", i%3)}, Time: now.Add(-time.Duration(i) * time.Minute)})
+		}
+	}
+	if _, err := c.Ingest.Record(ctx, events...); err != nil {
+		t.Fatal(err)
+	}
+	parse := func(s string) stele.Query {
+		q, err := query.Parse(s, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	q := parse("action:user.login -actor:u_2 after:2000-01-01")
+	first, err := c.Search.Search(ctx, acme, q, "", 5)
+	if err != nil || first.NextCursor == "" {
+		t.Fatalf("first page: %v %+v", err, first)
+	}
+	cursor := first.NextCursor
+	if len(cursor) > 48 || url.QueryEscape(cursor) != cursor {
+		t.Errorf("cursor %q is not compact and URL-safe", cursor)
+	}
+	second, err := c.Search.Search(ctx, acme, q, cursor, 5)
+	if err != nil || len(second.Events) != 5 || !second.Events[0].Time.Before(first.Events[4].Time) {
+		t.Fatalf("second page: %v %+v", err, second)
+	}
+
+	_, err = c.Search.Search(ctx, globex, q, cursor, 5)
+	refusedCursor(t, "another account", err)
+	for _, other := range []string{
+		"action:user.login -actor:u_1 after:2000-01-01", "action:user.login actor:u_2 after:2000-01-01",
+		"action:user.login -actor:u_2 after:2000-01-02", "action:user.login -actor:u_2", "-actor:u_2 after:2000-01-01 action:user.login",
+		"action:user.login -actor:u_2 after:2000-01-01 before:2100-01-01", "action:user.login,user.logout -actor:u_2 after:2000-01-01",
+	} {
+		_, err := c.Search.Search(ctx, acme, parse(other), cursor, 5)
+		refusedCursor(t, other, err)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for bit := range 8 * len(raw) {
+		edited := append([]byte(nil), raw...)
+		edited[bit/8] ^= 1 << (bit % 8)
+		_, err := c.Search.Search(ctx, acme, q, base64.RawURLEncoding.EncodeToString(edited), 5)
+		refusedCursor(t, fmt.Sprintf("bit %d flipped", bit), err)
+	}
+	for _, bad := range []string{"nonsense", cursor + "A", cursor[:len(cursor)-2], "AQ", "Ag"} {
+		_, err := c.Search.Search(ctx, acme, q, bad, 5)
+		refusedCursor(t, bad, err)
+	}
+	// A cursor of the unauthenticated format cursors had before.
+	old := binary.AppendUvarint(binary.AppendVarint([]byte{1}, first.Events[4].Time.UnixMicro()), uint64(first.Events[4].Seq))
+	_, err = c.Search.Search(ctx, acme, q, base64.RawURLEncoding.EncodeToString(old), 5)
+	refusedCursor(t, "an unauthenticated cursor", err)
+
+	// Another node, or this one restarted: the same store, the same master key.
+	master, _ := seal.NewMasterKey(1, []byte(strings.Repeat("\x07", 32)))
+	node := search.New(db, seal.NewKeyring(master, db))
+	if p, err := node.Search(ctx, acme, q, cursor, 5); err != nil || p.Events[0].ID != second.Events[0].ID {
+		t.Fatalf("another node: %v", err)
+	}
+	// A rotation keeps the cursors issued before it; a cursor issued
+	// under the new key is taken by a node that had not seen the rotation.
+	if _, err := c.Keyring.Rotate(ctx, acme.ID); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.Search.Search(ctx, acme, q, cursor, 5); err != nil || p.Events[0].ID != second.Events[0].ID {
+		t.Fatalf("after a rotation: %v", err)
+	}
+	rotated, err := c.Search.Search(ctx, acme, q, second.NextCursor, 5)
+	if err != nil || rotated.NextCursor == "" {
+		t.Fatalf("after a rotation: %v", err)
+	}
+	if p, err := node.Search(ctx, acme, q, rotated.NextCursor, 5); err != nil || len(p.Events) == 0 {
+		t.Fatalf("a node that had not seen the rotation: %v", err)
+	}
+}
+
+// TestPagingWithRelativeTimesReachesTheEnd: after:24h and before:1h move
+// with the clock, so each page parses to other instants; paging still
+// goes on to the end, each event once.
+func TestPagingWithRelativeTimesReachesTheEnd(t *testing.T) {
+	ctx := t.Context()
+	_, c, acme := newSQLiteCore(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	var events []stele.Event
+	want := map[int64]bool{}
+	for i := range 120 {
+		// Every 20 minutes over 40 hours, none near the bounds' edges.
+		at := now.Add(-time.Duration(i)*20*time.Minute - 10*time.Minute)
+		events = append(events, stele.Event{Account: "acme", Action: "user.login", Outcome: stele.OutcomeSuccess, Time: at})
+	}
+	rs, err := c.Ingest.Record(ctx, events...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if age := now.Sub(events[i].Time); age > time.Hour && age < 24*time.Hour {
+			want[r.Seq] = true
+		}
+	}
+	seen := map[int64]bool{}
+	cursor := ""
+	for page := 0; ; page++ {
+		// Each page is asked for a little later.
+		q, err := query.Parse("after:24h before:1h", now.Add(time.Duration(page)*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.Search.Search(ctx, acme, q, cursor, 7)
+		if err != nil {
+			t.Fatalf("page %d: %v", page, err)
+		}
+		for _, e := range p.Events {
+			if seen[e.Seq] || !want[e.Seq] {
+				t.Fatalf("page %d: event %d again or outside the bounds", page, e.Seq)
+			}
+			seen[e.Seq] = true
+		}
+		if cursor = p.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("paged through %d events, want %d", len(seen), len(want))
+	}
+	// The bound as written is part of the query: after:1d is another one.
+	q, _ := query.Parse("after:24h before:1h", now)
+	p, err := c.Search.Search(ctx, acme, q, "", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := query.Parse("after:2d before:1h", now)
+	_, err = c.Search.Search(ctx, acme, other, p.NextCursor, 7)
+	refusedCursor(t, "another relative bound", err)
+}
