@@ -1,15 +1,24 @@
 package search_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/datapath"
+	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/postgres"
 	"github.com/stele-audit/stele/internal/query"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/search"
@@ -178,4 +187,76 @@ func TestPagingWithRelativeTimesReachesTheEnd(t *testing.T) {
 	other, _ := query.Parse("after:2d before:1h", now)
 	_, err = c.Search.Search(ctx, acme, other, p.NextCursor, 7)
 	refusedCursor(t, "another relative bound", err)
+}
+
+// TestCursorOfOneNodeIsTakenByAnotherOnPostgreSQL: two nodes of a cluster,
+// each with its own keyring, on one PostgreSQL database: a page begun on
+// one goes on on the other, and an edited cursor is refused by both.
+func TestCursorOfOneNodeIsTakenByAnotherOnPostgreSQL(t *testing.T) {
+	server := os.Getenv("STELE_TEST_POSTGRES_URL")
+	if server == "" {
+		t.Skip("STELE_TEST_POSTGRES_URL is not set")
+	}
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("stele_cursor_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), server); err == nil {
+			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(context.Background())
+		}
+	})
+	u, _ := url.Parse(server)
+	u.Path = "/" + name
+	master, _ := seal.NewMasterKey(1, []byte(strings.Repeat("\x05", 32)))
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var nodes []*datapath.Path
+	for range 2 {
+		db, err := postgres.Open(ctx, u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := datapath.Start(db, master, logger, ingest.WriterConfig{})
+		t.Cleanup(func() { c.Stop(); db.Close() })
+		nodes = append(nodes, c)
+		if len(nodes) == 1 {
+			if err := db.CreateAccount(ctx, &stele.Account{Name: "acme", Type: "business"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	acme := &stele.Account{Name: "acme"}
+	now := time.Now().UTC().Truncate(time.Second)
+	var events []stele.Event
+	for i := range 12 {
+		events = append(events, stele.Event{Account: "acme", Action: "user.login", Time: now.Add(-time.Duration(i) * time.Minute)})
+	}
+	rs, err := nodes[0].Ingest.Record(ctx, events...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme.ID, _, _ = stele.ParseEventID(rs[0].ID)
+	q, _ := query.Parse("after:24h", now)
+	first, err := nodes[0].Search.Search(ctx, acme, q, "", 5)
+	if err != nil || first.NextCursor == "" {
+		t.Fatalf("first page: %v", err)
+	}
+	later, _ := query.Parse("after:24h", now.Add(time.Minute))
+	second, err := nodes[1].Search.Search(ctx, acme, later, first.NextCursor, 5)
+	if err != nil || len(second.Events) != 5 || second.Events[0].Seq != 5 {
+		t.Fatalf("the other node: %v %+v", err, second)
+	}
+	edited := []byte(first.NextCursor)
+	edited[len(edited)/2] ^= 'A' ^ 'B'
+	for i, c := range nodes {
+		_, err := c.Search.Search(ctx, acme, q, string(edited), 5)
+		refusedCursor(t, fmt.Sprintf("node %d, an edited cursor", i), err)
+	}
 }
