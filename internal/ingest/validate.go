@@ -143,11 +143,10 @@ func (c *checker) checkRef(field string, r *stele.Ref) *stele.Ref {
 	c.maxLen(field+".id", r.ID, stele.MaxIDLen)
 	c.maxLen(field+".name", r.Name, stele.MaxTextLen)
 	if r.Email != "" {
-		at := strings.LastIndexByte(r.Email, '@')
 		switch {
 		case len(r.Email) > maxEmailLen:
 			c.fail(field+".email", "max_length", "%s.email is at most %d bytes", field, maxEmailLen)
-		case at < 1 || at == len(r.Email)-1 || strings.ContainsAny(r.Email, " \t\r\n<>"):
+		case !looksLikeEmail(r.Email):
 			c.fail(field+".email", "email", "%s.email must be an email address", field)
 		}
 	}
@@ -198,6 +197,17 @@ func (c *checker) checkMetadata(in *Input) map[string]any {
 		return nil
 	}
 	return m
+}
+
+// IsEmail reports whether s passes as an event's email: at most 320 bytes,
+// something before and after its last @, no space and no angle bracket.
+// Callers that record what someone typed check it first, and keep what
+// fails elsewhere than in an email field.
+func IsEmail(s string) bool { return len(s) <= maxEmailLen && looksLikeEmail(s) }
+
+func looksLikeEmail(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	return at >= 1 && at < len(s)-1 && !strings.ContainsAny(s, " \t\r\n<>")
 }
 
 func isOutcome(s string) bool {
