@@ -10,6 +10,7 @@
 package recovery
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,19 +73,20 @@ func Call(fn func() error) (err error) {
 	return fn()
 }
 
-// Log logs err at error level with msg and args; a *Panic within it adds
-// its kind and stack.
-func Log(logger *slog.Logger, msg string, err error, args ...any) {
+// Log logs err with msg and args, at level; a *Panic within it is logged
+// at error level whatever level says, with its kind and stack.
+func Log(logger *slog.Logger, level slog.Level, msg string, err error, args ...any) {
 	if logger == nil {
 		return
 	}
 	var p *Panic
 	if errors.As(err, &p) {
+		level = slog.LevelError
 		args = append(args, "panic", p.Kind, "stack", strings.Join(p.Stack, " < "))
 	} else {
 		args = append(args, "err", err)
 	}
-	logger.Error(msg, args...)
+	logger.Log(context.Background(), level, msg, args...)
 }
 
 // Handler wraps h so that a panic in it ends only its own request: it is
@@ -104,7 +106,7 @@ func Handler(logger *slog.Logger, h http.Handler, fail func(w http.ResponseWrite
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			Log(logger, "panic in request", New(v), "method", r.Method, "path", r.URL.Path)
+			Log(logger, slog.LevelError, "panic in request", New(v), "method", r.Method, "path", r.URL.Path)
 			if tw.started {
 				panic(http.ErrAbortHandler)
 			}

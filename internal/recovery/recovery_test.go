@@ -30,7 +30,7 @@ func TestCallTurnsAPanicIntoAnErrorWithoutItsValue(t *testing.T) {
 				t.Fatalf("stack starts %q, want the function that panicked", p.Stack)
 			}
 			var logs bytes.Buffer
-			Log(slog.New(slog.NewTextHandler(&logs, nil)), "job round failed", err, "job", "test")
+			Log(slog.New(slog.NewTextHandler(&logs, nil)), slog.LevelError, "job round failed", err, "job", "test")
 			if strings.Contains(logs.String(), "secret") || !strings.Contains(logs.String(), "job=test") {
 				t.Fatalf("log: %s", logs.String())
 			}
@@ -43,9 +43,9 @@ func TestCallTurnsAPanicIntoAnErrorWithoutItsValue(t *testing.T) {
 
 func TestLogKeepsAnErrorThatIsNoPanic(t *testing.T) {
 	var logs bytes.Buffer
-	Log(slog.New(slog.NewTextHandler(&logs, nil)), "sign checkpoints", errors.New("store closed"))
-	if !strings.Contains(logs.String(), `err="store closed"`) {
+	Log(slog.New(slog.NewTextHandler(&logs, nil)), slog.LevelWarn, "sign checkpoints", errors.New("store closed"))
+	if !strings.Contains(logs.String(), `level=WARN msg="sign checkpoints" err="store closed"`) {
 		t.Fatalf("log: %s", logs.String())
 	}
-	Log(nil, "nothing", errors.New("x")) // no logger: nothing, no panic
+	Log(nil, slog.LevelError, "nothing", errors.New("x")) // no logger: nothing, no panic
 }
