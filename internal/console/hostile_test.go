@@ -11,36 +11,8 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/hostile"
 )
-
-// hostileEvents are events as stores written before metadata numbers were
-// checked hold them: the latency event of issue 15 (requests 1e19), numbers
-// out of every range, numbers spelled as text, and markup in every string.
-func hostileEvents(account string, now time.Time) []stele.Event {
-	markup := `<script>alert(1)</script><img src=x onerror=alert(2)>" onmouseover="alert(3)`
-	return []stele.Event{
-		{Account: account, Action: "system.api_latency", Time: now.Add(-10 * time.Minute), Outcome: stele.OutcomeSuccess,
-			Metadata: map[string]any{"requests": json.Number("1e19"), "errors": json.Number("0"),
-				"p50_ms": json.Number("1"), "p95_ms": json.Number("2"), "p99_ms": json.Number("3")}},
-		{Account: account, Action: "system.api_latency", Time: now.Add(-20 * time.Minute), Outcome: stele.OutcomeSuccess,
-			Metadata: map[string]any{"requests": json.Number("-1e308"), "errors": "Infinity",
-				"p50_ms": "NaN", "p95_ms": json.Number("0.1e-400"), "p99_ms": json.Number("1e400")}},
-		{Account: account, Action: "system.api_latency", Time: now.Add(-30 * time.Minute), Outcome: stele.OutcomeSuccess,
-			Metadata: map[string]any{"requests": json.Number("1.7976931348623157e308"), "errors": json.Number("1.7976931348623157e308"),
-				"p50_ms": json.Number("9223372036854775808"), "p95_ms": json.Number("1e308"), "p99_ms": "1e999"}},
-		{Account: account, Action: "user.login", Time: now.Add(-40 * time.Minute), Outcome: stele.OutcomeFailure,
-			Actor:       &stele.Ref{Type: "user", ID: markup, Name: markup, Email: "x@" + markup},
-			Target:      &stele.Ref{Type: markup, ID: "javascript:alert(4)", Name: markup},
-			Source:      &stele.Ref{Type: "aws", ID: markup, Name: markup},
-			UserAgent:   markup,
-			RequestID:   markup,
-			Description: markup + " =HYPERLINK(\"http://evil.example\")",
-			Metadata: map[string]any{"huge": json.Number("1e19"), "int": json.Number("12345678901234567890"),
-				"neg": json.Number("-1e308"), "inf": json.Number("1e400"), "tiny": json.Number("0.1e-400"),
-				"nan": "NaN", "null": nil, "yes": true, "html": markup, "link": "javascript:alert(5)",
-				markup: "key of markup"}},
-	}
-}
 
 var negative = regexp.MustCompile(`class="tick tick-y"[^>]*>-`)
 
@@ -51,7 +23,7 @@ var negative = regexp.MustCompile(`class="tick tick-y"[^>]*>-`)
 func TestPagesShowHostileStoredValuesSafely(t *testing.T) {
 	s := newSite(t)
 	s.user("acme", "owner@acme.example", stele.RoleOwner)
-	receipts, err := s.ingest.AppendUnchecked(context.Background(), hostileEvents("acme", time.Now().UTC())...)
+	receipts, err := s.ingest.AppendUnchecked(context.Background(), hostile.OldStoreEvents("acme", time.Now().UTC())...)
 	if err != nil {
 		t.Fatal(err)
 	}
