@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -176,6 +177,7 @@ func (c *checker) checkMetadata(in *Input) map[string]any {
 		c.fail("metadata", "max_keys", "metadata has at most %d keys, got %d", stele.MaxMetadataKeys, len(m))
 		return nil
 	}
+	first := len(c.details)
 	for k, v := range m {
 		if k == "" || len(k) > maxMetaKeyLen {
 			c.fail("metadata", "key", "metadata keys are 1 to %d bytes", maxMetaKeyLen)
@@ -193,6 +195,8 @@ func (c *checker) checkMetadata(in *Input) map[string]any {
 			c.fail("metadata."+k, "scalar", "metadata values must be strings, numbers, booleans or null")
 		}
 	}
+	// In the keys' order, not the map's: the same body gets the same answer.
+	slices.SortStableFunc(c.details[first:], func(a, b stele.FieldError) int { return strings.Compare(a.Field, b.Field) })
 	if len(m) == 0 {
 		return nil
 	}

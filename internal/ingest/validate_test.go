@@ -87,3 +87,25 @@ func TestSelfAuditNumbersMeetTheSameRules(t *testing.T) {
 		}
 	}
 }
+
+// TestMetadataProblemsComeInKeyOrder: the same body gets the same answer,
+// its metadata problems in the order of their keys, not a map's.
+func TestMetadataProblemsComeInKeyOrder(t *testing.T) {
+	long := `"` + strings.Repeat("x", stele.MaxMetadataValue+1) + `"`
+	body := `{"action":"user.login","metadata":{"e":` + long + `,"b":1e400,"d":{"x":1},"a":` + long + `,"c":` + long + `}}`
+	want := []string{"metadata.a", "metadata.b", "metadata.c", "metadata.d", "metadata.e"}
+	for range 20 {
+		inputs, err := Decode([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, d := Validate(&inputs[0], 0, time.Now())
+		var got []string
+		for _, fe := range d {
+			got = append(got, fe.Field)
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("fields %v, want %v", got, want)
+		}
+	}
+}
