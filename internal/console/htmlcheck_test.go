@@ -3,7 +3,11 @@ package console_test
 import (
 	"fmt"
 	"html"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -32,7 +36,7 @@ func unsafeMarkup(page string) []string {
 			switch {
 			case strings.HasPrefix(a[0], "on"), a[0] == "style":
 				found = append(found, fmt.Sprintf("<%s %s=%q>", name, a[0], a[1]))
-			case strings.HasPrefix(strings.Join(strings.Fields(v), ""), "javascript:"):
+			case urlAttributes[a[0]] && strings.HasPrefix(strings.Join(strings.Fields(v), ""), "javascript:"):
 				found = append(found, fmt.Sprintf("<%s %s=%q>", name, a[0], a[1]))
 			}
 		}
@@ -45,6 +49,62 @@ func unsafeMarkup(page string) []string {
 	}
 	return found
 }
+
+// urlAttributes are the attributes whose value a browser follows or loads.
+var urlAttributes = map[string]bool{"href": true, "src": true, "action": true, "formaction": true, "xlink:href": true,
+	"data": true, "poster": true, "background": true, "cite": true, "srcset": true, "ping": true}
+
+// templateMarkup is what the console's templates write: the tag and
+// attribute names they use, and their text, read from templates/.
+var templateMarkup = sync.OnceValues(func() (map[string]bool, string) {
+	names := map[string]bool{}
+	var text strings.Builder
+	files, _ := filepath.Glob("templates/*.html")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			panic(err)
+		}
+		text.Write(b)
+		for _, m := range regexp.MustCompile(`<([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>`).FindAllStringSubmatch(string(b), -1) {
+			names["<"+strings.ToLower(m[1])] = true
+			for _, a := range attributes(m[2]) {
+				names[a[0]] = true
+			}
+		}
+	}
+	if len(names) < 20 {
+		panic("templates/*.html not found: run the tests in internal/console")
+	}
+	return names, text.String()
+})
+
+// foreignMarkup returns the tags and attributes of page that no template
+// writes (so they came from data that was not escaped), and those of strs
+// that hold a tag and appear in page verbatim though no template holds
+// them.
+func foreignMarkup(page string, strs []string) []string {
+	names, text := templateMarkup()
+	var found []string
+	for _, m := range regexp.MustCompile(`<([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>`).FindAllStringSubmatch(page, -1) {
+		if !names["<"+strings.ToLower(m[1])] {
+			found = append(found, m[0])
+		}
+		for _, a := range attributes(m[2]) {
+			if !names[a[0]] {
+				found = append(found, fmt.Sprintf("<%s %s>", m[1], a[0]))
+			}
+		}
+	}
+	for _, s := range strs {
+		if startsTag.MatchString(s) && strings.Contains(page, s) && !strings.Contains(text, s) {
+			found = append(found, s)
+		}
+	}
+	return found
+}
+
+var startsTag = regexp.MustCompile(`<[a-zA-Z/!?]`)
 
 func cutName(tag string) (string, string) {
 	i := strings.IndexAny(tag, " \t\r\n/")
@@ -89,6 +149,26 @@ func attributes(s string) [][2]string {
 			val, s = s[:j], s[j:]
 		}
 		out = append(out, [2]string{name, val})
+	}
+}
+
+// TestForeignMarkupFindsWhatNoTemplateWrites holds the checker itself to
+// account.
+func TestForeignMarkupFindsWhatNoTemplateWrites(t *testing.T) {
+	for _, tc := range []struct {
+		page string
+		strs []string
+		want int
+	}{
+		{`<td class="mono">&lt;b&gt;x&lt;/b&gt;</td>`, []string{"<b>x</b>"}, 0},
+		{`<td class="mono"><b>x</b></td>`, []string{"<b>x</b>"}, 2}, // the tag, and the string
+		{`<td class="mono" zzz="1">y</td>`, nil, 1},
+		{`<td class="mono">x</td>`, []string{`<td class="mono">`}, 0}, // the template's own
+		{`<marquee>`, nil, 1},
+	} {
+		if got := foreignMarkup(tc.page, tc.strs); len(got) != tc.want {
+			t.Errorf("%s: found %q, want %d", tc.page, got, tc.want)
+		}
 	}
 }
 
