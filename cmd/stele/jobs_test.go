@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 // TestServedHandlerEndsAPanicAlone: whatever serve serves beside the API
 // and the console ends a panicking request with a 500, and is measured.
 func TestServedHandlerEndsAPanicAlone(t *testing.T) {
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	j := &serveJobs{metrics: metrics.New(metrics.Config{Logger: logger}), logger: logger}
 	srv := httptest.NewServer(j.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -63,3 +64,16 @@ func TestCheckpointJobStopsCleanlyAfterPanics(t *testing.T) {
 		t.Fatalf("log: %s", out)
 	}
 }
+
+// lockedBuffer is a log the server's goroutines write while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }

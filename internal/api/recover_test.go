@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stele-audit/stele/internal/api"
@@ -20,7 +21,7 @@ import (
 // query string. Before, the value was logged and a truncated body ended
 // as if it were complete.
 func TestMiddlewareEndsAPanickingRequestAlone(t *testing.T) {
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /before", func(w http.ResponseWriter, r *http.Request) {
@@ -73,3 +74,16 @@ func TestMiddlewareEndsAPanickingRequestAlone(t *testing.T) {
 		t.Errorf("the log holds the panic's value or the query:\n%s", out)
 	}
 }
+
+// lockedBuffer is a log the server's goroutines write while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
