@@ -204,7 +204,8 @@ func (s *Server) systemCharts(ctx context.Context, account *stele.Account, specs
 }
 
 // buildLineChart lays out series (one value per bucket from first, NaN
-// for none) over [first, end).
+// for none) over [first, end). Values are held in place within what a
+// reading can be (see plottable), so that any series draws inside the plot.
 func buildLineChart(sp chartSpec, series [][]float64, first, end time.Time, bucket time.Duration) *lineChart {
 	c := &lineChart{ID: sp.ID, Title: sp.Title, Width: 960, Height: 220, PlotX: 72, PlotY: 12}
 	c.PlotW, c.PlotH = c.Width-c.PlotX-12, c.Height-c.PlotY-40
