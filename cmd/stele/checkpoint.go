@@ -11,6 +11,7 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/ledger"
+	"github.com/stele-audit/stele/internal/recovery"
 )
 
 // originPrefix is the origin prefix of checkpoints: STELE_ORIGIN_PREFIX, by
@@ -56,9 +57,13 @@ func startCheckpointJob(ctx context.Context, lead stele.Leadership, cp *integrit
 		cancel()
 		<-done
 		// One last signing, so that what was acknowledged before shutdown
-		// is covered by a checkpoint.
-		if _, err := cp.SignAll(context.WithoutCancel(ctx)); err != nil {
-			cp.Logger.Warn("sign checkpoints at shutdown", "err", err)
+		// is covered by a checkpoint; a panic in it must not turn a clean
+		// shutdown into a crash.
+		if err := recovery.Call(func() error {
+			_, err := cp.SignAll(context.WithoutCancel(ctx))
+			return err
+		}); err != nil {
+			recovery.Log(cp.Logger, slog.LevelWarn, "sign checkpoints at shutdown", err)
 		}
 	}
 }

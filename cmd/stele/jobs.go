@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"os"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stele-audit/stele/internal/leader"
 	"github.com/stele-audit/stele/internal/postgres"
+	"github.com/stele-audit/stele/internal/recovery"
 
 	"github.com/stele-audit/stele/internal/metrics"
 	"github.com/stele-audit/stele/internal/seal"
@@ -17,6 +19,7 @@ import (
 // serveJobs are serve's background jobs for retention and metrics.
 type serveJobs struct {
 	metrics *metrics.Collector
+	logger  *slog.Logger
 	stop    func()
 }
 
@@ -47,14 +50,18 @@ func startJobs(ctx context.Context, a *app, sf storeFlags, accountTypes string, 
 		})
 	}
 	wg.Go(func() { col.Loop(jctx, time.Minute) })
-	return &serveJobs{metrics: col, stop: func() { cancel(); wg.Wait() }}, nil
+	return &serveJobs{metrics: col, logger: a.logger, stop: func() { cancel(); wg.Wait() }}, nil
 }
 
 // handler serves GET /metrics beside h, behind metricsToken when it is
-// set, and measures every request.
+// set, and measures every request. The API and the console recover from
+// panics themselves; this recover is for whatever else is served, so that
+// no request can end the process.
 func (j *serveJobs) handler(h http.Handler, metricsToken string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", j.metrics.Handler(metricsToken))
 	mux.Handle("/", h)
-	return j.metrics.Middleware(mux)
+	return j.metrics.Middleware(recovery.Handler(j.logger, mux, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}))
 }

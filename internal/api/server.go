@@ -17,6 +17,7 @@ import (
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/metrics"
+	"github.com/stele-audit/stele/internal/recovery"
 	"github.com/stele-audit/stele/internal/search"
 )
 
@@ -79,9 +80,14 @@ func (s *Server) Handler() http.Handler {
 	return Middleware(s.Logger, mux)
 }
 
-// Middleware wraps h with panic recovery, request logging and security
-// headers. The log never holds query strings or bodies: they carry event data.
+// Middleware wraps h with panic recovery (recovery.Handler: a panic ends
+// its own request only, as a 500, or by cutting a response already
+// started), request logging and security headers. The log never holds
+// query strings, bodies or panic values: they carry event data.
 func Middleware(logger *slog.Logger, h http.Handler) http.Handler {
+	recovered := recovery.Handler(logger, h, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusInternalServerError, errorBody(stele.EINTERNAL, "internal error", nil))
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
@@ -92,18 +98,9 @@ func Middleware(logger *slog.Logger, h http.Handler) http.Handler {
 			hdr.Set("Cache-Control", "no-store")
 		}
 		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				logger.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v)
-				if !rec.wrote {
-					writeJSON(rec, http.StatusInternalServerError, errorBody(stele.EINTERNAL, "internal error", nil))
-				}
-			}
 			logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 		}()
-		h.ServeHTTP(rec, r)
+		recovered.ServeHTTP(rec, r)
 	})
 }
 

@@ -7,6 +7,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/stele-audit/stele/internal/recovery"
 )
 
 // Fresh runs fn for callers of Get. A caller must see a result of a run
@@ -65,7 +67,11 @@ func (f *Fresh[T]) startLocked() {
 	f.next, f.running = nil, true
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
-		c.val, c.err = f.fn(ctx)
+		// On this goroutine a panic is beyond every caller's recover.
+		c.err = recovery.Call(func() (err error) {
+			c.val, err = f.fn(ctx)
+			return err
+		})
 		cancel()
 		close(c.done)
 		f.mu.Lock()

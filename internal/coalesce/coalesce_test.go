@@ -55,3 +55,23 @@ func TestGetIsFreshAndShared(t *testing.T) {
 		t.Fatalf("%d reads for 11 requests, want 2", n)
 	}
 }
+
+// TestAPanickingRunIsItsCallersError: the run happens on a goroutine of its
+// own, beyond any caller's recover; a panic in it is the run's error, and
+// the next run goes ahead.
+func TestAPanickingRunIsItsCallersError(t *testing.T) {
+	var runs atomic.Int64
+	g := New(func(context.Context) (int64, error) {
+		if runs.Add(1) == 1 {
+			var m map[string]int
+			m["x"]++
+		}
+		return 7, nil
+	}, time.Minute)
+	if _, err := g.Get(context.Background()); err == nil {
+		t.Fatal("a panicking run gave no error")
+	}
+	if v, err := g.Get(context.Background()); v != 7 || err != nil {
+		t.Fatalf("the run after it: %d, %v", v, err)
+	}
+}

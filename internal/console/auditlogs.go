@@ -1,12 +1,14 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/stele-audit/stele"
@@ -147,8 +149,14 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request, v *visit) {
 		s.serverError(w, r, v, err)
 		return
 	}
-	raw, _ := json.MarshalIndent(e, "", "  ")
-	data := map[string]any{"E": e, "Raw": string(raw), "Back": localPath(r.URL.Query().Get("back"))}
+	data := map[string]any{"E": e, "Back": localPath(r.URL.Query().Get("back"))}
+	if raw, err := eventJSON(e); err != nil {
+		// Not the error's text: it may quote the event.
+		s.Logger.Error("event detail: the event cannot be written as JSON", "account", v.account.Name, "seq", e.Seq)
+		data["RawError"] = true
+	} else {
+		data["Raw"] = raw
+	}
 	if s.Integrity == nil {
 		data["Integrity"] = IntegrityStatus{Detail: "Integrity status appears here once tamper evidence (signed checkpoints) is enabled."}
 		data["IntegrityUnavailable"] = true
@@ -166,10 +174,41 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request, v *visit) {
 	sort.Strings(keys)
 	meta := make([][2]string, len(keys))
 	for i, k := range keys {
-		meta[i] = [2]string{k, fmt.Sprint(e.Metadata[k])}
+		meta[i] = [2]string{k, metadataText(e.Metadata[k])}
 	}
 	data["Meta"] = meta
 	s.render(w, r, v, "event", data)
+}
+
+// eventJSON is the event as the API returns it (export.AppendEventJSON),
+// indented for reading.
+func eventJSON(e *stele.Event) (string, error) {
+	b, err := export.AppendEventJSON(nil, e)
+	if err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return "", err
+	}
+	return out.String(), nil
+}
+
+// metadataText is a metadata value as the event page shows it: a string as
+// it is, a number as its exact stored text (never converted: 1e19 stays
+// 1e19), true, false or null.
+func metadataText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		return string(v)
+	case bool:
+		return strconv.FormatBool(v)
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%v", v)
 }
 
 // handleExport streams exactly the filtered set in the chosen format, and

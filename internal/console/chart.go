@@ -2,6 +2,7 @@ package console
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -103,7 +104,10 @@ func buildChart(counts []stele.BucketCount, start, end time.Time, bucket time.Du
 		c.Bars = append(c.Bars, bar)
 	}
 	for k := 0; k <= 4; k++ {
-		v := c.Max * int64(k) / 4
+		v := c.Max / 4 * int64(k) // not Max*k/4, which overflows for the largest counts
+		if k == 4 {
+			v = c.Max
+		}
 		c.YTicks = append(c.YTicks, chartTick{Pos: float64(c.PlotY+c.PlotH) - float64(v)/float64(c.Max)*float64(c.PlotH), Label: comma(v)})
 	}
 	// Hourly bars over more than two days are labelled at midnights only,
@@ -140,15 +144,22 @@ func label(t time.Time, unit string, long bool) string {
 }
 
 // niceMax rounds a count up to four times a round step (1, 2 or 5 times a
-// power of ten), so the four gridlines fall on round numbers.
+// power of ten), so the four gridlines fall on round numbers; beyond the
+// largest such scale an int64 holds, the count itself is the scale.
 func niceMax(v int64) int64 {
-	need := max(1, (v+3)/4)
-	for p := int64(1); p < 1<<60; p *= 10 {
+	need := max(1, v/4)
+	if v%4 != 0 && need < math.MaxInt64 {
+		need++
+	}
+	for p := int64(1); p <= math.MaxInt64/10; p *= 10 {
 		for _, m := range []int64{1, 2, 5} {
 			if m*p >= need {
+				if m*p > math.MaxInt64/4 {
+					return max(v, 1)
+				}
 				return 4 * m * p
 			}
 		}
 	}
-	return v
+	return max(v, 1)
 }

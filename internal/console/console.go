@@ -17,6 +17,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/recovery"
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/search"
 )
@@ -163,9 +164,14 @@ func (s *Server) Handler() http.Handler {
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 
-// secure sets the security headers and refuses cross-origin state changes.
+// secure sets the security headers, refuses cross-origin state changes,
+// and ends a request that panics with the error page, alone: one event
+// that trips a page must not take the console down for every account.
 func (s *Server) secure(h http.Handler) http.Handler {
-	protected := s.csrf.Handler(h)
+	protected := recovery.Handler(s.Logger, s.csrf.Handler(h), func(w http.ResponseWriter, r *http.Request) {
+		s.renderError(w, r, nil, http.StatusInternalServerError, "Something went wrong",
+			"The error was logged. Try again; if it persists, ask your operator to look at the server log.")
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hdr := w.Header()
 		hdr.Set("Content-Security-Policy", contentSecurityPolicy)

@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -45,6 +44,25 @@ type site struct {
 	accts  map[string]*stele.Account
 	key    string // acme's read+export API key
 	close  func() // stops the server and closes the store, once
+	logs   *logBuffer
+}
+
+// logBuffer keeps what the site logs, for tests that read it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func newSite(t testing.TB) *site {
@@ -66,7 +84,8 @@ func openSite(t testing.TB, path string, from *site) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
 	c := datapath.Start(db, master, logger, ingest.WriterConfig{})
 	keyring, ing, srch := c.Keyring, c.Ingest, c.Search
 	apiSrv := &api.Server{Ingest: ing, Search: srch, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping}
@@ -79,7 +98,7 @@ func openSite(t testing.TB, path string, from *site) *site {
 	mux := http.NewServeMux()
 	mux.Handle("/", apiSrv.Handler())
 	con.Routes(mux)
-	s := &site{t: t, srv: httptest.NewServer(mux), db: db, ingest: ing, con: con, accts: map[string]*stele.Account{}}
+	s := &site{t: t, srv: httptest.NewServer(mux), db: db, ingest: ing, con: con, accts: map[string]*stele.Account{}, logs: logs}
 	s.close = sync.OnceFunc(func() {
 		s.srv.Close()
 		c.Stop()

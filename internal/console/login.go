@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/ingest"
 )
 
 func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
@@ -32,7 +33,17 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		s.render(w, r, nil, "login", map[string]any{"Error": msg, "Email": email, "Next": next})
 	}
-	if email == "" || password == "" || len(email) > 320 || len(password) > 1024 {
+	if email == "" || password == "" {
+		fail(http.StatusBadRequest, "Enter your email and password.")
+		return
+	}
+	if len(email) > maxEmailLen || len(password) > maxPasswordLen {
+		// Nobody's email or password is this long: an attempt all the same.
+		email = truncate(email, maxEmailLen)
+		actor, meta := attemptActor(email, "too_long")
+		s.record(r, &stele.Event{Account: stele.SystemAccount, Action: "user.login_failed", Outcome: stele.OutcomeFailure, Actor: actor,
+			Description: "failed sign-in with an over-long email or password: " + email, Metadata: meta})
+		s.noteFailure(r, stele.SystemAccount, actor, s.throttleKey("email", email), s.throttleKey("ip", ip), now)
 		fail(http.StatusBadRequest, "Enter your email and password.")
 		return
 	}
@@ -41,9 +52,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, nil, err)
 		return
 	}
-	account, actor := stele.SystemAccount, &stele.Ref{Type: "user", Email: email}
+	account := stele.SystemAccount
+	actor, meta := attemptActor(email, "unknown_user")
 	if u != nil {
-		account, actor = u.Account, userRef(u)
+		account, actor, meta = u.Account, userRef(u), map[string]any{"reason": "bad_password"}
 	}
 	emailKey, ipKey := s.throttleKey("email", email), s.throttleKey("ip", ip)
 	d, err := s.lockedFor(r.Context(), now, emailKey, ipKey)
@@ -52,8 +64,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d > 0 {
+		meta["reason"] = "locked_out"
 		s.record(r, &stele.Event{Account: account, Action: "user.login_failed", Outcome: stele.OutcomeFailure, Actor: actor,
-			Description: "sign-in refused while locked out: " + email, Metadata: map[string]any{"reason": "locked_out"}})
+			Description: "sign-in refused while locked out: " + email, Metadata: meta})
 		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", int(d.Minutes())+1))
 		return
 	}
@@ -66,12 +79,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	release()
 	if !ok {
-		reason := "bad_password"
-		if u == nil {
-			reason = "unknown_user"
-		}
 		s.record(r, &stele.Event{Account: account, Action: "user.login_failed", Outcome: stele.OutcomeFailure, Actor: actor,
-			Description: "failed sign-in for " + email, Metadata: map[string]any{"reason": reason}})
+			Description: "failed sign-in for " + email, Metadata: meta})
 		s.noteFailure(r, account, actor, emailKey, ipKey, now)
 		fail(http.StatusUnauthorized, "That email and password do not match.")
 		return
@@ -97,6 +106,25 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		next = "/admin/audit-logs"
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// Limits of the sign-in form's fields.
+const (
+	maxEmailLen    = 320
+	maxPasswordLen = 1024
+)
+
+// attemptActor is the actor and metadata of a sign-in attempt by an email
+// that no user has: a user by that email when an event can carry it as one;
+// otherwise (markup, no @, spaces) a user without one, the attempt keeping
+// it as attempted_email, so that the record is never refused for it.
+func attemptActor(email, reason string) (*stele.Ref, map[string]any) {
+	meta := map[string]any{"reason": reason}
+	if ingest.IsEmail(email) {
+		return &stele.Ref{Type: "user", Email: email}, meta
+	}
+	meta["attempted_email"] = email
+	return &stele.Ref{Type: "user", Name: "unknown user"}, meta
 }
 
 // noteFailure counts a failure against the email and the address, and

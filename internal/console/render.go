@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,17 +140,24 @@ func refText(r *stele.Ref) string {
 	}
 }
 
+// comma writes n with a comma between groups of three digits. It works on
+// the magnitude as a uint64, in one loop: math.MinInt64 is its own
+// negation, so a version that recursed on -n never ended.
 func comma(n int64) string {
-	s := fmt.Sprint(n)
+	mag := uint64(n)
 	if n < 0 {
-		return "-" + comma(-n)
+		mag = -mag
 	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
+	digits := strconv.FormatUint(mag, 10)
+	b := make([]byte, 0, len(digits)+len(digits)/3+1)
+	if n < 0 {
+		b = append(b, '-')
+	}
+	for i := range len(digits) {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b = append(b, ',')
 		}
-		b.WriteRune(c)
+		b = append(b, digits[i])
 	}
-	return b.String()
+	return string(b)
 }

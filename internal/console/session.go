@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/recovery"
 )
 
 // visit is a signed-in request: the session, its user and account.
@@ -235,8 +237,12 @@ func (s *Server) ExpireSessions(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			now := s.now()
-			if _, err := s.Sessions.DeleteSessionsBefore(ctx, now.Add(-AbsoluteTimeout), now.Add(-IdleTimeout)); err != nil && ctx.Err() == nil {
-				s.Logger.Warn("expire sessions", "err", err)
+			err := recovery.Call(func() error {
+				_, err := s.Sessions.DeleteSessionsBefore(ctx, now.Add(-AbsoluteTimeout), now.Add(-IdleTimeout))
+				return err
+			})
+			if err != nil && ctx.Err() == nil {
+				recovery.Log(s.Logger, slog.LevelWarn, "expire sessions", err)
 			}
 		}
 	}

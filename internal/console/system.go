@@ -2,11 +2,9 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -160,16 +158,13 @@ func (s *Server) handleSystem(w http.ResponseWriter, r *http.Request, v *visit) 
 func (s *Server) systemCharts(ctx context.Context, account *stele.Account, specs []chartSpec, start, end time.Time, bucket time.Duration) ([]*lineChart, error) {
 	first := start.Truncate(bucket)
 	n := max(1, int((end.Sub(first)+bucket-1)/bucket))
-	// acc holds a bucket's minutes of one key: their count, sum, and sum
-	// weighted by each minute's requests.
-	type acc struct{ count, sum, wsum, weight float64 }
-	values := map[string]map[string][]acc{} // action, key, bucket
+	values := map[string]map[string][]bucketAcc{} // action, key, bucket
 	for _, sp := range specs {
 		if values[sp.Action] == nil {
-			values[sp.Action] = map[string][]acc{}
+			values[sp.Action] = map[string][]bucketAcc{}
 		}
 		for _, m := range sp.Metrics {
-			values[sp.Action][m.Key] = make([]acc, n)
+			values[sp.Action][m.Key] = make([]bucketAcc, n)
 		}
 	}
 	for action, keys := range values {
@@ -185,11 +180,7 @@ func (s *Server) systemCharts(ctx context.Context, account *stele.Account, specs
 			}
 			for key, buckets := range keys {
 				if x, ok := number(e.Metadata[key]); ok {
-					b := &buckets[i]
-					b.count++
-					b.sum += x
-					b.wsum += x * weight
-					b.weight += weight
+					buckets[i].add(x, weight)
 				}
 			}
 			return nil
@@ -204,16 +195,7 @@ func (s *Server) systemCharts(ctx context.Context, account *stele.Account, specs
 		for j, m := range sp.Metrics {
 			series[j] = make([]float64, n)
 			for i, a := range values[sp.Action][m.Key] {
-				switch {
-				case a.count == 0:
-					series[j][i] = math.NaN()
-				case m.Agg == aggSum:
-					series[j][i] = a.sum
-				case m.Agg == aggWeighted:
-					series[j][i] = a.wsum / a.weight
-				default:
-					series[j][i] = a.sum / a.count
-				}
+				series[j][i] = a.value(m.Agg)
 			}
 		}
 		charts = append(charts, buildLineChart(sp, series, first, end, bucket))
@@ -222,7 +204,8 @@ func (s *Server) systemCharts(ctx context.Context, account *stele.Account, specs
 }
 
 // buildLineChart lays out series (one value per bucket from first, NaN
-// for none) over [first, end).
+// for none) over [first, end). Values are held in place within what a
+// reading can be (see plottable), so that any series draws inside the plot.
 func buildLineChart(sp chartSpec, series [][]float64, first, end time.Time, bucket time.Duration) *lineChart {
 	c := &lineChart{ID: sp.ID, Title: sp.Title, Width: 960, Height: 220, PlotX: 72, PlotY: 12}
 	c.PlotW, c.PlotH = c.Width-c.PlotX-12, c.Height-c.PlotY-40
@@ -230,9 +213,10 @@ func buildLineChart(sp chartSpec, series [][]float64, first, end time.Time, buck
 	n := len(series[0])
 	peak := 0.0
 	for _, vs := range series {
-		for _, x := range vs {
-			if !math.IsNaN(x) {
-				peak = max(peak, x)
+		for i, x := range vs {
+			vs[i] = plottable(x)
+			if !math.IsNaN(vs[i]) {
+				peak = max(peak, vs[i])
 			}
 		}
 	}
@@ -250,7 +234,7 @@ func buildLineChart(sp chartSpec, series [][]float64, first, end time.Time, buck
 		return round2(float64(c.PlotY+c.PlotH) - v/scale/top*float64(c.PlotH))
 	}
 	for k := 0; k <= 4; k++ {
-		v := top * float64(k) / 4
+		v := top / 4 * float64(k) // not top*k/4, which overflows near the largest float
 		c.YTicks = append(c.YTicks, chartTick{Pos: round2(float64(c.PlotY+c.PlotH) - v/top*float64(c.PlotH)), Label: formatTick(v, step, sp.Unit, unit)})
 	}
 	for i := range n {
@@ -331,112 +315,4 @@ func bucketLabel(d time.Duration) string {
 	return fmt.Sprintf("%d minutes", int(d.Minutes()))
 }
 
-// unitScale picks the divisor and unit name of the axis: bytes in KiB,
-// MiB or GiB; other units as they are.
-func unitScale(unit string, peak float64) (float64, string) {
-	if unit != "bytes" {
-		return 1, ""
-	}
-	switch {
-	case peak >= 4<<30:
-		return 1 << 30, "GiB"
-	case peak >= 4<<20:
-		return 1 << 20, "MiB"
-	default:
-		return 1 << 10, "KiB"
-	}
-}
-
-// niceCeil rounds v up to four times a round step (1, 2 or 5 times a
-// power of ten) and returns it with the step; at least 1 when v is 0.
-func niceCeil(v float64) (top, step float64) {
-	need := v / 4
-	if need <= 0 || math.IsNaN(need) {
-		return 4, 1
-	}
-	p := math.Pow(10, math.Floor(math.Log10(need)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*p >= need*(1-1e-9) {
-			return 4 * m * p, m * p
-		}
-	}
-	return 4 * 10 * p, 10 * p
-}
-
-// formatTick labels a gridline of value v (already scaled) with as many
-// decimals as the step needs.
-func formatTick(v, step float64, unit, scaled string) string {
-	dec := 0
-	if step < 1 {
-		dec = int(math.Ceil(-math.Log10(step)))
-	}
-	s := strconv.FormatFloat(v, 'f', dec, 64)
-	if unit == "count" && dec == 0 {
-		s = comma(int64(v))
-	}
-	switch unit {
-	case "ms":
-		return s + " ms"
-	case "percent":
-		return s + "%"
-	case "bytes":
-		return s + " " + scaled
-	case "rate":
-		return s + "/s"
-	}
-	return s
-}
-
-// formatValue writes one value for titles and the legend.
-func formatValue(v float64, unit string) string {
-	switch unit {
-	case "ms":
-		return strconv.FormatFloat(v, 'f', 1, 64) + " ms"
-	case "percent":
-		return strconv.FormatFloat(v, 'f', 1, 64) + "%"
-	case "bytes":
-		scale, name := unitScale(unit, v)
-		return strconv.FormatFloat(v/scale, 'f', 1, 64) + " " + name
-	case "rate":
-		return strconv.FormatFloat(v, 'f', 1, 64) + " events/s"
-	}
-	return comma(int64(math.Round(v)))
-}
-
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
-
-// number reads a metadata value as a float: events come back from JSON,
-// and producers may send their own system.* events with strings.
-func number(x any) (float64, bool) {
-	var f float64
-	switch v := x.(type) {
-	case float64:
-		f = v
-	case float32:
-		f = float64(v)
-	case int:
-		f = float64(v)
-	case int64:
-		f = float64(v)
-	case uint64:
-		f = float64(v)
-	case json.Number:
-		g, err := v.Float64()
-		if err != nil {
-			return 0, false
-		}
-		f = g
-	case string:
-		g, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			return 0, false
-		}
-		f = g
-	default:
-		return 0, false
-	}
-	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
-		return 0, false
-	}
-	return f, true
-}

@@ -54,18 +54,19 @@ func (s *Service) Ingest(ctx context.Context, p *stele.Principal, body []byte) (
 
 // Record stores events that Stele itself produces (self-audit: exports,
 // verifications, purges, logins). Each event names its account; they have
-// passed no JSON decoding, so they are validated here all the same.
+// passed no JSON decoding, so they are validated here all the same, and a
+// field that breaks a rule is salvaged into metadata rather than losing
+// the record (see salvage.go).
 func (s *Service) Record(ctx context.Context, events ...stele.Event) ([]stele.Receipt, error) {
 	now := s.now()
 	out := make([]stele.Event, len(events))
 	var details []stele.FieldError
 	for i, e := range events {
-		in, err := inputOf(&e)
-		if err != nil {
-			details = append(details, stele.FieldError{Index: i, Field: "metadata", Rule: "type", Message: err.Error()})
-			continue
+		v, d, salvaged := checkSalvaging(&e, i, now)
+		if salvaged != nil && s.logger != nil {
+			// The fields' names only: their values are what someone typed.
+			s.logger.Warn("self-audit event kept with fields moved to metadata", "action", e.Action, "account", e.Account, "fields", salvaged)
 		}
-		v, d := Validate(&in, i, now)
 		out[i] = v
 		details = append(details, d...)
 	}

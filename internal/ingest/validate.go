@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +22,15 @@ const (
 	maxUserAgent  = 1024
 	maxIdemKeyLen = 256
 	maxRequestID  = 256
+	// maxNumberLen bounds a metadata number's text: room for every float64
+	// written out in full, not for thousands of digits a reader rounds away.
+	maxNumberLen = 64
 )
+
+// MaxSafeInteger is the largest magnitude of a metadata number,
+// 2^53−1: every JSON reader, JavaScript's included, holds the integers up to
+// it exactly, and every reader that converts to an integer type fits them.
+const MaxSafeInteger = 1<<53 - 1
 
 // checker collects the field errors of one event.
 type checker struct {
@@ -133,11 +144,10 @@ func (c *checker) checkRef(field string, r *stele.Ref) *stele.Ref {
 	c.maxLen(field+".id", r.ID, stele.MaxIDLen)
 	c.maxLen(field+".name", r.Name, stele.MaxTextLen)
 	if r.Email != "" {
-		at := strings.LastIndexByte(r.Email, '@')
 		switch {
 		case len(r.Email) > maxEmailLen:
 			c.fail(field+".email", "max_length", "%s.email is at most %d bytes", field, maxEmailLen)
-		case at < 1 || at == len(r.Email)-1 || strings.ContainsAny(r.Email, " \t\r\n<>"):
+		case !looksLikeEmail(r.Email):
 			c.fail(field+".email", "email", "%s.email must be an email address", field)
 		}
 	}
@@ -167,6 +177,7 @@ func (c *checker) checkMetadata(in *Input) map[string]any {
 		c.fail("metadata", "max_keys", "metadata has at most %d keys, got %d", stele.MaxMetadataKeys, len(m))
 		return nil
 	}
+	first := len(c.details)
 	for k, v := range m {
 		if k == "" || len(k) > maxMetaKeyLen {
 			c.fail("metadata", "key", "metadata keys are 1 to %d bytes", maxMetaKeyLen)
@@ -177,15 +188,30 @@ func (c *checker) checkMetadata(in *Input) map[string]any {
 			if len(v) > stele.MaxMetadataValue {
 				c.maxLen("metadata."+k, v, stele.MaxMetadataValue)
 			}
-		case json.Number, bool, nil:
+		case json.Number:
+			c.checkNumber("metadata."+k, v)
+		case bool, nil:
 		default:
 			c.fail("metadata."+k, "scalar", "metadata values must be strings, numbers, booleans or null")
 		}
 	}
+	// In the keys' order, not the map's: the same body gets the same answer.
+	slices.SortStableFunc(c.details[first:], func(a, b stele.FieldError) int { return strings.Compare(a.Field, b.Field) })
 	if len(m) == 0 {
 		return nil
 	}
 	return m
+}
+
+// IsEmail reports whether s passes as an event's email: at most 320 bytes,
+// something before and after its last @, no space and no angle bracket.
+// Callers that record what someone typed check it first, and keep what
+// fails elsewhere than in an email field.
+func IsEmail(s string) bool { return len(s) <= maxEmailLen && looksLikeEmail(s) }
+
+func looksLikeEmail(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	return at >= 1 && at < len(s)-1 && !strings.ContainsAny(s, " \t\r\n<>")
 }
 
 func isOutcome(s string) bool {
@@ -195,4 +221,47 @@ func isOutcome(s string) bool {
 		}
 	}
 	return false
+}
+
+// checkNumber refuses a metadata number that a reader would not hold as it
+// was sent: one beyond ±MaxSafeInteger (1e19 once became math.MinInt64 in
+// the console), one beyond a float's range (1e400 reads as infinity), or
+// one so small that it reads as zero (0.1e-400). The number is kept as its
+// exact text; these checks only decide whether it is kept.
+func (c *checker) checkNumber(field string, n json.Number) {
+	s := string(n)
+	if len(s) > maxNumberLen {
+		c.fail(field, "max_length", "%s is a number of at most %d characters; send longer ones as strings", field, maxNumberLen)
+		return
+	}
+	if !isJSONNumber(s) { // only Go callers of Record can get here
+		c.fail(field, "type", "%s must be a JSON number", field)
+		return
+	}
+	f, err := strconv.ParseFloat(s, 64) // in JSON's grammar, only a range error
+	switch {
+	case err != nil || math.Abs(f) > MaxSafeInteger:
+		c.fail(field, "range", "%s must be a number from -%d to %d (±(2^53−1), exact in every JSON reader); send larger numbers as strings",
+			field, MaxSafeInteger, MaxSafeInteger)
+	case f == 0 && strings.ContainsAny(mantissa(s), "123456789"):
+		c.fail(field, "range", "%s is too small to hold: it would read as 0; send 0, or the value as a string", field)
+	}
+}
+
+// mantissa is a number's text before its exponent.
+func mantissa(s string) string {
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// isJSONNumber reports whether s is a number in JSON's grammar.
+func isJSONNumber(s string) bool {
+	if s == "" || s[0] != '-' && (s[0] < '0' || s[0] > '9') {
+		return false
+	}
+	sc := scan{b: []byte(s)}
+	_, ok := sc.number()
+	return ok && sc.i == len(s)
 }

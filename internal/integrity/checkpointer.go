@@ -8,6 +8,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/ledger"
+	"github.com/stele-audit/stele/internal/recovery"
 )
 
 // DefaultInterval is how often the background job signs checkpoints of the
@@ -97,16 +98,21 @@ func (c *Checkpointer) SignAll(ctx context.Context) (int, error) {
 }
 
 // Run signs checkpoints at every tick until ctx is done. serve passes a
-// time.Ticker's channel; tests pass their own channel.
+// time.Ticker's channel; tests pass their own channel. A round that fails
+// or panics is logged, and the next tick tries again.
 func (c *Checkpointer) Run(ctx context.Context, tick <-chan time.Time) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick:
-			n, err := c.SignAll(ctx)
+			var n int
+			err := recovery.Call(func() (err error) {
+				n, err = c.SignAll(ctx)
+				return err
+			})
 			if err != nil && ctx.Err() == nil {
-				c.Logger.Error("sign checkpoints", "err", err)
+				recovery.Log(c.Logger, slog.LevelError, "sign checkpoints", err)
 			} else if n > 0 {
 				c.Logger.Debug("signed checkpoints", "accounts", n)
 			}

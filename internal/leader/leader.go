@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/recovery"
 )
 
 // Retry is how long a node waits before trying again to lead a job, after
@@ -23,16 +24,16 @@ type Local struct {
 
 var _ stele.Leadership = Local{}
 
-// Lead calls fn at once, and again Retry after it returns with an error,
-// until ctx is done.
+// Lead calls fn at once, and again Retry after it returns with an error
+// or panics, until ctx is done.
 func (l Local) Lead(ctx context.Context, job string, fn func(ctx context.Context) error) {
 	for ctx.Err() == nil {
-		err := fn(ctx)
+		err := recovery.Call(func() error { return fn(ctx) })
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil && l.Logger != nil {
-			l.Logger.Error("job stopped", "job", job, "err", err)
+		if err != nil {
+			recovery.Log(l.Logger, slog.LevelError, "job stopped", err, "job", job)
 		}
 		Sleep(ctx, Retry)
 	}
@@ -51,12 +52,13 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // Every returns a job that calls tick every interval, first at once, until
-// its context is done. A failing tick is logged and the job goes on.
+// its context is done. A tick that fails or panics is logged and the job
+// goes on.
 func Every(interval time.Duration, logger *slog.Logger, job string, tick func(ctx context.Context) error) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		for {
-			if err := tick(ctx); err != nil && ctx.Err() == nil && logger != nil {
-				logger.Error("job run failed", "job", job, "err", err)
+			if err := recovery.Call(func() error { return tick(ctx) }); err != nil && ctx.Err() == nil {
+				recovery.Log(logger, slog.LevelError, "job run failed", err, "job", job)
 			}
 			if !Sleep(ctx, interval) {
 				return nil

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/recovery"
 )
 
 // Recorder stores Stele's own events (ingest.Service does).
@@ -296,7 +297,8 @@ func (c *Collector) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Loop flushes once a minute until ctx is done.
+// Loop flushes once a minute until ctx is done. A flush that fails or
+// panics is logged; the next minute is recorded all the same.
 func (c *Collector) Loop(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = time.Minute
@@ -308,8 +310,8 @@ func (c *Collector) Loop(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := c.Flush(ctx); err != nil && ctx.Err() == nil {
-				c.cfg.Logger.Warn("record metrics", "err", err)
+			if err := recovery.Call(func() error { return c.Flush(ctx) }); err != nil && ctx.Err() == nil {
+				recovery.Log(c.cfg.Logger, slog.LevelWarn, "record metrics", err)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/leader"
+	"github.com/stele-audit/stele/internal/recovery"
 )
 
 // leaderLockClass is the first key of a job's advisory lock; the second is
@@ -81,7 +82,9 @@ func (l *Leadership) Lead(ctx context.Context, job string, fn func(ctx context.C
 		if ctx.Err() != nil {
 			return
 		}
-		l.log(slog.LevelWarn, "stopped leading job", "job", job, "err", err)
+		if l.Logger != nil {
+			recovery.Log(l.Logger, slog.LevelWarn, "stopped leading job", err, "job", job)
+		}
 		leader.Sleep(ctx, retry)
 	}
 }
@@ -103,7 +106,9 @@ func (l *Leadership) lead(ctx context.Context, conn *pgx.Conn, ping time.Duratio
 			}
 		}
 	}()
-	err := fn(jctx)
+	// A panic in the job ends its lead as an error would: the lock is
+	// released and the job led again, instead of ending the process.
+	err := recovery.Call(func() error { return fn(jctx) })
 	cancel(nil)
 	<-watched
 	if cause := context.Cause(jctx); err == nil && cause != nil && cause != context.Canceled {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/record"
+	"github.com/stele-audit/stele/internal/recovery"
 )
 
 // Recorder stores Stele's own events (ingest.Service does).
@@ -118,12 +119,17 @@ func (j *Job) Run(ctx context.Context, name string, dryRun bool) ([]Result, erro
 		firstErr error
 	)
 	for _, a := range accts {
-		r, err := j.RunAccount(ctx, a, dryRun)
+		// One account's purge that panics fails alone: the others still run.
+		var r Result
+		err := recovery.Call(func() (err error) {
+			r, err = j.RunAccount(ctx, a, dryRun)
+			return err
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return out, ctx.Err()
 			}
-			j.log().Error("retention purge", "account", a.Name, "err", err)
+			recovery.Log(j.log(), slog.LevelError, "retention purge", err, "account", a.Name)
 			if firstErr == nil {
 				firstErr = fmt.Errorf("retention: account %s: %w", a.Name, err)
 			}
@@ -301,7 +307,8 @@ func (j *Job) recordPurge(ctx context.Context, a *stele.Account, r Result) error
 }
 
 // Loop runs the job every interval until ctx is done, the first time after
-// one interval. A failed run is logged; the next one tries again.
+// one interval. A run that fails or panics is logged; the next one tries
+// again.
 func (j *Job) Loop(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = time.Hour
@@ -313,8 +320,12 @@ func (j *Job) Loop(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := j.Run(ctx, "", false); err != nil && ctx.Err() == nil {
-				j.log().Error("retention run", "err", err)
+			err := recovery.Call(func() error {
+				_, err := j.Run(ctx, "", false)
+				return err
+			})
+			if err != nil && ctx.Err() == nil {
+				recovery.Log(j.log(), slog.LevelError, "retention run", err)
 			}
 		}
 	}

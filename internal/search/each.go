@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/recovery"
 )
 
 // Each calls fn with every event of account matching q, newest first, so
@@ -31,7 +32,12 @@ func (s *Service) Each(ctx context.Context, account *stele.Account, q stele.Quer
 	go func() {
 		defer close(pages)
 		for {
-			rows, err := s.store.Rows(ctx, rq)
+			var rows []stele.EventRow
+			// On this goroutine a panic is beyond the request's recover.
+			err := recovery.Call(func() (err error) {
+				rows, err = s.store.Rows(ctx, rq)
+				return err
+			})
 			select {
 			case pages <- page{rows, err}:
 			case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/record"
+	"github.com/stele-audit/stele/internal/recovery"
 	"github.com/stele-audit/stele/internal/seal"
 )
 
@@ -67,23 +68,25 @@ func (s *Service) Encode(ctx context.Context, account *stele.Account, q stele.Qu
 			c = nil
 			return true
 		}
-		readErr = s.store.ScanQuery(ctx, rq, func(r *stele.EventRow) error {
-			if c == nil {
-				select {
-				case c = <-free:
-				case <-ctx.Done():
+		readErr = recovery.Call(func() error {
+			return s.store.ScanQuery(ctx, rq, func(r *stele.EventRow) error {
+				if c == nil {
+					select {
+					case c = <-free:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					c.rows, c.sealed, c.lens = c.rows[:0], c.sealed[:0], c.lens[:0]
+				}
+				c.rows = append(c.rows, *r)
+				c.rows[len(c.rows)-1].Payload = nil // set from sealed by the worker
+				c.sealed = append(c.sealed, r.Payload...)
+				c.lens = append(c.lens, len(r.Payload))
+				if len(c.rows) == chunkRows && !send() {
 					return ctx.Err()
 				}
-				c.rows, c.sealed, c.lens = c.rows[:0], c.sealed[:0], c.lens[:0]
-			}
-			c.rows = append(c.rows, *r)
-			c.rows[len(c.rows)-1].Payload = nil // set from sealed by the worker
-			c.sealed = append(c.sealed, r.Payload...)
-			c.lens = append(c.lens, len(r.Payload))
-			if len(c.rows) == chunkRows && !send() {
-				return ctx.Err()
-			}
-			return nil
+				return nil
+			})
 		})
 		if readErr == nil && c != nil {
 			send()
@@ -101,24 +104,30 @@ func (s *Service) Encode(ctx context.Context, account *stele.Account, q stele.Qu
 			)
 			for c := range todo {
 				c.out, c.n, c.err = c.out[:0], 0, nil
-				sealed := c.sealed
-				for i := range c.rows {
-					r := &c.rows[i]
-					n := c.lens[i]
-					r.Payload, sealed = sealed[:n:n], sealed[n:]
-					ad = record.AppendAD(ad[:0], r)
-					var err error
-					if plain, err = decryptInto(keys, account.Name, r, ad, plain[:0], &e); err == nil {
-						if !Matches(&e, q) {
-							continue
+				// A panic on one event (in enc, say) is beyond the request's
+				// recover on this goroutine: it becomes the chunk's error.
+				if err := recovery.Call(func() error {
+					sealed := c.sealed
+					for i := range c.rows {
+						r := &c.rows[i]
+						n := c.lens[i]
+						r.Payload, sealed = sealed[:n:n], sealed[n:]
+						ad = record.AppendAD(ad[:0], r)
+						var err error
+						if plain, err = decryptInto(keys, account.Name, r, ad, plain[:0], &e); err == nil {
+							if !Matches(&e, q) {
+								continue
+							}
+							c.out, err = enc(c.out, &e)
 						}
-						c.out, err = enc(c.out, &e)
+						if err != nil {
+							return err
+						}
+						c.n++
 					}
-					if err != nil {
-						c.err = err
-						break
-					}
-					c.n++
+					return nil
+				}); err != nil {
+					c.err = err
 				}
 				c.done <- struct{}{}
 			}
