@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/hostile"
+	"github.com/stele-audit/stele/internal/hostiletest"
 )
 
 // TestHostileEventsHurtNoOne is issue 15's finding end to end, on the real
@@ -40,7 +40,7 @@ func TestHostileEventsHurtNoOne(t *testing.T) {
 	serve, base := startServe(t, data)
 
 	api := &client{t: t, base: base, key: key.Key, c: http.DefaultClient}
-	status, body := api.do("POST", "/v1/events", hostile.Poisoned)
+	status, body := api.do("POST", "/v1/events", hostiletest.Poisoned)
 	var refused struct {
 		Error struct{ Details []stele.FieldError }
 	}
@@ -100,8 +100,8 @@ func TestHostileEventsHurtNoOne(t *testing.T) {
 	pages := map[string]int{
 		"/": http.StatusSeeOther, "/admin": http.StatusSeeOther, "/login": http.StatusSeeOther,
 		"/admin/audit-logs": 200, "/admin/audit-logs?range=all": 200, "/admin/audit-logs?range=24h&category=system": 200,
-		"/admin/audit-logs?q=alert&outcome=failure": 200, "/admin/audit-logs?q=" + url.QueryEscape(hostile.Markup): http.StatusBadRequest, // not a query
-		"/admin/audit-logs?range=custom&from=2020-01-01&to=2030-01-01": 200, "/admin/audit-logs?actor=" + url.QueryEscape(hostile.Markup): 200,
+		"/admin/audit-logs?q=alert&outcome=failure": 200, "/admin/audit-logs?q=" + url.QueryEscape(hostiletest.Markup): http.StatusBadRequest, // not a query
+		"/admin/audit-logs?range=custom&from=2020-01-01&to=2030-01-01": 200, "/admin/audit-logs?actor=" + url.QueryEscape(hostiletest.Markup): 200,
 		"/admin/system": 200, "/admin/system?range=7d": 200, "/admin/users": 200, "/admin/api-keys": 200,
 		"/admin/settings": 200, "/account": 200, "/admin/accounts": http.StatusForbidden, "/static/console.css": 200,
 	}
@@ -135,7 +135,7 @@ func TestHostileEventsHurtNoOne(t *testing.T) {
 	}
 }
 
-// plantOldStoreEvents stores hostile.OldStoreEvents in acme as an older
+// plantOldStoreEvents stores hostiletest.OldStoreEvents in acme as an older
 // Stele would have, before serve starts.
 func plantOldStoreEvents(t *testing.T, data string) {
 	t.Helper()
@@ -144,7 +144,7 @@ func plantOldStoreEvents(t *testing.T, data string) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if _, err := a.ingest.AppendUnchecked(t.Context(), hostile.OldStoreEvents("acme", time.Now().UTC())...); err != nil {
+	if _, err := a.ingest.AppendUnchecked(t.Context(), hostiletest.OldStoreEvents("acme", time.Now().UTC())...); err != nil {
 		t.Fatal(err)
 	}
 }

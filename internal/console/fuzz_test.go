@@ -25,7 +25,7 @@ import (
 	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/export"
-	"github.com/stele-audit/stele/internal/hostile"
+	"github.com/stele-audit/stele/internal/hostiletest"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/ledger"
@@ -230,7 +230,7 @@ func isJSONNumber(s string) bool {
 // event's strings unescaped; CSV must parse, with no cell a spreadsheet
 // would run; JSON must parse; the bundle must verify.
 func FuzzReadSide(f *testing.F) {
-	markup := hostile.Markup
+	markup := hostiletest.Markup
 	for _, seed := range [][15]string{
 		{"user.login", "", "success", "u_1", "Ada Lovelace", "ada@acme.io", "u_2", "Ada signed in", "Mozilla/5.0", "203.0.113.7", "role", "admin", "42", "", "actor:ada@acme.io"},
 		{"system.api_latency", "", "", "", "", "", "", "", "", "", "k", "v", "9007199254740991", "", ""},

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/hostile"
+	"github.com/stele-audit/stele/internal/hostiletest"
 )
 
 var negative = regexp.MustCompile(`class="tick tick-y"[^>]*>-`)
@@ -23,7 +23,7 @@ var negative = regexp.MustCompile(`class="tick tick-y"[^>]*>-`)
 func TestPagesShowHostileStoredValuesSafely(t *testing.T) {
 	s := newSite(t)
 	s.user("acme", "owner@acme.example", stele.RoleOwner)
-	receipts, err := s.ingest.AppendUnchecked(context.Background(), hostile.OldStoreEvents("acme", time.Now().UTC())...)
+	receipts, err := s.ingest.AppendUnchecked(context.Background(), hostiletest.OldStoreEvents("acme", time.Now().UTC())...)
 	if err != nil {
 		t.Fatal(err)
 	}

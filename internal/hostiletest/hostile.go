@@ -1,9 +1,9 @@
-// Package hostile holds events as a hostile producer, or a store written
+// Package hostiletest holds events as a hostile producer, or a store written
 // before today's validation, makes them: numbers out of every range,
 // numbers spelled as text, markup and script URLs in every string. Tests of
 // the read side (the console, the exports, the API, the server as a whole)
 // store them and read them back.
-package hostile
+package hostiletest
 
 import (
 	"encoding/json"
