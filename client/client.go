@@ -1,0 +1,166 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/stele-audit/stele"
+)
+
+// DefaultUserAgent is the User-Agent of a Client made without WithUserAgent.
+const DefaultUserAgent = "stele-go-client"
+
+// maxAnswerBytes bounds how much of a JSON answer is read: a page of the
+// largest events fits many times over, a server that never stops does not.
+const maxAnswerBytes = 256 << 20
+
+// Client sends requests to one Stele server with one API key. It is safe for
+// concurrent use.
+type Client struct {
+	base      string // scheme://host[:port][/path], without a trailing slash
+	key       string
+	http      *http.Client
+	userAgent string
+}
+
+// An Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sends requests through hc: its transport, TLS settings,
+// proxy and timeout. The default is a client on http.DefaultTransport with
+// no timeout.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) {
+		if hc != nil {
+			c.http = hc
+		}
+	}
+}
+
+// WithTransport sends requests through rt, e.g. a transport that trusts a
+// private CA, or a load generator's connection of its own.
+func WithTransport(rt http.RoundTripper) Option {
+	return WithHTTPClient(&http.Client{Transport: rt})
+}
+
+// WithUserAgent sets the User-Agent header of every request; the server
+// records it with what the key does (an export, for one).
+func WithUserAgent(ua string) Option {
+	return func(c *Client) { c.userAgent = ua }
+}
+
+// New returns a client of the server at baseURL (http or https, with an
+// optional path prefix) that authenticates with the API key key.
+func New(baseURL, key string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, &stele.Error{Code: stele.EINVALID, Message: "the server URL must be http(s)://HOST[:PORT][/PATH]",
+			Details: []stele.FieldError{{Field: "url", Rule: "url"}}}
+	}
+	if key == "" {
+		return nil, &stele.Error{Code: stele.EINVALID, Message: "an API key is required",
+			Details: []stele.FieldError{{Field: "key", Rule: "required"}}}
+	}
+	if !headerSafe(key) {
+		return nil, &stele.Error{Code: stele.EINVALID, Message: "the API key may hold only printable ASCII characters",
+			Details: []stele.FieldError{{Field: "key", Rule: "format"}}}
+	}
+	c := &Client{
+		base: u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
+		key:  key, http: &http.Client{}, userAgent: DefaultUserAgent,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if !headerSafe(c.userAgent) {
+		return nil, &stele.Error{Code: stele.EINVALID, Message: "the User-Agent may hold only printable ASCII characters",
+			Details: []stele.FieldError{{Field: "user_agent", Rule: "format"}}}
+	}
+	return c, nil
+}
+
+// headerSafe reports whether s can be sent as a header value as it is: no
+// line break that would start a header of its own, nothing unprintable.
+func headerSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// send makes a request to path (relative to the base URL, with its query)
+// and returns the response when its status is 2xx; the caller closes its
+// body. Any other status is returned as a *StatusError.
+func (c *Client) send(ctx context.Context, method, path, contentType string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, endpoint(path), err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("User-Agent", c.userAgent)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// http.Client's *url.Error repeats the whole URL; the endpoint is
+		// enough, and the cause stays reachable with errors.Is.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%s %s: %w", method, c.base+endpoint(path), err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer discard(resp)
+		return nil, statusError(resp)
+	}
+	return resp, nil
+}
+
+// getJSON decodes the answer to a GET into v.
+func (c *Client) getJSON(ctx context.Context, path string, v any) error {
+	resp, err := c.send(ctx, http.MethodGet, path, "", nil)
+	if err != nil {
+		return err
+	}
+	defer discard(resp)
+	return decodeAnswer(resp, http.MethodGet, path, v)
+}
+
+// decodeAnswer decodes a JSON answer into v, numbers kept exact as
+// json.Number (an event's metadata is hashed as it was sent).
+func decodeAnswer(resp *http.Response, method, path string, v any) error {
+	dec := json.NewDecoder(io.LimitReader(resp.Body, maxAnswerBytes))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s %s: reading the answer: %w", method, endpoint(path), err)
+	}
+	return nil
+}
+
+// discard reads what is left of a response, so that its connection can
+// carry the next request, and closes it.
+func discard(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+// endpoint is path without its query, for error messages: a query may be long.
+func endpoint(path string) string {
+	p, _, _ := strings.Cut(path, "?")
+	return p
+}
