@@ -79,6 +79,12 @@ func New(baseURL, key string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
+	// A redirect is answered, not followed: http.Client would follow a
+	// POST's 301 or 302 with a GET, and the list of events it fetched
+	// would read as receipts of events never stored.
+	hc := *c.http
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.http = &hc
 	if !headerSafe(c.userAgent) {
 		return nil, &stele.Error{Code: stele.EINVALID, Message: "the User-Agent may hold only printable ASCII characters",
 			Details: []stele.FieldError{{Field: "user_agent", Rule: "format"}}}
@@ -150,6 +156,23 @@ func decodeAnswer(resp *http.Response, method, path string, v any) error {
 		return fmt.Errorf("%s %s: reading the answer: %w", method, endpoint(path), err)
 	}
 	return nil
+}
+
+// readAnswer reads a whole answer, at most maxAnswerBytes of it, into a
+// buffer sized by its Content-Length when it has one.
+func readAnswer(resp *http.Response) ([]byte, error) {
+	size := resp.ContentLength
+	if size < 0 || size > maxAnswerBytes {
+		size = 4 << 10
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+1)) // +1: the end shows without growing
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswerBytes+1)); err != nil {
+		return nil, err
+	}
+	if buf.Len() > maxAnswerBytes {
+		return nil, fmt.Errorf("the answer is larger than %d bytes", maxAnswerBytes)
+	}
+	return buf.Bytes(), nil
 }
 
 // discard reads what is left of a response, so that its connection can

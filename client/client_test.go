@@ -467,3 +467,25 @@ func TestOptionsChooseTheTransportAndUserAgent(t *testing.T) {
 		t.Fatalf("%d requests through the transport, User-Agent %v", rt.n.Load(), rt.agents.Load())
 	}
 }
+
+func TestRedirectsAreReportedNotFollowed(t *testing.T) {
+	// Followed, the POST would become a GET of a list that reads as
+	// receipts of events that were never stored.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/events" {
+			http.Redirect(w, r, "/elsewhere/v1/events", http.StatusMovedPermanently)
+			return
+		}
+		io.WriteString(w, `{"events":[{"id":"evt_1","seq":1,"account":"acme"}],"next_cursor":null}`)
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	receipts, err := c.Send(t.Context(), stele.Event{Action: "user.login"})
+	var status *client.StatusError
+	if !errors.As(err, &status) || status.StatusCode != http.StatusMovedPermanently || !strings.Contains(err.Error(), "to /elsewhere/v1/events") {
+		t.Fatalf("a redirected POST: %+v %v", receipts, err)
+	}
+}

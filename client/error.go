@@ -51,6 +51,9 @@ func statusError(resp *http.Response) *StatusError {
 		return &StatusError{StatusCode: resp.StatusCode, Err: e}
 	}
 	msg := "the server answered " + resp.Status
+	if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
+		msg += ", to " + truncate(printable(loc), 200) + " (give the client that URL: requests are not redirected)"
+	}
 	if text := strings.TrimSpace(printable(string(b))); text != "" {
 		msg += ": " + truncate(text, 200)
 	}

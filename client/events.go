@@ -83,13 +83,14 @@ func (c *Client) SendRaw(ctx context.Context, body []byte) ([]stele.Receipt, err
 		return nil, err
 	}
 	defer discard(resp)
-	var answer struct {
-		Events []stele.Receipt `json:"events"`
+	b, err := readAnswer(resp)
+	if err == nil {
+		var receipts []stele.Receipt
+		if receipts, err = decodeReceipts(b); err == nil {
+			return receipts, nil
+		}
 	}
-	if err := decodeAnswer(resp, http.MethodPost, path, &answer); err != nil {
-		return nil, err
-	}
-	return answer.Events, nil
+	return nil, fmt.Errorf("POST %s: reading the answer: %w", path, err)
 }
 
 // Page is one page of a search, newest event first.
