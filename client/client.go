@@ -25,29 +25,40 @@ const maxAnswerBytes = 256 << 20
 // concurrent use.
 type Client struct {
 	base      string // scheme://host[:port][/path], without a trailing slash
-	key       string
-	http      *http.Client
+	roundTrip func(*http.Request) (*http.Response, error)
 	userAgent string
+	// The headers of requests without and with a body, which every request
+	// shares: neither a transport nor an http.Client may change them.
+	header, jsonHeader http.Header
 }
 
 // An Option configures a Client.
 type Option func(*Client)
 
-// WithHTTPClient sends requests through hc: its transport, TLS settings,
-// proxy and timeout. The default is a client on http.DefaultTransport with
-// no timeout.
+// WithHTTPClient sends requests through hc, for its timeout or cookie jar.
+// Redirects are never followed, whatever hc's CheckRedirect says: http.Client
+// would follow a POST's 301 or 302 with a GET, and the list of events it
+// fetched would read as receipts of events never stored.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) {
 		if hc != nil {
-			c.http = hc
+			h := *hc
+			h.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			c.roundTrip = h.Do
 		}
 	}
 }
 
-// WithTransport sends requests through rt, e.g. a transport that trusts a
-// private CA, or a load generator's connection of its own.
+// WithTransport sends each request straight through rt: a transport with
+// its own TLS settings, proxy or timeouts, or a load generator's connection
+// of its own. The default is http.DefaultTransport. Requests carry the
+// caller's context and no other deadline.
 func WithTransport(rt http.RoundTripper) Option {
-	return WithHTTPClient(&http.Client{Transport: rt})
+	return func(c *Client) {
+		if rt != nil {
+			c.roundTrip = rt.RoundTrip
+		}
+	}
 }
 
 // WithUserAgent sets the User-Agent header of every request; the server
@@ -73,18 +84,15 @@ func New(baseURL, key string, opts ...Option) (*Client, error) {
 			Details: []stele.FieldError{{Field: "key", Rule: "format"}}}
 	}
 	c := &Client{
-		base: u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
-		key:  key, http: &http.Client{}, userAgent: DefaultUserAgent,
+		base:      u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
+		roundTrip: http.DefaultTransport.RoundTrip, userAgent: DefaultUserAgent,
 	}
 	for _, o := range opts {
 		o(c)
 	}
-	// A redirect is answered, not followed: http.Client would follow a
-	// POST's 301 or 302 with a GET, and the list of events it fetched
-	// would read as receipts of events never stored.
-	hc := *c.http
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	c.http = &hc
+	c.header = http.Header{"Authorization": {"Bearer " + key}, "User-Agent": {c.userAgent}}
+	c.jsonHeader = c.header.Clone()
+	c.jsonHeader.Set("Content-Type", "application/json")
 	if !headerSafe(c.userAgent) {
 		return nil, &stele.Error{Code: stele.EINVALID, Message: "the User-Agent may hold only printable ASCII characters",
 			Details: []stele.FieldError{{Field: "user_agent", Rule: "format"}}}
@@ -103,10 +111,11 @@ func headerSafe(s string) bool {
 	return true
 }
 
-// send makes a request to path (relative to the base URL, with its query)
-// and returns the response when its status is 2xx; the caller closes its
-// body. Any other status is returned as a *StatusError.
-func (c *Client) send(ctx context.Context, method, path, contentType string, body []byte) (*http.Response, error) {
+// send makes a request to path (relative to the base URL, with its query),
+// with body as JSON if not nil, and returns the response when its status is
+// 2xx; the caller closes its body. Any other status, redirects included, is
+// returned as a *StatusError.
+func (c *Client) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -115,15 +124,14 @@ func (c *Client) send(ctx context.Context, method, path, contentType string, bod
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, endpoint(path), err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("User-Agent", c.userAgent)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	req.Header = c.header
+	if body != nil {
+		req.Header = c.jsonHeader
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.roundTrip(req)
 	if err != nil {
-		// http.Client's *url.Error repeats the whole URL; the endpoint is
-		// enough, and the cause stays reachable with errors.Is.
+		// An http.Client's *url.Error repeats the whole URL; the endpoint
+		// is enough, and the cause stays reachable with errors.Is.
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
@@ -139,7 +147,7 @@ func (c *Client) send(ctx context.Context, method, path, contentType string, bod
 
 // getJSON decodes the answer to a GET into v.
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {
-	resp, err := c.send(ctx, http.MethodGet, path, "", nil)
+	resp, err := c.send(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}
@@ -159,13 +167,17 @@ func decodeAnswer(resp *http.Response, method, path string, v any) error {
 }
 
 // readAnswer reads a whole answer, at most maxAnswerBytes of it, into a
-// buffer sized by its Content-Length when it has one.
+// buffer of its Content-Length when it has one.
 func readAnswer(resp *http.Response) ([]byte, error) {
-	size := resp.ContentLength
-	if size < 0 || size > maxAnswerBytes {
-		size = 4 << 10
+	if n := resp.ContentLength; n >= 0 && n <= maxAnswerBytes {
+		// The body ends at Content-Length, net/http makes sure of it.
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1)) // +1: the end shows without growing
+	buf := bytes.NewBuffer(make([]byte, 0, 4<<10))
 	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswerBytes+1)); err != nil {
 		return nil, err
 	}

@@ -479,13 +479,18 @@ func TestRedirectsAreReportedNotFollowed(t *testing.T) {
 		io.WriteString(w, `{"events":[{"id":"evt_1","seq":1,"account":"acme"}],"next_cursor":null}`)
 	}))
 	defer srv.Close()
-	c, err := client.New(srv.URL, "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	receipts, err := c.Send(t.Context(), stele.Event{Action: "user.login"})
-	var status *client.StatusError
-	if !errors.As(err, &status) || status.StatusCode != http.StatusMovedPermanently || !strings.Contains(err.Error(), "to /elsewhere/v1/events") {
-		t.Fatalf("a redirected POST: %+v %v", receipts, err)
+	for name, opt := range map[string]client.Option{
+		"the default transport":            client.WithTransport(nil),
+		"an http.Client that follows them": client.WithHTTPClient(&http.Client{}),
+	} {
+		c, err := client.New(srv.URL, "k", opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		receipts, err := c.Send(t.Context(), stele.Event{Action: "user.login"})
+		var status *client.StatusError
+		if !errors.As(err, &status) || status.StatusCode != http.StatusMovedPermanently || !strings.Contains(err.Error(), "to /elsewhere/v1/events") {
+			t.Errorf("%s: a redirected POST: %+v %v", name, receipts, err)
+		}
 	}
 }

@@ -78,12 +78,12 @@ func (c *Client) Send(ctx context.Context, events ...stele.Event) ([]stele.Recei
 // bodies); the server validates them as it does any producer's.
 func (c *Client) SendRaw(ctx context.Context, body []byte) ([]stele.Receipt, error) {
 	const path = "/v1/events"
-	resp, err := c.send(ctx, http.MethodPost, path, "application/json", body)
+	resp, err := c.send(ctx, http.MethodPost, path, body)
 	if err != nil {
 		return nil, err
 	}
-	defer discard(resp)
 	b, err := readAnswer(resp)
+	resp.Body.Close() // read to its end
 	if err == nil {
 		var receipts []stele.Receipt
 		if receipts, err = decodeReceipts(b); err == nil {

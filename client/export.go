@@ -33,7 +33,7 @@ func (c *Client) Export(ctx context.Context, w io.Writer, q, format string) (int
 	if len(v) > 0 {
 		path += "?" + v.Encode()
 	}
-	resp, err := c.send(ctx, http.MethodGet, path, "", nil)
+	resp, err := c.send(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return 0, err
 	}
