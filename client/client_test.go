@@ -436,7 +436,7 @@ func TestEventIDCannotReachAnotherEndpoint(t *testing.T) {
 	s := newServer(t)
 	c := s.client(t, "all")
 	sendN(t, c, 2, 0)
-	for _, id := range []string{"../export", "x?format=csv", "../../healthz"} {
+	for _, id := range []string{"", "../export", "x?format=csv", "../../healthz"} {
 		if e, err := c.Event(t.Context(), id); err == nil || stele.ErrorCode(err) == stele.EINTERNAL {
 			t.Errorf("Event(%q) = %+v, %v", id, e, err)
 		}

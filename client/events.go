@@ -160,12 +160,17 @@ func (c *Client) All(ctx context.Context, q string, limit int) iter.Seq2[stele.E
 
 // Event returns the event with the id.
 func (c *Client) Event(ctx context.Context, id string) (*stele.Event, error) {
+	if id == "" {
+		return nil, errNoID
+	}
 	var e stele.Event
 	if err := c.getJSON(ctx, "/v1/events/"+url.PathEscape(id), &e); err != nil {
 		return nil, err
 	}
 	return &e, nil
 }
+
+var errNoID = &stele.Error{Code: stele.EINVALID, Message: "an event id is required", Details: []stele.FieldError{{Field: "id", Rule: "required"}}}
 
 // EventProof is an event with the proof that it is in its account's log.
 type EventProof struct {
@@ -181,6 +186,9 @@ type EventProof struct {
 // EventWithProof returns the event with the id, its inclusion proof and the
 // signed checkpoint the proof leads to.
 func (c *Client) EventWithProof(ctx context.Context, id string) (*EventProof, error) {
+	if id == "" {
+		return nil, errNoID
+	}
 	var answer struct {
 		Event      stele.Event   `json:"event"`
 		Proof      inclusionJSON `json:"proof"`
