@@ -105,7 +105,7 @@ func TestAdminCommandsWorkWhileServeRuns(t *testing.T) {
 
 	env := []string{"STELE_URL=" + base, "STELE_KEY=" + key.Key}
 	lines := `{"action":"user.login","actor":{"id":"u_1","email":"ada@globex.io"},"ip":"203.0.113.7"}
-{"action":"user.role_changed","actor":{"id":"u_1"},"target":{"id":"u_2"},"metadata":{"role_before":"member","role_after":"admin"}}
+{"action":"user.role_changed","actor":{"id":"u_1"},"target":{"id":"u_2"},"metadata":{"role_before":"member","role_after":"admin","score":1.50}}
 
 {"action":"user.logout","actor":{"id":"u_1"}}
 `
@@ -132,6 +132,19 @@ func TestAdminCommandsWorkWhileServeRuns(t *testing.T) {
 	if !strings.Contains(out, "user.logout") || !strings.Contains(out, "user.role_changed") {
 		t.Fatalf("query table:\n%s", out)
 	}
+	// Metadata numbers print as they were sent.
+	if out, _, _ = runCLIErr(t, "", env, "query", "--json", "action:user.role_changed"); !strings.Contains(out, `"score":1.50`) {
+		t.Fatalf("query --json of a metadata number:\n%s", out)
+	}
+	// One page, or every page following cursors.
+	out, _, _ = runCLIErr(t, "", env, "query", "--limit", "1", "actor:u_1")
+	if strings.Count(out, "user.") != 1 || !strings.Contains(out, "(more: run with --all)") {
+		t.Fatalf("query of one page:\n%s", out)
+	}
+	out, _, _ = runCLIErr(t, "", env, "query", "--limit", "1", "--all", "actor:u_1")
+	if strings.Count(out, "user.") != 3 || strings.Contains(out, "(more") {
+		t.Fatalf("query --all:\n%s", out)
+	}
 
 	// Export from the local store, and from the server with an export key.
 	csvOut := runCLI(t, "export", "--format", "csv", "--data", data, "--account", "globex", "action:user.*")
@@ -143,6 +156,10 @@ func TestAdminCommandsWorkWhileServeRuns(t *testing.T) {
 	jsonl, stderr, code := runCLIErr(t, "", []string{"STELE_URL=" + base, "STELE_KEY=" + exporter.Key}, "export", "--format", "jsonl", "actor:u_1")
 	if code != 0 || strings.Count(jsonl, "\n") != 3 {
 		t.Fatalf("remote JSON Lines export: exit %d %s\n%s", code, stderr, jsonl)
+	}
+	// The server recorded the export with the CLI's name.
+	if out, _, _ := runCLIErr(t, "", env, "query", "--json", "action:audit_log.exported"); !strings.Contains(out, `"user_agent":"stele-cli"`) {
+		t.Fatalf("the recorded export:\n%s", out)
 	}
 
 	// The key wrote events above, so the server has it cached: a write

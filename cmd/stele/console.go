@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,9 +10,6 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/console"
-	"github.com/stele-audit/stele/internal/integrity"
-	"github.com/stele-audit/stele/internal/ledger"
-	"github.com/stele-audit/stele/internal/record"
 	"github.com/stele-audit/stele/internal/retention"
 )
 
@@ -27,8 +23,11 @@ func withConsole(ctx context.Context, a *app, logger *slog.Logger, tls bool, typ
 		Throttle:  a.db, // shared by every node on the database
 		Retention: &retention.Settings{Accounts: a.db, Recorder: a.ingest, Types: types},
 	}
-	if a.checkpoints != nil {
-		c.Integrity = integrityStatus(a.checkpoints)
+	if cp := a.checkpoints; cp != nil {
+		c.Integrity = func(ctx context.Context, account *stele.Account, e *stele.Event) (console.IntegrityStatus, error) {
+			st, err := cp.EventStatus(ctx, account, e)
+			return console.IntegrityStatus(st), err
+		}
 	}
 	if err := c.Init(); err != nil {
 		return nil, err
@@ -111,37 +110,4 @@ func createUser(ctx context.Context, a *app, acct *stele.Account, email, name st
 		return nil, "", err
 	}
 	return u, password, nil
-}
-
-// integrityStatus checks an event shown in the console against the latest
-// signed checkpoint of its account: the leaf hash recomputed from the
-// decrypted event must be the stored one, and the inclusion proof must lead
-// from it to the checkpoint's root.
-func integrityStatus(cp *integrity.Checkpointer) console.IntegrityChecker {
-	return func(ctx context.Context, account *stele.Account, e *stele.Event) (console.IntegrityStatus, error) {
-		c, err := cp.Store.LatestCheckpoint(ctx, account.ID)
-		if stele.ErrorCode(err) == stele.ENOTFOUND || (err == nil && c.Size <= e.Seq) {
-			return console.IntegrityStatus{Pending: true, Detail: "This event is newer than the latest signed checkpoint; the next one, signed within a minute while events arrive, will include it."}, nil
-		}
-		if err != nil {
-			return console.IntegrityStatus{}, err
-		}
-		where := fmt.Sprintf("checkpoint of %s at tree size %d", cp.Origin(account.Name), c.Size)
-		proof, err := integrity.ProveInclusion(ctx, cp.Events, account.ID, e.Seq, c.Size)
-		if err != nil {
-			return console.IntegrityStatus{Checkpoint: where, Detail: "No inclusion proof could be built: " + stele.ErrorMessage(err)}, nil
-		}
-		leaf := ledger.LeafHash(record.AppendCanonical(nil, e))
-		if leaf != proof.LeafHash {
-			return console.IntegrityStatus{Checkpoint: where, Detail: "The event as decrypted does not match its leaf hash in the tree: it was altered after it was recorded."}, nil
-		}
-		if err := ledger.VerifyInclusion(leaf, e.Seq, c.Size, proof.Hashes, c.Root); err != nil {
-			if errors.Is(err, ledger.ErrProof) {
-				return console.IntegrityStatus{Checkpoint: where, Detail: "The inclusion proof does not lead to the signed root: " + err.Error()}, nil
-			}
-			return console.IntegrityStatus{}, err
-		}
-		return console.IntegrityStatus{Verified: true, Checkpoint: where,
-			Detail: fmt.Sprintf("Leaf %x… is included in the signed tree of %d events (proof of %d hashes); stele verify checks the same offline.", leaf[:6], c.Size, len(proof.Hashes))}, nil
-	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -76,67 +77,44 @@ func dedupe(names ...string) []string {
 	return out
 }
 
-// rotateMaster adds a master key version to the key file, rewraps every
-// account key under it and, with retire, drops the older versions.
+// rotateMaster moves every account key under a new master key version
+// (seal.Keyring.RotateMaster), records it and prints it. A key from the
+// environment cannot be rewritten from here: the operator adds the new
+// version to STELE_MASTER_KEY ("v1:…,v2:…") and runs this again.
 func rotateMaster(ctx context.Context, sf storeFlags, retire, asJSON bool, out io.Writer) error {
 	path, fromEnv := seal.MasterKeyPath(sf.data, os.Getenv)
 	if fromEnv {
-		// The environment cannot be rewritten from here: the operator adds
-		// the new version to STELE_MASTER_KEY ("v1:…,v2:…") and runs this
-		// again; the newest version loaded is the one rewrapped to.
-		return rewrapAll(ctx, sf, "", false, asJSON, out)
+		path = ""
 	}
-	if _, err := seal.AddMasterKeyVersion(path); err != nil {
-		return err
-	}
-	return rewrapAll(ctx, sf, path, retire, asJSON, out)
-}
-
-func rewrapAll(ctx context.Context, sf storeFlags, path string, retire, asJSON bool, out io.Writer) error {
 	a, err := openApp(ctx, sf, newLogger("warn"))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	accts, err := a.db.Accounts(ctx)
-	if err != nil {
+	rot, err := a.keyring.RotateMaster(ctx, a.db, path, retire)
+	if rot.Version == 0 { // nothing was done
 		return err
 	}
-	ids := make([]int64, len(accts))
-	for i, ac := range accts {
-		ids[i] = ac.ID
-	}
-	n, err := a.keyring.Rewrap(ctx, a.db, ids)
+	// A rotation cut short (a rewrap that failed, a retirement refused)
+	// still changed keys: it is recorded too, as a failure.
+	e := stele.Event{Account: stele.SystemAccount, Action: "crypto.key_rotated", Outcome: stele.OutcomeSuccess,
+		Target:      &stele.Ref{Type: "master_key", ID: fmt.Sprintf("v%d", rot.Version)},
+		Description: fmt.Sprintf("Master key rotated to version %d: %d account keys rewrapped", rot.Version, rot.Rewrapped),
+		Metadata:    map[string]any{"master_key_version": rot.Version, "keys_rewrapped": rot.Rewrapped, "older_versions_retired": rot.Retired}}
 	if err != nil {
-		return err
+		e.Outcome, e.Metadata["error"] = stele.OutcomeFailure, stele.ErrorMessage(err)
 	}
-	version := a.keyring.MasterVersion()
-	retired := false
-	if retire && path != "" {
-		m, err := seal.LoadMasterKey(sf.data, os.Getenv, a.logger)
-		if err != nil {
-			return err
-		}
-		only, err := seal.NewMasterKeyFrom(m)
-		if err != nil {
-			return err
-		}
-		if err := seal.WriteMasterKeyFile(path, only); err != nil {
-			return err
-		}
-		retired = true
+	if rerr := a.record(ctx, e); rerr != nil {
+		return errors.Join(err, rerr)
 	}
-	if err := a.record(ctx, stele.Event{Account: stele.SystemAccount, Action: "crypto.key_rotated", Outcome: stele.OutcomeSuccess,
-		Target:      &stele.Ref{Type: "master_key", ID: fmt.Sprintf("v%d", version)},
-		Description: fmt.Sprintf("Master key rotated to version %d: %d account keys rewrapped", version, n),
-		Metadata:    map[string]any{"master_key_version": version, "keys_rewrapped": n, "older_versions_retired": retired}}); err != nil {
+	if err != nil {
 		return err
 	}
 	if asJSON {
-		return printJSON(out, map[string]any{"master_key_version": version, "keys_rewrapped": n, "older_versions_retired": retired})
+		return printJSON(out, map[string]any{"master_key_version": rot.Version, "keys_rewrapped": rot.Rewrapped, "older_versions_retired": rot.Retired})
 	}
-	fmt.Fprintf(out, "master key version %d: %d account keys rewrapped.\n", version, n)
-	if path != "" && !retired {
+	fmt.Fprintf(out, "master key version %d: %d account keys rewrapped.\n", rot.Version, rot.Rewrapped)
+	if path != "" && !rot.Retired {
 		fmt.Fprintf(out, "Older versions stay in %s until you run this with --retire; remove them once every\nserver has restarted or reloaded, and keep in mind that backups wrapped under them still need them.\n", path)
 	}
 	return nil

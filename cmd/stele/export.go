@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -93,37 +91,10 @@ func exportEvents(ctx context.Context, a *app, acct *stele.Account, q stele.Quer
 }
 
 func exportRemote(ctx context.Context, cf clientFlags, format, q string, out io.Writer) error {
-	c, err := newClient(cf)
+	api, err := cf.client()
 	if err != nil {
 		return err
 	}
-	resp, err := c.get(ctx, "/v1/export?format="+url.QueryEscape(format)+"&q="+url.QueryEscape(q), "")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, err = io.Copy(out, resp.Body)
+	_, err = api.Export(ctx, out, q, format)
 	return err
-}
-
-// get sends a GET and returns the response when its status is 200, or the API's error.
-func (c *apiClient) get(ctx context.Context, path, accept string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
-	}
-	return resp, nil
 }

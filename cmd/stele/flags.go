@@ -6,9 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/client"
 )
 
 // newFlags returns a FlagSet for a subcommand whose --help prints usage.
@@ -86,6 +91,19 @@ type clientFlags struct {
 func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "server URL")
 	fs.StringVar(&c.key, "key", "", "API key")
+}
+
+// client returns a client of the server the flags name.
+func (c clientFlags) client() (*client.Client, error) {
+	if c.key == "" {
+		return nil, &stele.Error{Code: stele.EINVALID, Message: "an API key is required: --key or STELE_KEY",
+			Details: []stele.FieldError{{Field: "key", Rule: "required"}}}
+	}
+	// A server that takes a request and never answers is given up on; an
+	// export that streams for longer is not cut short.
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = time.Minute
+	return client.New(c.url, c.key, client.WithTransport(t), client.WithUserAgent("stele-cli"))
 }
 
 func printJSON(out io.Writer, v any) error {

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/ledger"
 	"github.com/stele-audit/stele/internal/sqlite"
 )
@@ -124,7 +125,7 @@ func TestVerifyURLDetectsRollback(t *testing.T) {
 	if first < 40 {
 		t.Fatalf("first verify at size %d, want at least 40:\n%s", first, out)
 	}
-	var st verifyState
+	var st integrity.TrustState
 	if b, err := os.ReadFile(state); err != nil || json.Unmarshal(b, &st) != nil || len(st.Logs) != 1 {
 		t.Fatalf("state file after the first verify: %v %+v", err, st)
 	}
@@ -171,7 +172,7 @@ func TestVerifyURLDetectsRollback(t *testing.T) {
 		}
 	}
 	// A failed verify does not move the trusted checkpoint.
-	var after verifyState
+	var after integrity.TrustState
 	if b, err := os.ReadFile(state); err != nil || json.Unmarshal(b, &after) != nil {
 		t.Fatal(err)
 	}

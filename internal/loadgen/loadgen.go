@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/stele-audit/stele/client"
 	"github.com/stele-audit/stele/internal/demo"
 )
 
@@ -55,11 +55,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := check(&cfg); err != nil {
 		return Result{}, err
 	}
-	t, err := newTarget(cfg.URL, cfg.Key, cfg.TLS)
+	t, err := newTarget(cfg.URL, cfg.TLS)
 	if err != nil {
 		return Result{}, err
 	}
 	r := &runner{cfg: cfg, url: cfg.URL + "/v1/events", target: t}
+	// One request first, so that a bad key or URL is reported plainly rather
+	// than as thousands of errors. Worker 0 goes on on its connection.
+	first, err := r.worker()
+	if err != nil {
+		return Result{}, err
+	}
 	fmt.Fprintf(cfg.Out, "Sending %d-event requests to %s with %d workers for %s\n", cfg.Batch, r.url, cfg.Concurrency, cfg.Duration)
 
 	bodies, err := r.bodies(0)
@@ -67,11 +73,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	start := time.Now()
-	// One request first, so that a bad key or URL is reported plainly rather
-	// than as thousands of errors. Worker 0 goes on on its connection.
-	first := &conn{t: t}
-	if err := r.probe(ctx, first, bodies[0]); err != nil {
-		first.close()
+	if err := r.probe(ctx, first.api, bodies[0]); err != nil {
+		first.conn.close()
 		return Result{}, err
 	}
 
@@ -81,18 +84,20 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	var wg sync.WaitGroup
 	for w := range cfg.Concurrency {
 		wg.Go(func() {
-			pool, c := bodies, first
+			pool, wk := bodies, first
 			if w > 0 {
-				c = &conn{t: t}
 				var err error
-				if pool, err = r.bodies(w); err != nil {
+				if wk, err = r.worker(); err == nil {
+					pool, err = r.bodies(w)
+				}
+				if err != nil {
 					r.fail(err)
 					cancel()
 					return
 				}
 			}
-			samples[w] = r.work(ctx, stop, c, pool)
-			c.close()
+			samples[w] = r.work(ctx, stop, wk.api, pool)
+			wk.conn.close()
 		})
 	}
 	done := make(chan struct{})
@@ -196,31 +201,47 @@ func (r *runner) bodies(w int) ([]*body, error) {
 	return out, nil
 }
 
-// send posts one body on c and returns the status, the start of an error
-// response's body, and the latency.
-func (r *runner) send(ctx context.Context, c *conn, b *body) (int, string, time.Duration, error) {
-	b.stamp(time.Now())
-	start := time.Now()
-	status, msg, err := c.post(ctx, b.b)
-	return status, msg, time.Since(start), err
+// worker is one worker's connection, and the client that sends on it.
+type worker struct {
+	conn *conn
+	api  *client.Client
 }
 
-func (r *runner) probe(ctx context.Context, c *conn, b *body) error {
-	status, msg, lat, err := r.send(ctx, c, b)
+func (r *runner) worker() (worker, error) {
+	c := &conn{t: r.target}
+	api, err := client.New(r.cfg.URL, r.cfg.Key, client.WithTransport(c), client.WithUserAgent("stele-loadgen"))
 	if err != nil {
+		return worker{}, fmt.Errorf("loadgen: %w", err)
+	}
+	return worker{conn: c, api: api}, nil
+}
+
+// send posts one body and returns how many events the server stored, and
+// the latency.
+func (r *runner) send(ctx context.Context, api *client.Client, b *body) (int, time.Duration, error) {
+	b.stamp(time.Now())
+	start := time.Now()
+	receipts, err := api.SendRaw(ctx, b.b)
+	return len(receipts), time.Since(start), err
+}
+
+func (r *runner) probe(ctx context.Context, api *client.Client, b *body) error {
+	stored, lat, err := r.send(ctx, api, b)
+	var status *client.StatusError
+	if err != nil && !errors.As(err, &status) {
 		return fmt.Errorf("loadgen: first request: %w", err)
 	}
 	r.probeLatency = lat
 	r.requests.Add(1)
 	r.hist.record(lat)
 	switch {
-	case status == http.StatusCreated:
-		r.events.Add(int64(r.cfg.Batch))
-	case status >= 400 && status < 500:
-		return fmt.Errorf("loadgen: first request refused: %d %s: %s", status, http.StatusText(status), msg)
+	case err == nil:
+		r.events.Add(int64(stored))
+	case status.StatusCode >= 400 && status.StatusCode < 500:
+		return fmt.Errorf("loadgen: first request refused: %w", err)
 	default:
 		r.errors.Add(1)
-		r.firstError(status, msg)
+		r.firstError(err)
 	}
 	return nil
 }
@@ -228,37 +249,29 @@ func (r *runner) probe(ctx context.Context, c *conn, b *body) error {
 // work sends requests until stop is done and returns their latencies. A
 // request in flight when the run ends is let finish, so that the counts match
 // what the server stored; only ctx (the caller giving up) cuts one short.
-func (r *runner) work(ctx, stop context.Context, c *conn, bodies []*body) []time.Duration {
+func (r *runner) work(ctx, stop context.Context, api *client.Client, bodies []*body) []time.Duration {
 	samples := make([]time.Duration, 0, 4096)
 	for i := 0; stop.Err() == nil; i++ {
-		status, msg, lat, err := r.send(ctx, c, bodies[i%len(bodies)])
+		stored, lat, err := r.send(ctx, api, bodies[i%len(bodies)])
 		if ctx.Err() != nil {
 			break
 		}
 		r.requests.Add(1)
+		var status *client.StatusError
+		if err == nil || errors.As(err, &status) { // the server answered
+			samples = append(samples, lat)
+			r.hist.record(lat)
+		}
 		if err != nil {
 			r.errors.Add(1)
-			r.firstError(0, err.Error())
+			r.firstError(err)
 			continue
 		}
-		samples = append(samples, lat)
-		r.hist.record(lat)
-		if status != http.StatusCreated {
-			r.errors.Add(1)
-			r.firstError(status, msg)
-			continue
-		}
-		r.events.Add(int64(r.cfg.Batch))
+		r.events.Add(int64(stored))
 	}
 	return samples
 }
 
-func (r *runner) firstError(status int, msg string) {
-	r.firstErr.Do(func() {
-		if status == 0 {
-			r.printf("  first error: %s\n", msg)
-			return
-		}
-		r.printf("  first error: %d %s: %s\n", status, http.StatusText(status), msg)
-	})
+func (r *runner) firstError(err error) {
+	r.firstErr.Do(func() { r.printf("  first error: %v\n", err) })
 }

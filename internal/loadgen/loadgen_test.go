@@ -279,7 +279,7 @@ func TestRunCountsServerErrors(t *testing.T) {
 			return
 		}
 		w.WriteHeader(http.StatusCreated)
-		w.Write([]byte(`{"events":[]}`))
+		w.Write([]byte(`{"events":[{"id":"a"},{"id":"b"},{"id":"c"},{"id":"d"},{"id":"e"}]}`))
 	}))
 	defer srv.Close()
 	var out bytes.Buffer
