@@ -39,7 +39,7 @@ func TestHostileEventsHurtNoOne(t *testing.T) {
 	runCLI(t, "checkpoint", "sign", "--data", data)
 	serve, base := startServe(t, data)
 
-	api := &client{t: t, base: base, key: key.Key, c: http.DefaultClient}
+	api := &probe{t: t, base: base, key: key.Key, c: http.DefaultClient}
 	status, body := api.do("POST", "/v1/events", hostiletest.Poisoned)
 	var refused struct {
 		Error struct{ Details []stele.FieldError }
@@ -93,7 +93,7 @@ func TestHostileEventsHurtNoOne(t *testing.T) {
 
 	// Every console page of the account, as its owner.
 	jar, _ := cookiejar.New(nil)
-	owner := &client{t: t, base: base, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	owner := &probe{t: t, base: base, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	if status, _ := owner.form("/login", url.Values{"email": {"owner@acme.example"}, "password": {pw}}); status != http.StatusSeeOther {
 		t.Fatalf("sign in: %d", status)
 	}
@@ -189,16 +189,16 @@ func checkExport(t *testing.T, format string, body []byte, n int) {
 	}
 }
 
-// client makes requests of a running server: with an API key, or with a
+// probe makes raw requests of a running server: with an API key, or with a
 // cookie jar as a signed-in console user.
-type client struct {
+type probe struct {
 	t    *testing.T
 	base string
 	key  string
 	c    *http.Client
 }
 
-func (c *client) do(method, path, body string) (int, []byte) {
+func (c *probe) do(method, path, body string) (int, []byte) {
 	c.t.Helper()
 	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
 	if err != nil {
@@ -213,14 +213,14 @@ func (c *client) do(method, path, body string) (int, []byte) {
 	return c.send(req)
 }
 
-func (c *client) form(path string, v url.Values) (int, []byte) {
+func (c *probe) form(path string, v url.Values) (int, []byte) {
 	c.t.Helper()
 	req, _ := http.NewRequest("POST", c.base+path, strings.NewReader(v.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return c.send(req)
 }
 
-func (c *client) send(req *http.Request) (int, []byte) {
+func (c *probe) send(req *http.Request) (int, []byte) {
 	c.t.Helper()
 	resp, err := c.c.Do(req)
 	if err != nil {
