@@ -62,8 +62,8 @@ type Threshold struct {
 // Group is the group an alert counted: By is the threshold's GroupBy and
 // Value the actor (id or email), ip or source id.
 type Group struct {
-	By    string
-	Value string
+	By    string `json:"by"`
+	Value string `json:"value"`
 }
 
 // Event is what an alert carries of one triggering event: enough for a
@@ -147,4 +147,23 @@ func (c Console) SearchURL(a *Alert) string {
 // EventURL returns the page of one event.
 func (c Console) EventURL(id string) string {
 	return c.base + "/admin/audit-logs/" + url.PathEscape(id)
+}
+
+// refText names an actor, target or source for people: "Name (email or
+// id)", or whichever of them is set.
+func refText(r *stele.Ref) string {
+	if r == nil {
+		return ""
+	}
+	id := r.Email
+	if id == "" {
+		id = r.ID
+	}
+	switch {
+	case r.Name == "":
+		return id
+	case id == "":
+		return r.Name
+	}
+	return r.Name + " (" + id + ")"
 }
