@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -18,6 +21,9 @@ type Config struct {
 	// ConsoleURL is the public base URL of the web console
 	// (https://stele.example.com); alerts link to their events under it.
 	ConsoleURL string
+	// SMTP is the mail server for email destinations; with no Host,
+	// email deliveries fail permanently.
+	SMTP SMTPConfig
 	// URLPolicy says which webhook and Slack URLs and addresses are
 	// acceptable beyond public https ones.
 	URLPolicy URLPolicy
@@ -40,10 +46,12 @@ const DefaultHTTPTimeout = 10 * time.Second
 // has its own timeout, connections and SMTP session.
 type Notifier struct {
 	console Console
+	smtp    SMTPConfig
 	policy  URLPolicy
 	timeout time.Duration
 	http    *http.Client
 	now     func() time.Time
+	mail    *mailTemplates
 }
 
 // New checks cfg and returns a Notifier.
@@ -54,14 +62,26 @@ func New(cfg Config) (*Notifier, error) {
 		details = append(details, stele.FieldError{Field: "console_url", Rule: "url",
 			Message: "console_url: the console's public base URL is required (like https://stele.example.com)"})
 	}
+	if cfg.SMTP.Host != "" {
+		var e *stele.Error
+		if errors.As(cfg.SMTP.Validate(), &e) {
+			details = append(details, e.Details...)
+		}
+	}
 	if len(details) > 0 {
 		return nil, &stele.Error{Code: stele.EINVALID, Message: "invalid alert delivery configuration: " + details[0].Message, Details: details}
 	}
+	tmpl, err := parseMailTemplates()
+	if err != nil {
+		return nil, fmt.Errorf("notify: parse mail templates: %w", err)
+	}
 	n := &Notifier{
 		console: Console{base: strings.TrimRight(cfg.ConsoleURL, "/")},
+		smtp:    cfg.SMTP,
 		policy:  cfg.URLPolicy,
 		timeout: cfg.HTTPTimeout,
 		now:     cfg.Now,
+		mail:    tmpl,
 	}
 	if n.timeout <= 0 {
 		n.timeout = DefaultHTTPTimeout
@@ -81,6 +101,9 @@ type Delivery struct {
 	Destination Destination
 }
 
+// deliveryIDPattern keeps a delivery id fit for a header and a Message-ID.
+var deliveryIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
 // NewDeliveryID returns a new delivery id: "dlv_" and 128 random bits.
 func NewDeliveryID() string { return "dlv_" + strings.ToLower(rand.Text()) }
 
@@ -88,8 +111,8 @@ func NewDeliveryID() string { return "dlv_" + strings.ToLower(rand.Text()) }
 // destination accepted the alert and otherwise a *DeliveryError saying
 // whether to try again ([Backoff.Next] decides when).
 func (n *Notifier) Deliver(ctx context.Context, d Delivery) error {
-	if d.Alert == nil || d.ID == "" {
-		return &DeliveryError{Type: d.Destination.Type, Reason: "a delivery needs an alert and an id"}
+	if d.Alert == nil || !deliveryIDPattern.MatchString(d.ID) {
+		return &DeliveryError{Type: d.Destination.Type, Reason: "a delivery needs an alert and an id of 1 to 64 letters, digits, _ . -"}
 	}
 	if err := d.Destination.Validate(n.policy); err != nil {
 		return &DeliveryError{Type: d.Destination.Type, Reason: stele.ErrorMessage(err), err: err}
@@ -100,6 +123,6 @@ func (n *Notifier) Deliver(ctx context.Context, d Delivery) error {
 	case TypeSlack:
 		return n.deliverSlack(ctx, d)
 	default: // TypeEmail; Validate admits no other
-		return &DeliveryError{Type: TypeEmail, Reason: "email delivery is not built yet"}
+		return n.deliverEmail(ctx, d)
 	}
 }

@@ -131,3 +131,5 @@ func closedPort(t *testing.T) string {
 	ln.Close()
 	return addr
 }
+
+func emailTo(to ...string) Destination { return Destination{Type: TypeEmail, To: to} }

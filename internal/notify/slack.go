@@ -92,13 +92,7 @@ func (n *Notifier) slackMessageOf(a *Alert) slackMessage {
 	if a.Test {
 		title = "[TEST] " + title
 	}
-	summary := fmt.Sprintf("%d matching %s", a.Count, plural(a.Count, "event", "events"))
-	if th := a.Rule.Threshold; th != nil && th.Window > 0 {
-		summary += " in " + formatDuration(th.Window)
-	}
-	if a.Group != nil {
-		summary += " for " + slackSafe(a.Group.By, 16) + " " + slackSafe(a.Group.Value, 300)
-	}
+	summary := slackSafe(a.summary(), 700)
 	msg := slackMessage{Text: fmt.Sprintf("%s: %s (account %s)", title, summary, slackSafe(a.Account, 150))}
 	msg.Blocks = append(msg.Blocks,
 		slackBlock{Type: "section", Text: ptr(mrkdwn("*" + title + "*\n" + summary))},
