@@ -1,0 +1,279 @@
+package lazyfs
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// FS is a mounted lazy file system.
+type FS struct {
+	dir    string
+	server *fuse.Server
+
+	mu     sync.Mutex
+	root   *inode
+	inodes map[uint64]*inode // every inode that is or may come back
+	next   uint64            // the next inode number
+	dead   bool              // cut, and not yet restored
+	// trigger, when set, is asked before each operation that changes the
+	// file system whether to cut there; cut is closed when it did.
+	trigger func(Op) bool
+	cut     chan struct{}
+	// kernel holds the go-fuse inodes the kernel may cache pages of.
+	kernelMu sync.Mutex
+	kernel   map[*fs.Inode]bool
+}
+
+// inode is a file or a directory.
+type inode struct {
+	ino               uint64
+	mode, durableMode uint32 // type and permissions
+	mtime             time.Time
+	data              *content // a file's
+	// A directory's entries, as the program sees them and as they were
+	// when it was last synced.
+	entries, durableEntries map[string]*inode
+	// The directory and name of the link the inode was last given, for
+	// the paths of operations.
+	parent *inode
+	name   string
+}
+
+func (n *inode) isDir() bool { return n.mode&syscall.S_IFMT == syscall.S_IFDIR }
+
+// path returns the inode's path from the root, as it was last linked.
+func (n *inode) path() string {
+	if n.parent == nil {
+		return "/"
+	}
+	return path.Join(n.parent.path(), n.name)
+}
+
+// OpKind is a kind of operation that changes the file system.
+type OpKind int
+
+const (
+	OpWrite OpKind = iota + 1
+	OpTruncate
+	OpSync    // fsync or fdatasync of a file
+	OpSyncDir // fsync of a directory
+	OpCreate
+	OpMkdir
+	OpUnlink
+	OpRmdir
+	OpRename
+)
+
+func (k OpKind) String() string {
+	switch k {
+	case OpWrite:
+		return "write"
+	case OpTruncate:
+		return "truncate"
+	case OpSync:
+		return "sync"
+	case OpSyncDir:
+		return "syncdir"
+	case OpCreate:
+		return "create"
+	case OpMkdir:
+		return "mkdir"
+	case OpUnlink:
+		return "unlink"
+	case OpRmdir:
+		return "rmdir"
+	case OpRename:
+		return "rename"
+	}
+	return fmt.Sprintf("OpKind(%d)", int(k))
+}
+
+// Op is an operation about to change the file system, as CutWhen's
+// predicate sees it.
+type Op struct {
+	Kind OpKind
+	// Path is the file's path from the mount's root ("/stele.db-wal"):
+	// the file written, truncated or synced, the name created or
+	// removed, the name a rename moves.
+	Path string
+	// Off and Len are a write's range; Off is a truncation's new size.
+	Off, Len int64
+	// Unsynced is the bytes of the file's pages changed since it was
+	// last synced, before this operation.
+	Unsynced int64
+}
+
+// Mount mounts a new, empty lazy file system on dir, which must exist.
+// It needs /dev/fuse, and root or the fusermount helper.
+func Mount(dir string) (*FS, error) {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return nil, fmt.Errorf("lazyfs: %w", err)
+	}
+	f := &FS{dir: dir, inodes: map[uint64]*inode{}, next: 2, kernel: map[*fs.Inode]bool{}}
+	f.root = &inode{ino: 1, mode: syscall.S_IFDIR | 0o755, entries: map[string]*inode{}, durableEntries: map[string]*inode{}, mtime: time.Now()}
+	f.root.durableMode = f.root.mode
+	f.inodes[1] = f.root
+	// The kernel asks again about every name and every file's attributes
+	// each time a program uses them, rather than trust what it was told
+	// before a cut.
+	var zero time.Duration
+	opts := &fs.Options{
+		EntryTimeout: &zero, AttrTimeout: &zero, NegativeTimeout: &zero,
+		RootStableAttr: &fs.StableAttr{Ino: 1},
+		MountOptions: fuse.MountOptions{
+			FsName: "lazyfs", Name: "lazyfs",
+			// As root, mount(2) directly: no fusermount helper needed.
+			DirectMount: os.Geteuid() == 0,
+			// Without extended attributes the kernel stops asking for
+			// security.capability before writes.
+			DisableXAttrs: true,
+		},
+	}
+	server, err := fs.Mount(dir, &node{fs: f, n: f.root}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("lazyfs: mount %s: %w", dir, err)
+	}
+	f.server = server
+	return f, nil
+}
+
+// Dir returns the directory the file system is mounted on.
+func (f *FS) Dir() string { return f.dir }
+
+// Unmount unmounts the file system; every file on it must be closed.
+func (f *FS) Unmount() error {
+	err := f.server.Unmount()
+	if err != nil {
+		// Detach it all the same, so that a failed test leaves no mount.
+		if derr := syscall.Unmount(f.dir, syscall.MNT_DETACH); derr == nil {
+			f.server.Wait()
+		}
+		return fmt.Errorf("lazyfs: unmount %s: %w", f.dir, err)
+	}
+	f.server.Wait()
+	return nil
+}
+
+// Cut cuts the power now: whatever was not durable is lost, and every
+// operation fails with EIO until Restore.
+func (f *FS) Cut() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cutLocked()
+}
+
+// CutWhen arms a cut before the first operation for which match returns
+// true; that operation fails, as every later one does until Restore. The
+// channel is closed once the cut has happened. match is called with the
+// file system's lock held, one operation at a time, and must not use the
+// file system. Arming again replaces the previous trigger.
+func (f *FS) CutWhen(match func(Op) bool) <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.trigger = match
+	f.cut = make(chan struct{})
+	return f.cut
+}
+
+// Restore powers the file system on again, with what the cut left: the
+// kernel forgets the pages it cached, so that every read sees that.
+func (f *FS) Restore() error {
+	f.kernelMu.Lock()
+	cached := slices.Collect(maps.Keys(f.kernel))
+	f.kernelMu.Unlock()
+	// Still dead: pages of shared mappings that the kernel writes back
+	// as it drops them fail, as they would have at the cut. The lock is
+	// not held, as those writes come through this file system.
+	var errs []error
+	for _, k := range cached {
+		if errno := k.NotifyContent(0, 0); errno != 0 && errno != syscall.ENOENT {
+			errs = append(errs, fmt.Errorf("invalidate inode %d: %w", k.StableAttr().Ino, errno))
+		}
+	}
+	f.mu.Lock()
+	f.dead = false
+	f.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("lazyfs: restore: %w", err)
+	}
+	return nil
+}
+
+// Drop loses everything not durable and goes on at once: Cut and then
+// Restore, for a test whose programs have stopped writing.
+func (f *FS) Drop() error {
+	f.Cut()
+	return f.Restore()
+}
+
+// cutLocked drops what is not durable and goes dead.
+func (f *FS) cutLocked() {
+	if f.cut != nil {
+		close(f.cut)
+		f.cut, f.trigger = nil, nil
+	}
+	f.dead = true
+	for _, n := range f.inodes {
+		n.mode = n.durableMode
+		if n.data != nil {
+			n.data.drop()
+		}
+		if n.isDir() {
+			n.entries = maps.Clone(n.durableEntries)
+		}
+	}
+	// What the durable names no longer reach is gone for good.
+	reached := map[uint64]*inode{}
+	var walk func(dir *inode)
+	walk = func(dir *inode) {
+		reached[dir.ino] = dir
+		for name, c := range dir.entries {
+			if reached[c.ino] != nil {
+				continue // a second name, or a loop of renamed directories
+			}
+			c.parent, c.name = dir, name
+			if c.isDir() {
+				walk(c)
+			} else {
+				reached[c.ino] = c
+			}
+		}
+	}
+	walk(f.root)
+	f.inodes = reached
+}
+
+// begin starts an operation: it fails if the power is off, and cuts it
+// if the trigger picks op.
+func (f *FS) begin(op Op) syscall.Errno {
+	if f.dead {
+		return syscall.EIO
+	}
+	if f.trigger != nil && f.trigger(op) {
+		f.cutLocked()
+		return syscall.EIO
+	}
+	return 0
+}
+
+func (f *FS) newInode(mode uint32, parent *inode, name string) *inode {
+	n := &inode{ino: f.next, mode: mode, durableMode: mode, mtime: time.Now(), parent: parent, name: name}
+	f.next++
+	if n.isDir() {
+		n.entries, n.durableEntries = map[string]*inode{}, map[string]*inode{}
+	} else {
+		n.data = newContent()
+	}
+	f.inodes[n.ino] = n
+	return n
+}
