@@ -1,12 +1,15 @@
 package lazyfs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -111,6 +114,24 @@ type Op struct {
 	// Unsynced is the bytes of the file's pages changed since it was
 	// last synced, before this operation.
 	Unsynced int64
+	// Pid is the thread that asked for the operation (see Process).
+	Pid int
+}
+
+// Process returns the process of the thread that asked for the operation,
+// or 0 if it has gone.
+func (op Op) Process() int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", op.Pid))
+	if err != nil || op.Pid == 0 {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
 
 // Mount mounts a new, empty lazy file system on dir, which must exist.
@@ -255,9 +276,12 @@ func (f *FS) cutLocked() {
 
 // begin starts an operation: it fails if the power is off, and cuts it
 // if the trigger picks op.
-func (f *FS) begin(op Op) syscall.Errno {
+func (f *FS) begin(ctx context.Context, op Op) syscall.Errno {
 	if f.dead {
 		return syscall.EIO
+	}
+	if c, ok := ctx.(*fuse.Context); ok {
+		op.Pid = int(c.Caller.Pid)
 	}
 	if f.trigger != nil && f.trigger(op) {
 		f.cutLocked()

@@ -402,8 +402,8 @@ func TestCutWhenCutsBeforeTheChosenOperation(t *testing.T) {
 	default:
 		t.Fatal("the trigger did not report the cut")
 	}
-	if seen.Off != 8 || seen.Len != 6 || seen.Unsynced != pageSize {
-		t.Errorf("the cut write was %+v; want offset 8, 6 bytes, one unsynced page", seen)
+	if seen.Off != 8 || seen.Len != 6 || seen.Unsynced != pageSize || seen.Process() != os.Getpid() {
+		t.Errorf("the cut write was %+v from process %d; want offset 8, 6 bytes, one unsynced page, from this process", seen, seen.Process())
 	}
 	if err := f.Restore(); err != nil {
 		t.Fatal(err)

@@ -96,7 +96,7 @@ func (nd *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrI
 		if n.isDir() {
 			return syscall.EISDIR
 		}
-		if errno := nd.fs.begin(Op{Kind: OpTruncate, Path: n.path(), Off: int64(size), Unsynced: unsynced(n)}); errno != 0 {
+		if errno := nd.fs.begin(ctx, Op{Kind: OpTruncate, Path: n.path(), Off: int64(size), Unsynced: unsynced(n)}); errno != 0 {
 			return errno
 		}
 		n.data.truncate(int64(size))
@@ -160,11 +160,11 @@ func (nd *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 }
 
 // link begins an operation that adds name to the directory.
-func (nd *node) link(kind OpKind, name string) syscall.Errno {
+func (nd *node) link(ctx context.Context, kind OpKind, name string) syscall.Errno {
 	if !nd.n.isDir() {
 		return syscall.ENOTDIR
 	}
-	if errno := nd.fs.begin(Op{Kind: kind, Path: pathIn(nd.n, name)}); errno != 0 {
+	if errno := nd.fs.begin(ctx, Op{Kind: kind, Path: pathIn(nd.n, name)}); errno != 0 {
 		return errno
 	}
 	if nd.n.entries[name] != nil {
@@ -182,7 +182,7 @@ func pathIn(dir *inode, name string) string {
 
 func (nd *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fs.Inode, fs.FileHandle, uint32, syscall.Errno) {
 	defer nd.lock()()
-	if errno := nd.link(OpCreate, name); errno != 0 {
+	if errno := nd.link(ctx, OpCreate, name); errno != 0 {
 		return nil, nil, 0, errno
 	}
 	c := nd.fs.newInode(syscall.S_IFREG|mode&0o7777, nd.n, name)
@@ -193,7 +193,7 @@ func (nd *node) Create(ctx context.Context, name string, flags uint32, mode uint
 
 func (nd *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	defer nd.lock()()
-	if errno := nd.link(OpMkdir, name); errno != 0 {
+	if errno := nd.link(ctx, OpMkdir, name); errno != 0 {
 		return nil, errno
 	}
 	c := nd.fs.newInode(syscall.S_IFDIR|mode&0o7777, nd.n, name)
@@ -204,7 +204,7 @@ func (nd *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.E
 
 func (nd *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	defer nd.lock()()
-	if errno := nd.fs.begin(Op{Kind: OpUnlink, Path: pathIn(nd.n, name)}); errno != 0 {
+	if errno := nd.fs.begin(ctx, Op{Kind: OpUnlink, Path: pathIn(nd.n, name)}); errno != 0 {
 		return errno
 	}
 	c := nd.n.entries[name]
@@ -221,7 +221,7 @@ func (nd *node) Unlink(ctx context.Context, name string) syscall.Errno {
 
 func (nd *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	defer nd.lock()()
-	if errno := nd.fs.begin(Op{Kind: OpRmdir, Path: pathIn(nd.n, name)}); errno != 0 {
+	if errno := nd.fs.begin(ctx, Op{Kind: OpRmdir, Path: pathIn(nd.n, name)}); errno != 0 {
 		return errno
 	}
 	c := nd.n.entries[name]
@@ -246,7 +246,7 @@ const (
 
 func (nd *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	defer nd.lock()()
-	if errno := nd.fs.begin(Op{Kind: OpRename, Path: pathIn(nd.n, name)}); errno != 0 {
+	if errno := nd.fs.begin(ctx, Op{Kind: OpRename, Path: pathIn(nd.n, name)}); errno != 0 {
 		return errno
 	}
 	to := newParent.(*node).n
@@ -287,7 +287,7 @@ func (nd *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, 
 		return nil, 0, syscall.EIO
 	}
 	if flags&syscall.O_TRUNC != 0 && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
-		if errno := nd.fs.begin(Op{Kind: OpTruncate, Path: n.path(), Unsynced: unsynced(n)}); errno != 0 {
+		if errno := nd.fs.begin(ctx, Op{Kind: OpTruncate, Path: n.path(), Unsynced: unsynced(n)}); errno != 0 {
 			return nil, 0, errno
 		}
 		n.data.truncate(0)
@@ -308,7 +308,7 @@ func (nd *node) Read(ctx context.Context, fh fs.FileHandle, dest []byte, off int
 func (nd *node) Write(ctx context.Context, fh fs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
 	defer nd.lock()()
 	n := nd.n
-	if errno := nd.fs.begin(Op{Kind: OpWrite, Path: n.path(), Off: off, Len: int64(len(data)), Unsynced: unsynced(n)}); errno != 0 {
+	if errno := nd.fs.begin(ctx, Op{Kind: OpWrite, Path: n.path(), Off: off, Len: int64(len(data)), Unsynced: unsynced(n)}); errno != 0 {
 		return 0, errno
 	}
 	// A write through a descriptor opened O_SYNC or O_DSYNC, or made
@@ -323,12 +323,12 @@ func (nd *node) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) sysca
 	defer nd.lock()()
 	n := nd.n
 	if n.isDir() {
-		if errno := nd.fs.begin(Op{Kind: OpSyncDir, Path: n.path()}); errno != 0 {
+		if errno := nd.fs.begin(ctx, Op{Kind: OpSyncDir, Path: n.path()}); errno != 0 {
 			return errno
 		}
 		n.durableEntries = maps.Clone(n.entries)
 	} else {
-		if errno := nd.fs.begin(Op{Kind: OpSync, Path: n.path(), Unsynced: unsynced(n)}); errno != 0 {
+		if errno := nd.fs.begin(ctx, Op{Kind: OpSync, Path: n.path(), Unsynced: unsynced(n)}); errno != 0 {
 			return errno
 		}
 		n.data.sync()
@@ -352,7 +352,7 @@ func (nd *node) Allocate(ctx context.Context, fh fs.FileHandle, off uint64, size
 	case mode == keepSize || int64(off+size) <= n.data.size:
 		return 0
 	}
-	if errno := nd.fs.begin(Op{Kind: OpTruncate, Path: n.path(), Off: int64(off + size), Unsynced: unsynced(n)}); errno != 0 {
+	if errno := nd.fs.begin(ctx, Op{Kind: OpTruncate, Path: n.path(), Off: int64(off + size), Unsynced: unsynced(n)}); errno != 0 {
 		return errno
 	}
 	n.data.truncate(int64(off + size))
