@@ -5,7 +5,6 @@ package main
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -25,25 +24,6 @@ import (
 // `stele serve` on a lazy file system (internal/lazyfs) that keeps only what
 // was synced, cut the power under load at chosen moments, kill the server
 // (nothing runs after a power cut), and start it again on what is left.
-
-// mountLazyFS mounts a lazy file system for the test; only a machine
-// without /dev/fuse skips (CI has it).
-func mountLazyFS(t *testing.T) *lazyfs.FS {
-	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); errors.Is(err, os.ErrNotExist) {
-		t.Skip("no /dev/fuse: the power-loss tests need FUSE")
-	}
-	fsys, err := lazyfs.Mount(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := fsys.Unmount(); err != nil {
-			t.Error(err)
-		}
-	})
-	return fsys
-}
 
 // sentEvent is what a producer sent of an acknowledged event, with the seq
 // its receipt gave.
@@ -198,7 +178,7 @@ type cutPlan struct {
 }
 
 func TestAcknowledgedEventsSurvivePowerLoss(t *testing.T) {
-	fsys := mountLazyFS(t)
+	fsys := lazyfs.MountTest(t)
 	// The data directory exists, and durably, before Stele first runs, as
 	// an installation leaves it.
 	data := filepath.Join(fsys.Dir(), "data")
