@@ -11,25 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// mount mounts a lazy file system for the test; it skips only where there
-// is no /dev/fuse.
-func mount(t *testing.T) *FS {
-	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); errors.Is(err, os.ErrNotExist) {
-		t.Skip("no /dev/fuse")
-	}
-	f, err := Mount(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := f.Unmount(); err != nil {
-			t.Error(err)
-		}
-	})
-	return f
-}
-
 func syncDir(t *testing.T, dir string) {
 	t.Helper()
 	d, err := os.Open(dir)
@@ -101,7 +82,7 @@ func pattern(n int, seed byte) []byte {
 }
 
 func TestUnsyncedWritesAreLostAndSyncedOnesStay(t *testing.T) {
-	f := mount(t)
+	f := MountTest(t)
 	p := filepath.Join(f.Dir(), "data")
 	synced := pattern(3*pageSize+100, 1)
 	writeFile(t, p, synced, true, true)
@@ -158,7 +139,7 @@ func TestUnsyncedWritesAreLostAndSyncedOnesStay(t *testing.T) {
 }
 
 func TestFdatasyncAndSyncedWritesAreDurable(t *testing.T) {
-	f := mount(t)
+	f := MountTest(t)
 	dir := f.Dir()
 	for _, name := range []string{"fdatasync", "o_dsync", "o_sync", "rwf_dsync"} {
 		writeFile(t, filepath.Join(dir, name), nil, true, false)
@@ -203,7 +184,7 @@ func TestFdatasyncAndSyncedWritesAreDurable(t *testing.T) {
 
 // sync_file_range never reaches the file system: it makes nothing durable.
 func TestSyncFileRangeIsNotDurable(t *testing.T) {
-	f := mount(t)
+	f := MountTest(t)
 	p := filepath.Join(f.Dir(), "f")
 	writeFile(t, p, nil, true, true)
 	h, err := os.OpenFile(p, os.O_RDWR, 0)
@@ -222,7 +203,7 @@ func TestSyncFileRangeIsNotDurable(t *testing.T) {
 }
 
 func TestANewFileNeedsItsDirectorySynced(t *testing.T) {
-	f := mount(t)
+	f := MountTest(t)
 	dir := filepath.Join(f.Dir(), "sub")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -255,7 +236,7 @@ func TestANewFileNeedsItsDirectorySynced(t *testing.T) {
 // The write-a-temporary-file-and-rename pattern replaces a file durably
 // only once the directory is synced after the rename.
 func TestRenameIsDurableOnceTheDirectoryIsSynced(t *testing.T) {
-	f := mount(t)
+	f := MountTest(t)
 	dir := f.Dir()
 	target, tmp := filepath.Join(dir, "config"), filepath.Join(dir, ".config.tmp")
 	writeFile(t, target, []byte("old"), true, true)
@@ -280,7 +261,7 @@ func TestRenameIsDurableOnceTheDirectoryIsSynced(t *testing.T) {
 }
 
 func TestUnlinkIsUndoneUnlessTheDirectoryIsSynced(t *testing.T) {
-	f := mount(t)
+	f := MountTest(t)
 	p := filepath.Join(f.Dir(), "journal")
 	writeFile(t, p, []byte("committed"), true, true)
 	if err := os.Remove(p); err != nil {
@@ -298,7 +279,7 @@ func TestUnlinkIsUndoneUnlessTheDirectoryIsSynced(t *testing.T) {
 }
 
 func TestTruncateIsDurableOnceSynced(t *testing.T) {
-	f := mount(t)
+	f := MountTest(t)
 	p := filepath.Join(f.Dir(), "wal")
 	full := pattern(5*pageSize+7, 9)
 	writeFile(t, p, full, true, true)
@@ -333,7 +314,7 @@ func TestTruncateIsDurableOnceSynced(t *testing.T) {
 }
 
 func TestACutFailsEveryOperationUntilRestore(t *testing.T) {
-	f := mount(t)
+	f := MountTest(t)
 	p := filepath.Join(f.Dir(), "f")
 	writeFile(t, p, []byte("before"), true, true)
 	h, err := os.OpenFile(p, os.O_RDWR, 0)
@@ -362,7 +343,7 @@ func TestACutFailsEveryOperationUntilRestore(t *testing.T) {
 }
 
 func TestCutWhenCutsBeforeTheChosenOperation(t *testing.T) {
-	f := mount(t)
+	f := MountTest(t)
 	p := filepath.Join(f.Dir(), "log")
 	writeFile(t, p, nil, true, true)
 	writes := 0
