@@ -192,10 +192,12 @@ func dsn(path string, reader bool) string {
 		// store of 1.8M events within the noise (docs/PERFORMANCE.md).
 		q.Set("_cache_size", "-32768") // 32 MiB
 		q.Set("_txlock", "immediate")
-		// Its commits write the WAL through walbuf.c, which needs
-		// synchronous=FULL (above, and requireFullSync): the sync is what
-		// flushes its buffer.
-		q.Set("vfs", walBufVFS)
+		// Its commits write the WAL through walbuf.c where it is built,
+		// which needs synchronous=FULL (above, and requireFullSync): the
+		// sync is what flushes its buffer.
+		if walBufVFS != "" {
+			q.Set("vfs", walBufVFS)
+		}
 	}
 	u := url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}
 	return u.String()

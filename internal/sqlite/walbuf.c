@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64) && cgo && !stele_nowalbuf
+
 /*
 ** walbuf: a VFS that gathers the writes of a WAL file into one write.
 **
