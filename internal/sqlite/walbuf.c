@@ -24,7 +24,8 @@
 ** has published after that sync. That holds when the connection commits
 ** with synchronous=FULL (as Stele's writer does): with synchronous=NORMAL a
 ** commit publishes frames without a sync, and they could still sit in the
-** buffer. Use this VFS only for connections with synchronous=FULL.
+** buffer. Use this VFS only for connections with synchronous=FULL: the
+** writer's connections refuse to open otherwise (requireFullSync).
 */
 #include <stdlib.h>
 #include <string.h>
