@@ -29,14 +29,15 @@
 //
 // # A cut
 //
-// Cut drops everything not durable and makes every later operation fail
-// with EIO until Restore, so that the programs still running (which the
-// test then kills) cannot change what was left: nothing written after a
-// power cut reaches the disk. Restore invalidates the kernel's caches of
-// every file, so that reads from then on, even through a descriptor that
-// was open before the cut, see only the durable data. CutWhen cuts at a
-// chosen moment: before the first operation a predicate picks, which then
-// fails.
+// Cut makes every later change fail with EIO until Restore, so that the
+// programs still running (which the test then kills) cannot change what
+// is left: nothing written after a power cut reaches the disk. Until then
+// they still read what they had, rather than see files change under them
+// or fault on a mapped page that cannot be read. Restore drops everything
+// not durable and invalidates the kernel's caches of every file, so that
+// reads from then on, even through a descriptor open before the cut, see
+// only the durable data. CutWhen cuts at a chosen moment: before the
+// first change a predicate picks, which then fails.
 //
 // Mounting needs /dev/fuse and either root (the mount system call) or the
 // fusermount helper.

@@ -16,18 +16,23 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // FS is a mounted lazy file system.
 type FS struct {
 	dir    string
 	server *fuse.Server
+	conn   uint32 // the FUSE connection's number, for fusectl
+	// unmounted is set by the first Unmount; only tests call it, from one
+	// goroutine.
+	unmounted bool
 
 	mu     sync.Mutex
 	root   *inode
 	inodes map[uint64]*inode // every inode that is or may come back
 	next   uint64            // the next inode number
-	dead   bool              // cut, and not yet restored
+	dead   bool              // cut, and not yet restored: changes fail
 	// trigger, when set, is asked before each operation that changes the
 	// file system whether to cut there; cut is closed when it did.
 	trigger func(Op) bool
@@ -165,28 +170,84 @@ func Mount(dir string) (*FS, error) {
 		return nil, fmt.Errorf("lazyfs: mount %s: %w", dir, err)
 	}
 	f.server = server
+	// go-fuse opens /dev/fuse without O_CLOEXEC: a server the test starts
+	// would inherit the connection and, should the test die, keep it open
+	// with nobody to answer, every process on the mount waiting for ever.
+	if err := closeFUSEOnExec(); err != nil {
+		f.Unmount()
+		return nil, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		f.Unmount()
+		return nil, fmt.Errorf("lazyfs: %w", err)
+	}
+	f.conn = unix.Minor(st.Dev)
 	return f, nil
+}
+
+func closeFUSEOnExec() error {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("lazyfs: %w", err)
+	}
+	for _, e := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && target == "/dev/fuse" {
+			fd, _ := strconv.Atoi(e.Name())
+			syscall.CloseOnExec(fd)
+		}
+	}
+	return nil
 }
 
 // Dir returns the directory the file system is mounted on.
 func (f *FS) Dir() string { return f.dir }
 
-// Unmount unmounts the file system; every file on it must be closed.
+// Unmount unmounts the file system; every file on it must be closed. If
+// one is not (a test failed half-way), it aborts the connection, so that
+// no process can wait on it any more, and detaches the mount.
 func (f *FS) Unmount() error {
+	if f.unmounted {
+		return nil
+	}
+	f.unmounted = true
 	err := f.server.Unmount()
-	if err != nil {
-		// Detach it all the same, so that a failed test leaves no mount.
-		if derr := syscall.Unmount(f.dir, syscall.MNT_DETACH); derr == nil {
-			f.server.Wait()
-		}
-		return fmt.Errorf("lazyfs: unmount %s: %w", f.dir, err)
+	if err == nil {
+		f.server.Wait()
+		return nil
+	}
+	err = fmt.Errorf("lazyfs: unmount %s: %w", f.dir, err)
+	if aerr := f.abort(); aerr != nil {
+		return errors.Join(err, aerr)
+	}
+	if derr := syscall.Unmount(f.dir, syscall.MNT_DETACH); derr != nil {
+		return errors.Join(err, fmt.Errorf("lazyfs: detach %s: %w", f.dir, derr))
 	}
 	f.server.Wait()
+	return err
+}
+
+// abort aborts the FUSE connection through the fusectl file system,
+// mounting it where it is not.
+func (f *FS) abort() error {
+	const ctl = "/sys/fs/fuse/connections"
+	if entries, err := os.ReadDir(ctl); err == nil && len(entries) == 0 {
+		if err := syscall.Mount("fusectl", ctl, "fusectl", 0, ""); err != nil {
+			return fmt.Errorf("lazyfs: mount fusectl: %w", err)
+		}
+	}
+	abort := fmt.Sprintf("%s/%d/abort", ctl, f.conn)
+	if _, err := os.Stat(abort); errors.Is(err, os.ErrNotExist) {
+		return nil // the connection has ended
+	}
+	if err := os.WriteFile(abort, []byte("1"), 0); err != nil {
+		return fmt.Errorf("lazyfs: abort the connection: %w", err)
+	}
 	return nil
 }
 
 // Cut cuts the power now: whatever was not durable is lost, and every
-// operation fails with EIO until Restore.
+// change fails with EIO until Restore.
 func (f *FS) Cut() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -194,7 +255,7 @@ func (f *FS) Cut() {
 }
 
 // CutWhen arms a cut before the first operation for which match returns
-// true; that operation fails, as every later one does until Restore. The
+// true; that operation fails, as every later change does until Restore. The
 // channel is closed once the cut has happened. match is called with the
 // file system's lock held, one operation at a time, and must not use the
 // file system. Arming again replaces the previous trigger.
@@ -206,9 +267,12 @@ func (f *FS) CutWhen(match func(Op) bool) <-chan struct{} {
 	return f.cut
 }
 
-// Restore powers the file system on again, with what the cut left: the
-// kernel forgets the pages it cached, so that every read sees that.
+// Restore powers the file system on again with what the cut left, and
+// has the kernel forget the pages it cached, so that every read sees that.
 func (f *FS) Restore() error {
+	f.mu.Lock()
+	f.dropLocked()
+	f.mu.Unlock()
 	f.kernelMu.Lock()
 	cached := slices.Collect(maps.Keys(f.kernel))
 	f.kernelMu.Unlock()
@@ -237,13 +301,21 @@ func (f *FS) Drop() error {
 	return f.Restore()
 }
 
-// cutLocked drops what is not durable and goes dead.
+// cutLocked cuts the power. Until Restore drops what was not durable,
+// reads still see the state before the cut: the processes still running
+// (which the test kills) fail on their next change, rather than read a
+// file changing under them, or fault on a page of a mapping that cannot
+// be read.
 func (f *FS) cutLocked() {
 	if f.cut != nil {
 		close(f.cut)
 		f.cut, f.trigger = nil, nil
 	}
 	f.dead = true
+}
+
+// dropLocked forgets what is not durable.
+func (f *FS) dropLocked() {
 	for _, n := range f.inodes {
 		n.mode = n.durableMode
 		if n.data != nil {
@@ -274,8 +346,8 @@ func (f *FS) cutLocked() {
 	f.inodes = reached
 }
 
-// begin starts an operation: it fails if the power is off, and cuts it
-// if the trigger picks op.
+// begin starts an operation that changes the file system: it fails if
+// the power is off, and cuts it if the trigger picks op.
 func (f *FS) begin(ctx context.Context, op Op) syscall.Errno {
 	if f.dead {
 		return syscall.EIO

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -313,29 +315,38 @@ func TestTruncateIsDurableOnceSynced(t *testing.T) {
 	wantContent(t, p, append(bytes.Clone(full[:100]), make([]byte, 3*pageSize-100)...))
 }
 
-func TestACutFailsEveryOperationUntilRestore(t *testing.T) {
+// Between the cut and Restore, changes fail and reads see what the
+// running programs had; after it, only what was synced.
+func TestACutFailsEveryChangeUntilRestore(t *testing.T) {
 	f := MountTest(t)
 	p := filepath.Join(f.Dir(), "f")
-	writeFile(t, p, []byte("before"), true, true)
+	writeFile(t, p, []byte("synced"), true, true)
 	h, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
+	if _, err := h.WriteAt([]byte("SYNCED, not"), 0); err != nil {
+		t.Fatal(err)
+	}
 	f.Cut()
 	if _, err := h.WriteAt([]byte("after"), 0); !errors.Is(err, syscall.EIO) {
 		t.Errorf("write after the cut: %v, want EIO", err)
 	}
-	if _, err := os.ReadFile(p); !errors.Is(err, syscall.EIO) {
-		t.Errorf("read after the cut: %v, want EIO", err)
+	if err := h.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Errorf("sync after the cut: %v, want EIO", err)
 	}
 	if err := os.WriteFile(filepath.Join(f.Dir(), "g"), nil, 0o600); !errors.Is(err, syscall.EIO) {
 		t.Errorf("create after the cut: %v, want EIO", err)
 	}
+	if err := os.Remove(p); !errors.Is(err, syscall.EIO) {
+		t.Errorf("unlink after the cut: %v, want EIO", err)
+	}
+	wantContent(t, p, []byte("SYNCED, not"))
 	if err := f.Restore(); err != nil {
 		t.Fatal(err)
 	}
-	wantContent(t, p, []byte("before"))
+	wantContent(t, p, []byte("synced"))
 	if _, err := h.WriteAt([]byte("after!"), 0); err != nil {
 		t.Fatalf("write after Restore: %v", err)
 	}
@@ -391,4 +402,41 @@ func TestCutWhenCutsBeforeTheChosenOperation(t *testing.T) {
 	}
 	// The first write was synced; the second was not.
 	wantContent(t, p, []byte("one;"))
+}
+
+// A server the test starts must not inherit the FUSE connection: should
+// the test die, it would keep the connection open with nobody to answer.
+func TestStartedProcessesDoNotInheritTheConnection(t *testing.T) {
+	MountTest(t)
+	out, err := exec.Command("ls", "-l", "/proc/self/fd").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ls: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "/dev/fuse") {
+		t.Fatalf("a started process holds /dev/fuse:\n%s", out)
+	}
+}
+
+// A test that fails with a file still open must not leave a mount, nor a
+// process that waits on it for ever.
+func TestUnmountWithAFileOpenAbortsTheConnection(t *testing.T) {
+	f := MountTest(t)
+	h, err := os.Create(filepath.Join(f.Dir(), "held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := f.Unmount(); err == nil {
+		t.Fatal("unmount with a file open succeeded")
+	}
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(mounts), f.Dir()) {
+		t.Fatalf("%s is still mounted", f.Dir())
+	}
+	if _, err := h.Write([]byte("x")); !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatalf("a write to the held file: %v, want ENOTCONN", err)
+	}
 }
