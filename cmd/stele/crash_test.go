@@ -177,41 +177,11 @@ func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {
 
 	_, base = startServe(t, data)
 	found := map[string]bool{}
-	cursor := ""
-	for {
-		url := base + "/v1/events?limit=1000"
-		if cursor != "" {
-			url += "&cursor=" + cursor
+	for _, e := range listEvents(t, client, base, created.Key) {
+		if acked[e.ID] && e.Description != "crash test" {
+			t.Fatalf("event %s did not decrypt whole: %+v", e.ID, e)
 		}
-		req, _ := http.NewRequest("GET", url, nil)
-		req.Header.Set("Authorization", "Bearer "+created.Key)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var page struct {
-			Events []struct {
-				ID          string `json:"id"`
-				Seq         int64  `json:"seq"`
-				Description string `json:"description"`
-			} `json:"events"`
-			NextCursor *string `json:"next_cursor"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || err != nil {
-			t.Fatalf("list after restart: %d %v", resp.StatusCode, err)
-		}
-		for _, e := range page.Events {
-			if acked[e.ID] && e.Description != "crash test" {
-				t.Fatalf("event %s did not decrypt whole: %+v", e.ID, e)
-			}
-			found[e.ID] = true
-		}
-		if page.NextCursor == nil {
-			break
-		}
-		cursor = *page.NextCursor
+		found[e.ID] = true
 	}
 	for id := range acked {
 		if !found[id] {
@@ -219,4 +189,50 @@ func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {
 		}
 	}
 	t.Logf("%d events acknowledged, %d stored after SIGKILL and restart", len(acked), len(found))
+}
+
+// listedEvent is what the tests that restart a server compare of each
+// event they read back.
+type listedEvent struct {
+	ID          string `json:"id"`
+	Seq         int64  `json:"seq"`
+	Time        string `json:"time"`
+	Action      string `json:"action"`
+	Description string `json:"description"`
+	Actor       struct {
+		ID string `json:"id"`
+	} `json:"actor"`
+}
+
+// listEvents reads every event the key's account holds, page by page.
+func listEvents(t *testing.T, client *http.Client, base, key string) []listedEvent {
+	t.Helper()
+	var all []listedEvent
+	cursor := ""
+	for {
+		url := base + "/v1/events?limit=1000"
+		if cursor != "" {
+			url += "&cursor=" + cursor
+		}
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Events     []listedEvent `json:"events"`
+			NextCursor *string       `json:"next_cursor"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err != nil {
+			t.Fatalf("list events: %d %v", resp.StatusCode, err)
+		}
+		all = append(all, page.Events...)
+		if page.NextCursor == nil {
+			return all
+		}
+		cursor = *page.NextCursor
+	}
 }

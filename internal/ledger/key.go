@@ -71,6 +71,10 @@ func LoadSigningKey(dataDir string, getenv func(string) string, name string, log
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	// The new file's name is durable once its directory is synced.
+	if err == nil {
+		err = syncDir(dataDir)
+	}
 	if err != nil {
 		os.Remove(path)
 		return nil, fmt.Errorf("write signing key: %w", err)
@@ -123,4 +127,18 @@ func verifierKeyOf(skey string) (string, error) {
 	}
 	pub := ed25519.NewKeyFromSeed(b[1:]).Public().(ed25519.PublicKey)
 	return note.NewEd25519VerifierKey(parts[2], pub)
+}
+
+// syncDir makes dir's entries durable: a created file survives a power cut
+// only once its directory is synced.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

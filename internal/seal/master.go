@@ -209,10 +209,28 @@ func WriteMasterKeyFile(path string, m *MasterKey) error {
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
 	if err != nil {
 		return fmt.Errorf("write master key: %w", err)
 	}
 	return nil
+}
+
+// syncDir makes dir's entries durable: a file created or renamed into it
+// survives a power cut only once the directory is synced, and what is
+// sealed under the key in it may be durable already.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func generateKeyFile(path string, logger *slog.Logger) (*MasterKey, error) {
@@ -231,6 +249,9 @@ func generateKeyFile(path string, logger *slog.Logger) (*MasterKey, error) {
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		os.Remove(path)

@@ -67,6 +67,13 @@ func tokenOf(domain string, n int64) int64 {
 // eighth event as the ledger stores them.
 func fill(tb testing.TB, ctx context.Context, db *DB, rng *rand.Rand, account int64, n, batch, payloadLen int) {
 	tb.Helper()
+	if err := appendRows(ctx, db, rng, account, n, batch, payloadLen); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// appendRows is fill, returning the first error.
+func appendRows(ctx context.Context, db *DB, rng *rand.Rand, account int64, n, batch, payloadLen int) error {
 	for done := 0; done < n; {
 		k := min(batch, n-done)
 		err := db.Append(ctx, func(tx stele.AppendTx) error {
@@ -93,10 +100,11 @@ func fill(tb testing.TB, ctx context.Context, db *DB, rng *rand.Rand, account in
 			return tx.SetHead(ctx, h)
 		})
 		if err != nil {
-			tb.Fatal(err)
+			return err
 		}
 		done += k
 	}
+	return nil
 }
 
 func benchDB(b *testing.B, accounts int) (*DB, []int64) {

@@ -10,6 +10,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,7 +107,7 @@ const (
 )
 
 func init() {
-	sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: pragmas(
+	sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: connectHook(pragmas(
 		// Sorts and temporary tables stay in memory.
 		"PRAGMA temp_store = MEMORY",
 		// The checkpointer copies the WAL into the main file beside the
@@ -117,13 +118,46 @@ func init() {
 		// and their fdatasync (walbuf.c) has no new size to record.
 		"PRAGMA wal_autocheckpoint = 0",
 		fmt.Sprintf("PRAGMA journal_size_limit = %d", walSizeLimit),
-	)})
-	sql.Register(readerDriver, &sqlite3.SQLiteDriver{ConnectHook: pragmas(
+	), requireFullSync)})
+	sql.Register(readerDriver, &sqlite3.SQLiteDriver{ConnectHook: connectHook(pragmas(
 		"PRAGMA temp_store = MEMORY",
 		// Readers map the file rather than copy each page in with a
 		// pread; the mapping is shared by every reader and costs no heap.
 		"PRAGMA mmap_size = 268435456",
-	)})
+	))})
+}
+
+// connectHook runs the hooks in order when a connection opens.
+func connectHook(hooks ...func(*sqlite3.SQLiteConn) error) func(*sqlite3.SQLiteConn) error {
+	return func(c *sqlite3.SQLiteConn) error {
+		for _, h := range hooks {
+			if err := h(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// requireFullSync refuses a writer connection whose commits do not each
+// sync the WAL. An acknowledgement promises a durable event; and on
+// walbuf.c a commit's frames are written out at its sync, so without one
+// other connections would be told of frames not yet in the file.
+func requireFullSync(c *sqlite3.SQLiteConn) error {
+	rows, err := c.Query("PRAGMA synchronous", nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: read synchronous: %w", err)
+	}
+	defer rows.Close()
+	v := make([]driver.Value, 1)
+	if err := rows.Next(v); err != nil {
+		return fmt.Errorf("sqlite: read synchronous: %w", err)
+	}
+	// 2 is FULL, 3 EXTRA.
+	if level, ok := v[0].(int64); !ok || level < 2 {
+		return fmt.Errorf("sqlite: the writer needs synchronous=FULL so that every commit is synced before it is acknowledged, and synchronous is %v", v[0])
+	}
+	return nil
 }
 
 func pragmas(stmts ...string) func(*sqlite3.SQLiteConn) error {
@@ -158,9 +192,12 @@ func dsn(path string, reader bool) string {
 		// store of 1.8M events within the noise (docs/PERFORMANCE.md).
 		q.Set("_cache_size", "-32768") // 32 MiB
 		q.Set("_txlock", "immediate")
-		// Its commits write the WAL through walbuf.c, which needs
-		// synchronous=FULL (above): the sync is what flushes its buffer.
-		q.Set("vfs", walBufVFS)
+		// Its commits write the WAL through walbuf.c where it is built,
+		// which needs synchronous=FULL (above, and requireFullSync): the
+		// sync is what flushes its buffer.
+		if walBufVFS != "" {
+			q.Set("vfs", walBufVFS)
+		}
 	}
 	u := url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}
 	return u.String()

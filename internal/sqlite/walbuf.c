@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64) && cgo && !stele_nowalbuf
+
 /*
 ** walbuf: a VFS that gathers the writes of a WAL file into one write.
 **
@@ -22,7 +24,8 @@
 ** has published after that sync. That holds when the connection commits
 ** with synchronous=FULL (as Stele's writer does): with synchronous=NORMAL a
 ** commit publishes frames without a sync, and they could still sit in the
-** buffer. Use this VFS only for connections with synchronous=FULL.
+** buffer. Use this VFS only for connections with synchronous=FULL: the
+** writer's connections refuse to open otherwise (requireFullSync).
 */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64) && cgo && !stele_nowalbuf
+
 package sqlite
 
 /*
@@ -12,7 +14,8 @@ import (
 	"unsafe"
 )
 
-// walBufVFS is the VFS of the writer's connections (walbuf.c): the default
+// walBufVFS is the VFS of the writer's connections (walbuf.c) on the
+// platforms it is written and tested for (walbuf_other.go elsewhere): the default
 // VFS, with each WAL file's consecutive writes gathered into one and the WAL
 // synced with fdatasync. A commit of n pages costs one write system call per
 // walBufSize bytes instead of 2n, and its sync no journal commit for the

@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64) && cgo && !stele_nowalbuf
+
 /*
 ** The parts of SQLite's VFS interface (sqlite3.h, public domain) that
 ** walbuf.c uses. They are declared here rather than included because the
