@@ -108,6 +108,9 @@ func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele
 	if details != nil {
 		return nil, invalid(details...)
 	}
+	if len(b.events) > 0 {
+		b.account = b.events[0].accountID
+	}
 	if err := s.writer.submit(ctx, b); err != nil {
 		return nil, err
 	}
