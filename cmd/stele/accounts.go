@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -45,11 +44,7 @@ func accountsCreate(ctx context.Context, args []string, out io.Writer) error {
 	if *days != 0 {
 		acct.RetentionDays = days
 	}
-	if !stele.AccountNamePattern.MatchString(acct.Name) {
-		return &stele.Error{Code: stele.EINVALID, Message: "account names are 1-63 lowercase letters, digits, - and _, starting with a letter or digit",
-			Details: []stele.FieldError{{Field: "name", Rule: "pattern"}}}
-	}
-	if err := checkAccount(acct, types); err != nil {
+	if err := acct.Validate(types); err != nil {
 		return err
 	}
 	a, err := openApp(ctx, sf, newLogger("warn"))
@@ -73,25 +68,6 @@ func accountsCreate(ctx context.Context, args []string, out io.Writer) error {
 		return printJSON(out, accountView(acct, types))
 	}
 	fmt.Fprintf(out, "created account %s (type %s, %d days retention)\n", acct.Name, acct.Type, acct.Retention(types))
-	return nil
-}
-
-// checkAccount checks an account's type and retention override.
-func checkAccount(a *stele.Account, types []stele.AccountType) error {
-	known := false
-	var names []string
-	for _, t := range types {
-		known = known || t.Name == a.Type
-		names = append(names, t.Name)
-	}
-	if !known {
-		return &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("unknown account type %q (%s)", a.Type, strings.Join(names, ", ")),
-			Details: []stele.FieldError{{Field: "type", Rule: "enum"}}}
-	}
-	if a.RetentionDays != nil && (*a.RetentionDays < 1 || *a.RetentionDays > 36500) {
-		return &stele.Error{Code: stele.EINVALID, Message: "retention days must be from 1 to 36500",
-			Details: []stele.FieldError{{Field: "retention_days", Rule: "range"}}}
-	}
 	return nil
 }
 
@@ -202,8 +178,11 @@ func accountsSet(ctx context.Context, args []string, out io.Writer) error {
 		return &stele.Error{Code: stele.EINVALID, Message: "--legal-hold must be on or off",
 			Details: []stele.FieldError{{Field: "legal_hold", Rule: "enum"}}}
 	}
-	if u.Type == nil && u.RetentionDays == nil && !u.ClearRetention && u.LegalHold == nil {
+	if u.IsZero() {
 		return stele.Errorf(stele.EINVALID, "nothing to change: give --type, --retention-days or --legal-hold")
+	}
+	if err := u.Validate(types); err != nil {
+		return err
 	}
 	a, err := openApp(ctx, sf, newLogger("warn"))
 	if err != nil {
@@ -212,16 +191,6 @@ func accountsSet(ctx context.Context, args []string, out io.Writer) error {
 	defer a.Close()
 	before, err := a.db.AccountByName(ctx, pos[0])
 	if err != nil {
-		return err
-	}
-	check := *before
-	if u.Type != nil {
-		check.Type = *u.Type
-	}
-	if u.RetentionDays != nil {
-		check.RetentionDays = u.RetentionDays
-	}
-	if err := checkAccount(&check, types); err != nil {
 		return err
 	}
 	before, after, err := a.db.UpdateAccount(ctx, before.ID, u)
