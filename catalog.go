@@ -93,6 +93,7 @@ var Catalog = map[string]string{
 	"system.resource_usage": CategorySystem,
 	"system.started":        CategorySystem,
 	"system.stopped":        CategorySystem,
+	"ingest.throttled":      CategorySystem,
 
 	// audit
 	"audit_log.viewed":   CategoryAudit,
