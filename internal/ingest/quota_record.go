@@ -87,3 +87,46 @@ func (q *Quotas) Loop(ctx context.Context, rec Recorder, every time.Duration, on
 		}
 	}
 }
+
+// QuotaChangeEvents returns the configuration events of a change to an
+// account's ingest quota, for its own log and for _system's: one
+// ingest_quota.changed with the quota before and after (as enforced, and
+// which settings were the account's own), or none when neither changed.
+// A change of type that changes the quota is one too.
+func QuotaChangeEvents(before, after *stele.Account, types []stele.AccountType, actor *stele.Ref) []stele.Event {
+	qb, qa := before.IngestQuota(types), after.IngestQuota(types)
+	ob, oa := before.Ingest, after.Ingest
+	own := func(p *int64) bool { return p != nil }
+	if qb == qa && own(ob.EventsPerSecond) == own(oa.EventsPerSecond) && own(ob.BytesPerSecond) == own(oa.BytesPerSecond) &&
+		own(ob.BurstSeconds) == own(oa.BurstSeconds) {
+		return nil
+	}
+	meta := map[string]any{
+		"events_per_second_before": qb.EventsPerSecond, "events_per_second_after": qa.EventsPerSecond,
+		"bytes_per_second_before": qb.BytesPerSecond, "bytes_per_second_after": qa.BytesPerSecond,
+		"burst_seconds_before": qb.BurstSeconds, "burst_seconds_after": qa.BurstSeconds,
+		"events_per_second_override_before": own(ob.EventsPerSecond), "events_per_second_override_after": own(oa.EventsPerSecond),
+		"bytes_per_second_override_before": own(ob.BytesPerSecond), "bytes_per_second_override_after": own(oa.BytesPerSecond),
+		"burst_seconds_override_before": own(ob.BurstSeconds), "burst_seconds_override_after": own(oa.BurstSeconds),
+	}
+	desc := fmt.Sprintf("Ingest quota of %s changed from %s to %s", after.Name, quotaText(qb), quotaText(qa))
+	if qb == qa {
+		desc = fmt.Sprintf("Ingest quota of %s stays %s; which settings are its own changed", after.Name, quotaText(qa))
+	}
+	target := &stele.Ref{Type: "account", ID: after.Name, Name: after.Name}
+	accounts := []string{after.Name, stele.SystemAccount}
+	if after.Name == stele.SystemAccount {
+		accounts = accounts[:1]
+	}
+	var out []stele.Event
+	for _, acct := range accounts {
+		out = append(out, stele.Event{Account: acct, Action: "ingest_quota.changed", Category: stele.CategoryConfiguration,
+			Outcome: stele.OutcomeSuccess, Actor: actor, Target: target, Description: desc, Metadata: meta})
+	}
+	return out
+}
+
+// quotaText is a quota as a person reads it.
+func quotaText(q stele.IngestQuota) string {
+	return fmt.Sprintf("%s a second and %s a second, bursts of %d s", rate(q.EventsPerSecond, "events"), rate(q.BytesPerSecond, "bytes"), q.BurstSeconds)
+}
