@@ -41,8 +41,8 @@ type Config struct {
 	// Throttled returns what the ingest quotas refused since start
 	// (ingest.Quotas.Refusals).
 	Throttled func() []Throttled
-	Logger  *slog.Logger
-	Now     func() time.Time // time.Now when nil
+	Logger    *slog.Logger
+	Now       func() time.Time // time.Now when nil
 }
 
 type key struct{ account, route string }
