@@ -165,8 +165,9 @@ func TestWriterServesAWaitingAccountBeforeAFloodersBacklog(t *testing.T) {
 
 // TestWriterKeepsCommitsSmallWhileAnotherAccountWrites: once batches of two
 // accounts have waited together, a commit takes at most FairEvents (so the
-// next account's batch waits for little) until a quiet second has passed;
-// then an account writing alone fills commits up to MaxEvents again.
+// next account's batch waits for little), the smaller batch first, until a
+// quiet second has passed; then an account writing alone fills commits up
+// to MaxEvents again.
 func TestWriterKeepsCommitsSmallWhileAnotherAccountWrites(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
@@ -179,11 +180,11 @@ func TestWriterKeepsCommitsSmallWhileAnotherAccountWrites(t *testing.T) {
 	f.send(t, "globex", 1)
 	f.waitQueued(2)
 	f.step()
-	if got := f.step(); len(got) != 5 || got[0] != f.acme.ID {
-		t.Fatalf("the first shared commit wrote %v, want acme's 5 events alone: globex's would pass the cap", got)
-	}
 	if got := f.step(); !slices.Equal(got, []int64{f.globex.ID}) {
-		t.Fatalf("the second shared commit wrote %v, want globex's event", got)
+		t.Fatalf("the first shared commit wrote %v, want globex's one event alone: acme's 5 would pass the cap", got)
+	}
+	if got := f.step(); len(got) != 5 || got[0] != f.acme.ID {
+		t.Fatalf("the second shared commit wrote %v, want acme's 5 events", got)
 	}
 
 	burst := func() []int {
@@ -245,5 +246,30 @@ func TestWriterStopsCleanly(t *testing.T) {
 	}
 	if _, err := f.svc.Record(ctx, stele.Event{Account: "globex", Action: "user.login"}); !errors.Is(err, errStopped) {
 		t.Fatalf("a batch after shutdown got %v, want %v", err, errStopped)
+	}
+}
+
+// TestWriterDoesNotStarveALargeBatchBehindSmallOnes: an account sending
+// one event at a time goes ahead of a large batch, but only until it has
+// had as many events written: the large batch is not left for last.
+func TestWriterDoesNotStarveALargeBatchBehindSmallOnes(t *testing.T) {
+	f := newFairStack(t, WriterConfig{FairEvents: 5})
+	f.hold(t)
+	for i := range 12 {
+		f.send(t, "globex", 1)
+		f.waitQueued(i + 1)
+	}
+	f.send(t, "acme", 5)
+	f.waitQueued(13)
+	f.step()
+	var commits [][]int64
+	for n := 0; n < 17; {
+		rows := f.step()
+		commits = append(commits, accounts(rows))
+		n += len(rows)
+	}
+	at := slices.IndexFunc(commits, func(c []int64) bool { return slices.Contains(c, f.acme.ID) })
+	if at < 0 || at > 1 {
+		t.Fatalf("the commits wrote accounts %v: acme's batch waited for globex's twelve single events", commits)
 	}
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"container/heap"
 	"context"
 	"sync"
 	"time"
@@ -14,7 +15,14 @@ import (
 const fairWindow = time.Second
 
 // queue holds the batches waiting for the writer, in one line per account,
-// and hands them out round robin.
+// and hands them out by fair queuing on events: each batch gets a virtual
+// finish time, its account's previous finish (or the queue's virtual time,
+// if the account had nothing waiting) plus its events, and the batch with
+// the earliest finish goes first. An account sending little therefore
+// passes an account sending much, without starving it: every batch served
+// moves the virtual time on, and a large batch's turn comes once the
+// others have had as many events written. With one account waiting, the
+// order is its own.
 type queue struct {
 	slots  chan struct{} // one per batch waiting: bounds the queue
 	ready  chan struct{} // a batch was pushed since the writer last looked
@@ -22,17 +30,19 @@ type queue struct {
 
 	mu          sync.Mutex
 	lines       map[int64]*line
-	ring        []*line // the accounts with batches waiting; the first starts the next commit
-	n           int     // batches waiting
-	err         error   // why the queue closed
+	order       lines // the lines waiting, earliest head first
+	vtime       int64 // the virtual start of the batch served last
+	n           int   // batches waiting
+	err         error // why the queue closed
 	sharedUntil time.Time
-	blocked     []bool // scratch for take
+	skipped     []*line // scratch for take
 }
 
 // line is one account's waiting batches, oldest first.
 type line struct {
 	account int64
 	batches []*batch
+	finish  int64 // virtual finish of its last batch
 }
 
 func newQueue(size int) *queue {
@@ -57,11 +67,17 @@ func (q *queue) push(ctx context.Context, b *batch) error {
 	}
 	l := q.lines[b.account]
 	if l == nil {
-		l = &line{account: b.account}
+		// An account with nothing waiting starts at the virtual time:
+		// being idle earns no credit.
+		l = &line{account: b.account, finish: q.vtime}
 		q.lines[b.account] = l
-		q.ring = append(q.ring, l)
 	}
+	l.finish += int64(len(b.events))
+	b.finish = l.finish
 	l.batches = append(l.batches, b)
+	if len(l.batches) == 1 {
+		heap.Push(&q.order, l)
+	}
 	q.n++
 	q.mu.Unlock()
 	select {
@@ -72,67 +88,54 @@ func (q *queue) push(ctx context.Context, b *batch) error {
 }
 
 // take appends to group the batches of the next commit and returns it with
-// their number of events. It goes round the accounts waiting, starting
-// with the first in line, taking each one's oldest batch per round while
-// it fits under the limit (the commit's first batch always does); an
-// account whose next batch does not fit is done for this commit. The
-// limit is maxEvents for an account writing alone, fairEvents while others
-// write too. The account that started the commit goes to the back of the
-// line.
+// their number of events. It takes batches earliest finish first while they
+// fit under the limit (the commit's first batch always does); an account
+// whose next batch does not fit is done for this commit. The limit is
+// maxEvents for an account writing alone, fairEvents while others write
+// too.
 func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) ([]*batch, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.n == 0 {
 		return group, 0
 	}
-	if len(q.ring) > 1 {
+	if len(q.order) > 1 {
 		q.sharedUntil = now.Add(fairWindow)
 	}
 	limit := maxEvents
 	if now.Before(q.sharedUntil) {
 		limit = fairEvents
 	}
-	q.blocked = append(q.blocked[:0], make([]bool, len(q.ring))...)
 	n, taken := 0, 0
-	for progress := true; progress; {
-		progress = false
-		for i, l := range q.ring {
-			if q.blocked[i] || len(l.batches) == 0 {
-				continue
-			}
-			b := l.batches[0]
-			if n > 0 && n+len(b.events) > limit {
-				q.blocked[i] = true
-				continue
-			}
-			group = append(group, b)
-			n += len(b.events)
-			taken++
-			l.batches[0] = nil
-			l.batches = l.batches[1:]
-			progress = true
+	q.skipped = q.skipped[:0]
+	for len(q.order) > 0 {
+		l := q.order[0]
+		b := l.batches[0]
+		if n > 0 && n+len(b.events) > limit {
+			q.skipped = append(q.skipped, heap.Pop(&q.order).(*line))
+			continue
+		}
+		group = append(group, b)
+		n += len(b.events)
+		taken++
+		q.vtime = max(q.vtime, b.finish-int64(len(b.events)))
+		l.batches[0] = nil
+		l.batches = l.batches[1:]
+		if len(l.batches) == 0 {
+			heap.Pop(&q.order)
+			delete(q.lines, l.account)
+		} else {
+			heap.Fix(&q.order, 0)
 		}
 	}
+	for _, l := range q.skipped {
+		heap.Push(&q.order, l)
+	}
+	clear(q.skipped)
 	q.n -= taken
 	for range taken {
 		<-q.slots
 	}
-	first := q.ring[0]
-	ring := q.ring[:0]
-	for _, l := range q.ring[1:] {
-		if len(l.batches) > 0 {
-			ring = append(ring, l)
-		} else {
-			delete(q.lines, l.account)
-		}
-	}
-	if len(first.batches) > 0 {
-		ring = append(ring, first)
-	} else {
-		delete(q.lines, first.account)
-	}
-	clear(q.ring[len(ring):])
-	q.ring = ring
 	return group, n
 }
 
@@ -145,14 +148,14 @@ func (q *queue) close(err error) {
 	}
 	q.err = err
 	close(q.closed)
-	for _, l := range q.ring {
+	for _, l := range q.order {
 		for _, b := range l.batches {
 			b.err = err
 			close(b.done)
 			<-q.slots
 		}
 	}
-	q.ring, q.lines, q.n = nil, nil, 0
+	q.order, q.lines, q.n = nil, nil, 0
 }
 
 // len returns the batches waiting.
@@ -160,4 +163,21 @@ func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.n
+}
+
+// lines is a heap of lines by the virtual finish of their oldest batch.
+type lines []*line
+
+func (h lines) Len() int { return len(h) }
+func (h lines) Less(i, j int) bool {
+	return h[i].batches[0].finish < h[j].batches[0].finish
+}
+func (h lines) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *lines) Push(x any)   { *h = append(*h, x.(*line)) }
+func (h *lines) Pop() any {
+	old := *h
+	l := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return l
 }

@@ -31,6 +31,7 @@ type batch struct {
 	// account is the account the batch waits in line for: its first
 	// event's (an operator's batch may name several).
 	account int64
+	finish  int64 // virtual finish time in the queue (queue.go)
 	events  []*pending
 	// gen, when confirm is set, is the key generation the events' API key
 	// was read at; the commit stores the batch only if it reads the same.
@@ -51,8 +52,8 @@ var ErrKeyChanged = stele.Errorf(stele.EUNAVAILABLE, "the API keys changed while
 // while a commit is in flight share the next transaction and its fsync;
 // every batch learns the outcome of the commit that carried it.
 //
-// Batches wait in one queue per account, and a commit takes them round
-// robin (queue.go), so one account's backlog never stands between another
+// Batches wait in one line per account and are taken by fair queuing on
+// events (queue.go), so one account's backlog never stands between another
 // account's batch and the next commit.
 type Writer struct {
 	store      stele.EventStore
