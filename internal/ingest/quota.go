@@ -1,10 +1,12 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -331,16 +333,7 @@ func (q *Quotas) Refusals() []Refused {
 		out = append(out, *r)
 	}
 	slices.SortFunc(out, func(a, b Refused) int {
-		if a.Account != b.Account {
-			if a.Account < b.Account {
-				return -1
-			}
-			return 1
-		}
-		if a.Quota < b.Quota {
-			return -1
-		}
-		return 0
+		return cmp.Or(strings.Compare(a.Account, b.Account), strings.Compare(a.Quota, b.Quota))
 	})
 	return out
 }
