@@ -164,10 +164,11 @@ func TestWriterServesAWaitingAccountBeforeAFloodersBacklog(t *testing.T) {
 }
 
 // TestWriterKeepsCommitsSmallWhileAnotherAccountWrites: once batches of two
-// accounts have waited together, a commit takes at most FairEvents (so the
-// next account's batch waits for little), the smaller batch first, until a
-// quiet second has passed; then an account writing alone fills commits up
-// to MaxEvents again.
+// accounts have waited together, an account's share of a commit is at
+// most FairEvents, so that a quiet account's event does not commit beside
+// a flooder's large batch, while small batches of both still share one,
+// until a quiet second has passed; then an account writing alone fills
+// commits up to MaxEvents again.
 func TestWriterKeepsCommitsSmallWhileAnotherAccountWrites(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
@@ -180,11 +181,21 @@ func TestWriterKeepsCommitsSmallWhileAnotherAccountWrites(t *testing.T) {
 	f.send(t, "globex", 1)
 	f.waitQueued(2)
 	f.step()
-	if got := f.step(); !slices.Equal(got, []int64{f.globex.ID}) {
-		t.Fatalf("the first shared commit wrote %v, want globex's one event alone: acme's 5 would pass the cap", got)
+	if got := f.step(); len(got) != 6 {
+		t.Fatalf("the first shared commit wrote %v, want acme's 5 events and globex's one: each is within its share", got)
 	}
-	if got := f.step(); len(got) != 5 || got[0] != f.acme.ID {
-		t.Fatalf("the second shared commit wrote %v, want acme's 5 events", got)
+
+	f.hold(t)
+	f.send(t, "acme", 10)
+	f.waitQueued(1)
+	f.send(t, "globex", 1)
+	f.waitQueued(2)
+	f.step()
+	if got := f.step(); !slices.Equal(got, []int64{f.globex.ID}) {
+		t.Fatalf("the next shared commit wrote %v, want globex's one event alone: acme's 10 pass its share", got)
+	}
+	if got := f.step(); len(got) != 10 || got[0] != f.acme.ID {
+		t.Fatalf("then the commit wrote %v, want acme's batch of 10 whole", got)
 	}
 
 	burst := func() []int {

@@ -43,6 +43,7 @@ type line struct {
 	account int64
 	batches []*batch
 	finish  int64 // virtual finish of its last batch
+	inGroup int   // events it has in the commit take is making
 }
 
 func newQueue(size int) *queue {
@@ -89,10 +90,12 @@ func (q *queue) push(ctx context.Context, b *batch) error {
 
 // take appends to group the batches of the next commit and returns it with
 // their number of events. It takes batches earliest finish first while they
-// fit under the limit (the commit's first batch always does); an account
-// whose next batch does not fit is done for this commit. The limit is
-// maxEvents for an account writing alone, fairEvents while others write
-// too.
+// fit (the commit's first batch always does), and an account whose next
+// batch does not fit is done for this commit. A batch fits while the
+// commit stays within maxEvents and, while more than one account writes,
+// its account's share of the commit within fairEvents: a quiet account's
+// event then commits without a flooder's large batch beside it, while many
+// accounts' small batches still share one commit.
 func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) ([]*batch, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -102,21 +105,22 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 	if len(q.order) > 1 {
 		q.sharedUntil = now.Add(fairWindow)
 	}
-	limit := maxEvents
+	share := maxEvents
 	if now.Before(q.sharedUntil) {
-		limit = fairEvents
+		share = fairEvents
 	}
 	n, taken := 0, 0
 	q.skipped = q.skipped[:0]
 	for len(q.order) > 0 {
 		l := q.order[0]
 		b := l.batches[0]
-		if n > 0 && n+len(b.events) > limit {
+		if n > 0 && (n+len(b.events) > maxEvents || l.inGroup+len(b.events) > share) {
 			q.skipped = append(q.skipped, heap.Pop(&q.order).(*line))
 			continue
 		}
 		group = append(group, b)
 		n += len(b.events)
+		l.inGroup += len(b.events)
 		taken++
 		q.vtime = max(q.vtime, b.finish-int64(len(b.events)))
 		l.batches[0] = nil
@@ -129,7 +133,11 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 		}
 	}
 	for _, l := range q.skipped {
+		l.inGroup = 0
 		heap.Push(&q.order, l)
+	}
+	for _, l := range q.order {
+		l.inGroup = 0
 	}
 	clear(q.skipped)
 	q.n -= taken

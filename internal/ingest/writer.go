@@ -78,9 +78,11 @@ func (w *Writer) Commits() int64 { return w.commits.Load() }
 // WriterConfig tunes a Writer. Zero values take defaults.
 type WriterConfig struct {
 	MaxEvents int // events per commit, default 16384
-	// FairEvents caps a commit while more than one account is writing,
-	// default 256: the commit in flight is what another account's batch
-	// waits for. A batch larger than the cap still goes whole.
+	// FairEvents caps one account's events in a commit while more than
+	// one account is writing, default 32: a quiet account's small batch
+	// then commits without a flooder's large one, and many accounts' small
+	// batches still share a commit. A batch larger than the cap still goes
+	// whole, in a commit it starts.
 	FairEvents int
 	Queue      int // batches waiting, default 4096
 	Now        func() time.Time
@@ -92,7 +94,7 @@ func NewWriter(ctx context.Context, store stele.EventStore, logger *slog.Logger,
 		cfg.MaxEvents = 16384
 	}
 	if cfg.FairEvents <= 0 {
-		cfg.FairEvents = 256
+		cfg.FairEvents = 32
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = 4096
