@@ -26,7 +26,7 @@ import (
 // unlimited in newEnv, globex is made so here): the writer is what is
 // measured, with the quotas' bookkeeping on every request.
 //
-//	go test -run '^$' -bench NoisyNeighbour -benchtime 1000x ./internal/api
+//	go test -run '^$' -bench NoisyNeighbour -benchtime 300x -timeout 30m ./internal/api
 func BenchmarkNoisyNeighbour(b *testing.B) {
 	for _, batch := range []int{1000, 100} {
 		b.Run(fmt.Sprintf("flood_batch=%d", batch), func(b *testing.B) { benchNoisyNeighbour(b, batch) })
