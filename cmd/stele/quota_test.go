@@ -18,7 +18,7 @@ import (
 // it, and the change is recorded in the account and in _system.
 func TestQuotaSetWithTheCLIIsEnforcedCountedAndRecorded(t *testing.T) {
 	data := t.TempDir()
-	runCLI(t, "accounts", "create", "metered", "--type", "team", "--ingest-events-per-second", "5", "--ingest-burst-seconds", "2", "--data", data)
+	runCLI(t, "accounts", "create", "metered", "--type", "team", "--ingest-events-per-second", "2", "--ingest-burst-seconds", "5", "--data", data)
 	var key struct{ Key string }
 	if err := json.Unmarshal([]byte(runCLI(t, "keys", "create", "--account", "metered", "--scopes", "events:write,events:read", "--json", "--data", data)), &key); err != nil {
 		t.Fatal(err)
@@ -28,7 +28,10 @@ func TestQuotaSetWithTheCLIIsEnforcedCountedAndRecorded(t *testing.T) {
 	if code := send(t, "POST", base+"/v1/events", key.Key, batch); code != 201 {
 		t.Fatalf("the first burst: %d", code)
 	}
-	req, _ := http.NewRequest("POST", base+"/v1/events", strings.NewReader(`{"action":"user.login"}`))
+	// Five more events need 2.5 s of refill: no pause of a slow machine
+	// between the two requests gives them that.
+	more := `{"events":[` + strings.TrimSuffix(strings.Repeat(`{"action":"user.login"},`, 5), ",") + `]}`
+	req, _ := http.NewRequest("POST", base+"/v1/events", strings.NewReader(more))
 	req.Header.Set("Authorization", "Bearer "+key.Key)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -60,7 +63,7 @@ func TestQuotaSetWithTheCLIIsEnforcedCountedAndRecorded(t *testing.T) {
 		Metadata map[string]any `json:"metadata"`
 	}
 	if err := json.Unmarshal([]byte(throttled), &ev); err != nil || ev.Category != "system" ||
-		ev.Metadata["requests_refused"] != 1.0 || ev.Metadata["events_refused"] != 1.0 || ev.Metadata["events_per_second"] != 5.0 {
+		ev.Metadata["requests_refused"] != 1.0 || ev.Metadata["events_refused"] != 5.0 || ev.Metadata["events_per_second"] != 2.0 {
 		t.Fatalf("the account's log holds %q (%v), want one ingest.throttled with one request refused", throttled, err)
 	}
 
@@ -90,8 +93,8 @@ func TestQuotaSetWithTheCLIIsEnforcedCountedAndRecorded(t *testing.T) {
 	for _, account := range []string{"metered", "_system"} {
 		out := strings.TrimSpace(runCLI(t, "export", "--format", "jsonl", "--data", data, "--account", account, "action:ingest_quota.changed"))
 		var ch struct{ Metadata map[string]any }
-		if err := json.Unmarshal([]byte(out), &ch); err != nil || ch.Metadata["events_per_second_before"] != 5.0 ||
-			ch.Metadata["events_per_second_after"] != 0.0 || ch.Metadata["burst_seconds_before"] != 2.0 || ch.Metadata["burst_seconds_after"] != 10.0 {
+		if err := json.Unmarshal([]byte(out), &ch); err != nil || ch.Metadata["events_per_second_before"] != 2.0 ||
+			ch.Metadata["events_per_second_after"] != 0.0 || ch.Metadata["burst_seconds_before"] != 5.0 || ch.Metadata["burst_seconds_after"] != 10.0 {
 			t.Fatalf("%s's log: %q (%v)", account, out, err)
 		}
 	}

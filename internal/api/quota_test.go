@@ -10,11 +10,12 @@ import (
 	"github.com/stele-audit/stele"
 )
 
-// meteredAccount adds an account allowed 5 events a second in bursts of 2
-// seconds, with a read/write key of the same name.
+// meteredAccount adds an account allowed 2 events a second in bursts of 5
+// seconds, with a read/write key of the same name. The rate is low so that
+// no pause of a slow machine between two requests refills the bucket.
 func (e *env) meteredAccount(name string) {
 	e.t.Helper()
-	rate, burst := int64(5), int64(2)
+	rate, burst := int64(2), int64(5)
 	a := &stele.Account{Name: name, Type: "team", Ingest: stele.IngestOverride{EventsPerSecond: &rate, BurstSeconds: &burst}}
 	if err := e.db.CreateAccount(context.Background(), a); err != nil {
 		e.t.Fatal(err)
@@ -42,7 +43,7 @@ func TestIngestOverQuotaIsRefusedWith429AndRetryAfter(t *testing.T) {
 		t.Fatalf("Retry-After %q, want whole seconds, at least 1", r.Header.Get("Retry-After"))
 	}
 	code, msg, details := r.errorBody(t)
-	if code != "throttled" || !strings.Contains(msg, "5 events a second") || len(details) != 1 ||
+	if code != "throttled" || !strings.Contains(msg, "2 events a second") || len(details) != 1 ||
 		details[0].Field != "ingest_events_per_second" || details[0].Rule != "quota" {
 		t.Fatalf("error %s %q %+v", code, msg, details)
 	}
