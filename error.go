@@ -3,6 +3,7 @@ package stele
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an application error. The HTTP layer maps codes to status
@@ -18,7 +19,10 @@ const (
 	ETOOLARGE     Code = "too_large"
 	EUNSUPPORTED  Code = "unsupported_media_type"
 	EUNAVAILABLE  Code = "unavailable"
-	EINTERNAL     Code = "internal"
+	// ETHROTTLED: the account is over a quota; the same request succeeds
+	// later (Error.RetryAfter says when).
+	ETHROTTLED Code = "throttled"
+	EINTERNAL  Code = "internal"
 )
 
 // FieldError names one bad field of one event: the event's index in the
@@ -36,6 +40,9 @@ type Error struct {
 	Code    Code
 	Message string
 	Details []FieldError
+	// RetryAfter, when not zero, is how long the caller should wait before
+	// sending the request again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

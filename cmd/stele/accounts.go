@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,11 +11,22 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/retention"
 )
 
+const accountsUsage = `Usage: stele accounts create NAME --type TYPE [--retention-days N] [--ingest-events-per-second N|unlimited] [--ingest-bytes-per-second N|unlimited] [--ingest-burst-seconds N]
+       stele accounts list [--json]
+       stele accounts set NAME [--type T] [--retention-days N|default] [--legal-hold on|off]
+                               [--ingest-events-per-second N|unlimited|default] [--ingest-bytes-per-second N|unlimited|default] [--ingest-burst-seconds N|default]
+       stele accounts delete NAME --yes
+
+An account's ingest quota is its type's (see --default-ingest-* on serve) unless
+set here: requests past it get 429 with Retry-After. 0 or 'unlimited' lifts a
+rate; 'default' goes back to the type's.`
+
 func runAccounts(ctx context.Context, args []string, out io.Writer) error {
-	return dispatch(ctx, "accounts", "Usage: stele accounts create NAME --type TYPE [--retention-days N]\n       stele accounts list\n       stele accounts set NAME [--type T] [--retention-days N|default] [--legal-hold on|off]\n       stele accounts delete NAME --yes", []subcommand{
+	return dispatch(ctx, "accounts", accountsUsage, []subcommand{
 		{"create", accountsCreate},
 		{"list", accountsList},
 		{"set", accountsSet},
@@ -22,19 +34,53 @@ func runAccounts(ctx context.Context, args []string, out io.Writer) error {
 	}, args, out)
 }
 
+// quotaFlags are the flags of an account's own ingest quota settings.
+type quotaFlags struct{ events, bytes, burst *string }
+
+func registerQuotaFlags(fs *flag.FlagSet, clear string) quotaFlags {
+	return quotaFlags{
+		events: fs.String("ingest-events-per-second", "", "the account's own ingest quota: events a second, or 'unlimited'"+clear),
+		bytes:  fs.String("ingest-bytes-per-second", "", "the account's own ingest quota: request bytes a second (N, NKiB, NMiB, NGiB), or 'unlimited'"+clear),
+		burst:  fs.String("ingest-burst-seconds", "", "the account's own ingest quota: seconds of each rate it may send at once"+clear),
+	}
+}
+
+// changes returns the settings the flags change; "default" clears one.
+func (q quotaFlags) changes() (events, bytes, burst stele.SettingChange, err error) {
+	parse := func(field, text string) (stele.SettingChange, error) {
+		switch strings.TrimSpace(text) {
+		case "":
+			return stele.SettingChange{}, nil
+		case "default":
+			return stele.SettingChange{Clear: true}, nil
+		}
+		n, err := ingest.ParseQuotaSetting(field, text)
+		return stele.SettingChange{Set: &n}, err
+	}
+	if events, err = parse(stele.FieldIngestEventsPerSecond, *q.events); err != nil {
+		return
+	}
+	if bytes, err = parse(stele.FieldIngestBytesPerSecond, *q.bytes); err != nil {
+		return
+	}
+	burst, err = parse(stele.FieldIngestBurstSeconds, *q.burst)
+	return
+}
+
 func accountsCreate(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("accounts create", "accounts create NAME --type TYPE [--retention-days N] [--json]")
+	fs := newFlags("accounts create", "accounts create NAME --type TYPE [--retention-days N] [--ingest-events-per-second N|unlimited] [--ingest-bytes-per-second N|unlimited] [--ingest-burst-seconds N] [--json]")
 	var sf storeFlags
 	sf.register(fs)
-	typesSpec := accountTypesFlag(fs)
+	readTypes := accountTypesFlag(fs)
 	typ := fs.String("type", "free", "account type: free, team, business or enterprise")
 	days := fs.Int("retention-days", 0, "keep events this many days instead of the type's default")
+	quota := registerQuotaFlags(fs, " (default: the type's)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	types, err := retention.ParseAccountTypes(*typesSpec)
+	types, err := readTypes()
 	if err != nil {
 		return err
 	}
@@ -45,11 +91,15 @@ func accountsCreate(ctx context.Context, args []string, out io.Writer) error {
 	if *days != 0 {
 		acct.RetentionDays = days
 	}
-	if !stele.AccountNamePattern.MatchString(acct.Name) {
-		return &stele.Error{Code: stele.EINVALID, Message: "account names are 1-63 lowercase letters, digits, - and _, starting with a letter or digit",
-			Details: []stele.FieldError{{Field: "name", Rule: "pattern"}}}
+	events, bytes, burst, err := quota.changes()
+	if err != nil {
+		return err
 	}
-	if err := checkAccount(acct, types); err != nil {
+	if events.Clear || bytes.Clear || burst.Clear {
+		return stele.Errorf(stele.EINVALID, "a new account takes its type's ingest quota already: 'default' is for accounts set")
+	}
+	stele.AccountUpdate{IngestEventsPerSecond: events, IngestBytesPerSecond: bytes, IngestBurstSeconds: burst}.Apply(acct)
+	if err := acct.Validate(types); err != nil {
 		return err
 	}
 	a, err := openApp(ctx, sf, newLogger("warn"))
@@ -63,35 +113,18 @@ func accountsCreate(ctx context.Context, args []string, out io.Writer) error {
 	if _, err := a.keyring.Account(ctx, acct.ID); err != nil {
 		return err
 	}
+	q := acct.IngestQuota(types)
 	if err := a.record(ctx, stele.Event{Account: stele.SystemAccount, Action: "account.created", Outcome: stele.OutcomeSuccess,
 		Target:      &stele.Ref{Type: "account", ID: acct.Name, Name: acct.Name},
-		Description: fmt.Sprintf("Account %s created with type %s (%d days retention)", acct.Name, acct.Type, acct.Retention(types)),
-		Metadata:    map[string]any{"type": acct.Type, "retention_days": acct.Retention(types)}}); err != nil {
+		Description: fmt.Sprintf("Account %s created with type %s (%d days retention; ingest %s)", acct.Name, acct.Type, acct.Retention(types), quotaText(q)),
+		Metadata: map[string]any{"type": acct.Type, "retention_days": acct.Retention(types),
+			"ingest_events_per_second": q.EventsPerSecond, "ingest_bytes_per_second": q.BytesPerSecond, "ingest_burst_seconds": q.BurstSeconds}}); err != nil {
 		return err
 	}
 	if *asJSON {
 		return printJSON(out, accountView(acct, types))
 	}
-	fmt.Fprintf(out, "created account %s (type %s, %d days retention)\n", acct.Name, acct.Type, acct.Retention(types))
-	return nil
-}
-
-// checkAccount checks an account's type and retention override.
-func checkAccount(a *stele.Account, types []stele.AccountType) error {
-	known := false
-	var names []string
-	for _, t := range types {
-		known = known || t.Name == a.Type
-		names = append(names, t.Name)
-	}
-	if !known {
-		return &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("unknown account type %q (%s)", a.Type, strings.Join(names, ", ")),
-			Details: []stele.FieldError{{Field: "type", Rule: "enum"}}}
-	}
-	if a.RetentionDays != nil && (*a.RetentionDays < 1 || *a.RetentionDays > 36500) {
-		return &stele.Error{Code: stele.EINVALID, Message: "retention days must be from 1 to 36500",
-			Details: []stele.FieldError{{Field: "retention_days", Rule: "range"}}}
-	}
+	fmt.Fprintf(out, "created account %s (type %s, %d days retention, ingest %s)\n", acct.Name, acct.Type, acct.Retention(types), quotaText(q))
 	return nil
 }
 
@@ -102,23 +135,64 @@ type accountJSON struct {
 	Override      bool      `json:"retention_overridden"`
 	LegalHold     bool      `json:"legal_hold"`
 	CreatedAt     time.Time `json:"created_at"`
+	// Ingest is the quota enforced (0: unlimited); IngestOverride the
+	// settings that are the account's own rather than its type's.
+	Ingest         stele.IngestQuota    `json:"ingest"`
+	IngestOverride stele.IngestOverride `json:"ingest_override"`
 }
 
 func accountView(a *stele.Account, types []stele.AccountType) accountJSON {
 	return accountJSON{Name: a.Name, Type: a.Type, RetentionDays: a.Retention(types),
-		Override: a.RetentionDays != nil, LegalHold: a.LegalHold, CreatedAt: a.CreatedAt}
+		Override: a.RetentionDays != nil, LegalHold: a.LegalHold, CreatedAt: a.CreatedAt,
+		Ingest: a.IngestQuota(types), IngestOverride: a.Ingest}
+}
+
+// quotaText is a quota for the terminal, a star on the account's own settings.
+func quotaText(q stele.IngestQuota, own ...stele.IngestOverride) string {
+	star := func(p *int64) string {
+		if len(own) > 0 && p != nil {
+			return "*"
+		}
+		return ""
+	}
+	var o stele.IngestOverride
+	if len(own) > 0 {
+		o = own[0]
+	}
+	bytes := "unlimited"
+	if q.BytesPerSecond > 0 {
+		bytes = byteSize(q.BytesPerSecond)
+	}
+	events := "unlimited"
+	if q.EventsPerSecond > 0 {
+		events = strconv.FormatInt(q.EventsPerSecond, 10)
+	}
+	return fmt.Sprintf("%s%s events/s, %s%s/s, burst %ds%s", events, star(o.EventsPerSecond), bytes, star(o.BytesPerSecond), q.BurstSeconds, star(o.BurstSeconds))
+}
+
+// byteSize writes n in the largest binary unit that divides it.
+func byteSize(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + " " + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + " B"
 }
 
 func accountsList(ctx context.Context, args []string, out io.Writer) error {
 	fs := newFlags("accounts list", "accounts list [--json]")
 	var sf storeFlags
 	sf.register(fs)
-	typesSpec := accountTypesFlag(fs)
+	readTypes := accountTypesFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	types, err := retention.ParseAccountTypes(*typesSpec)
+	types, err := readTypes()
 	if err != nil {
 		return err
 	}
@@ -139,13 +213,13 @@ func accountsList(ctx context.Context, args []string, out io.Writer) error {
 		return printJSON(out, views)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTYPE\tRETENTION\tLEGAL HOLD\tCREATED")
+	fmt.Fprintln(tw, "NAME\tTYPE\tRETENTION\tLEGAL HOLD\tINGEST QUOTA (* the account's own)\tCREATED")
 	for _, v := range views {
 		ret := strconv.Itoa(v.RetentionDays) + " days"
 		if v.Override {
 			ret += " (override)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", v.Name, v.Type, ret, onOff(v.LegalHold), v.CreatedAt.Format(time.DateOnly))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", v.Name, v.Type, ret, onOff(v.LegalHold), quotaText(v.Ingest, v.IngestOverride), v.CreatedAt.Format(time.DateOnly))
 	}
 	return tw.Flush()
 }
@@ -158,19 +232,20 @@ func onOff(b bool) string {
 }
 
 func accountsSet(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("accounts set", "accounts set NAME [--type T] [--retention-days N|default] [--legal-hold on|off] [--json]")
+	fs := newFlags("accounts set", "accounts set NAME [--type T] [--retention-days N|default] [--legal-hold on|off] [--ingest-events-per-second N|unlimited|default] [--ingest-bytes-per-second N|unlimited|default] [--ingest-burst-seconds N|default] [--json]")
 	var sf storeFlags
 	sf.register(fs)
-	typesSpec := accountTypesFlag(fs)
+	readTypes := accountTypesFlag(fs)
 	typ := fs.String("type", "", "new account type")
 	days := fs.String("retention-days", "", "retention override in days, or 'default' for the type's")
 	hold := fs.String("legal-hold", "", "on or off: suspend retention purges")
+	quota := registerQuotaFlags(fs, ", or 'default' for the type's")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	types, err := retention.ParseAccountTypes(*typesSpec)
+	types, err := readTypes()
 	if err != nil {
 		return err
 	}
@@ -202,8 +277,14 @@ func accountsSet(ctx context.Context, args []string, out io.Writer) error {
 		return &stele.Error{Code: stele.EINVALID, Message: "--legal-hold must be on or off",
 			Details: []stele.FieldError{{Field: "legal_hold", Rule: "enum"}}}
 	}
-	if u.Type == nil && u.RetentionDays == nil && !u.ClearRetention && u.LegalHold == nil {
-		return stele.Errorf(stele.EINVALID, "nothing to change: give --type, --retention-days or --legal-hold")
+	if u.IngestEventsPerSecond, u.IngestBytesPerSecond, u.IngestBurstSeconds, err = quota.changes(); err != nil {
+		return err
+	}
+	if u.IsZero() {
+		return stele.Errorf(stele.EINVALID, "nothing to change: give --type, --retention-days, --legal-hold or an --ingest-… setting")
+	}
+	if err := u.Validate(types); err != nil {
+		return err
 	}
 	a, err := openApp(ctx, sf, newLogger("warn"))
 	if err != nil {
@@ -214,26 +295,18 @@ func accountsSet(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	check := *before
-	if u.Type != nil {
-		check.Type = *u.Type
-	}
-	if u.RetentionDays != nil {
-		check.RetentionDays = u.RetentionDays
-	}
-	if err := checkAccount(&check, types); err != nil {
-		return err
-	}
 	before, after, err := a.db.UpdateAccount(ctx, before.ID, u)
 	if err != nil {
 		return err
 	}
-	if err := a.record(ctx, retention.ChangeEvents(before, after, types, operatorActor())...); err != nil {
+	events := append(retention.ChangeEvents(before, after, types, operatorActor()), ingest.QuotaChangeEvents(before, after, types, operatorActor())...)
+	if err := a.record(ctx, events...); err != nil {
 		return err
 	}
 	if *asJSON {
 		return printJSON(out, accountView(after, types))
 	}
-	fmt.Fprintf(out, "account %s: type %s, %d days retention, legal hold %s\n", after.Name, after.Type, after.Retention(types), onOff(after.LegalHold))
+	fmt.Fprintf(out, "account %s: type %s, %d days retention, legal hold %s, ingest %s\n", after.Name, after.Type, after.Retention(types), onOff(after.LegalHold),
+		quotaText(after.IngestQuota(types), after.Ingest))
 	return nil
 }

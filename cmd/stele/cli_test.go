@@ -261,3 +261,31 @@ func TestAccountCommandsNeedTheAccount(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountSettingsAreValidatedInOnePlace: accounts create and set check
+// an account with the domain's rules, the ones the console applies: every
+// problem is named with its field and rule, and a setting the command
+// leaves alone (a type the configuration has since dropped) does not stop
+// it changing another.
+func TestAccountSettingsAreValidatedInOnePlace(t *testing.T) {
+	data := t.TempDir()
+	_, stderr, code := runCLIErr(t, "", nil, "accounts", "create", "initech", "--type", "platinum", "--retention-days", "40000", "--data", data)
+	if code != 2 || !strings.Contains(stderr, "type: enum") || !strings.Contains(stderr, "retention_days: range") {
+		t.Fatalf("create with two bad settings: exit %d, %s", code, stderr)
+	}
+	if _, stderr, code := runCLIErr(t, "", nil, "accounts", "create", "Init!ech", "--data", data); code != 2 || !strings.Contains(stderr, "name: pattern") {
+		t.Fatalf("create with a bad name: exit %d, %s", code, stderr)
+	}
+	gold := []string{"STELE_ACCOUNT_TYPES=gold=500"}
+	if _, stderr, code := runCLIErr(t, "", gold, "accounts", "create", "goldco", "--type", "gold", "--data", data); code != 0 {
+		t.Fatalf("create with a configured type: exit %d, %s", code, stderr)
+	}
+	if _, stderr, code := runCLIErr(t, "", nil, "accounts", "set", "goldco", "--retention-days", "0", "--data", data); code != 2 || !strings.Contains(stderr, "retention_days: range") {
+		t.Fatalf("set 0 days: exit %d, %s", code, stderr)
+	}
+	// Without STELE_ACCOUNT_TYPES gold is unknown, but the legal hold is
+	// not the type.
+	if _, stderr, code := runCLIErr(t, "", nil, "accounts", "set", "goldco", "--legal-hold", "on", "--data", data); code != 0 {
+		t.Fatalf("set the legal hold of an account of a dropped type: exit %d, %s", code, stderr)
+	}
+}

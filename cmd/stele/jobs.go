@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/leader"
 	"github.com/stele-audit/stele/internal/postgres"
 	"github.com/stele-audit/stele/internal/recovery"
@@ -25,15 +27,19 @@ type serveJobs struct {
 
 // startJobs starts the retention purge (every retentionEvery) and the
 // per-minute metrics recording; stop ends them and waits.
-func startJobs(ctx context.Context, a *app, sf storeFlags, accountTypes string, retentionEvery time.Duration) (*serveJobs, error) {
-	job, err := a.retentionJob(accountTypes)
-	if err != nil {
-		return nil, err
-	}
+func startJobs(ctx context.Context, a *app, sf storeFlags, types []stele.AccountType, quotas *ingest.Quotas, retentionEvery time.Duration) *serveJobs {
+	job := a.retentionJob(types)
 	// `stele crypto rotate --master` in another process adds a master key
 	// version to the key file; keys rewrapped under it unwrap here too.
 	a.keyring.ReloadMaster = func() (*seal.MasterKey, error) { return seal.LoadMasterKey(sf.data, os.Getenv, a.logger) }
-	col := metrics.New(metrics.Config{Recorder: a.ingest, StoreSize: a.db.Size, Ingested: a.writer.Committed, Commits: a.writer.Commits, Logger: a.logger})
+	col := metrics.New(metrics.Config{Recorder: a.ingest, StoreSize: a.db.Size, Ingested: a.writer.Committed, Commits: a.writer.Commits,
+		Throttled: func() []metrics.Throttled {
+			var out []metrics.Throttled
+			for _, r := range quotas.Refusals() {
+				out = append(out, metrics.Throttled(r))
+			}
+			return out
+		}, Logger: a.logger})
 	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	// Jobs on the shared data run on one node at a time; metrics are each
@@ -50,7 +56,12 @@ func startJobs(ctx context.Context, a *app, sf storeFlags, accountTypes string, 
 		})
 	}
 	wg.Go(func() { col.Loop(jctx, time.Minute) })
-	return &serveJobs{metrics: col, logger: a.logger, stop: func() { cancel(); wg.Wait() }}, nil
+	// Each node records the refusals it made: one ingest.throttled event
+	// per throttled account and minute.
+	wg.Go(func() {
+		quotas.Loop(jctx, a.ingest, time.Minute, func(err error) { a.logger.Warn("record ingest throttling", "err", err) })
+	})
+	return &serveJobs{metrics: col, logger: a.logger, stop: func() { cancel(); wg.Wait() }}
 }
 
 // handler serves GET /metrics beside h, behind metricsToken when it is

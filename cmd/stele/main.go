@@ -120,7 +120,7 @@ func describe(err error) string {
 	b.WriteString(e.Message)
 	for _, d := range e.Details {
 		fmt.Fprintf(&b, "\n  %s: %s", d.Field, d.Rule)
-		if d.Message != "" {
+		if d.Message != "" && !strings.Contains(e.Message, d.Message) {
 			fmt.Fprintf(&b, " (%s)", d.Message)
 		}
 	}

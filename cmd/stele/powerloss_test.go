@@ -188,12 +188,15 @@ func TestAcknowledgedEventsSurvivePowerLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	syncDirectory(t, fsys.Dir())
-	runCLI(t, "accounts", "create", "acme", "--type", "team", "--data", data)
+	// Ingest quotas would refuse part of the load: this test is about what
+	// is acknowledged, not how much.
+	unlimited := []string{"--ingest-events-per-second", "unlimited", "--ingest-bytes-per-second", "unlimited"}
+	runCLI(t, append([]string{"accounts", "create", "acme", "--type", "team", "--data", data}, unlimited...)...)
 	// Events of "old" are older than its retention: a purge deletes them.
 	// A purge takes only a prefix of expired events, so the first ones come
 	// through an operator key, which leaves no record in the account, and
 	// the account's own key is made after them.
-	runCLI(t, "accounts", "create", "old", "--type", "free", "--retention-days", "1", "--data", data)
+	runCLI(t, append([]string{"accounts", "create", "old", "--type", "free", "--retention-days", "1", "--data", data}, unlimited...)...)
 	key := func(args ...string) string {
 		var created struct{ Key string }
 		out := runCLI(t, append([]string{"keys", "create", "--json", "--data", data}, args...)...)

@@ -9,23 +9,32 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/retention"
 )
 
-// accountTypesFlag registers --account-types (STELE_ACCOUNT_TYPES): days
-// per account type, overriding the built-in types' defaults.
-func accountTypesFlag(fs *flag.FlagSet) *string {
-	return fs.String("account-types", "", "retention days per account type, e.g. free=30,team=90,business=365,enterprise=730 (overrides the built-in days)")
+// accountTypesFlag registers the account types' settings: --account-types
+// (STELE_ACCOUNT_TYPES), retention days per type, and the per-type ingest
+// quota defaults, overriding the built-in types'. The function it returns
+// reads them once the flags are parsed.
+func accountTypesFlag(fs *flag.FlagSet) func() ([]stele.AccountType, error) {
+	days := fs.String("account-types", "", "retention days per account type, e.g. free=30,team=90,business=365,enterprise=730 (overrides the built-in days; a new name adds a type, with no ingest quota until the flags below give it one)")
+	events := fs.String("default-ingest-events-per-second", "", "ingest quota per account type: events a second, e.g. free=100,team=1000,business=5000,enterprise=50000 (the built-in defaults; 'unlimited' or 0 for none)")
+	bytes := fs.String("default-ingest-bytes-per-second", "", "ingest quota per account type: request bytes a second, e.g. free=256KiB,team=4MiB,business=16MiB,enterprise=64MiB (the built-in defaults; 'unlimited' or 0 for none)")
+	burst := fs.String("default-ingest-burst-seconds", "", "ingest quota per account type: seconds of each rate an idle account may send at once, e.g. free=10,team=10 (built-in: 10 for every type)")
+	return func() ([]stele.AccountType, error) {
+		types, err := retention.ParseAccountTypes(*days)
+		if err != nil {
+			return nil, err
+		}
+		return ingest.ParseTypeQuotas(types, *events, *bytes, *burst)
+	}
 }
 
 // retentionJob returns the retention job on the app's store.
-func (a *app) retentionJob(typesSpec string) (*retention.Job, error) {
-	types, err := retention.ParseAccountTypes(typesSpec)
-	if err != nil {
-		return nil, err
-	}
+func (a *app) retentionJob(types []stele.AccountType) *retention.Job {
 	return &retention.Job{Accounts: a.db, Store: a.db, Recorder: a.ingest, Types: types, Logger: a.logger,
-		Integrity: a.checkpoints}, nil
+		Integrity: a.checkpoints}
 }
 
 func runRetention(ctx context.Context, args []string, out io.Writer) error {
@@ -41,10 +50,14 @@ func runRetention(ctx context.Context, args []string, out io.Writer) error {
 	sf.register(fs)
 	account := fs.String("account", "", "purge only this account (default: every account)")
 	dryRun := fs.Bool("dry-run", false, "report what would be purged; delete nothing")
-	types := accountTypesFlag(fs)
+	readTypes := accountTypesFlag(fs)
 	batch := fs.Int("batch", retention.DefaultBatch, "rows deleted per transaction")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	types, err := readTypes()
+	if err != nil {
 		return err
 	}
 	a, err := openApp(ctx, sf, newLogger("warn"))
@@ -52,10 +65,7 @@ func runRetention(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	job, err := a.retentionJob(*types)
-	if err != nil {
-		return err
-	}
+	job := a.retentionJob(types)
 	job.Batch = *batch
 	results, err := job.Run(ctx, *account, *dryRun)
 	if *asJSON {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
+	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
-	"github.com/stele-audit/stele/internal/retention"
 )
 
 func runServe(ctx context.Context, args []string, out io.Writer) error {
@@ -28,10 +28,14 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate file (PEM); needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the private key file (PEM) of --tls-cert")
 	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this address (off by default; keep it on loopback)")
-	accountTypes := accountTypesFlag(fs)
+	readTypes := accountTypesFlag(fs)
 	retentionEvery := fs.Duration("retention-interval", time.Hour, "how often to purge events older than their account's retention")
 	metricsToken := fs.String("metrics-token", "", "require this bearer token on GET /metrics (give it as STELE_METRICS_TOKEN, not on the command line)")
 	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	types, err := readTypes()
+	if err != nil {
 		return err
 	}
 	logger := newLogger(*logLevel)
@@ -79,21 +83,14 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		Ready: a.db.Ping, Checkpoints: a.checkpoints,
 	}
 	stopSigning := startCheckpointJob(ctx, a.leader, a.checkpoints, *checkpointEvery)
-	types, err := retention.ParseAccountTypes(*accountTypes)
-	if err != nil {
-		ln.Close()
-		return err
-	}
+	quotas := ingest.NewQuotas(a.db, ingest.QuotaConfig{Types: types})
+	a.ingest.SetQuotas(quotas)
 	handler, err := withConsole(ctx, a, logger, tls, types, srv.Handler())
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	jobs, err := startJobs(ctx, a, sf, *accountTypes, *retentionEvery)
-	if err != nil {
-		ln.Close()
-		return err
-	}
+	jobs := startJobs(ctx, a, sf, types, quotas, *retentionEvery)
 	defer jobs.stop()
 	httpSrv := &http.Server{
 		Handler:           jobs.handler(handler, *metricsToken),
@@ -142,7 +139,7 @@ func serveDebug(addr string, logger *slog.Logger) {
 func printWelcome(out io.Writer, base string, sf storeFlags, demoKey string) {
 	fmt.Fprintf(out, "Stele is listening on %s (data in %s)\n\n", base, sf.data)
 	if demoKey != "" {
-		fmt.Fprintf(out, "Demo read/write key for account acme (shown once):\n  export STELE_URL=%s STELE_KEY=%s\n\n", base, demoKey)
+		fmt.Fprintf(out, "Demo read/write key for account acme (shown once; acme has no ingest quota, for stele loadgen):\n  export STELE_URL=%s STELE_KEY=%s\n\n", base, demoKey)
 		fmt.Fprintf(out, "Try (after go build -o stele ./cmd/stele, in another terminal with the export above):\n  ./stele query 'action:user.login_failed'\n  ./stele query 'category:user_management after:7d'\n")
 		fmt.Fprintf(out, "  curl -H \"Authorization: Bearer $STELE_KEY\" '%s/v1/events?q=action:user.role_changed&limit=5'\n\n", base)
 		return

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -212,6 +213,8 @@ func statusOf(code stele.Code) int {
 		return http.StatusUnsupportedMediaType
 	case stele.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case stele.ETHROTTLED:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -238,6 +241,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *stele.Error
 	if errors.As(err, &e) {
 		details = e.Details
+		if e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(ingest.RetryAfterSeconds(e.RetryAfter), 10))
+		}
 	}
 	if code == stele.EINTERNAL {
 		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -55,13 +55,16 @@ func (s *Server) handleSetRetention(w http.ResponseWriter, r *http.Request, v *v
 		u.ClearRetention = true
 	case "custom":
 		n, err := strconv.Atoi(daysText)
-		if err != nil || n < 1 || n > retention.MaxRetentionDays {
+		if err == nil {
+			u.RetentionDays = &n
+			err = u.Validate(s.AccountTypes)
+		}
+		if err != nil {
 			s.settingsPage(w, r, v, http.StatusBadRequest, map[string]any{
 				"Error":      fmt.Sprintf("%s: enter a whole number of days from 1 to %d (you entered %q).", fieldDays, retention.MaxRetentionDays, daysText),
 				"ErrorField": "days", "Days": daysText, "Custom": true})
 			return
 		}
-		u.RetentionDays = &n
 	default:
 		s.settingsPage(w, r, v, http.StatusBadRequest, map[string]any{
 			"Error":      fieldRetention + ": choose the account type's default or this account's own number of days.",

@@ -58,17 +58,8 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request, v *
 		return
 	}
 	name, typ := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("type")
-	known := false
-	for _, t := range s.AccountTypes {
-		known = known || t.Name == typ
-	}
-	var err error
-	switch {
-	case !stele.AccountNamePattern.MatchString(name):
-		err = stele.Errorf(stele.EINVALID, "an account name is lower-case letters, digits, - and _, starting with a letter or digit")
-	case !known:
-		err = stele.Errorf(stele.EINVALID, "unknown account type %q", typ)
-	default:
+	err := (&stele.Account{Name: name, Type: typ}).Validate(s.AccountTypes)
+	if err == nil {
 		err = s.Accounts.CreateAccount(r.Context(), &stele.Account{Name: name, Type: typ})
 	}
 	if err != nil {

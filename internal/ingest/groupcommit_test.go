@@ -93,7 +93,7 @@ func TestConcurrentBatchesShareOneCommit(t *testing.T) {
 		go record()
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for len(w.queue) < callers-1 && time.Now().Before(deadline) {
+	for w.queued() < callers-1 && time.Now().Before(deadline) {
 		runtime.Gosched()
 	}
 	close(store.gate)
@@ -149,7 +149,7 @@ func TestCommitConfirmsKeyGeneration(t *testing.T) {
 			results <- err
 		}()
 	}
-	for len(w.queue) < 2 {
+	for w.queued() < 2 {
 		if len(results) > 0 {
 			t.Fatalf("a batch returned before its commit: %v", <-results)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -18,6 +19,7 @@ type Service struct {
 	accounts stele.AccountStore
 	keys     *seal.Keyring
 	writer   *Writer
+	quotas   *Quotas // nil for none
 	now      func() time.Time
 	logger   *slog.Logger
 }
@@ -27,9 +29,13 @@ func NewService(accounts stele.AccountStore, keys *seal.Keyring, writer *Writer,
 	return &Service{accounts: accounts, keys: keys, writer: writer, now: writer.now, logger: logger}
 }
 
+// SetQuotas makes Ingest enforce q; call it before the service takes
+// requests.
+func (s *Service) SetQuotas(q *Quotas) { s.quotas = q }
+
 // Ingest decodes, validates and durably stores the events of a request body
 // for principal p. A batch is all-or-nothing: one bad event rejects it whole,
-// with every problem listed.
+// with every problem listed, and so does an account's ingest quota.
 func (s *Service) Ingest(ctx context.Context, p *stele.Principal, body []byte) ([]stele.Receipt, error) {
 	if !p.Can(stele.ScopeEventsWrite) {
 		return nil, stele.Errorf(stele.EFORBIDDEN, "this key lacks the %s scope", stele.ScopeEventsWrite)
@@ -49,7 +55,7 @@ func (s *Service) Ingest(ctx context.Context, p *stele.Principal, body []byte) (
 	if details != nil {
 		return nil, invalid(details...)
 	}
-	return s.append(ctx, p, events)
+	return s.append(ctx, p, events, int64(len(body)))
 }
 
 // Record stores events that Stele itself produces (self-audit: exports,
@@ -73,17 +79,20 @@ func (s *Service) Record(ctx context.Context, events ...stele.Event) ([]stele.Re
 	if details != nil {
 		return nil, invalid(details...)
 	}
-	return s.append(ctx, &stele.Principal{Account: stele.SystemAccount, Operator: true}, out)
+	// Stele's own events are never throttled: no quota may silence the
+	// record of what Stele did.
+	return s.append(ctx, &stele.Principal{Account: stele.SystemAccount, Operator: true}, out, -1)
 }
 
-func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele.Event) ([]stele.Receipt, error) {
+// append stores events for p. bodyBytes is the size of the request they
+// came in, charged with them to their accounts' quotas; -1 for none.
+func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele.Event, bodyBytes int64) (_ []stele.Receipt, err error) {
 	b := &batch{events: make([]*pending, len(events)), gen: p.Generation, confirm: p.HasGeneration}
 	accounts := map[string]*stele.Account{}
-	keys := map[int64]*seal.AccountKeys{}
+	resolved := make([]*stele.Account, len(events))
 	var details []stele.FieldError
 	for i := range events {
-		e := &events[i]
-		acct, err := s.resolveAccount(ctx, p, e.Account, accounts)
+		acct, err := s.resolveAccount(ctx, p, events[i].Account, accounts)
 		if err != nil {
 			if stele.ErrorCode(err) == stele.ENOTFOUND {
 				details = append(details, stele.FieldError{Index: i, Field: "account", Rule: "unknown", Message: stele.ErrorMessage(err)})
@@ -91,6 +100,26 @@ func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele
 			}
 			return nil, err
 		}
+		resolved[i] = acct
+	}
+	if details != nil {
+		return nil, invalid(details...)
+	}
+	if s.quotas != nil && bodyBytes >= 0 {
+		// Before the events are sealed: a refused request costs little.
+		charges := chargesOf(resolved, bodyBytes)
+		if err := s.quotas.take(ctx, charges); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				s.quotas.give(charges)
+			}
+		}()
+	}
+	keys := map[int64]*seal.AccountKeys{}
+	for i := range events {
+		e, acct := &events[i], resolved[i]
 		k, ok := keys[acct.ID]
 		if !ok {
 			if k, err = s.keys.Account(ctx, acct.ID); err != nil {
@@ -106,8 +135,8 @@ func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele
 			idem:   seal.IdempotencyToken(k, e.IdempotencyKey),
 		}
 	}
-	if details != nil {
-		return nil, invalid(details...)
+	if len(b.events) > 0 {
+		b.account = b.events[0].accountID
 	}
 	if err := s.writer.submit(ctx, b); err != nil {
 		return nil, err
@@ -117,6 +146,30 @@ func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele
 		receipts[i] = pe.receipt
 	}
 	return receipts, nil
+}
+
+// chargesOf returns what a request of bodyBytes bytes whose events go to
+// accounts takes from each account's quota: its events, and its share of
+// the bytes in proportion to them.
+func chargesOf(accounts []*stele.Account, bodyBytes int64) []charge {
+	var out []charge
+	for _, a := range accounts {
+		i := slices.IndexFunc(out, func(c charge) bool { return c.accountID == a.ID })
+		if i < 0 {
+			i = len(out)
+			out = append(out, charge{accountID: a.ID})
+		}
+		out[i].events++
+	}
+	left := bodyBytes
+	for i := range out {
+		out[i].bytes = bodyBytes * out[i].events / int64(len(accounts))
+		left -= out[i].bytes
+	}
+	if len(out) > 0 {
+		out[0].bytes += left
+	}
+	return out
 }
 
 // resolveAccount returns the account an event is for. Account keys write

@@ -28,7 +28,11 @@ type pending struct {
 
 // batch is one caller's events; the writer commits it whole with others.
 type batch struct {
-	events []*pending
+	// account is the account the batch waits in line for: its first
+	// event's (an operator's batch may name several).
+	account int64
+	finish  int64 // virtual finish time in the queue (queue.go)
+	events  []*pending
 	// gen, when confirm is set, is the key generation the events' API key
 	// was read at; the commit stores the batch only if it reads the same.
 	gen     int64
@@ -47,15 +51,20 @@ var ErrKeyChanged = stele.Errorf(stele.EUNAVAILABLE, "the API keys changed while
 // Writer is the single group-commit writer. Concurrent batches that arrive
 // while a commit is in flight share the next transaction and its fsync;
 // every batch learns the outcome of the commit that carried it.
+//
+// Batches wait in one line per account and are taken by fair queuing on
+// events (queue.go), so one account's backlog never stands between another
+// account's batch and the next commit.
 type Writer struct {
-	store     stele.EventStore
-	logger    *slog.Logger
-	now       func() time.Time
-	queue     chan *batch
-	maxEvents int
-	stopped   chan struct{}
-	committed atomic.Int64 // events stored since start, replays not counted
-	commits   atomic.Int64 // transactions committed since start
+	store      stele.EventStore
+	logger     *slog.Logger
+	now        func() time.Time
+	queue      *queue
+	maxEvents  int
+	fairEvents int
+	stopped    chan struct{}
+	committed  atomic.Int64 // events stored since start, replays not counted
+	commits    atomic.Int64 // transactions committed since start
 }
 
 // Committed returns how many events the writer has durably stored since it
@@ -69,8 +78,14 @@ func (w *Writer) Commits() int64 { return w.commits.Load() }
 // WriterConfig tunes a Writer. Zero values take defaults.
 type WriterConfig struct {
 	MaxEvents int // events per commit, default 16384
-	Queue     int // batches waiting, default 4096
-	Now       func() time.Time
+	// FairEvents caps one account's events in a commit while more than
+	// one account is writing, default 32: a quiet account's small batch
+	// then commits without a flooder's large one, and many accounts' small
+	// batches still share a commit. A batch larger than the cap still goes
+	// whole, in a commit it starts.
+	FairEvents int
+	Queue      int // batches waiting, default 4096
+	Now        func() time.Time
 }
 
 // NewWriter starts a writer; it runs until ctx is done.
@@ -78,14 +93,17 @@ func NewWriter(ctx context.Context, store stele.EventStore, logger *slog.Logger,
 	if cfg.MaxEvents <= 0 {
 		cfg.MaxEvents = 16384
 	}
+	if cfg.FairEvents <= 0 {
+		cfg.FairEvents = 32
+	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = 4096
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	w := &Writer{store: store, logger: logger, now: cfg.Now, queue: make(chan *batch, cfg.Queue),
-		maxEvents: cfg.MaxEvents, stopped: make(chan struct{})}
+	w := &Writer{store: store, logger: logger, now: cfg.Now, queue: newQueue(cfg.Queue),
+		maxEvents: cfg.MaxEvents, fairEvents: min(cfg.FairEvents, cfg.MaxEvents), stopped: make(chan struct{})}
 	go w.run(ctx)
 	return w
 }
@@ -95,12 +113,8 @@ var errStopped = stele.Errorf(stele.EUNAVAILABLE, "the writer is shutting down")
 // submit queues b and waits until it is durable or has failed.
 func (w *Writer) submit(ctx context.Context, b *batch) error {
 	b.done = make(chan struct{})
-	select {
-	case w.queue <- b:
-	case <-w.stopped:
-		return errStopped
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := w.queue.push(ctx, b); err != nil {
+		return err
 	}
 	// Once queued the batch is committed or failed whatever the caller does,
 	// so wait for the outcome rather than report a guess.
@@ -108,53 +122,41 @@ func (w *Writer) submit(ctx context.Context, b *batch) error {
 	return b.err
 }
 
+// queued returns the batches waiting for a commit.
+func (w *Writer) queued() int { return w.queue.len() }
+
 func (w *Writer) run(ctx context.Context) {
 	defer close(w.stopped)
 	var group []*batch
 	for {
-		group = group[:0]
 		select {
-		case b := <-w.queue:
-			group = append(group, b)
+		case <-w.queue.ready:
 		case <-ctx.Done():
-			w.drain()
+			w.queue.close(errStopped)
 			return
 		}
-		n := len(group[0].events)
-	fill:
-		for n < w.maxEvents {
-			select {
-			case b := <-w.queue:
-				group = append(group, b)
-				n += len(b.events)
-			default:
-				break fill
+		// Batches still queued at shutdown fail rather than commit: the
+		// caller of Stop is waiting.
+		for ctx.Err() == nil {
+			var n int
+			group, n = w.queue.take(group[:0], w.now(), w.maxEvents, w.fairEvents)
+			if len(group) == 0 {
+				break
 			}
-		}
-		// The commit must not be cut short by shutdown: callers are waiting.
-		err := w.commit(context.WithoutCancel(ctx), group)
-		if err != nil {
-			w.logger.Error("commit events", "err", err, "batches", len(group), "events", n)
-			err = stele.Errorf(stele.EUNAVAILABLE, "the events could not be stored; retry")
-		}
-		for _, b := range group {
-			b.err = err
-			if err == nil && b.stale {
-				b.err = ErrKeyChanged
+			// The commit must not be cut short by shutdown: callers are waiting.
+			err := w.commit(context.WithoutCancel(ctx), group)
+			if err != nil {
+				w.logger.Error("commit events", "err", err, "batches", len(group), "events", n)
+				err = stele.Errorf(stele.EUNAVAILABLE, "the events could not be stored; retry")
 			}
-			close(b.done)
-		}
-	}
-}
-
-func (w *Writer) drain() {
-	for {
-		select {
-		case b := <-w.queue:
-			b.err = errStopped
-			close(b.done)
-		default:
-			return
+			for _, b := range group {
+				b.err = err
+				if err == nil && b.stale {
+					b.err = ErrKeyChanged
+				}
+				close(b.done)
+			}
+			clear(group) // let the batches go
 		}
 	}
 }

@@ -39,8 +39,11 @@ type Config struct {
 	Ingested func() int64
 	// Commits returns the transactions that carried them (ingest.Writer.Commits).
 	Commits func() int64
-	Logger  *slog.Logger
-	Now     func() time.Time // time.Now when nil
+	// Throttled returns what the ingest quotas refused since start
+	// (ingest.Quotas.Refusals).
+	Throttled func() []Throttled
+	Logger    *slog.Logger
+	Now       func() time.Time // time.Now when nil
 }
 
 type key struct{ account, route string }
@@ -98,6 +101,9 @@ func New(cfg Config) *Collector {
 		c.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stele_ingest_commits_total",
 			Help: "Ingest transactions committed since start; events divided by commits is the mean group-commit size."},
 			func() float64 { return float64(cfg.Commits()) }))
+	}
+	if cfg.Throttled != nil {
+		c.reg.MustRegister(newThrottledCollector(cfg.Throttled))
 	}
 	if cfg.StoreSize != nil {
 		c.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stele_store_size_bytes",

@@ -281,3 +281,42 @@ func TestMetricsEventsAreStoredAndProducersMaySendSystemEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestThrottledRequestsAreCountedPerAccount: /metrics exposes the quota
+// refusals by account and quota, as the quotas count them at each scrape.
+func TestThrottledRequestsAreCountedPerAccount(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		refused []metrics.Throttled
+	)
+	c := metrics.New(metrics.Config{Throttled: func() []metrics.Throttled { mu.Lock(); defer mu.Unlock(); return refused }})
+	srv := httptest.NewServer(c.Handler(""))
+	defer srv.Close()
+	scrape := func() string {
+		t.Helper()
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if body := scrape(); strings.Contains(body, `stele_ingest_throttled_requests_total{`) {
+		t.Fatalf("a series before any refusal:\n%s", body)
+	}
+	mu.Lock()
+	refused = []metrics.Throttled{{Account: "acme", Quota: "events_per_second", Requests: 3, Events: 3000},
+		{Account: "globex", Quota: "bytes_per_second", Requests: 1, Events: 2}}
+	mu.Unlock()
+	body := scrape()
+	for _, want := range []string{
+		`stele_ingest_throttled_requests_total{account="acme",quota="events_per_second"} 3`,
+		`stele_ingest_throttled_events_total{account="acme",quota="events_per_second"} 3000`,
+		`stele_ingest_throttled_requests_total{account="globex",quota="bytes_per_second"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("missing %s in:\n%s", want, body)
+		}
+	}
+}

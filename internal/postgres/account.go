@@ -19,9 +19,9 @@ func (db *DB) CreateAccount(ctx context.Context, a *stele.Account) error {
 	}
 	created = created.UTC().Truncate(stele.TimeUnit)
 	var id int64
-	err := db.pool.QueryRow(ctx, `INSERT INTO accounts (name, type, retention_days, legal_hold, created_at)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-		a.Name, a.Type, a.RetentionDays, a.LegalHold, created.UnixMicro()).Scan(&id)
+	err := db.pool.QueryRow(ctx, `INSERT INTO accounts (name, type, retention_days, legal_hold, created_at, `+sqlstore.AccountSettingColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		append([]any{a.Name, a.Type, a.RetentionDays, a.LegalHold, created.UnixMicro()}, sqlstore.AccountSettings(a)...)...).Scan(&id)
 	if isUnique(err) {
 		return stele.Errorf(stele.ECONFLICT, "account %q already exists", a.Name)
 	}
@@ -84,8 +84,9 @@ func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate
 		}
 		before = a.Clone()
 		u.Apply(a)
-		_, err = tx.Exec(ctx, `UPDATE accounts SET type = $1, retention_days = $2, legal_hold = $3 WHERE id = $4`,
-			a.Type, a.RetentionDays, a.LegalHold, id)
+		_, err = tx.Exec(ctx, `UPDATE accounts SET type = $1, retention_days = $2, legal_hold = $3,
+			ingest_events_per_second = $4, ingest_bytes_per_second = $5, ingest_burst_seconds = $6 WHERE id = $7`,
+			append(append([]any{a.Type, a.RetentionDays, a.LegalHold}, sqlstore.AccountSettings(a)...), id)...)
 		if err != nil {
 			return fmt.Errorf("postgres: update account: %w", mapErr(err))
 		}

@@ -3,7 +3,6 @@ package retention
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/stele-audit/stele"
@@ -58,7 +57,7 @@ func (s *Settings) Update(ctx context.Context, account string, u stele.AccountUp
 	if err != nil {
 		return stele.RetentionSettings{}, err
 	}
-	if err := s.Check(u); err != nil {
+	if err := u.Validate(s.types()); err != nil {
 		return stele.RetentionSettings{}, err
 	}
 	// The change events compare with the account as the update found it,
@@ -74,19 +73,6 @@ func (s *Settings) Update(ctx context.Context, account string, u stele.AccountUp
 		}
 	}
 	return View(after, s.types(), s.now()), nil
-}
-
-// Check validates an update's type and retention days.
-func (s *Settings) Check(u stele.AccountUpdate) error {
-	if u.Type != nil && !slices.ContainsFunc(s.types(), func(t stele.AccountType) bool { return t.Name == *u.Type }) {
-		return &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("unknown account type %q", *u.Type),
-			Details: []stele.FieldError{{Field: "type", Rule: "enum"}}}
-	}
-	if u.RetentionDays != nil && (*u.RetentionDays < 0 || *u.RetentionDays > MaxRetentionDays) {
-		return &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("retention days must be from 1 to %d (0 for the type's default)", MaxRetentionDays),
-			Details: []stele.FieldError{{Field: "retention_days", Rule: "range"}}}
-	}
-	return nil
 }
 
 // ChangeEvents returns the configuration events of an account change, for

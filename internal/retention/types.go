@@ -11,7 +11,7 @@ import (
 
 // ParseAccountTypes returns the built-in account types with the days that
 // spec overrides, spec being "free=30,team=90,…" (empty for none). A name
-// that is not built in adds a type.
+// that is not built in adds a type, with no ingest quota.
 func ParseAccountTypes(spec string) ([]stele.AccountType, error) {
 	types := slices.Clone(stele.DefaultAccountTypes)
 	for part := range strings.SplitSeq(spec, ",") {
@@ -22,20 +22,24 @@ func ParseAccountTypes(spec string) ([]stele.AccountType, error) {
 		name, days, ok := strings.Cut(part, "=")
 		n, err := strconv.Atoi(strings.TrimSpace(days))
 		name = strings.TrimSpace(name)
-		if !ok || err != nil || n < 1 || n > MaxRetentionDays || !stele.AccountNamePattern.MatchString(name) {
+		if !ok || err != nil {
 			return nil, &stele.Error{Code: stele.EINVALID,
-				Message: fmt.Sprintf("account types are NAME=DAYS pairs with days from 1 to %d, separated by commas; not %q", MaxRetentionDays, part),
+				Message: fmt.Sprintf("account types are NAME=DAYS pairs separated by commas; not %q", part),
 				Details: []stele.FieldError{{Field: "account_types", Rule: "format"}}}
 		}
 		i := slices.IndexFunc(types, func(t stele.AccountType) bool { return t.Name == name })
 		if i < 0 {
-			types = append(types, stele.AccountType{Name: name, RetentionDays: n})
-			continue
+			i = len(types)
+			// Until configured, an added type has no ingest quota.
+			types = append(types, stele.AccountType{Name: name, Ingest: stele.IngestQuota{BurstSeconds: stele.DefaultIngestBurstSeconds}})
 		}
 		types[i].RetentionDays = n
+		if err := types[i].Validate(); err != nil {
+			return nil, fmt.Errorf("account types: %w", err)
+		}
 	}
 	return types, nil
 }
 
 // MaxRetentionDays bounds a retention: a hundred years.
-const MaxRetentionDays = 36500
+const MaxRetentionDays = stele.MaxRetentionDays

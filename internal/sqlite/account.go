@@ -20,9 +20,9 @@ func (db *DB) CreateAccount(ctx context.Context, a *stele.Account) error {
 	created = created.UTC().Truncate(stele.TimeUnit)
 	var id int64
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO accounts (name, type, retention_days, legal_hold, created_at)
-			VALUES (?, ?, ?, ?, ?) RETURNING id`,
-			a.Name, a.Type, nullInt(a.RetentionDays), a.LegalHold, created.UnixMicro()).Scan(&id)
+		return tx.QueryRowContext(ctx, `INSERT INTO accounts (name, type, retention_days, legal_hold, created_at, `+sqlstore.AccountSettingColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			append([]any{a.Name, a.Type, nullInt(a.RetentionDays), a.LegalHold, created.UnixMicro()}, sqlstore.AccountSettings(a)...)...).Scan(&id)
 	})
 	if isUnique(err) {
 		return stele.Errorf(stele.ECONFLICT, "account %q already exists", a.Name)
@@ -94,8 +94,9 @@ func (db *DB) UpdateAccount(ctx context.Context, id int64, u stele.AccountUpdate
 		}
 		before = a.Clone()
 		u.Apply(a)
-		_, err = tx.ExecContext(ctx, `UPDATE accounts SET type = ?, retention_days = ?, legal_hold = ? WHERE id = ?`,
-			a.Type, nullInt(a.RetentionDays), a.LegalHold, id)
+		_, err = tx.ExecContext(ctx, `UPDATE accounts SET type = ?, retention_days = ?, legal_hold = ?,
+			ingest_events_per_second = ?, ingest_bytes_per_second = ?, ingest_burst_seconds = ? WHERE id = ?`,
+			append(append([]any{a.Type, nullInt(a.RetentionDays), a.LegalHold}, sqlstore.AccountSettings(a)...), id)...)
 		if err != nil {
 			return fmt.Errorf("sqlite: update account: %w", mapErr(err))
 		}

@@ -75,7 +75,16 @@ func (k *Blocks) Copy(b []byte) []byte {
 }
 
 // AccountColumns are the columns Account scans, in its order.
-const AccountColumns = `id, name, type, retention_days, legal_hold, created_at`
+const AccountColumns = `id, name, type, retention_days, legal_hold, created_at, ` + AccountSettingColumns
+
+// AccountSettingColumns are the account's own ingest quota settings, in
+// the order of AccountSettings.
+const AccountSettingColumns = `ingest_events_per_second, ingest_bytes_per_second, ingest_burst_seconds`
+
+// AccountSettings returns the values of AccountSettingColumns for a.
+func AccountSettings(a *stele.Account) []any {
+	return []any{a.Ingest.EventsPerSecond, a.Ingest.BytesPerSecond, a.Ingest.BurstSeconds}
+}
 
 // ScanAccount scans AccountColumns.
 func ScanAccount(s Scanner) (*stele.Account, error) {
@@ -84,7 +93,8 @@ func ScanAccount(s Scanner) (*stele.Account, error) {
 		retention *int64
 		created   int64
 	)
-	if err := s.Scan(&a.ID, &a.Name, &a.Type, &retention, &a.LegalHold, &created); err != nil {
+	if err := s.Scan(&a.ID, &a.Name, &a.Type, &retention, &a.LegalHold, &created,
+		&a.Ingest.EventsPerSecond, &a.Ingest.BytesPerSecond, &a.Ingest.BurstSeconds); err != nil {
 		return nil, err
 	}
 	if retention != nil {

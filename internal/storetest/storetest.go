@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) stele.Store) {
 		{"AccountNotFound", testAccountNotFound},
 		{"AccountUpdateRetentionAndLegalHold", testAccountUpdate},
 		{"AccountUpdatesChainBeforeAndAfter", testAccountUpdateChain},
+		{"AccountIngestQuotaOverrides", testAccountIngestOverrides},
 		{"APIKeysCreateGetListRevoke", testAPIKeys},
 		{"APIKeyNotFoundAndConflict", testAPIKeyErrors},
 		{"APIKeyGenerationMovesOnEveryKeyChange", testAPIKeyGeneration},
@@ -116,16 +117,72 @@ func testAccountsCreateReadList(t *testing.T, s stele.Store) {
 func equalAccount(t *testing.T, got, want *stele.Account) {
 	t.Helper()
 	if got.ID != want.ID || got.Name != want.Name || got.Type != want.Type || got.LegalHold != want.LegalHold ||
-		!got.CreatedAt.Equal(want.CreatedAt) || fmt.Sprint(deref(got.RetentionDays)) != fmt.Sprint(deref(want.RetentionDays)) {
-		t.Fatalf("account = %+v (retention %v), want %+v (retention %v)", got, deref(got.RetentionDays), want, deref(want.RetentionDays))
+		!got.CreatedAt.Equal(want.CreatedAt) || fmt.Sprint(deref(got.RetentionDays)) != fmt.Sprint(deref(want.RetentionDays)) ||
+		ingestOf(got) != ingestOf(want) {
+		t.Fatalf("account = %+v (retention %v, ingest %s), want %+v (retention %v, ingest %s)",
+			got, deref(got.RetentionDays), ingestOf(got), want, deref(want.RetentionDays), ingestOf(want))
 	}
 }
 
-func deref(p *int) any {
+func deref[T any](p *T) any {
 	if p == nil {
 		return nil
 	}
 	return *p
+}
+
+// ingestOf shows an account's ingest overrides.
+func ingestOf(a *stele.Account) string {
+	o := a.Ingest
+	return fmt.Sprintf("events/s %v, bytes/s %v, burst %v", deref(o.EventsPerSecond), deref(o.BytesPerSecond), deref(o.BurstSeconds))
+}
+
+func i64p(n int64) *int64 { return &n }
+
+// testAccountIngestOverrides: an account's own ingest quota settings are
+// stored, read back and listed as given (0, unlimited, apart from none),
+// and an update sets and clears each one on its own.
+func testAccountIngestOverrides(t *testing.T, s stele.Store) {
+	a := &stele.Account{Name: "acme", Type: "team", Ingest: stele.IngestOverride{EventsPerSecond: i64p(0), BytesPerSecond: i64p(1 << 40)}}
+	if err := s.CreateAccount(ctx(t), a); err != nil {
+		t.Fatal(err)
+	}
+	plain := mustAccount(t, s, "beta")
+	got, err := s.Account(ctx(t), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalAccount(t, got, a)
+	if got, err = s.AccountByName(ctx(t), "beta"); err != nil {
+		t.Fatal(err)
+	}
+	equalAccount(t, got, plain)
+	all, err := s.Accounts(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range all {
+		if x.Name == "acme" {
+			equalAccount(t, x, a)
+		}
+	}
+
+	u := stele.AccountUpdate{IngestEventsPerSecond: stele.SettingChange{Clear: true}, IngestBurstSeconds: stele.SettingChange{Set: i64p(60)}}
+	before, after, err := s.UpdateAccount(ctx(t), a.ID, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalAccount(t, before, a)
+	want := a.Clone()
+	want.Ingest = stele.IngestOverride{BytesPerSecond: i64p(1 << 40), BurstSeconds: i64p(60)}
+	equalAccount(t, after, want)
+	if got, err = s.Account(ctx(t), a.ID); err != nil {
+		t.Fatal(err)
+	}
+	equalAccount(t, got, want)
+	if q := got.IngestQuota(stele.DefaultAccountTypes); q.EventsPerSecond != 1000 || q.BytesPerSecond != 1<<40 || q.BurstSeconds != 60 {
+		t.Fatalf("the quota of %s is %+v", ingestOf(got), q)
+	}
 }
 
 func testAccountNameConflict(t *testing.T, s stele.Store) {

@@ -1,0 +1,191 @@
+package ingest
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"time"
+)
+
+// fairWindow is how long the writer keeps commits small after it last saw
+// batches of more than one account waiting. An account that sends one
+// event at a time is between requests most of the time; without the window
+// the commit that starts in those moments would take a flooder's whole
+// backlog, and the account's next event would wait for all of it.
+const fairWindow = time.Second
+
+// queue holds the batches waiting for the writer, in one line per account,
+// and hands them out by fair queuing on events: each batch gets a virtual
+// finish time, its account's previous finish (or the queue's virtual time,
+// if the account had nothing waiting) plus its events, and the batch with
+// the earliest finish goes first. An account sending little therefore
+// passes an account sending much, without starving it: every batch served
+// moves the virtual time on, and a large batch's turn comes once the
+// others have had as many events written. With one account waiting, the
+// order is its own.
+type queue struct {
+	slots  chan struct{} // one per batch waiting: bounds the queue
+	ready  chan struct{} // a batch was pushed since the writer last looked
+	closed chan struct{}
+
+	mu          sync.Mutex
+	lines       map[int64]*line
+	order       lines // the lines waiting, earliest head first
+	vtime       int64 // the virtual start of the batch served last
+	n           int   // batches waiting
+	err         error // why the queue closed
+	sharedUntil time.Time
+	skipped     []*line // scratch for take
+}
+
+// line is one account's waiting batches, oldest first.
+type line struct {
+	account int64
+	batches []*batch
+	finish  int64 // virtual finish of its last batch
+	inGroup int   // events it has in the commit take is making
+}
+
+func newQueue(size int) *queue {
+	return &queue{slots: make(chan struct{}, size), ready: make(chan struct{}, 1), closed: make(chan struct{}),
+		lines: map[int64]*line{}}
+}
+
+// push queues b in its account's line; it waits while the queue is full.
+func (q *queue) push(ctx context.Context, b *batch) error {
+	select {
+	case q.slots <- struct{}{}:
+	case <-q.closed:
+		return errStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	q.mu.Lock()
+	if q.err != nil {
+		q.mu.Unlock()
+		<-q.slots
+		return q.err
+	}
+	l := q.lines[b.account]
+	if l == nil {
+		// An account with nothing waiting starts at the virtual time:
+		// being idle earns no credit.
+		l = &line{account: b.account, finish: q.vtime}
+		q.lines[b.account] = l
+	}
+	l.finish += int64(len(b.events))
+	b.finish = l.finish
+	l.batches = append(l.batches, b)
+	if len(l.batches) == 1 {
+		heap.Push(&q.order, l)
+	}
+	q.n++
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default: // the writer has a wake-up pending already
+	}
+	return nil
+}
+
+// take appends to group the batches of the next commit and returns it with
+// their number of events. It takes batches earliest finish first while they
+// fit (the commit's first batch always does), and an account whose next
+// batch does not fit is done for this commit. A batch fits while the
+// commit stays within maxEvents and, while more than one account writes,
+// its account's share of the commit within fairEvents: a quiet account's
+// event then commits without a flooder's large batch beside it, while many
+// accounts' small batches still share one commit.
+func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) ([]*batch, int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n == 0 {
+		return group, 0
+	}
+	if len(q.order) > 1 {
+		q.sharedUntil = now.Add(fairWindow)
+	}
+	share := maxEvents
+	if now.Before(q.sharedUntil) {
+		share = fairEvents
+	}
+	n, taken := 0, 0
+	q.skipped = q.skipped[:0]
+	for len(q.order) > 0 {
+		l := q.order[0]
+		b := l.batches[0]
+		if n > 0 && (n+len(b.events) > maxEvents || l.inGroup+len(b.events) > share) {
+			q.skipped = append(q.skipped, heap.Pop(&q.order).(*line))
+			continue
+		}
+		group = append(group, b)
+		n += len(b.events)
+		l.inGroup += len(b.events)
+		taken++
+		q.vtime = max(q.vtime, b.finish-int64(len(b.events)))
+		l.batches[0] = nil
+		l.batches = l.batches[1:]
+		if len(l.batches) == 0 {
+			heap.Pop(&q.order)
+			delete(q.lines, l.account)
+		} else {
+			heap.Fix(&q.order, 0)
+		}
+	}
+	for _, l := range q.skipped {
+		l.inGroup = 0
+		heap.Push(&q.order, l)
+	}
+	for _, l := range q.order {
+		l.inGroup = 0
+	}
+	clear(q.skipped)
+	q.n -= taken
+	for range taken {
+		<-q.slots
+	}
+	return group, n
+}
+
+// close fails every batch waiting with err, and every later push.
+func (q *queue) close(err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.err != nil {
+		return
+	}
+	q.err = err
+	close(q.closed)
+	for _, l := range q.order {
+		for _, b := range l.batches {
+			b.err = err
+			close(b.done)
+			<-q.slots
+		}
+	}
+	q.order, q.lines, q.n = nil, nil, 0
+}
+
+// len returns the batches waiting.
+func (q *queue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
+}
+
+// lines is a heap of lines by the virtual finish of their oldest batch.
+type lines []*line
+
+func (h lines) Len() int { return len(h) }
+func (h lines) Less(i, j int) bool {
+	return h[i].batches[0].finish < h[j].batches[0].finish
+}
+func (h lines) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *lines) Push(x any)   { *h = append(*h, x.(*line)) }
+func (h *lines) Pop() any {
+	old := *h
+	l := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return l
+}
