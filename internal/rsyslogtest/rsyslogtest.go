@@ -220,16 +220,23 @@ func (s *Server) Messages() []string {
 	return strings.Split(string(b), "\n")
 }
 
-// WaitFor polls the messages file until at least n messages are there or
-// the context ends, and returns them. It fails the test if rsyslogd exits
-// meanwhile, or when the context ends first.
+// WaitFor polls the messages file until at least n messages are there,
+// and returns them; see Await.
 func (s *Server) WaitFor(ctx context.Context, n int) []string {
+	s.t.Helper()
+	return s.Await(ctx, fmt.Sprintf("%d messages", n), func(msgs []string) bool { return len(msgs) >= n })
+}
+
+// Await polls the messages file until done holds of the messages there,
+// and returns them. It fails the test, saying what it waited for, if
+// rsyslogd exits meanwhile or the context ends first.
+func (s *Server) Await(ctx context.Context, what string, done func(msgs []string) bool) []string {
 	s.t.Helper()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		msgs := s.Messages()
-		if len(msgs) >= n {
+		if done(msgs) {
 			return msgs
 		}
 		var exited <-chan struct{}
@@ -238,9 +245,9 @@ func (s *Server) WaitFor(ctx context.Context, n int) []string {
 		}
 		select {
 		case <-exited:
-			s.t.Fatalf("rsyslogd exited with %d of %d messages written", len(msgs), n)
+			s.t.Fatalf("rsyslogd exited while waiting for %s (%d messages written)", what, len(msgs))
 		case <-ctx.Done():
-			s.t.Fatalf("%d of %d messages written: %v", len(msgs), n, ctx.Err())
+			s.t.Fatalf("waiting for %s (%d messages written): %v", what, len(msgs), ctx.Err())
 		case <-tick.C:
 		}
 	}
