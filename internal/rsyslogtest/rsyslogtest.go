@@ -50,6 +50,8 @@ type Server struct {
 
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
+
+	counted, offset int64 // Count's progress through the messages file
 }
 
 // Binary returns the path of rsyslogd, or skips (or, when
@@ -248,6 +250,48 @@ func (s *Server) Await(ctx context.Context, what string, done func(msgs []string
 			s.t.Fatalf("rsyslogd exited while waiting for %s (%d messages written)", what, len(msgs))
 		case <-ctx.Done():
 			s.t.Fatalf("waiting for %s (%d messages written): %v", what, len(msgs), ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// Count returns how many messages are written so far. It reads only what
+// was added since its last call: for benchmarks, whose files grow large.
+func (s *Server) Count() int {
+	s.t.Helper()
+	f, err := os.Open(s.MessagesFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := f.ReadAt(buf, s.offset)
+		// Count whole lines only; a line being written is left for later.
+		i := bytes.LastIndexByte(buf[:n], '\n')
+		if i < 0 {
+			return int(s.counted)
+		}
+		s.counted += int64(bytes.Count(buf[:i+1], []byte("\n")))
+		s.offset += int64(i + 1)
+		if err != nil || n < len(buf) {
+			return int(s.counted)
+		}
+	}
+}
+
+// WaitForCount polls Count until it reaches n, as WaitFor does.
+func (s *Server) WaitForCount(ctx context.Context, n int) {
+	s.t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for s.Count() < n {
+		select {
+		case <-ctx.Done():
+			s.t.Fatalf("%d of %d messages written: %v", s.Count(), n, ctx.Err())
 		case <-tick.C:
 		}
 	}

@@ -77,3 +77,26 @@ func TestServerTakesTLSWithTheTestCA(t *testing.T) {
 		t.Errorf("received %q", got)
 	}
 }
+
+func TestCountReadsOnlyWhatWasAdded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s := rsyslogtest.Start(t, rsyslogtest.Options{})
+	if n := s.Count(); n != 0 {
+		t.Fatalf("Count = %d before anything was sent", n)
+	}
+	conn, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for round, want := range []int{3, 5} {
+		for i := 0; i < want-round*3; i++ {
+			send(t, conn, fmt.Sprintf("<110>1 - - - - - - m%d", i))
+		}
+		s.WaitForCount(ctx, want)
+		if n := s.Count(); n != want || len(s.Messages()) != want {
+			t.Fatalf("Count = %d, Messages %d, want %d", n, len(s.Messages()), want)
+		}
+	}
+}
