@@ -62,7 +62,8 @@ func (b Batch) append(dst []byte, e *stele.Event) ([]byte, error) {
 		dst = append(dst, '.')
 		dst = append(dst, byte('0'+ms%1000/100), byte('0'+ms%100/10), byte('0'+ms%10))
 		dst = append(dst, `,"host":`...)
-		dst = strconv.AppendQuote(dst, b.Host) // Host is printable ASCII: Go and JSON quoting agree
+		// Printable ASCII, which Go and JSON quote alike.
+		dst = strconv.AppendQuote(dst, syslogHostname(b.Host))
 		dst = append(dst, `,"source":"stele","sourcetype":"stele:audit","event":`...)
 		var err error
 		if dst, err = export.AppendEventJSON(dst, e); err != nil {

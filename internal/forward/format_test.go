@@ -287,3 +287,16 @@ func cefValueLike(s string) string {
 func cefHeaderLike(s string) string {
 	return strings.NewReplacer("\n", " ", "\r", " ").Replace(cefValueLike(s))
 }
+
+// A host name of any bytes still makes valid JSON lines.
+func TestSplunkHECHostIsAlwaysJSON(t *testing.T) {
+	b := forward.Batch{Format: "splunk_hec", Host: "höst\x00\xff\"name"}
+	out, err := b.Append(nil, fixtures()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct{ Host string }
+	if err := json.Unmarshal(out, &v); err != nil || v.Host != "h__st__\"name" {
+		t.Fatalf("%v, host %q in %s", err, v.Host, out)
+	}
+}

@@ -189,6 +189,9 @@ func appendSDParam(dst []byte, name, v string) []byte {
 // syslogHostname makes a host name fit HOSTNAME: printable ASCII, at most
 // 255 bytes, "-" when there is none.
 func syslogHostname(h string) string {
+	if h != "" && len(h) <= 255 && printUSASCII(h) {
+		return h
+	}
 	b := []byte(h)
 	for i, c := range b {
 		if c <= ' ' || c >= 0x7f {
