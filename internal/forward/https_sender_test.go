@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +50,13 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.requests, c.bodies = append(c.requests, r), append(c.bodies, body)
 	w.Header().Set("Content-Type", "application/json")
 	io.WriteString(w, `{"text":"Success","code":0}`)
+}
+
+// received returns the requests answered 2xx so far and their bodies.
+func (c *collector) received() ([]*http.Request, [][]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.requests), slices.Clone(c.bodies)
 }
 
 func (c *collector) setStatus(s int) {
@@ -151,7 +159,8 @@ func TestHTTPSPostsEachFormatWithItsHeaders(t *testing.T) {
 					t.Fatalf("line %d is %s, want %s", i, id, evs[i].ID)
 				}
 			}
-			r := c.requests[0]
+			reqs, _ := c.received()
+			r := reqs[0]
 			want := map[string]string{"Authorization": "Splunk 0f3a-token", "X-Splunk-Request-Channel": "c1",
 				"User-Agent": "stele/1.2.3", "Content-Type": map[string]string{"splunk_hec": "application/json"}[format]}
 			if want["Content-Type"] == "" {
@@ -180,10 +189,11 @@ func TestHTTPSSplitsABatchAtMaxBatchBytes(t *testing.T) {
 	if err := s.Send(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
-	if len(c.bodies) < 2 {
-		t.Fatalf("%d requests", len(c.bodies))
+	_, bodies := c.received()
+	if len(bodies) < 2 {
+		t.Fatalf("%d requests", len(bodies))
 	}
-	for _, b := range c.bodies {
+	for _, b := range bodies {
 		if len(b) > max && bytes.Count(b, []byte("\n")) > 1 {
 			t.Errorf("a body of %d bytes holds %d events", len(b), bytes.Count(b, []byte("\n")))
 		}
@@ -239,7 +249,7 @@ func TestHTTPSDoesNotFollowRedirects(t *testing.T) {
 	if !errors.As(err, &se) || se.StatusCode != http.StatusTemporaryRedirect {
 		t.Fatalf("Send = %v, want a StatusError 307", err)
 	}
-	if len(c.bodies) != 0 {
+	if _, bodies := c.received(); len(bodies) != 0 {
 		t.Error("the redirect was followed")
 	}
 }

@@ -150,7 +150,8 @@ func (s *syslogSender) write(ctx context.Context, b []byte) error {
 	if err := s.conn.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { s.conn.SetWriteDeadline(time.Unix(1, 0)) })
+	conn := s.conn // the func may run after write returned and drop cleared s.conn
+	stop := context.AfterFunc(ctx, func() { conn.SetWriteDeadline(time.Unix(1, 0)) })
 	defer stop()
 	_, err := s.conn.Write(b)
 	if err != nil && ctx.Err() != nil {
