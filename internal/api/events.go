@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/export"
@@ -21,6 +23,16 @@ func (s *Server) handleCreateEvents(w http.ResponseWriter, r *http.Request, p *s
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		s.writeError(w, r, stele.Errorf(stele.EUNSUPPORTED, "Content-Type must be application/json"))
+		return
+	}
+	// A producer that sends on once its quota is spent is answered before
+	// its body is read, and not at once: a producer that ignores
+	// Retry-After is slowed to one refusal per connection for as long as
+	// the wait (up to a second), so its refusals cost the other accounts
+	// little however fast it sends.
+	if err := s.Ingest.Admit(r.Context(), p, r.ContentLength); err != nil {
+		holdRefusal(r.Context(), err)
+		s.writeError(w, r, err)
 		return
 	}
 	body, err := readBody(w, r)
@@ -150,4 +162,23 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return buf[:k], err
 	}
 	return io.ReadAll(body)
+}
+
+// maxRefusalHold bounds how long a refusal for a spent quota is held.
+const maxRefusalHold = time.Second
+
+// holdRefusal waits, before a throttled request is answered, for the time
+// its quota needs to take one more request, at most maxRefusalHold, or
+// until the client is gone.
+func holdRefusal(ctx context.Context, err error) {
+	var e *stele.Error
+	if !errors.As(err, &e) || e.Code != stele.ETHROTTLED || e.RetryAfter <= 0 {
+		return
+	}
+	t := time.NewTimer(min(e.RetryAfter, maxRefusalHold))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

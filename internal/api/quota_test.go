@@ -35,10 +35,19 @@ func events(n int) string {
 func TestIngestOverQuotaIsRefusedWith429AndRetryAfter(t *testing.T) {
 	e := newEnv(t)
 	e.meteredAccount("metered")
-	e.mustPost("metered", events(10))
-	// The answer is the one the OpenAPI document describes.
 	c := newConformance(t, e.srv.URL, e.srv.Client())
-	r := c.run(call{method: "POST", path: "/v1/events", key: e.keys["metered"], status: http.StatusTooManyRequests, body: events(3)})
+	// A batch no wait would let through is too large, not throttled.
+	r := c.run(call{method: "POST", path: "/v1/events", key: e.keys["metered"], status: http.StatusRequestEntityTooLarge, body: events(11)})
+	if code, msg, _ := r.errorBody(t); r.Status != http.StatusRequestEntityTooLarge || code != "too_large" || !strings.Contains(msg, "at most 10 events") {
+		t.Fatalf("a batch over the burst: %d %s", r.Status, r.Body)
+	}
+	if r.Header.Get("Retry-After") != "" {
+		t.Fatalf("a batch that can never pass got Retry-After %q", r.Header.Get("Retry-After"))
+	}
+
+	e.mustPost("metered", events(8))
+	// The answer is the one the OpenAPI document describes.
+	r = c.run(call{method: "POST", path: "/v1/events", key: e.keys["metered"], status: http.StatusTooManyRequests, body: events(3)})
 	if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 {
 		t.Fatalf("Retry-After %q, want whole seconds, at least 1", r.Header.Get("Retry-After"))
 	}
@@ -47,17 +56,27 @@ func TestIngestOverQuotaIsRefusedWith429AndRetryAfter(t *testing.T) {
 		details[0].Field != "ingest_events_per_second" || details[0].Rule != "quota" {
 		t.Fatalf("error %s %q %+v", code, msg, details)
 	}
+	e.mustPost("metered", events(2))
 	if p := e.list("metered", "", 100, ""); len(p.Events) != 10 {
-		t.Fatalf("metered holds %d events, want the first 10", len(p.Events))
+		t.Fatalf("metered holds %d events, want the 10 that fit", len(p.Events))
 	}
 	e.mustPost("globex", events(3))
 
-	// A batch no wait would let through is too large, not throttled.
-	r = c.run(call{method: "POST", path: "/v1/events", key: e.keys["metered"], status: http.StatusRequestEntityTooLarge, body: events(11)})
-	if code, msg, _ := r.errorBody(t); r.Status != http.StatusRequestEntityTooLarge || code != "too_large" || !strings.Contains(msg, "at most 10 events") {
-		t.Fatalf("a batch over the burst: %d %s", r.Status, r.Body)
+	// Once the quota is spent a request is refused before its body is
+	// read: a body that is not even JSON, of the size of the ten events
+	// the account sent, gets 429, not 400.
+	req, err := http.NewRequest("POST", e.srv.URL+"/v1/events", strings.NewReader(`{"events":[`+strings.Repeat(" ", len(events(10)))))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if r.Header.Get("Retry-After") != "" {
-		t.Fatalf("a batch that can never pass got Retry-After %q", r.Header.Get("Retry-After"))
+	req.Header.Set("Authorization", "Bearer "+e.keys["metered"])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a request after the quota was spent: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }

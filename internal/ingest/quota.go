@@ -68,6 +68,10 @@ type limiter struct {
 	reading bool // a request is reading the settings again
 	events  bucket
 	bytes   bucket
+	// perEvent is the mean size of the account's events in the bodies it
+	// sent (bytes, a moving average): admit estimates from it how many
+	// events a body it has not read holds.
+	perEvent float64
 }
 
 // bucket is a token bucket; the zero value is full.
@@ -161,6 +165,13 @@ func (q *Quotas) take(ctx context.Context, charges []charge) error {
 		l := q.limits[c.accountID]
 		if l == nil {
 			continue
+		}
+		if c.events > 0 && c.bytes > 0 {
+			size := float64(c.bytes) / float64(c.events)
+			if l.perEvent == 0 {
+				l.perEvent = size
+			}
+			l.perEvent += (size - l.perEvent) / 8
 		}
 		if l.quota.EventsPerSecond > 0 {
 			l.events.set(now, levels[i].events-float64(c.events), float64(l.quota.EventsBurst()))
@@ -336,4 +347,59 @@ func (q *Quotas) Refusals() []Refused {
 		return cmp.Or(strings.Compare(a.Account, b.Account), strings.Compare(a.Quota, b.Quota))
 	})
 	return out
+}
+
+// admit refuses, before a request's body is read, a request of bodyBytes
+// bytes (-1 when unknown) for an account whose buckets could not take, now,
+// those bytes or the events such a body holds (estimated from the sizes of
+// the account's events so far, at least one): a producer that sends on after its quota is spent
+// is then turned away without the server reading, decoding and validating
+// what it sent, so its refused requests cost the other accounts almost
+// nothing. It takes nothing from the buckets: a request it lets through is
+// charged, or refused, by take.
+func (q *Quotas) admit(ctx context.Context, accountID, bodyBytes int64) error {
+	if err := q.fresh(ctx, accountID); err != nil {
+		return err
+	}
+	now := q.now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	l := q.limits[accountID]
+	if l == nil {
+		return nil
+	}
+	c := charge{accountID: accountID, events: 1, bytes: max(bodyBytes, 0)}
+	eq, bq := l.quota.EventsPerSecond, l.quota.BytesPerSecond
+	var (
+		wait     time.Duration
+		exceeded []stele.FieldError
+		quota    string
+	)
+	// The events of a body not yet read: at least one, and as many as the
+	// account's events of this size would be, when a wait would let them
+	// through.
+	want := 1.0
+	if l.perEvent > 0 && c.bytes > 0 {
+		want = min(max(math.Floor(float64(c.bytes)/l.perEvent), 1), float64(l.quota.EventsBurst()))
+	}
+	if ev := l.events.level(now, float64(eq), float64(l.quota.EventsBurst())); eq > 0 && ev < want {
+		wait = secondsOf(want-ev, float64(eq))
+		exceeded = append(exceeded, quotaDetail(l, QuotaEvents))
+		quota = QuotaEvents
+	}
+	// A body larger than the whole bucket is left to take, which answers
+	// that no wait will let it pass.
+	if by := l.bytes.level(now, float64(bq), float64(l.quota.BytesBurst())); bq > 0 && c.bytes <= l.quota.BytesBurst() && float64(c.bytes) > by {
+		wait = max(wait, secondsOf(float64(c.bytes)-by, float64(bq)))
+		exceeded = append(exceeded, quotaDetail(l, QuotaBytes))
+		if quota == "" {
+			quota = QuotaBytes
+		}
+	}
+	if exceeded == nil {
+		return nil
+	}
+	c.events = 0 // unknown: the body was not read
+	q.refuseLocked(now, c, l, quota)
+	return throttled(l, exceeded, wait)
 }

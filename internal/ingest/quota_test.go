@@ -287,3 +287,51 @@ func TestThrottlingIsRecordedOncePerWindow(t *testing.T) {
 		t.Fatalf("%s is not in the catalog as %s", ev.Action, ev.Category)
 	}
 }
+
+// TestAdmitRefusesUnreadBodiesTheQuotaCannotTake: once an account's quota
+// is spent, a request is refused before its body is read, by the events a
+// body of its size holds (estimated from the account's events so far) or
+// by its bytes; one that fits is let through, and nothing is charged.
+func TestAdmitRefusesUnreadBodiesTheQuotaCannotTake(t *testing.T) {
+	s := newQuotaStack(t)
+	ctx := t.Context()
+	p := s.principal(s.acme)
+	// A fresh account is admitted: nothing is known of its events yet.
+	if err := s.svc.Admit(ctx, p, 900); err != nil {
+		t.Fatal(err)
+	}
+	body := eventsBody(16, "") // 16 of the 20 events a burst holds
+	if _, err := s.svc.Ingest(ctx, p, body); err != nil {
+		t.Fatal(err)
+	}
+	// 4 events left: a body of 3 events passes, one of 6 does not.
+	if err := s.svc.Admit(ctx, p, int64(len(eventsBody(3, "")))); err != nil {
+		t.Fatalf("a body of 3 events with 4 left: %v", err)
+	}
+	e := wantRefused(t, s.svc.Admit(ctx, p, int64(len(eventsBody(6, "")))), stele.ETHROTTLED, stele.FieldIngestEventsPerSecond)
+	if e.RetryAfter != 200*time.Millisecond {
+		t.Fatalf("refused a body of 6 events with 4 left, wait %v, want 200ms", e.RetryAfter)
+	}
+	// Admit took nothing: the 4 events still go in.
+	if _, err := s.svc.Ingest(ctx, p, eventsBody(4, "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.svc.Admit(ctx, p, 1); err == nil {
+		t.Fatal("a body after the quota was spent was admitted")
+	}
+	// Bytes: two events of 1,700 bytes in all leave the 2,000-byte bucket
+	// too little for a body of 500 bytes, whatever its events.
+	s.clock.Add(2 * time.Second)
+	long := `{"action":"user.login","description":"` + strings.Repeat("x", 800) + `"}`
+	if _, err := s.svc.Ingest(ctx, p, []byte(`{"events":[`+long+`,`+long+`]}`)); err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(t, s.svc.Admit(ctx, p, 500), stele.ETHROTTLED, stele.FieldIngestBytesPerSecond)
+	// Another account, and an operator key, are not held by acme's quota.
+	if err := s.svc.Admit(ctx, s.principal(s.globex), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.svc.Admit(ctx, &stele.Principal{Account: stele.SystemAccount, Operator: true}, 1); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -33,6 +33,18 @@ func NewService(accounts stele.AccountStore, keys *seal.Keyring, writer *Writer,
 // requests.
 func (s *Service) SetQuotas(q *Quotas) { s.quotas = q }
 
+// Admit refuses early (ETHROTTLED, nothing read or charged) a request of
+// bodyBytes bytes (-1 when unknown) that p's account could not take now
+// because its ingest quota is spent. Operator keys write for the accounts
+// their events name, known only from the body: their requests are charged
+// by Ingest alone.
+func (s *Service) Admit(ctx context.Context, p *stele.Principal, bodyBytes int64) error {
+	if s.quotas == nil || p.Operator {
+		return nil
+	}
+	return s.quotas.admit(ctx, p.AccountID, bodyBytes)
+}
+
 // Ingest decodes, validates and durably stores the events of a request body
 // for principal p. A batch is all-or-nothing: one bad event rejects it whole,
 // with every problem listed, and so does an account's ingest quota.
