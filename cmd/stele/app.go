@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
@@ -27,7 +28,9 @@ type app struct {
 	// checkpoints signs checkpoints with the signing key (see checkpoint.go).
 	checkpoints *integrity.Checkpointer
 	logger      *slog.Logger
-	data        *datapath.Path
+	// audit records the commands' own actions in the accounts' logs.
+	audit *audit.Recorder
+	data  *datapath.Path
 }
 
 // openApp opens the store named by the flags, loads the master key and
@@ -47,6 +50,7 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 	a := &app{db: db, leader: lead, logger: logger}
 	a.data = datapath.Start(db, master, logger, ingest.WriterConfig{})
 	a.keyring, a.writer, a.ingest, a.search = a.data.Keyring, a.data.Writer, a.data.Ingest, a.data.Search
+	a.audit = &audit.Recorder{Sink: a.ingest, Logger: logger}
 	if err := a.ensureSystemAccount(ctx); err != nil {
 		a.Close()
 		return nil, err

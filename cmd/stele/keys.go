@@ -8,6 +8,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/apikey"
+	"github.com/stele-audit/stele/internal/audit"
 )
 
 func runKeys(ctx context.Context, args []string, out io.Writer) error {
@@ -42,10 +43,7 @@ func keysCreate(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := a.record(ctx, stele.Event{Account: acct.Name, Action: "api_key.created", Outcome: stele.OutcomeSuccess,
-		Target:      &stele.Ref{Type: "api_key", ID: k.ID, Name: k.Name},
-		Description: fmt.Sprintf("API key %s created with scopes %s", k.ID, stele.JoinScopes(k.Scopes)),
-		Metadata:    map[string]any{"scopes": stele.JoinScopes(k.Scopes), "operator": k.Operator}}); err != nil {
+	if err := a.audit.KeyCreated(ctx, audit.CLI(), k); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -93,8 +91,7 @@ func keysRevoke(ctx context.Context, args []string, out io.Writer) error {
 	if err := a.db.RevokeAPIKey(ctx, k.ID, now); err != nil {
 		return err
 	}
-	if err := a.record(ctx, stele.Event{Account: k.Account, Action: "api_key.revoked", Outcome: stele.OutcomeSuccess,
-		Target: &stele.Ref{Type: "api_key", ID: k.ID, Name: k.Name}, Description: fmt.Sprintf("API key %s revoked", k.ID)}); err != nil {
+	if err := a.audit.KeyRevoked(ctx, audit.CLI(), k); err != nil {
 		return err
 	}
 	if *asJSON {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/recovery"
 	"github.com/stele-audit/stele/internal/retention"
@@ -50,13 +51,16 @@ type IntegrityChecker func(ctx context.Context, account *stele.Account, e *stele
 
 // Server serves the console. Its dependencies are root interfaces and services.
 type Server struct {
-	Accounts     stele.AccountStore
-	Users        stele.UserStore
-	Sessions     stele.SessionStore
-	APIKeys      stele.APIKeyStore
-	Counter      stele.EventCounter
-	Search       *search.Service
-	Ingest       *ingest.Service
+	Accounts stele.AccountStore
+	Users    stele.UserStore
+	Sessions stele.SessionStore
+	APIKeys  stele.APIKeyStore
+	Counter  stele.EventCounter
+	Search   *search.Service
+	Ingest   *ingest.Service
+	// Audit records the console's own actions; Init makes one over Ingest
+	// when it is nil.
+	Audit        *audit.Recorder
 	Logger       *slog.Logger
 	AccountTypes []stele.AccountType
 	// TLS is set when the console is served over HTTPS: cookies are then
@@ -99,6 +103,9 @@ func (s *Server) Init() error {
 		s.throttle = storeThrottle{s.Throttle}
 	} else {
 		s.throttle = newThrottle()
+	}
+	if s.Audit == nil {
+		s.Audit = &audit.Recorder{Sink: s.Ingest, Logger: s.Logger}
 	}
 	s.hasher = newHasher()
 	s.csrf = http.NewCrossOriginProtection()

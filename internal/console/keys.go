@@ -1,7 +1,7 @@
 package console
 
 import (
-	"fmt"
+	"context"
 	"net/http"
 	"strings"
 
@@ -57,11 +57,7 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request, v *visi
 		s.serverError(w, r, v, err)
 		return
 	}
-	list := scopeText(k.Scopes)
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "api_key.created", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
-		Target:      &stele.Ref{Type: "api_key", ID: k.ID, Name: k.Name},
-		Description: fmt.Sprintf("%s created API key %s with scopes %s", v.user.Email, k.ID, list),
-		Metadata:    map[string]any{"scopes": list, "state_before": "", "state_after": "active"}})
+	s.Audit.Log("api_key.created", s.Audit.KeyCreated(context.WithoutCancel(r.Context()), v.who(r), k))
 	s.keysPage(w, r, v, http.StatusOK, map[string]any{"Secret": secret, "SecretFor": k.ID})
 }
 
@@ -80,10 +76,7 @@ func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request, v *visi
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "api_key.revoked", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
-		Target:      &stele.Ref{Type: "api_key", ID: k.ID, Name: k.Name},
-		Description: fmt.Sprintf("%s revoked API key %s", v.user.Email, k.ID),
-		Metadata:    map[string]any{"scopes": scopeText(k.Scopes), "state_before": "active", "state_after": "revoked"}})
+	s.Audit.Log("api_key.revoked", s.Audit.KeyRevoked(context.WithoutCancel(r.Context()), v.who(r), k))
 	s.keysPage(w, r, v, http.StatusOK, map[string]any{"Notice": "Key " + k.ID + " was revoked; it stops working at once."})
 }
 

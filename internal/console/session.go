@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/recovery"
 )
 
@@ -30,8 +31,12 @@ type visit struct {
 func (v *visit) can(p stele.Permission) bool { return v.user.Role.Allows(p) }
 
 // actor is the visitor as an event's actor.
-func (v *visit) actor() *stele.Ref {
-	return &stele.Ref{Type: "user", ID: v.user.ID, Name: v.user.Name, Email: v.user.Email}
+func (v *visit) actor() *stele.Ref { return audit.UserRef(v.user) }
+
+// who is the signed-in user of the visit, as the actor of what the
+// recorder records, at the request's address.
+func (v *visit) who(r *http.Request) audit.Actor {
+	return audit.User(v.user, clientIP(r), truncate(r.UserAgent(), 1024))
 }
 
 func (s *Server) cookieName() string {

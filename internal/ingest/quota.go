@@ -399,7 +399,8 @@ func (q *Quotas) admit(ctx context.Context, accountID, bodyBytes int64) error {
 	if exceeded == nil {
 		return nil
 	}
-	c.events = 0 // unknown: the body was not read
+	// The body was not read: its events are counted as estimated.
+	c.events = int64(want)
 	q.refuseLocked(now, c, l, quota)
 	return throttled(l, exceeded, wait)
 }

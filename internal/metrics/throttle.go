@@ -23,7 +23,7 @@ func newThrottledCollector(read func() []Throttled) *throttledCollector {
 		requests: prometheus.NewDesc("stele_ingest_throttled_requests_total",
 			"Ingest requests refused by the account's quota (429 or 413) since start, by the quota that refused them.", labels, nil),
 		events: prometheus.NewDesc("stele_ingest_throttled_events_total",
-			"Events in the ingest requests refused by the account's quota since start.", labels, nil)}
+			"Events in the ingest requests refused by the account's quota since start (estimated from the body's size for a request refused before its body was read).", labels, nil)}
 }
 
 func (c *throttledCollector) Describe(ch chan<- *prometheus.Desc) {
