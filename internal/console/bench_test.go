@@ -194,3 +194,14 @@ func BenchmarkExportCSV(b *testing.B) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(time.Microsecond)/float64(n)/float64(b.N), "cpu-µs/row")
 	b.ReportMetric(float64(bytes)/float64(n), "bytes/row")
 }
+
+// BenchmarkPasswordHash is what one sign-in pays for checking a password:
+// one argon2id hash with the console's parameters.
+func BenchmarkPasswordHash(b *testing.B) {
+	hash := console.HashPassword("correct horse battery staple")
+	for b.Loop() {
+		if !console.CheckPassword(hash, "correct horse battery staple") {
+			b.Fatal("the password does not check")
+		}
+	}
+}

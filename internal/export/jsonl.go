@@ -22,8 +22,8 @@ func AppendJSONL(dst []byte, e *stele.Event) ([]byte, error) {
 
 // AppendEventJSON appends e as the API returns it: the bytes encoding/json
 // writes for a stele.Event with HTML characters not escaped (a test and a
-// fuzzer hold the two equal), without its reflection: a page of 50 demo
-// events in 39 µs and no allocation, against 145 µs and 594 allocations.
+// fuzzer hold the two equal), without its reflection and without
+// allocating: the list handler spent most of its CPU in encoding/json.
 func AppendEventJSON(dst []byte, e *stele.Event) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, `{"id":`...)

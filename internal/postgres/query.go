@@ -107,8 +107,8 @@ func (b *rowQuery) filter(f stele.RowFilter) error {
 // A prefix's actions cannot be read newest first from the action index,
 // and the plan kept for a prefix query is made without seeing the prefix:
 // written as a range, any prefix looked like a few rows, and the plan read
-// them all from the action index and sorted them (21 ms for finding.*, a
-// third of 100,000 events, to return one page). Inside a CASE the test is
+// them all from the action index and sorted them (for finding.*, a third
+// of the events, to return one page). Inside a CASE the test is
 // opaque to the planner: no index serves it and it is taken to match a
 // good share of rows, so PostgreSQL walks the time index and checks each
 // row as it goes, stopping at the limit, as SQLite does (sqlite/query.go's

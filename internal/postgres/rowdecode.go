@@ -11,9 +11,9 @@ import (
 )
 
 // Pages of events are read straight from the wire values of eventColumns:
-// rows.Scan spent ≈ 1.3 µs a row finding each column's plan and allocating
-// the nullable tokens and the leaf hash, more than the query took on the
-// server. collectEvents falls back to Scan for a result in any other shape.
+// rows.Scan spent more per row finding each column's plan and allocating
+// the nullable tokens and the leaf hash than the query took on the server
+// (docs/PERFORMANCE.md). collectEvents falls back to Scan for a result in any other shape.
 
 // eventWire is the type and format each of eventColumns must arrive in to be
 // decoded here; text may come in either format (the bytes are the same).

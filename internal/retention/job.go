@@ -41,9 +41,9 @@ type Job struct {
 	Batch int
 	// Pause is waited between batches so that the writer serves ingest in
 	// between. Zero waits twice as long as the last batch took, so that a
-	// purge holds the single writer at most a third of the time (ingest
-	// kept ≥ 70% of its rate in BenchmarkIngestDuringPurge); negative does
-	// not wait.
+	// purge holds the single writer at most a third of the time
+	// (BenchmarkIngestDuringPurge measures what ingest keeps); negative
+	// does not wait.
 	Pause time.Duration
 	// Integrity, when set, signs a purge statement for every batch before
 	// its rows are deleted; the deleting transaction stores it.

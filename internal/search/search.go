@@ -223,9 +223,9 @@ func (s *Service) pagedPlan(ctx context.Context, keys *seal.AccountKeys, account
 
 // expandPrefixes replaces the action prefixes of rq's positive filters by
 // the account's actions that have them, when they are few (a union of up
-// to stele.MaxIndexedValues index scans). A prefix can only be checked row by row
-// along the time index, which reads the whole account for a page of a rare
-// prefix (≈ 100 ms at 200,000 events for action:retention.*); each action
+// to stele.MaxIndexedValues index scans). A prefix can only be checked
+// row by row along the time index, which reads the whole account for a
+// page of a rare prefix (action:retention.*); each action
 // is read newest first from the action index and stops at the limit. An
 // action first stored after the expansion is left out of this page, as an
 // event stored after a page was read is.

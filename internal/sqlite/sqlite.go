@@ -187,9 +187,9 @@ func dsn(path string, reader bool) string {
 		// from being re-read, but SQLite walks the whole cache at the end
 		// of most commits (a B-tree split renumbers pages through a key
 		// beyond the file, and the commit's truncate then scans every
-		// hash bucket): 32 MiB is the measured middle, single-event
-		// ingest 4-10 % faster than with 64 MiB and batched ingest into a
-		// store of 1.8M events within the noise (docs/PERFORMANCE.md).
+		// hash bucket): 32 MiB is the measured middle, between single
+		// events, faster with less, and batched ingest into a large store,
+		// no slower (docs/PERFORMANCE.md).
 		q.Set("_cache_size", "-32768") // 32 MiB
 		q.Set("_txlock", "immediate")
 		// Its commits write the WAL through walbuf.c where it is built,
