@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/ingest"
 )
 
 func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +119,7 @@ const (
 // it as attempted_email, so that the record is never refused for it.
 func attemptActor(email, reason string) (*stele.Ref, map[string]any) {
 	meta := map[string]any{"reason": reason}
-	if ingest.IsEmail(email) {
+	if stele.IsEmail(email) {
 		return &stele.Ref{Type: "user", Email: email}, meta
 	}
 	meta["attempted_email"] = email
