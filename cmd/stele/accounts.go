@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/ingest"
-	"github.com/stele-audit/stele/internal/retention"
 )
 
 const accountsUsage = `Usage: stele accounts create NAME --type TYPE [--retention-days N] [--ingest-events-per-second N|unlimited] [--ingest-bytes-per-second N|unlimited] [--ingest-burst-seconds N]
@@ -299,8 +299,7 @@ func accountsSet(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	events := append(retention.ChangeEvents(before, after, types, operatorActor()), ingest.QuotaChangeEvents(before, after, types, operatorActor())...)
-	if err := a.record(ctx, events...); err != nil {
+	if err := a.audit.AccountChanged(ctx, audit.CLI(), before, after, types); err != nil {
 		return err
 	}
 	if *asJSON {

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/retention"
 )
 
@@ -31,7 +32,7 @@ func accountsDelete(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	d, err := retention.DeleteAccount(ctx, a.db, a.db, a.keyring, a.ingest, pos[0], operatorActor(), 0)
+	d, err := retention.DeleteAccount(ctx, a.db, a.db, a.keyring, a.audit, pos[0], audit.CLI(), 0)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,8 @@ func withConsole(ctx context.Context, a *app, logger *slog.Logger, tls bool, typ
 		Accounts: a.db, Users: a.db, Sessions: a.db, APIKeys: a.db, Counter: a.db,
 		Search: a.search, Ingest: a.ingest, Logger: logger, TLS: tls, Secrets: a.keyring, AccountTypes: types,
 		Throttle:  a.db, // shared by every node on the database
-		Retention: &retention.Settings{Accounts: a.db, Recorder: a.ingest, Types: types},
+		Retention: &retention.Settings{Accounts: a.db, Audit: a.audit, Types: types},
+		Audit:     a.audit,
 	}
 	if cp := a.checkpoints; cp != nil {
 		c.Integrity = func(ctx context.Context, account *stele.Account, e *stele.Event) (console.IntegrityStatus, error) {

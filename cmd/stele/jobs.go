@@ -59,7 +59,7 @@ func startJobs(ctx context.Context, a *app, sf storeFlags, types []stele.Account
 	// Each node records the refusals it made: one ingest.throttled event
 	// per throttled account and minute.
 	wg.Go(func() {
-		quotas.Loop(jctx, a.ingest, time.Minute, func(err error) { a.logger.Warn("record ingest throttling", "err", err) })
+		quotas.Loop(jctx, a.audit, time.Minute, func(err error) { a.logger.Warn("record ingest throttling", "err", err) })
 	})
 	return &serveJobs{metrics: col, logger: a.logger, stop: func() { cancel(); wg.Wait() }}
 }

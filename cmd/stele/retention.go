@@ -33,7 +33,7 @@ func accountTypesFlag(fs *flag.FlagSet) func() ([]stele.AccountType, error) {
 
 // retentionJob returns the retention job on the app's store.
 func (a *app) retentionJob(types []stele.AccountType) *retention.Job {
-	return &retention.Job{Accounts: a.db, Store: a.db, Recorder: a.ingest, Types: types, Logger: a.logger,
+	return &retention.Job{Accounts: a.db, Store: a.db, Audit: a.audit, Types: types, Logger: a.logger,
 		Integrity: a.checkpoints}
 }
 

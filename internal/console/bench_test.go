@@ -19,6 +19,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
@@ -107,7 +108,7 @@ func benchSite(b *testing.B) (*http.Client, string) {
 		b.Fatal(err)
 	}
 	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db, Search: srch, Ingest: ing, Logger: logger, Secrets: keyring,
-		Retention: &retention.Settings{Accounts: db, Recorder: ing}}
+		Retention: &retention.Settings{Accounts: db, Audit: &audit.Recorder{Sink: ing}}}
 	if err := con.Init(); err != nil {
 		b.Fatal(err)
 	}
