@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/retention"
 )
@@ -107,7 +108,7 @@ func createUser(ctx context.Context, a *app, acct *stele.Account, email, name st
 	if err := a.db.CreateUser(ctx, u); err != nil {
 		return nil, "", err
 	}
-	if err := a.record(ctx, console.UserCreatedEvent(u, operatorActor())); err != nil {
+	if err := a.audit.UserCreated(ctx, audit.CLI(), u); err != nil {
 		return nil, "", err
 	}
 	return u, password, nil

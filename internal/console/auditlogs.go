@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/export"
 	"github.com/stele-audit/stele/internal/record"
 )
@@ -247,13 +248,5 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, v *visit) 
 	if err != nil {
 		s.Logger.Warn("console export ended early", "account", v.account.Name, "rows", n, "err", err)
 	}
-	outcome := stele.OutcomeSuccess
-	if err != nil {
-		outcome = stele.OutcomeFailure
-	}
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "audit_log.exported", Outcome: outcome, Actor: v.actor(),
-		Target:      &stele.Ref{Type: "audit_log", ID: v.account.Name},
-		Description: fmt.Sprintf("%s exported %d events as %s", v.user.Email, n, format.Name),
-		Metadata: map[string]any{"query": q.String(), "format": format.Name, "rows": json.Number(fmt.Sprint(n)),
-			"complete": err == nil, "via": "console"}})
+	s.Audit.Log(s.Audit.Exported(detached(r), v.who(r), audit.Export{Account: v.account.Name, Query: q.String(), Format: format.Name, Rows: n, Err: err}))
 }

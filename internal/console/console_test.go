@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -286,6 +287,13 @@ func TestOperatorManagesAccountsButCannotReadTheirLogs(t *testing.T) {
 	resp, body := b.do("POST", "/admin/accounts", url.Values{"name": {"initech"}, "type": {"team"}, "csrf": {b.csrf("/admin/accounts")}})
 	if resp.StatusCode != 200 || !strings.Contains(body, "initech") {
 		t.Fatalf("create account: %d", resp.StatusCode)
+	}
+	// Recorded in _system as the CLI records it: the type, the retention
+	// and the quota it took, by the operator.
+	created := s.events(stele.SystemAccount, "action:account.created")
+	if len(created) != 1 || created[0].Target.ID != "initech" || created[0].Metadata["retention_days"] != json.Number("90") ||
+		created[0].Metadata["ingest_events_per_second"] == nil || !strings.Contains(created[0].Description, "op@stele.local") {
+		t.Fatalf("account.created %+v", created)
 	}
 	_, body = b.do("GET", "/admin/audit-logs?range=all", nil)
 	if strings.Contains(body, "acme event") {

@@ -39,14 +39,6 @@ func NewUser(account *stele.Account, email, name string, role stele.Role, passwo
 	return u, password, nil
 }
 
-// UserCreatedEvent is the user_management event of a new user.
-func UserCreatedEvent(u *stele.User, actor *stele.Ref) stele.Event {
-	return stele.Event{Account: u.Account, Action: "user.created", Outcome: stele.OutcomeSuccess, Actor: actor,
-		Target:      userRef(u),
-		Description: fmt.Sprintf("user %s created with role %s", u.Email, u.Role),
-		Metadata:    map[string]any{"role_before": "", "role_after": string(u.Role)}}
-}
-
 func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, v *visit, status int, extra map[string]any) {
 	users, err := s.Users.Users(r.Context(), v.account.ID)
 	if err != nil {
@@ -99,8 +91,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, v *vis
 		s.serverError(w, r, v, err)
 		return
 	}
-	e := UserCreatedEvent(u, v.actor())
-	s.record(r, &e)
+	s.Audit.Log(s.Audit.UserCreated(detached(r), v.who(r), u))
 	s.usersPage(w, r, v, http.StatusOK, map[string]any{"Secret": password, "SecretFor": u.Email,
 		"Notice": "User " + u.Email + " was created. Give them this one-time password over a channel you trust; they should change it after signing in."})
 }
@@ -141,10 +132,7 @@ func (s *Server) handleChangeRole(w http.ResponseWriter, r *http.Request, v *vis
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "user.role_changed", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
-		Target:      userRef(u),
-		Description: fmt.Sprintf("%s changed %s's role from %s to %s", v.user.Email, u.Email, before, role),
-		Metadata:    map[string]any{"role_before": string(before), "role_after": string(role)}})
+	s.Audit.Log(s.Audit.UserRoleChanged(detached(r), v.who(r), u, before, role))
 	s.usersPage(w, r, v, http.StatusOK, map[string]any{"Notice": fmt.Sprintf("%s is now %s.", u.Email, role)})
 }
 
@@ -171,10 +159,7 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request, v *
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "user.password_reset", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
-		Target:      userRef(u),
-		Description: fmt.Sprintf("%s reset the password of %s; their sessions were ended", v.user.Email, u.Email),
-		Metadata:    map[string]any{"password_before": "set", "password_after": "reset", "sessions_revoked": true}})
+	s.Audit.Log(s.Audit.UserPasswordReset(detached(r), v.who(r), u))
 	s.usersPage(w, r, v, http.StatusOK, map[string]any{"Secret": password, "SecretFor": u.Email,
 		"Notice": "The password of " + u.Email + " was reset and their sessions ended. This one-time password is shown only now."})
 }
@@ -200,9 +185,6 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request, v *vis
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "user.deleted", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
-		Target:      userRef(u),
-		Description: fmt.Sprintf("%s removed user %s (%s)", v.user.Email, u.Email, u.Role),
-		Metadata:    map[string]any{"role_before": string(u.Role), "role_after": ""}})
+	s.Audit.Log(s.Audit.UserDeleted(detached(r), v.who(r), u))
 	s.usersPage(w, r, v, http.StatusOK, map[string]any{"Notice": u.Email + " was removed and signed out."})
 }
