@@ -45,20 +45,12 @@ func withConsole(ctx context.Context, a *app, logger *slog.Logger, tls bool, typ
 // and prints its credentials, once. It returns the operator's email, or ""
 // when users existed already.
 func ensureOperator(ctx context.Context, a *app, out io.Writer, base string) error {
-	n, err := a.db.CountUsers(ctx)
-	if err != nil || n > 0 {
-		return err
-	}
 	sys, err := a.db.AccountByName(ctx, stele.SystemAccount)
 	if err != nil {
 		return err
 	}
-	email := "operator@stele.local"
-	u, password, err := createUser(ctx, a, sys, email, "Operator", stele.RoleOwner, "")
-	if stele.ErrorCode(err) == stele.ECONFLICT {
-		return nil // another node sharing the database, starting at once, made it
-	}
-	if err != nil {
+	u, password, err := a.users.EnsureOperator(ctx, audit.CLI(), sys)
+	if err != nil || u == nil {
 		return err
 	}
 	fmt.Fprintf(out, "Sign in to the console at %s/login as the operator (shown once; change it under your email):\n  email:    %s\n  password: %s\n\n", base, u.Email, password)
@@ -88,7 +80,7 @@ func seedDemoUsers(ctx context.Context, a *app, out io.Writer, base string) erro
 		{"auditor@acme.example", "Arun Auditor", stele.RoleAuditor},
 		{"member@acme.example", "Mia Member", stele.RoleMember},
 	} {
-		u, password, err := createUser(ctx, a, acme, d.email, d.name, d.role, "")
+		u, password, err := a.users.Create(ctx, audit.CLI(), acme, d.email, d.name, d.role, "")
 		if err != nil {
 			return err
 		}
@@ -96,20 +88,4 @@ func seedDemoUsers(ctx context.Context, a *app, out io.Writer, base string) erro
 	}
 	fmt.Fprintln(out)
 	return nil
-}
-
-// createUser makes a user (with a generated password when password is
-// empty), stores it and records user.created in its account.
-func createUser(ctx context.Context, a *app, acct *stele.Account, email, name string, role stele.Role, password string) (*stele.User, string, error) {
-	u, password, err := console.NewUser(acct, email, name, role, password)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := a.db.CreateUser(ctx, u); err != nil {
-		return nil, "", err
-	}
-	if err := a.audit.UserCreated(ctx, audit.CLI(), u); err != nil {
-		return nil, "", err
-	}
-	return u, password, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 )
 
 func runUsers(ctx context.Context, args []string, out io.Writer) error {
@@ -46,7 +47,7 @@ func usersCreate(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	u, pw, err := createUser(ctx, a, acct, *email, *name, r, *password)
+	u, pw, err := a.users.Create(ctx, audit.CLI(), acct, *email, *name, r, *password)
 	if err != nil {
 		return err
 	}

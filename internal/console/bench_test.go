@@ -26,6 +26,7 @@ import (
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 // benchEvents is the size of the benchmark account: STELE_BENCH_EVENTS,
@@ -97,7 +98,7 @@ func benchSite(b *testing.B) (*http.Client, string) {
 				batch = batch[:0]
 			}
 		}
-		u, _, err := console.NewUser(acct, "owner@acme.example", "", stele.RoleOwner, password)
+		u, _, err := users.New(acct, "owner@acme.example", "", stele.RoleOwner, password)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -194,15 +195,4 @@ func BenchmarkExportCSV(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(cpuTime()-start)/float64(time.Microsecond)/float64(n)/float64(b.N), "cpu-µs/row")
 	b.ReportMetric(float64(bytes)/float64(n), "bytes/row")
-}
-
-// BenchmarkPasswordHash is what one sign-in pays for checking a password:
-// one argon2id hash with the console's parameters.
-func BenchmarkPasswordHash(b *testing.B) {
-	hash := console.HashPassword("correct horse battery staple")
-	for b.Loop() {
-		if !console.CheckPassword(hash, "correct horse battery staple") {
-			b.Fatal("the password does not check")
-		}
-	}
 }

@@ -312,13 +312,3 @@ func TestOperatorManagesAccountsButCannotReadTheirLogs(t *testing.T) {
 		t.Fatalf("member exported: %d", resp.StatusCode)
 	}
 }
-
-func TestPasswordHashIsArgon2idAndChecks(t *testing.T) {
-	h := console.HashPassword("hunter2 hunter2")
-	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
-		t.Fatalf("hash %s", h)
-	}
-	if !console.CheckPassword(h, "hunter2 hunter2") || console.CheckPassword(h, "hunter2 hunter3") || console.CheckPassword("garbage", "x") {
-		t.Fatal("check")
-	}
-}

@@ -31,6 +31,7 @@ import (
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 const password = "correct horse battery staple"
@@ -126,7 +127,7 @@ func openSite(t testing.TB, path string, from *site) *site {
 
 func (s *site) user(account, email string, role stele.Role) {
 	s.t.Helper()
-	u, _, err := console.NewUser(s.accts[account], email, "", role, password)
+	u, _, err := users.New(s.accts[account], email, "", role, password)
 	if err != nil {
 		s.t.Fatal(err)
 	}

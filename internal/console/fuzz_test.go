@@ -34,6 +34,7 @@ import (
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 // readSide is Stele as a fuzz worker reads it back: the API (with tamper
@@ -120,7 +121,7 @@ func (rs *readSide) next(t *testing.T) {
 	}
 	email := a.Name + "@fuzz.example"
 	if rs.hash == "" { // a password hash holds its salt: one serves every owner
-		rs.hash = console.HashPassword(password)
+		rs.hash = users.HashPassword(password)
 	}
 	u := &stele.User{ID: fmt.Sprintf("u_fuzz%d", rs.n), AccountID: a.ID, Account: a.Name, Email: email, Name: a.Name,
 		Role: stele.RoleOwner, PasswordHash: rs.hash}

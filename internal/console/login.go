@@ -9,6 +9,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/audit"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
@@ -69,9 +70,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	release := s.hasher.acquire()
 	ok := false
 	if u != nil {
-		ok = CheckPassword(u.PasswordHash, password)
+		ok = users.CheckPassword(u.PasswordHash, password)
 	} else {
-		CheckPassword(dummyHash, password) // same time as a wrong password
+		users.CheckPassword(dummyHash, password) // same time as a wrong password
 	}
 	release()
 	if !ok {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -81,7 +82,7 @@ func (s *Server) handleSecurity(w http.ResponseWriter, r *http.Request, v *visit
 }
 
 func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, v *visit, status int, extra map[string]any) {
-	data := map[string]any{"MinLen": MinPasswordLen}
+	data := map[string]any{"MinLen": users.MinPasswordLen}
 	if !v.user.MFAEnabled() {
 		secret, otpURL, qr, err := newTOTPKey(v.user)
 		if err != nil {
@@ -104,21 +105,21 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, v *visit, 
 func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, v *visit) {
 	current, next, confirm := r.PostFormValue("current"), r.PostFormValue("new"), r.PostFormValue("confirm")
 	release := s.hasher.acquire()
-	ok := CheckPassword(v.user.PasswordHash, current)
+	ok := users.CheckPassword(v.user.PasswordHash, current)
 	release()
 	switch {
 	case !ok:
 		s.Audit.Log(s.Audit.PasswordChangeRefused(detached(r), v.who(r), v.user))
 		s.securityPage(w, r, v, http.StatusBadRequest, map[string]any{"PasswordError": "Your current password is not right."})
 		return
-	case len(next) < MinPasswordLen || len(next) > 1024:
-		s.securityPage(w, r, v, http.StatusBadRequest, map[string]any{"PasswordError": fmt.Sprintf("A new password has %d to 1024 characters.", MinPasswordLen)})
+	case len(next) < users.MinPasswordLen || len(next) > 1024:
+		s.securityPage(w, r, v, http.StatusBadRequest, map[string]any{"PasswordError": fmt.Sprintf("A new password has %d to 1024 characters.", users.MinPasswordLen)})
 		return
 	case next != confirm:
 		s.securityPage(w, r, v, http.StatusBadRequest, map[string]any{"PasswordError": "The two new passwords differ."})
 		return
 	}
-	hash := HashPassword(next)
+	hash := users.HashPassword(next)
 	if _, err := s.Users.UpdateUser(r.Context(), v.user.ID, stele.UserUpdate{PasswordHash: &hash}); err != nil {
 		s.serverError(w, r, v, err)
 		return
@@ -154,7 +155,7 @@ func (s *Server) handleEnrolMFA(w http.ResponseWriter, r *http.Request, v *visit
 	}
 	if !ok {
 		w.WriteHeader(http.StatusBadRequest)
-		s.render(w, r, v, "security", map[string]any{"MinLen": MinPasswordLen, "TOTPSecret": secret, "TOTPURL": key.URL(), "TOTPQR": template.URL(qrOf(key)),
+		s.render(w, r, v, "security", map[string]any{"MinLen": users.MinPasswordLen, "TOTPSecret": secret, "TOTPURL": key.URL(), "TOTPQR": template.URL(qrOf(key)),
 			"MFAError": "That code does not match. Check the time on your device and try the next code."})
 		return
 	}

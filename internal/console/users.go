@@ -2,42 +2,12 @@ package console
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"net/http"
-	"net/mail"
-	"strings"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/users"
 )
-
-// NewUser validates a new user of account and returns it with its password
-// hashed, and the password: the one given, or a generated one when empty.
-// The caller stores it and records user.created.
-func NewUser(account *stele.Account, email, name string, role stele.Role, password string) (*stele.User, string, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 320 {
-		return nil, "", &stele.Error{Code: stele.EINVALID, Message: "enter a valid email address",
-			Details: []stele.FieldError{{Field: "email", Rule: "format"}}}
-	}
-	if _, err := stele.ParseRole(string(role)); err != nil {
-		return nil, "", err
-	}
-	if password == "" {
-		password = NewPassword()
-	}
-	if len(password) < MinPasswordLen {
-		return nil, "", &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("a password has at least %d characters", MinPasswordLen),
-			Details: []stele.FieldError{{Field: "password", Rule: "min_length"}}}
-	}
-	name = strings.TrimSpace(name)
-	if name == "" {
-		name, _, _ = strings.Cut(email, "@")
-	}
-	u := &stele.User{ID: "u_" + strings.ToLower(rand.Text()[:16]), AccountID: account.ID, Account: account.Name,
-		Email: email, Name: truncate(name, 200), Role: role, PasswordHash: HashPassword(password)}
-	return u, password, nil
-}
 
 func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, v *visit, status int, extra map[string]any) {
 	users, err := s.Users.Users(r.Context(), v.account.ID)
@@ -79,9 +49,10 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, v *vis
 		s.usersPage(w, r, v, http.StatusForbidden, map[string]any{"Error": "Only an owner can add another owner."})
 		return
 	}
-	u, password, err := NewUser(v.account, r.PostFormValue("email"), r.PostFormValue("name"), role, "")
-	if err == nil {
-		err = s.Users.CreateUser(r.Context(), u)
+	u, password, err := s.creator.Create(detached(r), v.who(r), v.account, r.PostFormValue("email"), r.PostFormValue("name"), role, "")
+	if u != nil { // created; a failure to record it is logged
+		s.Audit.Log(err)
+		err = nil
 	}
 	if err != nil {
 		if code := stele.ErrorCode(err); code == stele.EINVALID || code == stele.ECONFLICT {
@@ -91,7 +62,6 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, v *vis
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.Audit.Log(s.Audit.UserCreated(detached(r), v.who(r), u))
 	s.usersPage(w, r, v, http.StatusOK, map[string]any{"Secret": password, "SecretFor": u.Email,
 		"Notice": "User " + u.Email + " was created. Give them this one-time password over a channel you trust; they should change it after signing in."})
 }
@@ -149,8 +119,8 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request, v *
 		s.usersPage(w, r, v, http.StatusForbidden, map[string]any{"Error": "Only an owner can reset an owner's password."})
 		return
 	}
-	password := NewPassword()
-	hash := HashPassword(password)
+	password := users.NewPassword()
+	hash := users.HashPassword(password)
 	if _, err := s.Users.UpdateUser(r.Context(), u.ID, stele.UserUpdate{PasswordHash: &hash}); err != nil {
 		s.serverError(w, r, v, err)
 		return
