@@ -113,18 +113,13 @@ func accountsCreate(ctx context.Context, args []string, out io.Writer) error {
 	if _, err := a.keyring.Account(ctx, acct.ID); err != nil {
 		return err
 	}
-	q := acct.IngestQuota(types)
-	if err := a.record(ctx, stele.Event{Account: stele.SystemAccount, Action: "account.created", Outcome: stele.OutcomeSuccess,
-		Target:      &stele.Ref{Type: "account", ID: acct.Name, Name: acct.Name},
-		Description: fmt.Sprintf("Account %s created with type %s (%d days retention; ingest %s)", acct.Name, acct.Type, acct.Retention(types), quotaText(q)),
-		Metadata: map[string]any{"type": acct.Type, "retention_days": acct.Retention(types),
-			"ingest_events_per_second": q.EventsPerSecond, "ingest_bytes_per_second": q.BytesPerSecond, "ingest_burst_seconds": q.BurstSeconds}}); err != nil {
+	if err := a.audit.AccountCreated(ctx, audit.CLI(), acct, types); err != nil {
 		return err
 	}
 	if *asJSON {
 		return printJSON(out, accountView(acct, types))
 	}
-	fmt.Fprintf(out, "created account %s (type %s, %d days retention, ingest %s)\n", acct.Name, acct.Type, acct.Retention(types), quotaText(q))
+	fmt.Fprintf(out, "created account %s (type %s, %d days retention, ingest %s)\n", acct.Name, acct.Type, acct.Retention(types), quotaText(acct.IngestQuota(types)))
 	return nil
 }
 

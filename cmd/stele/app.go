@@ -105,26 +105,6 @@ func (a *app) Close() {
 	}
 }
 
-// recordSystem stores an event in the _system account on behalf of the
-// operator at the command line.
-func (a *app) record(ctx context.Context, events ...stele.Event) error {
-	for i := range events {
-		if events[i].Actor == nil {
-			events[i].Actor = operatorActor()
-		}
-	}
-	_, err := a.ingest.Record(ctx, events...)
-	return err
-}
-
-func operatorActor() *stele.Ref {
-	name := os.Getenv("USER")
-	if name == "" {
-		name = "operator"
-	}
-	return &stele.Ref{Type: "operator", ID: "cli:" + name, Name: name + " (stele CLI)"}
-}
-
 func newLogger(level string) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {

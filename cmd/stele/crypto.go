@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/seal"
 )
 
@@ -49,14 +50,7 @@ func cryptoRotate(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	meta := map[string]any{"data_key_version": rot.DataVersion, "index_key_version": rot.IndexVersion}
-	desc := fmt.Sprintf("Keys of %s rotated: data key v%d, index key v%d; older versions still decrypt", acct.Name, rot.DataVersion, rot.IndexVersion)
-	target := &stele.Ref{Type: "account", ID: acct.Name, Name: acct.Name}
-	var events []stele.Event
-	for _, name := range dedupe(acct.Name, stele.SystemAccount) {
-		events = append(events, stele.Event{Account: name, Action: "crypto.key_rotated", Outcome: stele.OutcomeSuccess, Target: target, Description: desc, Metadata: meta})
-	}
-	if err := a.record(ctx, events...); err != nil {
+	if err := a.audit.KeysRotated(ctx, audit.CLI(), acct, rot.DataVersion, rot.IndexVersion); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -65,16 +59,6 @@ func cryptoRotate(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "account %s: new data key v%d and index key v%d; new events use them, older ones still decrypt.\n"+
 		"Run 'stele crypto reencrypt --account %s' to move older rows to v%d.\n", acct.Name, rot.DataVersion, rot.IndexVersion, acct.Name, rot.DataVersion)
 	return nil
-}
-
-func dedupe(names ...string) []string {
-	var out []string
-	for _, n := range names {
-		if len(out) == 0 || out[len(out)-1] != n {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // rotateMaster moves every account key under a new master key version
@@ -95,16 +79,8 @@ func rotateMaster(ctx context.Context, sf storeFlags, retire, asJSON bool, out i
 	if rot.Version == 0 { // nothing was done
 		return err
 	}
-	// A rotation cut short (a rewrap that failed, a retirement refused)
-	// still changed keys: it is recorded too, as a failure.
-	e := stele.Event{Account: stele.SystemAccount, Action: "crypto.key_rotated", Outcome: stele.OutcomeSuccess,
-		Target:      &stele.Ref{Type: "master_key", ID: fmt.Sprintf("v%d", rot.Version)},
-		Description: fmt.Sprintf("Master key rotated to version %d: %d account keys rewrapped", rot.Version, rot.Rewrapped),
-		Metadata:    map[string]any{"master_key_version": rot.Version, "keys_rewrapped": rot.Rewrapped, "older_versions_retired": rot.Retired}}
-	if err != nil {
-		e.Outcome, e.Metadata["error"] = stele.OutcomeFailure, stele.ErrorMessage(err)
-	}
-	if rerr := a.record(ctx, e); rerr != nil {
+	// A rotation cut short still changed keys: it is recorded too.
+	if rerr := a.audit.MasterKeyRotated(ctx, audit.CLI(), audit.MasterRotation{Version: rot.Version, Rewrapped: rot.Rewrapped, Retired: rot.Retired, Err: err}); rerr != nil {
 		return errors.Join(err, rerr)
 	}
 	if err != nil {
@@ -155,10 +131,7 @@ func cryptoReencrypt(ctx context.Context, args []string, out io.Writer) error {
 		if res.Rows == 0 {
 			continue
 		}
-		if err := a.record(ctx, stele.Event{Account: acct.Name, Action: "crypto.reencrypted", Outcome: stele.OutcomeSuccess,
-			Target:      &stele.Ref{Type: "account", ID: acct.Name, Name: acct.Name},
-			Description: fmt.Sprintf("%d events sealed again under data key v%d", res.Rows, res.Version),
-			Metadata:    map[string]any{"rows": res.Rows, "data_key_version": res.Version}}); err != nil {
+		if err := a.audit.Reencrypted(ctx, audit.CLI(), acct, res.Rows, res.Version); err != nil {
 			return err
 		}
 		if !*asJSON {

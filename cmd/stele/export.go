@@ -3,12 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/export"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/query"
@@ -55,15 +55,8 @@ func runExport(ctx context.Context, args []string, out io.Writer) error {
 	} else {
 		n, err = exportEvents(ctx, a, acct, parsed, *format, out)
 	}
-	outcome := stele.OutcomeSuccess
-	if err != nil {
-		outcome = stele.OutcomeFailure
-	}
-	if rerr := a.record(ctx, stele.Event{Account: acct.Name, Action: "audit_log.exported", Outcome: outcome,
-		Description: fmt.Sprintf("Exported %d events as %s from the command line", n, *format),
-		Metadata:    map[string]any{"format": *format, "query": q, "rows": fmt.Sprint(n)}}); rerr != nil {
-		a.logger.Warn("record export", "err", rerr)
-	}
+	// The rows are out: a failure to record them is logged, not returned.
+	a.audit.Log(a.audit.Exported(ctx, audit.CLI(), audit.Export{Account: acct.Name, Query: parsed.String(), Format: *format, Rows: n, Err: err}))
 	return err
 }
 
