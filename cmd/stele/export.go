@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"strings"
@@ -53,34 +52,14 @@ func runExport(ctx context.Context, args []string, out io.Writer) error {
 	if *format == "bundle" {
 		n, err = integrity.WriteBundle(ctx, out, a.checkpoints, a.search, acct, parsed)
 	} else {
-		n, err = exportEvents(ctx, a, acct, parsed, *format, out)
+		var f export.Format
+		if f, err = export.Lookup(*format); err == nil {
+			n, err = export.Events(ctx, out, a.search, acct, parsed, f)
+		}
 	}
 	// The rows are out: a failure to record them is logged, not returned.
 	a.audit.Log(a.audit.Exported(ctx, audit.CLI(), audit.Export{Account: acct.Name, Query: parsed.String(), Format: *format, Rows: n, Err: err}))
 	return err
-}
-
-// exportEvents streams the account's events matching q in format to out.
-func exportEvents(ctx context.Context, a *app, acct *stele.Account, q stele.Query, format string, out io.Writer) (int64, error) {
-	f, err := export.Lookup(format)
-	if err != nil {
-		return 0, err
-	}
-	if f.Append != nil { // decrypted and encoded on every core
-		return export.Stream(out, f, func(enc func([]byte) error) (int64, error) {
-			return a.search.Encode(ctx, acct, q, f.Append, enc)
-		})
-	}
-	bw := bufio.NewWriterSize(out, 64<<10)
-	w := f.New(bw)
-	n, err := a.search.Each(ctx, acct, q, w.Write)
-	if err != nil {
-		return n, err
-	}
-	if err := w.Close(); err != nil {
-		return n, err
-	}
-	return n, bw.Flush()
 }
 
 func exportRemote(ctx context.Context, cf clientFlags, format, q string, out io.Writer) error {

@@ -67,17 +67,7 @@ func StreamExport(ctx context.Context, w http.ResponseWriter, src *search.Servic
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="stele-%s.%s"`, account.Name, f.Extension))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if f.Append != nil { // decrypted and encoded on every core
-		return export.Stream(w, f, func(out func([]byte) error) (int64, error) {
-			return src.Encode(ctx, account, q, f.Append, out)
-		})
-	}
-	ew := f.New(w)
-	n, err := src.Each(ctx, account, q, ew.Write)
-	if cerr := ew.Close(); err == nil {
-		err = cerr
-	}
-	return n, err
+	return export.Events(ctx, w, src, account, q, f)
 }
 
 // recordExport records an export in the account's log whether or not the

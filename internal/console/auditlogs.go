@@ -232,19 +232,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, v *visit) 
 	h := w.Header()
 	h.Set("Content-Type", format.ContentType)
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="stele-%s-%s.%s"`, v.account.Name, s.now().UTC().Format("20060102-150405"), format.Extension))
-	var n int64
-	if format.Append != nil {
-		// Rows decrypted and encoded on every core, written in order.
-		n, err = export.Stream(w, format, func(out func([]byte) error) (int64, error) {
-			return s.Search.Encode(r.Context(), v.account, q, format.Append, out)
-		})
-	} else {
-		ew := format.New(w)
-		n, err = s.Search.Each(r.Context(), v.account, q, ew.Write)
-		if cerr := ew.Close(); err == nil {
-			err = cerr
-		}
-	}
+	n, err := export.Events(r.Context(), w, s.Search, v.account, q, format)
 	if err != nil {
 		s.Logger.Warn("console export ended early", "account", v.account.Name, "rows", n, "err", err)
 	}
