@@ -11,6 +11,7 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/console"
+	"github.com/stele-audit/stele/internal/demo"
 	"github.com/stele-audit/stele/internal/retention"
 )
 
@@ -58,34 +59,15 @@ func ensureOperator(ctx context.Context, a *app, out io.Writer, base string) err
 }
 
 // seedDemoUsers gives the demo account acme an owner, an auditor and a
-// member to sign in as, unless it has users already.
+// member to sign in as, unless it has users already, and prints them.
 func seedDemoUsers(ctx context.Context, a *app, out io.Writer, base string) error {
-	acme, err := a.db.AccountByName(ctx, "acme")
-	if stele.ErrorCode(err) == stele.ENOTFOUND {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	users, err := a.db.Users(ctx, acme.ID)
-	if err != nil || len(users) > 0 {
-		return err
-	}
-	fmt.Fprintf(out, "Demo console users of acme (%s/login; passwords shown once):\n", base)
-	for _, d := range []struct {
-		email, name string
-		role        stele.Role
-	}{
-		{"owner@acme.example", "Olivia Owner", stele.RoleOwner},
-		{"auditor@acme.example", "Arun Auditor", stele.RoleAuditor},
-		{"member@acme.example", "Mia Member", stele.RoleMember},
-	} {
-		u, password, err := a.users.Create(ctx, audit.CLI(), acme, d.email, d.name, d.role, "")
-		if err != nil {
-			return err
+	logins, err := demo.Users(ctx, a.db, a.users, audit.CLI())
+	if len(logins) > 0 {
+		fmt.Fprintf(out, "Demo console users of acme (%s/login; passwords shown once):\n", base)
+		for _, l := range logins {
+			fmt.Fprintf(out, "  %-8s %-22s %s\n", l.User.Role, l.User.Email, l.Password)
 		}
-		fmt.Fprintf(out, "  %-8s %-22s %s\n", u.Role, u.Email, password)
+		fmt.Fprintln(out)
 	}
-	fmt.Fprintln(out)
-	return nil
+	return err
 }
