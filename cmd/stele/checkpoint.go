@@ -6,12 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"time"
 
-	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/ledger"
-	"github.com/stele-audit/stele/internal/recovery"
 )
 
 // originPrefix is the origin prefix of checkpoints: STELE_ORIGIN_PREFIX, by
@@ -33,39 +30,6 @@ func newCheckpointer(sf storeFlags, a *app, logger *slog.Logger) (*integrity.Che
 		return nil, err
 	}
 	return &integrity.Checkpointer{Accounts: a.db, Events: a.db, Store: a.db, Key: key, OriginPrefix: originPrefix(), Logger: logger}, nil
-}
-
-// startCheckpointJob signs checkpoints of grown trees every interval, while
-// this process leads the "checkpoints" job, until the returned stop is
-// called or ctx ends.
-func startCheckpointJob(ctx context.Context, lead stele.Leadership, cp *integrity.Checkpointer, every time.Duration) (stop func()) {
-	if every <= 0 {
-		every = integrity.DefaultInterval
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	ticker := time.NewTicker(every)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		lead.Lead(ctx, "checkpoints", func(ctx context.Context) error {
-			cp.Run(ctx, ticker.C)
-			return nil
-		})
-	}()
-	return func() {
-		ticker.Stop()
-		cancel()
-		<-done
-		// One last signing, so that what was acknowledged before shutdown
-		// is covered by a checkpoint; a panic in it must not turn a clean
-		// shutdown into a crash.
-		if err := recovery.Call(func() error {
-			_, err := cp.SignAll(context.WithoutCancel(ctx))
-			return err
-		}); err != nil {
-			recovery.Log(cp.Logger, slog.LevelWarn, "sign checkpoints at shutdown", err)
-		}
-	}
 }
 
 func runCheckpoint(ctx context.Context, args []string, out io.Writer) error {

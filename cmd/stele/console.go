@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/audit"
@@ -15,10 +14,9 @@ import (
 	"github.com/stele-audit/stele/internal/retention"
 )
 
-// withConsole serves the web console beside the API: the console's routes
-// are method-and-path patterns, everything else goes to the API handler.
-// types are the account types of --account-types.
-func withConsole(ctx context.Context, a *app, logger *slog.Logger, tls bool, types []stele.AccountType, apiHandler http.Handler) (http.Handler, error) {
+// newConsole makes the web console on the app's store; types are the
+// account types of --account-types.
+func newConsole(a *app, logger *slog.Logger, tls bool, types []stele.AccountType) (*console.Server, error) {
 	c := &console.Server{
 		Accounts: a.db, Users: a.db, Sessions: a.db, APIKeys: a.db, Counter: a.db,
 		Search: a.search, Ingest: a.ingest, Logger: logger, TLS: tls, Secrets: a.keyring, AccountTypes: types,
@@ -32,14 +30,16 @@ func withConsole(ctx context.Context, a *app, logger *slog.Logger, tls bool, typ
 			return console.IntegrityStatus(st), err
 		}
 	}
-	if err := c.Init(); err != nil {
-		return nil, err
-	}
-	go c.ExpireSessions(ctx, 10*time.Minute)
+	return c, c.Init()
+}
+
+// withConsole serves the web console beside the API: the console's routes
+// are method-and-path patterns, everything else goes to the API handler.
+func withConsole(c *console.Server, apiHandler http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", apiHandler)
 	c.Routes(mux)
-	return mux, nil
+	return mux
 }
 
 // ensureOperator creates the first operator user on a store with no users

@@ -154,3 +154,15 @@ func listForAccount[T any](ctx context.Context, args []string, out io.Writer, cm
 	}
 	return tw.Flush()
 }
+
+// bind makes a command of the parser of its flags into a configuration and
+// the runner of that configuration.
+func bind[C any](parse func(args []string) (C, error), run func(C, context.Context, io.Writer) error) func(context.Context, []string, io.Writer) error {
+	return func(ctx context.Context, args []string, out io.Writer) error {
+		cfg, err := parse(args)
+		if err != nil {
+			return err
+		}
+		return run(cfg, ctx, out)
+	}
+}
