@@ -9,14 +9,23 @@ import (
 	"github.com/stele-audit/stele/internal/demo"
 )
 
+// demoConfig is the configuration of stele demo.
+type demoConfig struct{ store storeFlags }
+
 func runDemo(ctx context.Context, args []string, out io.Writer) error {
+	return bind(parseDemo, demoConfig.run)(ctx, args, out)
+}
+
+func parseDemo(args []string) (demoConfig, error) {
 	fs := newFlags("demo", "demo [--data DIR] [--db URL]")
-	var sf storeFlags
-	sf.register(fs)
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	var c demoConfig
+	c.store.register(fs)
+	_, err := parse(fs, args)
+	return c, err
+}
+
+func (c demoConfig) run(ctx context.Context, out io.Writer) error {
+	a, err := openApp(ctx, c.store, newLogger("warn"))
 	if err != nil {
 		return err
 	}

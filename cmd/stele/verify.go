@@ -18,43 +18,67 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
+// verifyConfig is the configuration of stele verify: a bundle, a live
+// server or the local store.
+type verifyConfig struct {
+	store     storeFlags
+	client    clientFlags
+	publicKey string
+	account   string
+	statePath string
+	samples   int
+	json      bool
+	bundle    string // a bundle file to verify offline
+	remote    bool   // verify the server of --url with --key
+}
+
 func runVerify(ctx context.Context, args []string, out io.Writer) error {
+	return bind(parseVerify, verifyConfig.run)(ctx, args, out)
+}
+
+func parseVerify(args []string) (verifyConfig, error) {
 	fs := newFlags("verify", "verify [--data DIR | --db URL] [--account A]\n       stele verify --url U --key K [--public-key K] [--state FILE] [--samples N]\n       stele verify BUNDLE --public-key K")
-	var sf storeFlags
-	sf.register(fs)
-	var cf clientFlags
-	cf.register(fs)
-	publicKey := fs.String("public-key", "", "the checkpoint verifier key to trust (default: the local signing key's, or the one in --state)")
-	account := fs.String("account", "", "verify only this account (with --data)")
-	statePath := fs.String("state", defaultStatePath(), "file keeping the last checkpoint trusted per log (with --url)")
-	samples := fs.Int("samples", 5, "events to spot-check for inclusion (with --url)")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
+	var c verifyConfig
+	c.store.register(fs)
+	c.client.register(fs)
+	fs.StringVar(&c.publicKey, "public-key", "", "the checkpoint verifier key to trust (default: the local signing key's, or the one in --state)")
+	fs.StringVar(&c.account, "account", "", "verify only this account (with --data)")
+	fs.StringVar(&c.statePath, "state", defaultStatePath(), "file keeping the last checkpoint trusted per log (with --url)")
+	fs.IntVar(&c.samples, "samples", 5, "events to spot-check for inclusion (with --url)")
+	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return err
+		return c, err
+	}
+	if len(pos) == 1 {
+		c.bundle = pos[0]
 	}
 	// The command line decides between a store and a server; STELE_URL and
 	// STELE_KEY in the environment, as a client session keeps them, only
 	// when it names neither.
 	local := givenOnCommandLine(args, "data") || givenOnCommandLine(args, "db")
-	remote := givenOnCommandLine(args, "url") || givenOnCommandLine(args, "key")
+	c.remote = givenOnCommandLine(args, "url") || givenOnCommandLine(args, "key") || !local && c.client.key != ""
+	return c, nil
+}
+
+func (c verifyConfig) run(ctx context.Context, out io.Writer) error {
 	switch {
-	case len(pos) == 1:
-		return verifyBundle(pos[0], *publicKey, *asJSON, out)
-	case remote || !local && cf.key != "":
-		api, err := cf.client()
+	case c.bundle != "":
+		return verifyBundle(c.bundle, c.publicKey, c.json, out)
+	case c.remote:
+		api, err := c.client.client()
 		if err != nil {
 			return err
 		}
-		rep, err := verifyRemote(ctx, api, *publicKey, *statePath, *samples, out)
+		rep, err := verifyRemote(ctx, api, c.publicKey, c.statePath, c.samples, out)
 		// A verify that could not run (the server unreachable) or whose
 		// trust could not be saved is not recorded.
 		if err == nil || errors.Is(err, errVerifyFailed) {
-			recordRemoteVerify(ctx, api, cf, rep)
+			recordRemoteVerify(ctx, api, c.client, rep)
 		}
 		return err
 	}
-	return verifyStore(ctx, sf, *publicKey, *account, *asJSON, out)
+	return verifyStore(ctx, c.store, c.publicKey, c.account, c.json, out)
 }
 
 func verifierOf(key string) (note.Verifier, error) {
