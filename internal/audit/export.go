@@ -68,8 +68,12 @@ func (r *Recorder) Denied(ctx context.Context, a Actor, d Denial) error {
 	if d.Role != "" {
 		meta["role"] = d.Role
 	}
+	what := "access"
+	if d.Resource != nil {
+		what = d.Resource.ID
+	}
 	return r.record(ctx, a, stele.Event{Account: d.Account, Action: "audit_log.denied", Outcome: stele.OutcomeFailure,
 		Target:      d.Resource,
-		Description: fmt.Sprintf("%s was refused %s: %s %s", a.name(), d.Resource.ID, holder, d.Permission),
+		Description: fmt.Sprintf("%s was refused %s: %s %s", a.name(), what, holder, d.Permission),
 		Metadata:    meta})
 }
