@@ -76,7 +76,17 @@ const (
 	MaxFutureSkew    = 5 * time.Minute
 	MaxTextLen       = 4096 // description, names, user agent
 	MaxMetadataValue = 4096
+	MaxEmailLen      = 320
 )
+
+// IsEmail reports whether s passes as an event's email: at most
+// MaxEmailLen bytes, something before and after its last @, no space and
+// no angle bracket. Stele's own events check what someone typed with it
+// before they name an actor by it.
+func IsEmail(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	return len(s) <= MaxEmailLen && at >= 1 && at < len(s)-1 && !strings.ContainsAny(s, " \t\r\n<>")
+}
 
 // TimeUnit is the resolution Stele keeps times at.
 const TimeUnit = time.Microsecond

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/ingest"
-	"github.com/stele-audit/stele/internal/retention"
 )
 
 const accountsUsage = `Usage: stele accounts create NAME --type TYPE [--retention-days N] [--ingest-events-per-second N|unlimited] [--ingest-bytes-per-second N|unlimited] [--ingest-burst-seconds N]
@@ -27,10 +27,10 @@ rate; 'default' goes back to the type's.`
 
 func runAccounts(ctx context.Context, args []string, out io.Writer) error {
 	return dispatch(ctx, "accounts", accountsUsage, []subcommand{
-		{"create", accountsCreate},
-		{"list", accountsList},
-		{"set", accountsSet},
-		{"delete", accountsDelete},
+		{"create", bind(parseAccountsCreate, accountsCreateConfig.run)},
+		{"list", bind(parseAccountsList, accountsListConfig.run)},
+		{"set", bind(parseAccountsSet, accountsSetConfig.run)},
+		{"delete", bind(parseAccountsDelete, accountsDeleteConfig.run)},
 	}, args, out)
 }
 
@@ -67,64 +67,68 @@ func (q quotaFlags) changes() (events, bytes, burst stele.SettingChange, err err
 	return
 }
 
-func accountsCreate(ctx context.Context, args []string, out io.Writer) error {
+// accountsCreateConfig is the configuration of stele accounts create.
+type accountsCreateConfig struct {
+	store   storeFlags
+	account *stele.Account // the account to create, checked
+	types   []stele.AccountType
+	json    bool
+}
+
+func parseAccountsCreate(args []string) (accountsCreateConfig, error) {
 	fs := newFlags("accounts create", "accounts create NAME --type TYPE [--retention-days N] [--ingest-events-per-second N|unlimited] [--ingest-bytes-per-second N|unlimited] [--ingest-burst-seconds N] [--json]")
-	var sf storeFlags
-	sf.register(fs)
+	var c accountsCreateConfig
+	c.store.register(fs)
 	readTypes := accountTypesFlag(fs)
 	typ := fs.String("type", "free", "account type: free, team, business or enterprise")
 	days := fs.Int("retention-days", 0, "keep events this many days instead of the type's default")
 	quota := registerQuotaFlags(fs, " (default: the type's)")
-	asJSON := fs.Bool("json", false, "print JSON")
+	fs.BoolVar(&c.json, "json", false, "print JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return err
+		return c, err
 	}
-	types, err := readTypes()
-	if err != nil {
-		return err
+	if c.types, err = readTypes(); err != nil {
+		return c, err
 	}
 	if len(pos) != 1 {
-		return stele.Errorf(stele.EINVALID, "accounts create needs exactly one NAME")
+		return c, stele.Errorf(stele.EINVALID, "accounts create needs exactly one NAME")
 	}
-	acct := &stele.Account{Name: pos[0], Type: *typ}
+	c.account = &stele.Account{Name: pos[0], Type: *typ}
 	if *days != 0 {
-		acct.RetentionDays = days
+		c.account.RetentionDays = days
 	}
 	events, bytes, burst, err := quota.changes()
 	if err != nil {
-		return err
+		return c, err
 	}
 	if events.Clear || bytes.Clear || burst.Clear {
-		return stele.Errorf(stele.EINVALID, "a new account takes its type's ingest quota already: 'default' is for accounts set")
+		return c, stele.Errorf(stele.EINVALID, "a new account takes its type's ingest quota already: 'default' is for accounts set")
 	}
-	stele.AccountUpdate{IngestEventsPerSecond: events, IngestBytesPerSecond: bytes, IngestBurstSeconds: burst}.Apply(acct)
-	if err := acct.Validate(types); err != nil {
-		return err
-	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	stele.AccountUpdate{IngestEventsPerSecond: events, IngestBytesPerSecond: bytes, IngestBurstSeconds: burst}.Apply(c.account)
+	return c, c.account.Validate(c.types)
+}
+
+func (c accountsCreateConfig) run(ctx context.Context, out io.Writer) error {
+	a, err := openApp(ctx, c.store, newLogger("warn"))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	acct := c.account
 	if err := a.db.CreateAccount(ctx, acct); err != nil {
 		return err
 	}
 	if _, err := a.keyring.Account(ctx, acct.ID); err != nil {
 		return err
 	}
-	q := acct.IngestQuota(types)
-	if err := a.record(ctx, stele.Event{Account: stele.SystemAccount, Action: "account.created", Outcome: stele.OutcomeSuccess,
-		Target:      &stele.Ref{Type: "account", ID: acct.Name, Name: acct.Name},
-		Description: fmt.Sprintf("Account %s created with type %s (%d days retention; ingest %s)", acct.Name, acct.Type, acct.Retention(types), quotaText(q)),
-		Metadata: map[string]any{"type": acct.Type, "retention_days": acct.Retention(types),
-			"ingest_events_per_second": q.EventsPerSecond, "ingest_bytes_per_second": q.BytesPerSecond, "ingest_burst_seconds": q.BurstSeconds}}); err != nil {
+	if err := a.audit.AccountCreated(ctx, audit.CLI(), acct, c.types); err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(out, accountView(acct, types))
+	if c.json {
+		return printJSON(out, accountView(acct, c.types))
 	}
-	fmt.Fprintf(out, "created account %s (type %s, %d days retention, ingest %s)\n", acct.Name, acct.Type, acct.Retention(types), quotaText(q))
+	fmt.Fprintf(out, "created account %s (type %s, %d days retention, ingest %s)\n", acct.Name, acct.Type, acct.Retention(c.types), quotaText(acct.IngestQuota(c.types)))
 	return nil
 }
 
@@ -183,20 +187,29 @@ func byteSize(n int64) string {
 	return strconv.FormatInt(n, 10) + " B"
 }
 
-func accountsList(ctx context.Context, args []string, out io.Writer) error {
+// accountsListConfig is the configuration of stele accounts list.
+type accountsListConfig struct {
+	store storeFlags
+	types []stele.AccountType
+	json  bool
+}
+
+func parseAccountsList(args []string) (accountsListConfig, error) {
 	fs := newFlags("accounts list", "accounts list [--json]")
-	var sf storeFlags
-	sf.register(fs)
+	var c accountsListConfig
+	c.store.register(fs)
 	readTypes := accountTypesFlag(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
+	fs.BoolVar(&c.json, "json", false, "print JSON")
 	if _, err := parse(fs, args); err != nil {
-		return err
+		return c, err
 	}
-	types, err := readTypes()
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	var err error
+	c.types, err = readTypes()
+	return c, err
+}
+
+func (c accountsListConfig) run(ctx context.Context, out io.Writer) error {
+	a, err := openApp(ctx, c.store, newLogger("warn"))
 	if err != nil {
 		return err
 	}
@@ -207,9 +220,9 @@ func accountsList(ctx context.Context, args []string, out io.Writer) error {
 	}
 	views := make([]accountJSON, len(accts))
 	for i, ac := range accts {
-		views[i] = accountView(ac, types)
+		views[i] = accountView(ac, c.types)
 	}
-	if *asJSON {
+	if c.json {
 		return printJSON(out, views)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -231,28 +244,37 @@ func onOff(b bool) string {
 	return "off"
 }
 
-func accountsSet(ctx context.Context, args []string, out io.Writer) error {
+// accountsSetConfig is the configuration of stele accounts set.
+type accountsSetConfig struct {
+	store   storeFlags
+	account string
+	update  stele.AccountUpdate // checked, not empty
+	types   []stele.AccountType
+	json    bool
+}
+
+func parseAccountsSet(args []string) (accountsSetConfig, error) {
 	fs := newFlags("accounts set", "accounts set NAME [--type T] [--retention-days N|default] [--legal-hold on|off] [--ingest-events-per-second N|unlimited|default] [--ingest-bytes-per-second N|unlimited|default] [--ingest-burst-seconds N|default] [--json]")
-	var sf storeFlags
-	sf.register(fs)
+	var c accountsSetConfig
+	c.store.register(fs)
 	readTypes := accountTypesFlag(fs)
 	typ := fs.String("type", "", "new account type")
 	days := fs.String("retention-days", "", "retention override in days, or 'default' for the type's")
 	hold := fs.String("legal-hold", "", "on or off: suspend retention purges")
 	quota := registerQuotaFlags(fs, ", or 'default' for the type's")
-	asJSON := fs.Bool("json", false, "print JSON")
+	fs.BoolVar(&c.json, "json", false, "print JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return err
+		return c, err
 	}
-	types, err := readTypes()
-	if err != nil {
-		return err
+	if c.types, err = readTypes(); err != nil {
+		return c, err
 	}
 	if len(pos) != 1 {
-		return stele.Errorf(stele.EINVALID, "accounts set needs exactly one NAME")
+		return c, stele.Errorf(stele.EINVALID, "accounts set needs exactly one NAME")
 	}
-	var u stele.AccountUpdate
+	c.account = pos[0]
+	u := &c.update
 	if *typ != "" {
 		u.Type = typ
 	}
@@ -263,7 +285,7 @@ func accountsSet(ctx context.Context, args []string, out io.Writer) error {
 	default:
 		n, err := strconv.Atoi(*days)
 		if err != nil {
-			return &stele.Error{Code: stele.EINVALID, Message: "--retention-days must be a number of days or 'default'",
+			return c, &stele.Error{Code: stele.EINVALID, Message: "--retention-days must be a number of days or 'default'",
 				Details: []stele.FieldError{{Field: "retention_days", Rule: "type"}}}
 		}
 		u.RetentionDays = &n
@@ -274,39 +296,39 @@ func accountsSet(ctx context.Context, args []string, out io.Writer) error {
 		on := *hold == "on"
 		u.LegalHold = &on
 	default:
-		return &stele.Error{Code: stele.EINVALID, Message: "--legal-hold must be on or off",
+		return c, &stele.Error{Code: stele.EINVALID, Message: "--legal-hold must be on or off",
 			Details: []stele.FieldError{{Field: "legal_hold", Rule: "enum"}}}
 	}
 	if u.IngestEventsPerSecond, u.IngestBytesPerSecond, u.IngestBurstSeconds, err = quota.changes(); err != nil {
-		return err
+		return c, err
 	}
 	if u.IsZero() {
-		return stele.Errorf(stele.EINVALID, "nothing to change: give --type, --retention-days, --legal-hold or an --ingest-… setting")
+		return c, stele.Errorf(stele.EINVALID, "nothing to change: give --type, --retention-days, --legal-hold or an --ingest-… setting")
 	}
-	if err := u.Validate(types); err != nil {
-		return err
-	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	return c, u.Validate(c.types)
+}
+
+func (c accountsSetConfig) run(ctx context.Context, out io.Writer) error {
+	a, err := openApp(ctx, c.store, newLogger("warn"))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	before, err := a.db.AccountByName(ctx, pos[0])
+	before, err := a.db.AccountByName(ctx, c.account)
 	if err != nil {
 		return err
 	}
-	before, after, err := a.db.UpdateAccount(ctx, before.ID, u)
+	before, after, err := a.db.UpdateAccount(ctx, before.ID, c.update)
 	if err != nil {
 		return err
 	}
-	events := append(retention.ChangeEvents(before, after, types, operatorActor()), ingest.QuotaChangeEvents(before, after, types, operatorActor())...)
-	if err := a.record(ctx, events...); err != nil {
+	if err := a.audit.AccountChanged(ctx, audit.CLI(), before, after, c.types); err != nil {
 		return err
 	}
-	if *asJSON {
-		return printJSON(out, accountView(after, types))
+	if c.json {
+		return printJSON(out, accountView(after, c.types))
 	}
-	fmt.Fprintf(out, "account %s: type %s, %d days retention, legal hold %s, ingest %s\n", after.Name, after.Type, after.Retention(types), onOff(after.LegalHold),
-		quotaText(after.IngestQuota(types), after.Ingest))
+	fmt.Fprintf(out, "account %s: type %s, %d days retention, legal hold %s, ingest %s\n", after.Name, after.Type, after.Retention(c.types), onOff(after.LegalHold),
+		quotaText(after.IngestQuota(c.types), after.Ingest))
 	return nil
 }

@@ -6,36 +6,49 @@ import (
 	"io"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/retention"
 )
 
-func accountsDelete(ctx context.Context, args []string, out io.Writer) error {
+// accountsDeleteConfig is the configuration of stele accounts delete.
+type accountsDeleteConfig struct {
+	store   storeFlags
+	account string
+	json    bool
+}
+
+func parseAccountsDelete(args []string) (accountsDeleteConfig, error) {
 	fs := newFlags("accounts delete", "accounts delete NAME --yes [--json]")
-	var sf storeFlags
-	sf.register(fs)
+	var c accountsDeleteConfig
+	c.store.register(fs)
 	yes := fs.Bool("yes", false, "confirm: destroy the account's keys and delete all its events, for good")
-	asJSON := fs.Bool("json", false, "print JSON")
+	fs.BoolVar(&c.json, "json", false, "print JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return err
+		return c, err
 	}
 	if len(pos) != 1 {
-		return stele.Errorf(stele.EINVALID, "accounts delete needs exactly one NAME")
+		return c, stele.Errorf(stele.EINVALID, "accounts delete needs exactly one NAME")
 	}
+	c.account = pos[0]
 	if !*yes {
-		return &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("deleting %s destroys its keys and every event for good; add --yes to confirm", pos[0]),
+		return c, &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("deleting %s destroys its keys and every event for good; add --yes to confirm", c.account),
 			Details: []stele.FieldError{{Field: "yes", Rule: "required"}}}
 	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	return c, nil
+}
+
+func (c accountsDeleteConfig) run(ctx context.Context, out io.Writer) error {
+	a, err := openApp(ctx, c.store, newLogger("warn"))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	d, err := retention.DeleteAccount(ctx, a.db, a.db, a.keyring, a.ingest, pos[0], operatorActor(), 0)
+	d, err := retention.DeleteAccount(ctx, a.db, a.db, a.keyring, a.audit, c.account, audit.CLI(), 0)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if c.json {
 		return printJSON(out, d)
 	}
 	fmt.Fprintf(out, "deleted account %s: %d keys destroyed, %d events deleted.\n"+

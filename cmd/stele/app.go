@@ -13,6 +13,7 @@ import (
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/search"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 // app is Stele wired together on the local store.
@@ -30,6 +31,7 @@ type app struct {
 	logger      *slog.Logger
 	// audit records the commands' own actions in the accounts' logs.
 	audit *audit.Recorder
+	users *users.Service
 	data  *datapath.Path
 }
 
@@ -51,6 +53,7 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 	a.data = datapath.Start(db, master, logger, ingest.WriterConfig{})
 	a.keyring, a.writer, a.ingest, a.search = a.data.Keyring, a.data.Writer, a.data.Ingest, a.data.Search
 	a.audit = &audit.Recorder{Sink: a.ingest, Logger: logger}
+	a.users = &users.Service{Store: a.db, Audit: a.audit}
 	if err := a.ensureSystemAccount(ctx); err != nil {
 		a.Close()
 		return nil, err
@@ -100,26 +103,6 @@ func (a *app) Close() {
 	if err := a.db.Close(); err != nil {
 		a.logger.Error("close store", "err", err)
 	}
-}
-
-// recordSystem stores an event in the _system account on behalf of the
-// operator at the command line.
-func (a *app) record(ctx context.Context, events ...stele.Event) error {
-	for i := range events {
-		if events[i].Actor == nil {
-			events[i].Actor = operatorActor()
-		}
-	}
-	_, err := a.ingest.Record(ctx, events...)
-	return err
-}
-
-func operatorActor() *stele.Ref {
-	name := os.Getenv("USER")
-	if name == "" {
-		name = "operator"
-	}
-	return &stele.Ref{Type: "operator", ID: "cli:" + name, Name: name + " (stele CLI)"}
 }
 
 func newLogger(level string) *slog.Logger {

@@ -6,12 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"time"
 
-	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/ledger"
-	"github.com/stele-audit/stele/internal/recovery"
 )
 
 // originPrefix is the origin prefix of checkpoints: STELE_ORIGIN_PREFIX, by
@@ -35,57 +32,30 @@ func newCheckpointer(sf storeFlags, a *app, logger *slog.Logger) (*integrity.Che
 	return &integrity.Checkpointer{Accounts: a.db, Events: a.db, Store: a.db, Key: key, OriginPrefix: originPrefix(), Logger: logger}, nil
 }
 
-// startCheckpointJob signs checkpoints of grown trees every interval, while
-// this process leads the "checkpoints" job, until the returned stop is
-// called or ctx ends.
-func startCheckpointJob(ctx context.Context, lead stele.Leadership, cp *integrity.Checkpointer, every time.Duration) (stop func()) {
-	if every <= 0 {
-		every = integrity.DefaultInterval
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	ticker := time.NewTicker(every)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		lead.Lead(ctx, "checkpoints", func(ctx context.Context) error {
-			cp.Run(ctx, ticker.C)
-			return nil
-		})
-	}()
-	return func() {
-		ticker.Stop()
-		cancel()
-		<-done
-		// One last signing, so that what was acknowledged before shutdown
-		// is covered by a checkpoint; a panic in it must not turn a clean
-		// shutdown into a crash.
-		if err := recovery.Call(func() error {
-			_, err := cp.SignAll(context.WithoutCancel(ctx))
-			return err
-		}); err != nil {
-			recovery.Log(cp.Logger, slog.LevelWarn, "sign checkpoints at shutdown", err)
-		}
-	}
-}
-
 func runCheckpoint(ctx context.Context, args []string, out io.Writer) error {
 	return dispatch(ctx, "checkpoint", "Usage: stele checkpoint public-key [--data DIR]\n       stele checkpoint sign [--account NAME] [--data DIR]", []subcommand{
-		{"public-key", checkpointPublicKey},
-		{"sign", checkpointSign},
+		{"public-key", bind(parseCheckpointPublicKey, checkpointPublicKeyConfig.run)},
+		{"sign", bind(parseCheckpointSign, checkpointSignConfig.run)},
 	}, args, out)
 }
 
-func checkpointPublicKey(ctx context.Context, args []string, out io.Writer) error {
+// checkpointPublicKeyConfig is the configuration of stele checkpoint
+// public-key.
+type checkpointPublicKeyConfig struct{ store storeFlags }
+
+func parseCheckpointPublicKey(args []string) (checkpointPublicKeyConfig, error) {
 	fs := newFlags("checkpoint public-key", "checkpoint public-key [--data DIR]")
-	var sf storeFlags
-	sf.register(fs)
-	if _, err := parse(fs, args); err != nil {
+	var c checkpointPublicKeyConfig
+	c.store.register(fs)
+	_, err := parse(fs, args)
+	return c, err
+}
+
+func (c checkpointPublicKeyConfig) run(ctx context.Context, out io.Writer) error {
+	if err := os.MkdirAll(c.store.data, 0o700); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(sf.data, 0o700); err != nil {
-		return err
-	}
-	key, err := loadSigningKey(sf, newLogger("warn"))
+	key, err := loadSigningKey(c.store, newLogger("warn"))
 	if err != nil {
 		return err
 	}
@@ -93,20 +63,28 @@ func checkpointPublicKey(ctx context.Context, args []string, out io.Writer) erro
 	return nil
 }
 
-func checkpointSign(ctx context.Context, args []string, out io.Writer) error {
+// checkpointSignConfig is the configuration of stele checkpoint sign.
+type checkpointSignConfig struct {
+	store   storeFlags
+	account string // "": every account that grew
+}
+
+func parseCheckpointSign(args []string) (checkpointSignConfig, error) {
 	fs := newFlags("checkpoint sign", "checkpoint sign [--account NAME] [--data DIR]")
-	var sf storeFlags
-	sf.register(fs)
-	account := fs.String("account", "", "sign only this account's tree (default: every account that grew)")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	var c checkpointSignConfig
+	c.store.register(fs)
+	fs.StringVar(&c.account, "account", "", "sign only this account's tree (default: every account that grew)")
+	_, err := parse(fs, args)
+	return c, err
+}
+
+func (c checkpointSignConfig) run(ctx context.Context, out io.Writer) error {
+	a, err := openApp(ctx, c.store, newLogger("warn"))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if *account == "" {
+	if c.account == "" {
 		n, err := a.checkpoints.SignAll(ctx)
 		if err != nil {
 			return err
@@ -114,14 +92,14 @@ func checkpointSign(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "signed %d checkpoints\n", n)
 		return nil
 	}
-	acct, err := a.db.AccountByName(ctx, *account)
+	acct, err := a.db.AccountByName(ctx, c.account)
 	if err != nil {
 		return err
 	}
-	c, err := a.checkpoints.Sign(ctx, acct)
+	cp, err := a.checkpoints.Sign(ctx, acct)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s", c.Note)
+	fmt.Fprintf(out, "%s", cp.Note)
 	return nil
 }

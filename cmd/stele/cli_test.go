@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -157,9 +158,28 @@ func TestAdminCommandsWorkWhileServeRuns(t *testing.T) {
 	if code != 0 || strings.Count(jsonl, "\n") != 3 {
 		t.Fatalf("remote JSON Lines export: exit %d %s\n%s", code, stderr, jsonl)
 	}
-	// The server recorded the export with the CLI's name.
-	if out, _, _ := runCLIErr(t, "", env, "query", "--json", "action:audit_log.exported"); !strings.Contains(out, `"user_agent":"stele-cli"`) {
+	// The server recorded the export with the CLI's name; the local one is
+	// recorded as the API and the console record theirs: the same target
+	// and metadata, its row count a number.
+	out, _, _ = runCLIErr(t, "", env, "query", "--json", "action:audit_log.exported")
+	if !strings.Contains(out, `"user_agent":"stele-cli"`) {
 		t.Fatalf("the recorded export:\n%s", out)
+	}
+	vias := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var e stele.Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		via, _ := e.Metadata["via"].(string)
+		vias[via] = true
+		if e.Target == nil || e.Target.Type != "audit_log" || fmt.Sprint(e.Metadata["rows"]) != "3" || e.Metadata["complete"] != true ||
+			e.Metadata["query"] != "actor:u_1" && e.Metadata["query"] != "action:user.*" {
+			t.Errorf("recorded export %+v %+v", e.Target, e.Metadata)
+		}
+	}
+	if !vias["cli"] || !vias["api"] {
+		t.Errorf("exports recorded via %v, want the CLI's and the API's", vias)
 	}
 
 	// The key wrote events above, so the server has it cached: a write

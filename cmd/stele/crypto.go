@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/seal"
 )
 
@@ -15,29 +16,42 @@ func runCrypto(ctx context.Context, args []string, out io.Writer) error {
 	return dispatch(ctx, "crypto", "Usage: stele crypto rotate --account NAME     new data and index key versions for the account\n"+
 		"       stele crypto rotate --master [--retire] add a master key version and rewrap every account key under it\n"+
 		"       stele crypto reencrypt [--account NAME] seal old rows again under the current data key version", []subcommand{
-		{"rotate", cryptoRotate},
-		{"reencrypt", cryptoReencrypt},
+		{"rotate", bind(parseCryptoRotate, cryptoRotateConfig.run)},
+		{"reencrypt", bind(parseCryptoReencrypt, cryptoReencryptConfig.run)},
 	}, args, out)
 }
 
-func cryptoRotate(ctx context.Context, args []string, out io.Writer) error {
+// cryptoRotateConfig is the configuration of stele crypto rotate.
+type cryptoRotateConfig struct {
+	store   storeFlags
+	account string // the account whose keys to rotate, or "" with master
+	master  bool
+	retire  bool
+	json    bool
+}
+
+func parseCryptoRotate(args []string) (cryptoRotateConfig, error) {
 	fs := newFlags("crypto rotate", "crypto rotate --account NAME | --master [--retire] [--json]")
-	var sf storeFlags
-	sf.register(fs)
-	account := fs.String("account", "", "rotate this account's data and index keys")
-	master := fs.Bool("master", false, "rotate the master key: add a version to the key file and rewrap every account key under it")
-	retire := fs.Bool("retire", false, "with --master: once every key is rewrapped, drop older versions from the key file")
-	asJSON := fs.Bool("json", false, "print JSON")
+	var c cryptoRotateConfig
+	c.store.register(fs)
+	fs.StringVar(&c.account, "account", "", "rotate this account's data and index keys")
+	fs.BoolVar(&c.master, "master", false, "rotate the master key: add a version to the key file and rewrap every account key under it")
+	fs.BoolVar(&c.retire, "retire", false, "with --master: once every key is rewrapped, drop older versions from the key file")
+	fs.BoolVar(&c.json, "json", false, "print JSON")
 	if _, err := parse(fs, args); err != nil {
-		return err
+		return c, err
 	}
-	if (*account == "") == !*master {
-		return stele.Errorf(stele.EINVALID, "give exactly one of --account NAME or --master")
+	if (c.account == "") == !c.master {
+		return c, stele.Errorf(stele.EINVALID, "give exactly one of --account NAME or --master")
 	}
-	if *master {
-		return rotateMaster(ctx, sf, *retire, *asJSON, out)
+	return c, nil
+}
+
+func (c cryptoRotateConfig) run(ctx context.Context, out io.Writer) error {
+	if c.master {
+		return rotateMaster(ctx, c.store, c.retire, c.json, out)
 	}
-	a, acct, err := openAppFor(ctx, sf, *account)
+	a, acct, err := openAppFor(ctx, c.store, c.account)
 	if err != nil {
 		return err
 	}
@@ -49,32 +63,15 @@ func cryptoRotate(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	meta := map[string]any{"data_key_version": rot.DataVersion, "index_key_version": rot.IndexVersion}
-	desc := fmt.Sprintf("Keys of %s rotated: data key v%d, index key v%d; older versions still decrypt", acct.Name, rot.DataVersion, rot.IndexVersion)
-	target := &stele.Ref{Type: "account", ID: acct.Name, Name: acct.Name}
-	var events []stele.Event
-	for _, name := range dedupe(acct.Name, stele.SystemAccount) {
-		events = append(events, stele.Event{Account: name, Action: "crypto.key_rotated", Outcome: stele.OutcomeSuccess, Target: target, Description: desc, Metadata: meta})
-	}
-	if err := a.record(ctx, events...); err != nil {
+	if err := a.audit.KeysRotated(ctx, audit.CLI(), acct, rot.DataVersion, rot.IndexVersion); err != nil {
 		return err
 	}
-	if *asJSON {
+	if c.json {
 		return printJSON(out, map[string]any{"account": acct.Name, "data_key_version": rot.DataVersion, "index_key_version": rot.IndexVersion})
 	}
 	fmt.Fprintf(out, "account %s: new data key v%d and index key v%d; new events use them, older ones still decrypt.\n"+
 		"Run 'stele crypto reencrypt --account %s' to move older rows to v%d.\n", acct.Name, rot.DataVersion, rot.IndexVersion, acct.Name, rot.DataVersion)
 	return nil
-}
-
-func dedupe(names ...string) []string {
-	var out []string
-	for _, n := range names {
-		if len(out) == 0 || out[len(out)-1] != n {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // rotateMaster moves every account key under a new master key version
@@ -95,16 +92,8 @@ func rotateMaster(ctx context.Context, sf storeFlags, retire, asJSON bool, out i
 	if rot.Version == 0 { // nothing was done
 		return err
 	}
-	// A rotation cut short (a rewrap that failed, a retirement refused)
-	// still changed keys: it is recorded too, as a failure.
-	e := stele.Event{Account: stele.SystemAccount, Action: "crypto.key_rotated", Outcome: stele.OutcomeSuccess,
-		Target:      &stele.Ref{Type: "master_key", ID: fmt.Sprintf("v%d", rot.Version)},
-		Description: fmt.Sprintf("Master key rotated to version %d: %d account keys rewrapped", rot.Version, rot.Rewrapped),
-		Metadata:    map[string]any{"master_key_version": rot.Version, "keys_rewrapped": rot.Rewrapped, "older_versions_retired": rot.Retired}}
-	if err != nil {
-		e.Outcome, e.Metadata["error"] = stele.OutcomeFailure, stele.ErrorMessage(err)
-	}
-	if rerr := a.record(ctx, e); rerr != nil {
+	// A rotation cut short still changed keys: it is recorded too.
+	if rerr := a.audit.MasterKeyRotated(ctx, audit.CLI(), audit.MasterRotation{Version: rot.Version, Rewrapped: rot.Rewrapped, Retired: rot.Retired, Err: err}); rerr != nil {
 		return errors.Join(err, rerr)
 	}
 	if err != nil {
@@ -120,24 +109,34 @@ func rotateMaster(ctx context.Context, sf storeFlags, retire, asJSON bool, out i
 	return nil
 }
 
-func cryptoReencrypt(ctx context.Context, args []string, out io.Writer) error {
+// cryptoReencryptConfig is the configuration of stele crypto reencrypt.
+type cryptoReencryptConfig struct {
+	store   storeFlags
+	account string // "": every account
+	batch   int
+	json    bool
+}
+
+func parseCryptoReencrypt(args []string) (cryptoReencryptConfig, error) {
 	fs := newFlags("crypto reencrypt", "crypto reencrypt [--account NAME] [--batch N] [--json]")
-	var sf storeFlags
-	sf.register(fs)
-	account := fs.String("account", "", "only this account (default: every account)")
-	batch := fs.Int("batch", 1000, "rows per transaction")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	var c cryptoReencryptConfig
+	c.store.register(fs)
+	fs.StringVar(&c.account, "account", "", "only this account (default: every account)")
+	fs.IntVar(&c.batch, "batch", 1000, "rows per transaction")
+	fs.BoolVar(&c.json, "json", false, "print JSON")
+	_, err := parse(fs, args)
+	return c, err
+}
+
+func (c cryptoReencryptConfig) run(ctx context.Context, out io.Writer) error {
+	a, err := openApp(ctx, c.store, newLogger("warn"))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	var accts []*stele.Account
-	if *account != "" {
-		acct, err := a.db.AccountByName(ctx, *account)
+	if c.account != "" {
+		acct, err := a.db.AccountByName(ctx, c.account)
 		if err != nil {
 			return err
 		}
@@ -147,7 +146,7 @@ func cryptoReencrypt(ctx context.Context, args []string, out io.Writer) error {
 	}
 	var results []seal.ReencryptResult
 	for _, acct := range accts {
-		res, err := a.keyring.Reencrypt(ctx, a.db, acct.ID, *batch, 0)
+		res, err := a.keyring.Reencrypt(ctx, a.db, acct.ID, c.batch, 0)
 		if err != nil {
 			return fmt.Errorf("account %s: %w", acct.Name, err)
 		}
@@ -155,17 +154,14 @@ func cryptoReencrypt(ctx context.Context, args []string, out io.Writer) error {
 		if res.Rows == 0 {
 			continue
 		}
-		if err := a.record(ctx, stele.Event{Account: acct.Name, Action: "crypto.reencrypted", Outcome: stele.OutcomeSuccess,
-			Target:      &stele.Ref{Type: "account", ID: acct.Name, Name: acct.Name},
-			Description: fmt.Sprintf("%d events sealed again under data key v%d", res.Rows, res.Version),
-			Metadata:    map[string]any{"rows": res.Rows, "data_key_version": res.Version}}); err != nil {
+		if err := a.audit.Reencrypted(ctx, audit.CLI(), acct, res.Rows, res.Version); err != nil {
 			return err
 		}
-		if !*asJSON {
+		if !c.json {
 			fmt.Fprintf(out, "account %s: %d rows moved to data key v%d\n", acct.Name, res.Rows, res.Version)
 		}
 	}
-	if *asJSON {
+	if c.json {
 		return printJSON(out, results)
 	}
 	return nil

@@ -1,93 +1,84 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/export"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/query"
 )
 
+// exportConfig is the configuration of stele export: from the local
+// store, or from a server through its API.
+type exportConfig struct {
+	store   storeFlags
+	client  clientFlags
+	format  string
+	account string
+	query   string
+	remote  bool
+}
+
 func runExport(ctx context.Context, args []string, out io.Writer) error {
+	return bind(parseExport, exportConfig.run)(ctx, args, out)
+}
+
+func parseExport(args []string) (exportConfig, error) {
 	fs := newFlags("export", "export --format csv|jsonl|ocsf|bundle [--data DIR --account A | --url U --key K] [QUERY] > FILE")
-	var sf storeFlags
-	sf.register(fs)
-	var cf clientFlags
-	cf.register(fs)
-	format := fs.String("format", "csv", "csv (for spreadsheets), jsonl (JSON Lines), ocsf (JSON Lines of OCSF events, for SIEMs), or bundle (a verifiable bundle: events, checkpoint, inclusion proofs)")
-	account := fs.String("account", "", "the account to export from the local store (with --data)")
+	var c exportConfig
+	c.store.register(fs)
+	c.client.register(fs)
+	fs.StringVar(&c.format, "format", "csv", "csv (for spreadsheets), jsonl (JSON Lines), ocsf (JSON Lines of OCSF events, for SIEMs), or bundle (a verifiable bundle: events, checkpoint, inclusion proofs)")
+	fs.StringVar(&c.account, "account", "", "the account to export from the local store (with --data)")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return err
+		return c, err
 	}
-	if *format != "bundle" {
-		if _, err := export.Lookup(*format, "bundle"); err != nil {
-			return err
+	if c.format != "bundle" {
+		if _, err := export.Lookup(c.format, "bundle"); err != nil {
+			return c, err
 		}
 	}
-	q := strings.Join(pos, " ")
+	c.query = strings.Join(pos, " ")
 	local := givenOnCommandLine(args, "data") || givenOnCommandLine(args, "db") || givenOnCommandLine(args, "account")
-	if cf.key != "" && (!local || givenOnCommandLine(args, "url") || givenOnCommandLine(args, "key")) {
-		return exportRemote(ctx, cf, *format, q, out)
-	}
-	if *account == "" {
-		return &stele.Error{Code: stele.EINVALID, Message: "--account is required with the local store (or give --url and --key)",
+	c.remote = c.client.key != "" && (!local || givenOnCommandLine(args, "url") || givenOnCommandLine(args, "key"))
+	if !c.remote && c.account == "" {
+		return c, &stele.Error{Code: stele.EINVALID, Message: "--account is required with the local store (or give --url and --key)",
 			Details: []stele.FieldError{{Field: "account", Rule: "required"}}}
 	}
-	parsed, err := query.Parse(q, time.Now())
+	return c, nil
+}
+
+// run writes the export to out and, from the local store, records it in
+// the account's log.
+func (c exportConfig) run(ctx context.Context, out io.Writer) error {
+	if c.remote {
+		return exportRemote(ctx, c.client, c.format, c.query, out)
+	}
+	parsed, err := query.Parse(c.query, time.Now())
 	if err != nil {
 		return err
 	}
-	a, acct, err := openAppFor(ctx, sf, *account)
+	a, acct, err := openAppFor(ctx, c.store, c.account)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	var n int64
-	if *format == "bundle" {
+	if c.format == "bundle" {
 		n, err = integrity.WriteBundle(ctx, out, a.checkpoints, a.search, acct, parsed)
 	} else {
-		n, err = exportEvents(ctx, a, acct, parsed, *format, out)
+		f, _ := export.Lookup(c.format) // parseExport checked it
+		n, err = export.Events(ctx, out, a.search, acct, parsed, f)
 	}
-	outcome := stele.OutcomeSuccess
-	if err != nil {
-		outcome = stele.OutcomeFailure
-	}
-	if rerr := a.record(ctx, stele.Event{Account: acct.Name, Action: "audit_log.exported", Outcome: outcome,
-		Description: fmt.Sprintf("Exported %d events as %s from the command line", n, *format),
-		Metadata:    map[string]any{"format": *format, "query": q, "rows": fmt.Sprint(n)}}); rerr != nil {
-		a.logger.Warn("record export", "err", rerr)
-	}
+	// The rows are out: a failure to record them is logged, not returned.
+	a.audit.Log(a.audit.Exported(ctx, audit.CLI(), audit.Export{Account: acct.Name, Query: parsed.String(), Format: c.format, Rows: n, Err: err}))
 	return err
-}
-
-// exportEvents streams the account's events matching q in format to out.
-func exportEvents(ctx context.Context, a *app, acct *stele.Account, q stele.Query, format string, out io.Writer) (int64, error) {
-	f, err := export.Lookup(format)
-	if err != nil {
-		return 0, err
-	}
-	if f.Append != nil { // decrypted and encoded on every core
-		return export.Stream(out, f, func(enc func([]byte) error) (int64, error) {
-			return a.search.Encode(ctx, acct, q, f.Append, enc)
-		})
-	}
-	bw := bufio.NewWriterSize(out, 64<<10)
-	w := f.New(bw)
-	n, err := a.search.Each(ctx, acct, q, w.Write)
-	if err != nil {
-		return n, err
-	}
-	if err := w.Close(); err != nil {
-		return n, err
-	}
-	return n, bw.Flush()
 }
 
 func exportRemote(ctx context.Context, cf clientFlags, format, q string, out io.Writer) error {

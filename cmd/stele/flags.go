@@ -112,20 +112,29 @@ func printJSON(out io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// listForAccount is the "X list --account NAME [--json]" command: the
-// account's items from load, printed as a JSON array (never null) or as a
-// table of header and one row of cells per item.
-func listForAccount[T any](ctx context.Context, args []string, out io.Writer, cmd, what string,
-	load func(ctx context.Context, a *app, accountID int64) ([]T, error), header []string, row func(T) []any) error {
+// listConfig is the configuration of "X list --account NAME [--json]".
+type listConfig struct {
+	store   storeFlags
+	account string
+	json    bool
+}
+
+// parseList parses the flags of cmd, which lists an account's what.
+func parseList(cmd, what string, args []string) (listConfig, error) {
 	fs := newFlags(cmd, cmd+" --account NAME [--json]")
-	var sf storeFlags
-	sf.register(fs)
-	account := fs.String("account", "", "the account whose "+what+" to list")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	a, acct, err := openAppFor(ctx, sf, *account)
+	var c listConfig
+	c.store.register(fs)
+	fs.StringVar(&c.account, "account", "", "the account whose "+what+" to list")
+	fs.BoolVar(&c.json, "json", false, "print JSON")
+	_, err := parse(fs, args)
+	return c, err
+}
+
+// listForAccount prints the account's items from load as a JSON array
+// (never null) or as a table of header and one row of cells per item.
+func listForAccount[T any](ctx context.Context, c listConfig, out io.Writer,
+	load func(ctx context.Context, a *app, accountID int64) ([]T, error), header []string, row func(T) []any) error {
+	a, acct, err := openAppFor(ctx, c.store, c.account)
 	if err != nil {
 		return err
 	}
@@ -134,7 +143,7 @@ func listForAccount[T any](ctx context.Context, args []string, out io.Writer, cm
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if c.json {
 		if items == nil {
 			items = []T{}
 		}
@@ -153,4 +162,16 @@ func listForAccount[T any](ctx context.Context, args []string, out io.Writer, cm
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// bind makes a command of the parser of its flags into a configuration and
+// the runner of that configuration.
+func bind[C any](parse func(args []string) (C, error), run func(C, context.Context, io.Writer) error) func(context.Context, []string, io.Writer) error {
+	return func(ctx context.Context, args []string, out io.Writer) error {
+		cfg, err := parse(args)
+		if err != nil {
+			return err
+		}
+		return run(cfg, ctx, out)
+	}
 }

@@ -14,7 +14,8 @@ import (
 // TestIngestNamesTheLinesTheServerRefuses: `stele ingest` sends JSON Lines
 // in batches; a line whose event gives a name twice, or is over the size
 // limit, is named by its line number with the field and rule, and the
-// batch holding it is stored not at all.
+// batch holding it is stored not at all. An error about a whole event
+// names its line and the rule, with no empty field between.
 func TestIngestNamesTheLinesTheServerRefuses(t *testing.T) {
 	data := t.TempDir()
 	_, base := startServe(t, data)
@@ -53,11 +54,14 @@ func TestIngestNamesTheLinesTheServerRefuses(t *testing.T) {
 	}
 	for _, want := range []string{
 		"line 2: action: duplicate_key", "line 4: actor.id: duplicate_key", "line 5: metadata.role: duplicate_key",
-		"line 6: : max_size", fmt.Sprint(stele.MaxEventBytes),
+		"line 6: max_size", fmt.Sprint(stele.MaxEventBytes),
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr does not say %q:\n%s", want, stderr)
 		}
+	}
+	if strings.Contains(stderr, ": :") {
+		t.Errorf("stderr names an empty field:\n%s", stderr)
 	}
 	if strings.Contains(stderr, "line 1:") {
 		t.Errorf("stderr blames the good line 1:\n%s", stderr)

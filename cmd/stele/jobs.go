@@ -5,33 +5,34 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
-	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/leader"
+	"github.com/stele-audit/stele/internal/metrics"
 	"github.com/stele-audit/stele/internal/postgres"
 	"github.com/stele-audit/stele/internal/recovery"
-
-	"github.com/stele-audit/stele/internal/metrics"
 	"github.com/stele-audit/stele/internal/seal"
 )
 
-// serveJobs are serve's background jobs for retention and metrics.
+// serveJobs are serve's background jobs, and the metrics they keep.
 type serveJobs struct {
-	metrics *metrics.Collector
-	logger  *slog.Logger
-	stop    func()
+	jobs        *leader.Jobs
+	metrics     *metrics.Collector
+	checkpoints *integrity.Checkpointer
+	logger      *slog.Logger
 }
 
-// startJobs starts the retention purge (every retentionEvery) and the
-// per-minute metrics recording; stop ends them and waits.
-func startJobs(ctx context.Context, a *app, sf storeFlags, types []stele.AccountType, quotas *ingest.Quotas, retentionEvery time.Duration) *serveJobs {
-	job := a.retentionJob(types)
+// startJobs starts serve's background jobs: on one node at a time the
+// checkpoint signing, the retention purge and (on PostgreSQL) partition
+// upkeep; on every node its metrics, its record of ingest throttling and
+// the expiry of console sessions. stop ends them.
+func startJobs(ctx context.Context, a *app, c serveConfig, quotas *ingest.Quotas, con *console.Server) *serveJobs {
 	// `stele crypto rotate --master` in another process adds a master key
 	// version to the key file; keys rewrapped under it unwrap here too.
-	a.keyring.ReloadMaster = func() (*seal.MasterKey, error) { return seal.LoadMasterKey(sf.data, os.Getenv, a.logger) }
+	a.keyring.ReloadMaster = func() (*seal.MasterKey, error) { return seal.LoadMasterKey(c.store.data, os.Getenv, a.logger) }
 	col := metrics.New(metrics.Config{Recorder: a.ingest, StoreSize: a.db.Size, Ingested: a.writer.Committed, Commits: a.writer.Commits,
 		Throttled: func() []metrics.Throttled {
 			var out []metrics.Throttled
@@ -40,28 +41,28 @@ func startJobs(ctx context.Context, a *app, sf storeFlags, types []stele.Account
 			}
 			return out
 		}, Logger: a.logger})
-	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	// Jobs on the shared data run on one node at a time; metrics are each
-	// node's own.
-	wg.Go(func() {
-		a.leader.Lead(jctx, "retention", func(ctx context.Context) error {
-			job.Loop(ctx, retentionEvery)
-			return nil
-		})
-	})
+	retention := a.retentionJob(c.types)
+	jobs := leader.Start(ctx, a.leader, a.logger)
+	jobs.Lead("checkpoints", leader.Until(func(ctx context.Context) { a.checkpoints.Loop(ctx, c.checkpointEvery) }))
+	jobs.Lead("retention", leader.Until(func(ctx context.Context) { retention.Loop(ctx, c.retentionEvery) }))
 	if pg, ok := a.db.(*postgres.DB); ok {
-		wg.Go(func() {
-			a.leader.Lead(jctx, "partitions", leader.Every(24*time.Hour, a.logger, "partitions", pg.MaintainPartitions))
-		})
+		jobs.Lead("partitions", leader.Every(24*time.Hour, a.logger, "partitions", pg.MaintainPartitions))
 	}
-	wg.Go(func() { col.Loop(jctx, time.Minute) })
-	// Each node records the refusals it made: one ingest.throttled event
-	// per throttled account and minute.
-	wg.Go(func() {
-		quotas.Loop(jctx, a.ingest, time.Minute, func(err error) { a.logger.Warn("record ingest throttling", "err", err) })
-	})
-	return &serveJobs{metrics: col, logger: a.logger, stop: func() { cancel(); wg.Wait() }}
+	jobs.Go("metrics", leader.Until(func(ctx context.Context) { col.Loop(ctx, time.Minute) }))
+	// One ingest.throttled event per throttled account and minute, of the
+	// refusals this node made.
+	jobs.Go("ingest throttling", leader.Until(func(ctx context.Context) {
+		quotas.Loop(ctx, a.audit, time.Minute, func(err error) { a.logger.Warn("record ingest throttling", "err", err) })
+	}))
+	jobs.Go("sessions", leader.Until(func(ctx context.Context) { con.ExpireSessions(ctx, 10*time.Minute) }))
+	return &serveJobs{jobs: jobs, metrics: col, checkpoints: a.checkpoints, logger: a.logger}
+}
+
+// stop ends the jobs, waits for them, and signs the last checkpoints, so
+// that what was acknowledged is covered by one.
+func (j *serveJobs) stop() {
+	j.jobs.Stop()
+	j.checkpoints.SignAtShutdown(context.Background())
 }
 
 // handler serves GET /metrics beside h, behind metricsToken when it is

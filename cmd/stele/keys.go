@@ -13,48 +13,71 @@ import (
 
 func runKeys(ctx context.Context, args []string, out io.Writer) error {
 	return dispatch(ctx, "keys", "Usage: stele keys create --account NAME --scopes events:write,events:read [--operator] [--name N]\n       stele keys list --account NAME\n       stele keys revoke ID", []subcommand{
-		{"create", keysCreate},
-		{"list", keysList},
-		{"revoke", keysRevoke},
+		{"create", bind(parseKeysCreate, keysCreateConfig.run)},
+		{"list", bind(parseKeysList, keysListConfig.run)},
+		{"revoke", bind(parseKeysRevoke, keysRevokeConfig.run)},
 	}, args, out)
 }
 
-func keysCreate(ctx context.Context, args []string, out io.Writer) error {
+// keysCreateConfig is the configuration of stele keys create.
+type keysCreateConfig struct {
+	store    storeFlags
+	account  string
+	scopes   []stele.Scope
+	operator bool
+	name     string
+	json     bool
+}
+
+func parseKeysCreate(args []string) (keysCreateConfig, error) {
 	fs := newFlags("keys create", "keys create --account NAME --scopes S1,S2 [--operator] [--name N] [--json]")
-	var sf storeFlags
-	sf.register(fs)
-	account := fs.String("account", "", "the account the key belongs to (_system for --operator)")
+	var c keysCreateConfig
+	c.store.register(fs)
+	fs.StringVar(&c.account, "account", "", "the account the key belongs to (_system for --operator)")
 	scopes := fs.String("scopes", "events:write", "comma-separated scopes: events:write, events:read, events:export, alerts:manage, streams:manage")
-	operator := fs.Bool("operator", false, "a platform key that may write events for any account")
-	name := fs.String("name", "", "a label for the key")
-	asJSON := fs.Bool("json", false, "print JSON: {\"id\", \"key\"}")
+	fs.BoolVar(&c.operator, "operator", false, "a platform key that may write events for any account")
+	fs.StringVar(&c.name, "name", "", "a label for the key")
+	fs.BoolVar(&c.json, "json", false, "print JSON: {\"id\", \"key\"}")
 	if _, err := parse(fs, args); err != nil {
-		return err
+		return c, err
 	}
-	if *operator && *account == "" {
-		*account = stele.SystemAccount
+	if c.operator && c.account == "" {
+		c.account = stele.SystemAccount
 	}
-	a, acct, err := openAppFor(ctx, sf, *account)
+	c.scopes = apikey.ParseScopes(*scopes)
+	return c, nil
+}
+
+func (c keysCreateConfig) run(ctx context.Context, out io.Writer) error {
+	a, acct, err := openAppFor(ctx, c.store, c.account)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	k, secret, err := apikey.Issue(ctx, a.db, acct, apikey.ParseScopes(*scopes), *operator, *name, time.Now())
+	k, secret, err := apikey.Issue(ctx, a.db, acct, c.scopes, c.operator, c.name, time.Now())
 	if err != nil {
 		return err
 	}
 	if err := a.audit.KeyCreated(ctx, audit.CLI(), k); err != nil {
 		return err
 	}
-	if *asJSON {
+	if c.json {
 		return printJSON(out, map[string]any{"id": k.ID, "key": secret, "account": acct.Name, "scopes": k.Scopes, "operator": k.Operator})
 	}
 	fmt.Fprintf(out, "created key %s for account %s with scopes %s\n\n  %s\n\nThis is the only time the key is shown; store it now.\n", k.ID, acct.Name, stele.JoinScopes(k.Scopes), secret)
 	return nil
 }
 
-func keysList(ctx context.Context, args []string, out io.Writer) error {
-	return listForAccount(ctx, args, out, "keys list", "keys",
+// keysListConfig is the configuration of stele keys list.
+type keysListConfig struct{ listConfig }
+
+func parseKeysList(args []string) (keysListConfig, error) {
+	c, err := parseList("keys list", "keys", args)
+	return keysListConfig{c}, err
+}
+
+func (c keysListConfig) run(ctx context.Context, out io.Writer) error {
+	return listForAccount(ctx, c.listConfig, out,
 		func(ctx context.Context, a *app, id int64) ([]*stele.APIKey, error) { return a.db.APIKeys(ctx, id) },
 		[]string{"ID", "NAME", "SCOPES", "OPERATOR", "CREATED", "REVOKED"},
 		func(k *stele.APIKey) []any {
@@ -66,24 +89,36 @@ func keysList(ctx context.Context, args []string, out io.Writer) error {
 		})
 }
 
-func keysRevoke(ctx context.Context, args []string, out io.Writer) error {
+// keysRevokeConfig is the configuration of stele keys revoke.
+type keysRevokeConfig struct {
+	store storeFlags
+	id    string
+	json  bool
+}
+
+func parseKeysRevoke(args []string) (keysRevokeConfig, error) {
 	fs := newFlags("keys revoke", "keys revoke ID [--json]")
-	var sf storeFlags
-	sf.register(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
+	var c keysRevokeConfig
+	c.store.register(fs)
+	fs.BoolVar(&c.json, "json", false, "print JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return err
+		return c, err
 	}
 	if len(pos) != 1 {
-		return stele.Errorf(stele.EINVALID, "keys revoke needs exactly one key ID")
+		return c, stele.Errorf(stele.EINVALID, "keys revoke needs exactly one key ID")
 	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	c.id = pos[0]
+	return c, nil
+}
+
+func (c keysRevokeConfig) run(ctx context.Context, out io.Writer) error {
+	a, err := openApp(ctx, c.store, newLogger("warn"))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	k, err := a.db.APIKey(ctx, pos[0])
+	k, err := a.db.APIKey(ctx, c.id)
 	if err != nil {
 		return err
 	}
@@ -94,7 +129,7 @@ func keysRevoke(ctx context.Context, args []string, out io.Writer) error {
 	if err := a.audit.KeyRevoked(ctx, audit.CLI(), k); err != nil {
 		return err
 	}
-	if *asJSON {
+	if c.json {
 		return printJSON(out, map[string]any{"id": k.ID, "revoked_at": now.UTC()})
 	}
 	fmt.Fprintf(out, "revoked key %s of account %s\n", k.ID, k.Account)

@@ -10,27 +10,42 @@ import (
 	"github.com/stele-audit/stele/internal/loadgen"
 )
 
+// loadgenConfig is the configuration of stele loadgen: the load
+// generator's own.
+type loadgenConfig struct{ loadgen.Config }
+
 func runLoadgen(ctx context.Context, args []string, out io.Writer) error {
+	return bind(parseLoadgen, loadgenConfig.run)(ctx, args, out)
+}
+
+func parseLoadgen(args []string) (loadgenConfig, error) {
 	fs := newFlags("loadgen", "loadgen --url U --key K [--concurrency N] [--batch N] [--duration D] [--accounts a,b]")
 	var cf clientFlags
 	cf.register(fs)
-	concurrency := fs.Int("concurrency", 32, "requests in flight")
-	batch := fs.Int("batch", 500, "events per request (1 sends single-event requests)")
-	duration := fs.Duration("duration", 30*time.Second, "how long to run")
+	var c loadgenConfig
+	fs.IntVar(&c.Concurrency, "concurrency", 32, "requests in flight")
+	fs.IntVar(&c.Batch, "batch", 500, "events per request (1 sends single-event requests)")
+	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "how long to run")
 	accounts := fs.String("accounts", "", "with an operator key: spread events over these accounts")
 	if _, err := parse(fs, args); err != nil {
-		return err
+		return c, err
 	}
 	if cf.key == "" {
-		return &stele.Error{Code: stele.EINVALID, Message: "an API key is required: --key or STELE_KEY", Details: []stele.FieldError{{Field: "key", Rule: "required"}}}
+		return c, &stele.Error{Code: stele.EINVALID, Message: "an API key is required: --key or STELE_KEY", Details: []stele.FieldError{{Field: "key", Rule: "required"}}}
 	}
-	if *batch < 1 || *batch > stele.MaxBatchEvents || *concurrency < 1 || *duration <= 0 {
-		return stele.Errorf(stele.EINVALID, "--batch must be 1-1000, --concurrency and --duration positive")
+	if c.Batch < 1 || c.Batch > stele.MaxBatchEvents || c.Concurrency < 1 || c.Duration <= 0 {
+		return c, stele.Errorf(stele.EINVALID, "--batch must be 1-1000, --concurrency and --duration positive")
 	}
-	cfg := loadgen.Config{URL: strings.TrimRight(cf.url, "/"), Key: cf.key, Concurrency: *concurrency, Batch: *batch, Duration: *duration, Out: out}
+	c.URL, c.Key = strings.TrimRight(cf.url, "/"), cf.key
 	if *accounts != "" {
-		cfg.Accounts = strings.Split(*accounts, ",")
+		c.Accounts = strings.Split(*accounts, ",")
 	}
-	_, err := loadgen.Run(ctx, cfg)
+	return c, nil
+}
+
+// run drives the server and prints its report.
+func (c loadgenConfig) run(ctx context.Context, out io.Writer) error {
+	c.Out = out
+	_, err := loadgen.Run(ctx, c.Config)
 	return err
 }

@@ -11,37 +11,53 @@ import (
 	"github.com/stele-audit/stele"
 )
 
+// queryConfig is the configuration of stele query.
+type queryConfig struct {
+	client clientFlags
+	query  string
+	limit  int
+	all    bool
+	json   bool
+}
+
 func runQuery(ctx context.Context, args []string, out io.Writer) error {
+	return bind(parseQuery, queryConfig.run)(ctx, args, out)
+}
+
+func parseQuery(args []string) (queryConfig, error) {
 	fs := newFlags("query", "query [--url U --key K] [--limit N] [--all] [--json] 'QUERY'")
-	var cf clientFlags
-	cf.register(fs)
-	limit := fs.Int("limit", 50, "events per page (at most 1000)")
-	all := fs.Bool("all", false, "follow cursors to the last page")
-	asJSON := fs.Bool("json", false, "print JSON Lines, one event per line")
+	var c queryConfig
+	c.client.register(fs)
+	fs.IntVar(&c.limit, "limit", 50, "events per page (at most 1000)")
+	fs.BoolVar(&c.all, "all", false, "follow cursors to the last page")
+	fs.BoolVar(&c.json, "json", false, "print JSON Lines, one event per line")
 	pos, err := parse(fs, args)
+	c.query = strings.Join(pos, " ")
+	return c, err
+}
+
+// run prints one page of the events matching the query, or every page
+// with --all, as a table or JSON Lines.
+func (c queryConfig) run(ctx context.Context, out io.Writer) error {
+	api, err := c.client.client()
 	if err != nil {
 		return err
 	}
-	api, err := cf.client()
-	if err != nil {
-		return err
-	}
-	q := strings.Join(pos, " ")
 	enc := json.NewEncoder(out)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	if !*asJSON {
+	if !c.json {
 		fmt.Fprintln(tw, "TIME\tACTION\tOUTCOME\tACTOR\tTARGET\tIP\tDESCRIPTION")
 	}
 	show := func(e *stele.Event) error {
-		if *asJSON {
+		if c.json {
 			return enc.Encode(e)
 		}
 		_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05"), e.Action, e.Outcome,
 			refText(e.Actor, true), refText(e.Target, false), e.IP, truncate(e.Description, 80))
 		return err
 	}
-	if *all {
-		for e, err := range api.All(ctx, q, *limit) {
+	if c.all {
+		for e, err := range api.All(ctx, c.query, c.limit) {
 			if err != nil {
 				return err
 			}
@@ -51,7 +67,7 @@ func runQuery(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return tw.Flush()
 	}
-	page, err := api.Events(ctx, q, *limit, "")
+	page, err := api.Events(ctx, c.query, c.limit, "")
 	if err != nil {
 		return err
 	}
@@ -63,7 +79,7 @@ func runQuery(ctx context.Context, args []string, out io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if !*asJSON && page.NextCursor != "" {
+	if !c.json && page.NextCursor != "" {
 		fmt.Fprintln(out, "(more: run with --all)")
 	}
 	return nil

@@ -33,7 +33,7 @@ func accountTypesFlag(fs *flag.FlagSet) func() ([]stele.AccountType, error) {
 
 // retentionJob returns the retention job on the app's store.
 func (a *app) retentionJob(types []stele.AccountType) *retention.Job {
-	return &retention.Job{Accounts: a.db, Store: a.db, Recorder: a.ingest, Types: types, Logger: a.logger,
+	return &retention.Job{Accounts: a.db, Store: a.db, Audit: a.audit, Types: types, Logger: a.logger,
 		Integrity: a.checkpoints}
 }
 
@@ -45,30 +45,46 @@ func runRetention(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return stele.Errorf(stele.EINVALID, "usage: stele retention run [--account NAME] [--dry-run]")
 	}
+	return bind(parseRetentionRun, retentionRunConfig.run)(ctx, args[1:], out)
+}
+
+// retentionRunConfig is the configuration of stele retention run.
+type retentionRunConfig struct {
+	store   storeFlags
+	account string // "": every account
+	dryRun  bool
+	types   []stele.AccountType
+	batch   int
+	json    bool
+}
+
+func parseRetentionRun(args []string) (retentionRunConfig, error) {
 	fs := newFlags("retention run", "retention run [--account NAME] [--dry-run] [--account-types free=30,…] [--json]")
-	var sf storeFlags
-	sf.register(fs)
-	account := fs.String("account", "", "purge only this account (default: every account)")
-	dryRun := fs.Bool("dry-run", false, "report what would be purged; delete nothing")
+	var c retentionRunConfig
+	c.store.register(fs)
+	fs.StringVar(&c.account, "account", "", "purge only this account (default: every account)")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "report what would be purged; delete nothing")
 	readTypes := accountTypesFlag(fs)
-	batch := fs.Int("batch", retention.DefaultBatch, "rows deleted per transaction")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args[1:]); err != nil {
-		return err
+	fs.IntVar(&c.batch, "batch", retention.DefaultBatch, "rows deleted per transaction")
+	fs.BoolVar(&c.json, "json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return c, err
 	}
-	types, err := readTypes()
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, sf, newLogger("warn"))
+	var err error
+	c.types, err = readTypes()
+	return c, err
+}
+
+func (c retentionRunConfig) run(ctx context.Context, out io.Writer) error {
+	a, err := openApp(ctx, c.store, newLogger("warn"))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	job := a.retentionJob(types)
-	job.Batch = *batch
-	results, err := job.Run(ctx, *account, *dryRun)
-	if *asJSON {
+	job := a.retentionJob(c.types)
+	job.Batch = c.batch
+	results, err := job.Run(ctx, c.account, c.dryRun)
+	if c.json {
 		if perr := printJSON(out, results); perr != nil {
 			return perr
 		}
@@ -76,7 +92,7 @@ func runRetention(ctx context.Context, args []string, out io.Writer) error {
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	verb := "PURGED"
-	if *dryRun {
+	if c.dryRun {
 		verb = "WOULD PURGE"
 	}
 	fmt.Fprintf(tw, "ACCOUNT\tRETENTION\tCUTOFF\t%s\tSEQS\tNOTE\n", verb)

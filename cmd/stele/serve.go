@@ -17,96 +17,106 @@ import (
 	"github.com/stele-audit/stele/internal/integrity"
 )
 
+// serveConfig is the configuration of stele serve.
+type serveConfig struct {
+	store           storeFlags
+	addr            string
+	demo            bool
+	logLevel        string
+	checkpointEvery time.Duration
+	retentionEvery  time.Duration
+	tlsCert, tlsKey string
+	debugAddr       string
+	metricsToken    string
+	types           []stele.AccountType
+}
+
 func runServe(ctx context.Context, args []string, out io.Writer) error {
+	return bind(parseServe, serveConfig.run)(ctx, args, out)
+}
+
+func parseServe(args []string) (serveConfig, error) {
 	fs := newFlags("serve", "serve [--addr 127.0.0.1:8080] [--data DIR] [--db URL] [--demo]")
-	var sf storeFlags
-	sf.register(fs)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	demo := fs.Bool("demo", false, "fill an empty store with 30 days of realistic demo activity")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	checkpointEvery := fs.Duration("checkpoint-interval", integrity.DefaultInterval, "how often to sign checkpoints of the accounts that received events")
-	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate file (PEM); needs --tls-key")
-	tlsKey := fs.String("tls-key", "", "the private key file (PEM) of --tls-cert")
-	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this address (off by default; keep it on loopback)")
+	var c serveConfig
+	c.store.register(fs)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.BoolVar(&c.demo, "demo", false, "fill an empty store with 30 days of realistic demo activity")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.checkpointEvery, "checkpoint-interval", integrity.DefaultInterval, "how often to sign checkpoints of the accounts that received events")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve HTTPS with this certificate file (PEM); needs --tls-key")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "the private key file (PEM) of --tls-cert")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go's pprof profiles on this address (off by default; keep it on loopback)")
 	readTypes := accountTypesFlag(fs)
-	retentionEvery := fs.Duration("retention-interval", time.Hour, "how often to purge events older than their account's retention")
-	metricsToken := fs.String("metrics-token", "", "require this bearer token on GET /metrics (give it as STELE_METRICS_TOKEN, not on the command line)")
+	fs.DurationVar(&c.retentionEvery, "retention-interval", time.Hour, "how often to purge events older than their account's retention")
+	fs.StringVar(&c.metricsToken, "metrics-token", "", "require this bearer token on GET /metrics (give it as STELE_METRICS_TOKEN, not on the command line)")
 	if _, err := parse(fs, args); err != nil {
-		return err
+		return c, err
 	}
-	types, err := readTypes()
-	if err != nil {
-		return err
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return c, stele.Errorf(stele.EINVALID, "--tls-cert and --tls-key go together")
 	}
-	logger := newLogger(*logLevel)
-	if *metricsToken == "" && !loopback(*addr) {
-		logger.Warn("GET /metrics is not authenticated and names accounts; set STELE_METRICS_TOKEN", "addr", *addr)
+	var err error
+	c.types, err = readTypes()
+	return c, err
+}
+
+func (c serveConfig) tls() bool { return c.tlsCert != "" }
+
+// run opens the store, prepares it (demo activity, the first operator),
+// serves the API and the console until ctx ends, with the background jobs,
+// and shuts down.
+func (c serveConfig) run(ctx context.Context, out io.Writer) error {
+	logger := newLogger(c.logLevel)
+	if c.metricsToken == "" && !loopback(c.addr) {
+		logger.Warn("GET /metrics is not authenticated and names accounts; set STELE_METRICS_TOKEN", "addr", c.addr)
 	}
-	a, err := openApp(ctx, sf, logger)
+	a, err := openApp(ctx, c.store, logger)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *addr, err)
-	}
-	tls := *tlsCert != "" || *tlsKey != ""
-	if tls && (*tlsCert == "" || *tlsKey == "") {
-		ln.Close()
-		return stele.Errorf(stele.EINVALID, "--tls-cert and --tls-key go together")
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	base := "http://" + ln.Addr().String()
-	if tls {
+	if c.tls() {
 		base = "https://" + ln.Addr().String()
 	}
-	var demoKey string
-	if *demo {
-		if demoKey, err = seedDemo(ctx, a, out); err != nil {
-			ln.Close()
-			return err
-		}
-	}
-	if err := ensureOperator(ctx, a, out, base); err != nil {
-		ln.Close()
-		return err
-	}
-	if *demo {
-		if err := seedDemoUsers(ctx, a, out, base); err != nil {
-			ln.Close()
-			return err
-		}
-	}
-	srv := &api.Server{
-		Ingest: a.ingest, Search: a.search, Accounts: a.db, APIKeys: a.db, Logger: logger,
-		Ready: a.db.Ping, Checkpoints: a.checkpoints,
-	}
-	stopSigning := startCheckpointJob(ctx, a.leader, a.checkpoints, *checkpointEvery)
-	quotas := ingest.NewQuotas(a.db, ingest.QuotaConfig{Types: types})
-	a.ingest.SetQuotas(quotas)
-	handler, err := withConsole(ctx, a, logger, tls, types, srv.Handler())
+	demoKey, err := c.prepare(ctx, a, out, base)
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	jobs := startJobs(ctx, a, sf, types, quotas, *retentionEvery)
+	quotas := ingest.NewQuotas(a.db, ingest.QuotaConfig{Types: c.types})
+	a.ingest.SetQuotas(quotas)
+	srv := &api.Server{
+		Ingest: a.ingest, Search: a.search, Accounts: a.db, APIKeys: a.db, Logger: logger,
+		Ready: a.db.Ping, Checkpoints: a.checkpoints, Audit: a.audit,
+	}
+	con, err := newConsole(a, logger, c.tls(), c.types)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	jobs := startJobs(ctx, a, c, quotas, con)
+	// The last checkpoint is signed once nothing more is served.
 	defer jobs.stop()
 	httpSrv := &http.Server{
-		Handler:           jobs.handler(handler, *metricsToken),
+		Handler:           jobs.handler(withConsole(con, srv.Handler()), c.metricsToken),
 		ConnState:         jobs.metrics.ConnState,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
-	if *debugAddr != "" {
-		go serveDebug(*debugAddr, logger)
+	if c.debugAddr != "" {
+		go serveDebug(c.debugAddr, logger)
 	}
-	printWelcome(out, base, sf, demoKey)
+	printWelcome(out, base, c.store, demoKey)
 	errc := make(chan error, 1)
 	go func() {
-		if tls {
-			errc <- httpSrv.ServeTLS(ln, *tlsCert, *tlsKey)
+		if c.tls() {
+			errc <- httpSrv.ServeTLS(ln, c.tlsCert, c.tlsKey)
 			return
 		}
 		errc <- httpSrv.Serve(ln)
@@ -117,13 +127,34 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
-	stopSigning()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// prepare fills an empty store with demo activity (--demo), makes the
+// first operator on a store without users, and gives the demo account its
+// console users, printing what is shown once; it returns the demo key.
+func (c serveConfig) prepare(ctx context.Context, a *app, out io.Writer, base string) (string, error) {
+	var demoKey string
+	if c.demo {
+		var err error
+		if demoKey, err = seedDemo(ctx, a, out); err != nil {
+			return "", err
+		}
+	}
+	if err := ensureOperator(ctx, a, out, base); err != nil {
+		return "", err
+	}
+	if c.demo {
+		if err := seedDemoUsers(ctx, a, out, base); err != nil {
+			return "", err
+		}
+	}
+	return demoKey, nil
 }
 
 // serveDebug serves pprof on its own listener, never on the API's.

@@ -11,44 +11,74 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/client"
+	"github.com/stele-audit/stele/internal/apikey"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/export"
 	"github.com/stele-audit/stele/internal/integrity"
 	"golang.org/x/mod/sumdb/note"
 )
 
+// verifyConfig is the configuration of stele verify: a bundle, a live
+// server or the local store.
+type verifyConfig struct {
+	store     storeFlags
+	client    clientFlags
+	publicKey string
+	account   string
+	statePath string
+	samples   int
+	json      bool
+	bundle    string // a bundle file to verify offline
+	remote    bool   // verify the server of --url with --key
+}
+
 func runVerify(ctx context.Context, args []string, out io.Writer) error {
+	return bind(parseVerify, verifyConfig.run)(ctx, args, out)
+}
+
+func parseVerify(args []string) (verifyConfig, error) {
 	fs := newFlags("verify", "verify [--data DIR | --db URL] [--account A]\n       stele verify --url U --key K [--public-key K] [--state FILE] [--samples N]\n       stele verify BUNDLE --public-key K")
-	var sf storeFlags
-	sf.register(fs)
-	var cf clientFlags
-	cf.register(fs)
-	publicKey := fs.String("public-key", "", "the checkpoint verifier key to trust (default: the local signing key's, or the one in --state)")
-	account := fs.String("account", "", "verify only this account (with --data)")
-	statePath := fs.String("state", defaultStatePath(), "file keeping the last checkpoint trusted per log (with --url)")
-	samples := fs.Int("samples", 5, "events to spot-check for inclusion (with --url)")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
+	var c verifyConfig
+	c.store.register(fs)
+	c.client.register(fs)
+	fs.StringVar(&c.publicKey, "public-key", "", "the checkpoint verifier key to trust (default: the local signing key's, or the one in --state)")
+	fs.StringVar(&c.account, "account", "", "verify only this account (with --data)")
+	fs.StringVar(&c.statePath, "state", defaultStatePath(), "file keeping the last checkpoint trusted per log (with --url)")
+	fs.IntVar(&c.samples, "samples", 5, "events to spot-check for inclusion (with --url)")
+	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
-		return err
+		return c, err
+	}
+	if len(pos) == 1 {
+		c.bundle = pos[0]
 	}
 	// The command line decides between a store and a server; STELE_URL and
 	// STELE_KEY in the environment, as a client session keeps them, only
 	// when it names neither.
 	local := givenOnCommandLine(args, "data") || givenOnCommandLine(args, "db")
-	remote := givenOnCommandLine(args, "url") || givenOnCommandLine(args, "key")
+	c.remote = givenOnCommandLine(args, "url") || givenOnCommandLine(args, "key") || !local && c.client.key != ""
+	return c, nil
+}
+
+func (c verifyConfig) run(ctx context.Context, out io.Writer) error {
 	switch {
-	case len(pos) == 1:
-		return verifyBundle(pos[0], *publicKey, *asJSON, out)
-	case remote || !local && cf.key != "":
-		api, err := cf.client()
+	case c.bundle != "":
+		return verifyBundle(c.bundle, c.publicKey, c.json, out)
+	case c.remote:
+		api, err := c.client.client()
 		if err != nil {
 			return err
 		}
-		err = verifyRemote(ctx, api, *publicKey, *statePath, *samples, out)
-		recordRemoteVerify(ctx, api, cf, err)
+		rep, err := verifyRemote(ctx, api, c.publicKey, c.statePath, c.samples, out)
+		// A verify that could not run (the server unreachable) or whose
+		// trust could not be saved is not recorded.
+		if err == nil || errors.Is(err, errVerifyFailed) {
+			recordRemoteVerify(ctx, api, c.client, rep)
+		}
 		return err
 	}
-	return verifyStore(ctx, sf, *publicKey, *account, *asJSON, out)
+	return verifyStore(ctx, c.store, c.publicKey, c.account, c.json, out)
 }
 
 func verifierOf(key string) (note.Verifier, error) {
@@ -95,20 +125,12 @@ func verifyStore(ctx context.Context, sf storeFlags, publicKey, account string, 
 		fmt.Fprintf(out, "%d accounts, %d events, %d checkpoints, %d events purged under signed statements: %d failures\n",
 			rep.Accounts, rep.Events, rep.Checkpoints, rep.Purged, len(rep.Failures))
 	}
-	outcome := stele.OutcomeSuccess
-	if !rep.OK() {
-		outcome = stele.OutcomeFailure
-	}
 	target := stele.SystemAccount
 	if account != "" {
 		target = account
 	}
-	if rerr := a.record(ctx, stele.Event{Account: target, Action: "audit_log.verified", Outcome: outcome,
-		Description: "Verified the store's tamper evidence from the command line",
-		Metadata: map[string]any{"mode": "store", "events": fmt.Sprint(rep.Events), "checkpoints": fmt.Sprint(rep.Checkpoints),
-			"failures": fmt.Sprint(len(rep.Failures))}}); rerr != nil {
-		a.logger.Warn("record verification", "err", rerr)
-	}
+	a.audit.Log(a.audit.Verified(ctx, audit.CLI(), audit.Verification{Account: target, Mode: "store",
+		Events: rep.Events, Checkpoints: int64(rep.Checkpoints), Failures: len(rep.Failures)}))
 	if !rep.OK() {
 		return errVerifyFailed
 	}
@@ -163,14 +185,14 @@ func defaultStatePath() string {
 // verifyRemote verifies the log of api's key against the trust kept in
 // the state file, prints what it checked, and moves the trust on when
 // everything passed.
-func verifyRemote(ctx context.Context, api *client.Client, publicKey, statePath string, samples int, out io.Writer) error {
+func verifyRemote(ctx context.Context, api *client.Client, publicKey, statePath string, samples int, out io.Writer) (*integrity.RemoteReport, error) {
 	state, err := integrity.LoadTrustState(statePath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rep, err := (&integrity.RemoteVerifier{API: api, Samples: samples}).Verify(ctx, state, publicKey)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch {
 	case rep.Signature != nil:
@@ -194,35 +216,26 @@ func verifyRemote(ctx context.Context, api *client.Client, publicKey, statePath 
 		}
 	}
 	if !rep.OK() {
-		return errVerifyFailed
+		return rep, errVerifyFailed
 	}
 	if err := state.Save(statePath); err != nil {
-		return err
+		return rep, err
 	}
 	fmt.Fprintf(out, "OK: %s at size %d is signed, consistent with what was trusted before, and includes the events checked\n", rep.Origin, rep.Size)
-	return nil
+	return rep, nil
 }
 
 // recordRemoteVerify records a verification of a live server in the
 // verified account's own log, through the API with the key used to verify,
-// when that key may write events. A verify that could not run (the server
-// unreachable) verified nothing and is not recorded.
-func recordRemoteVerify(ctx context.Context, api *client.Client, cf clientFlags, verr error) {
-	outcome, result := stele.OutcomeSuccess, "passed"
-	switch {
-	case errors.Is(verr, errVerifyFailed):
-		outcome, result = stele.OutcomeFailure, "failed"
-	case verr != nil:
-		return
+// when that key may write events.
+func recordRemoteVerify(ctx context.Context, api *client.Client, cf clientFlags, rep *integrity.RemoteReport) {
+	who := audit.CLI()
+	if id, ok := apikey.KeyID(cf.key); ok {
+		who = audit.CLIKey(id)
 	}
-	actor := operatorActor()
-	if rest, ok := strings.CutPrefix(cf.key, "stele_"); ok && len(rest) > 20 {
-		actor = &stele.Ref{Type: "api_key", ID: rest[:20], Name: actor.Name}
-	}
-	_, err := api.Send(ctx, stele.Event{Action: "audit_log.verified", Outcome: outcome, Actor: actor,
-		Description: "stele verify --url checked the signed checkpoint, its consistency and sample inclusion proofs: " + result,
-		Metadata:    map[string]any{"mode": "url", "result": result, "server": strings.TrimRight(cf.url, "/")}})
-	if err != nil {
+	rec := &audit.Recorder{Sink: audit.SinkFunc(api.Send)}
+	if err := rec.Verified(ctx, who, audit.Verification{Mode: "url", Server: strings.TrimRight(cf.url, "/"),
+		Events: int64(len(rep.Events)), Checkpoints: 1, Failures: rep.Failures()}); err != nil {
 		fmt.Fprintf(os.Stderr, "stele: the verification was not recorded in the log: %s\n", describe(err))
 	}
 }

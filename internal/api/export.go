@@ -2,15 +2,14 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
 	"net/http"
 	"slices"
-	"strconv"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/export"
 	"github.com/stele-audit/stele/internal/query"
 	"github.com/stele-audit/stele/internal/search"
@@ -26,13 +25,8 @@ var exportStreams = map[string]func(s *Server, w http.ResponseWriter, r *http.Re
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
 	if err := requireScope(p, stele.ScopeEventsExport); err != nil {
 		// A refused export is itself worth an entry in the audit log.
-		if _, rerr := s.Ingest.Record(context.WithoutCancel(r.Context()), stele.Event{Account: p.Account, Action: "audit_log.denied",
-			Outcome: stele.OutcomeFailure, Actor: &stele.Ref{Type: "api_key", ID: p.KeyID}, IP: clientIP(r), UserAgent: r.UserAgent(),
-			Target:      &stele.Ref{Type: "endpoint", ID: "GET /v1/export"},
-			Description: "API key " + p.KeyID + " was refused an export: it lacks the events:export scope",
-			Metadata:    map[string]any{"scope": string(stele.ScopeEventsExport)}}); rerr != nil {
-			s.Logger.Error("record denied export", "account", p.Account, "err", rerr)
-		}
+		s.Audit.Log(s.Audit.Denied(context.WithoutCancel(r.Context()), s.who(r, p), audit.Denial{Account: p.Account,
+			Resource: audit.Endpoint("GET /v1/export"), Permission: string(stele.ScopeEventsExport), Method: r.Method}))
 		s.writeError(w, r, err)
 		return
 	}
@@ -60,11 +54,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, p *stele.P
 	if err != nil {
 		s.Logger.Warn("export ended early", "account", p.Account, "rows", n, "err", err)
 	}
-	// The export is recorded whether or not the client read it to the end:
-	// the rows left the server either way.
-	if rerr := s.recordExport(context.WithoutCancel(r.Context()), p, q, f.Name, n, err, r); rerr != nil {
-		s.Logger.Error("record export", "account", p.Account, "err", rerr)
-	}
+	s.recordExport(r, p, q, f.Name, n, err)
 }
 
 // StreamExport writes the events of account matching q to w in format f,
@@ -77,36 +67,20 @@ func StreamExport(ctx context.Context, w http.ResponseWriter, src *search.Servic
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="stele-%s.%s"`, account.Name, f.Extension))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if f.Append != nil { // decrypted and encoded on every core
-		return export.Stream(w, f, func(out func([]byte) error) (int64, error) {
-			return src.Encode(ctx, account, q, f.Append, out)
-		})
-	}
-	ew := f.New(w)
-	n, err := src.Each(ctx, account, q, ew.Write)
-	if cerr := ew.Close(); err == nil {
-		err = cerr
-	}
-	return n, err
+	return export.Events(ctx, w, src, account, q, f)
 }
 
-// ExportEvent is the audit_log.exported event of an export.
-func ExportEvent(account string, actor *stele.Ref, q stele.Query, format string, rows int64, err error, ip, userAgent string) stele.Event {
-	outcome := stele.OutcomeSuccess
-	if err != nil {
-		outcome = stele.OutcomeFailure
-	}
-	return stele.Event{Account: account, Action: "audit_log.exported", Outcome: outcome, Actor: actor,
-		Target: &stele.Ref{Type: "audit_log", ID: account},
-		IP:     ip, UserAgent: userAgent,
-		Description: fmt.Sprintf("exported %d events as %s", rows, format),
-		Metadata:    map[string]any{"query": q.String(), "format": format, "rows": json.Number(strconv.FormatInt(rows, 10)), "complete": err == nil}}
+// recordExport records an export in the account's log whether or not the
+// client read it to the end: the rows left the server either way.
+func (s *Server) recordExport(r *http.Request, p *stele.Principal, q stele.Query, format string, rows int64, err error) {
+	s.Audit.Log(s.Audit.Exported(context.WithoutCancel(r.Context()), s.who(r, p),
+		audit.Export{Account: p.Account, Query: q.String(), Format: format, Rows: rows, Err: err}))
 }
 
-func (s *Server) recordExport(ctx context.Context, p *stele.Principal, q stele.Query, format string, rows int64, err error, r *http.Request) error {
-	actor := &stele.Ref{Type: "api_key", ID: p.KeyID}
-	_, rerr := s.Ingest.Record(ctx, ExportEvent(p.Account, actor, q, format, rows, err, clientIP(r), r.UserAgent()))
-	return rerr
+// who is the holder of the request's key, as the actor of what the
+// recorder records.
+func (s *Server) who(r *http.Request, p *stele.Principal) audit.Actor {
+	return audit.Key(p, clientIP(r), r.UserAgent())
 }
 
 // clientIP is the peer address of r, without its port.

@@ -233,7 +233,5 @@ func (s *Server) handleExportBundle(w http.ResponseWriter, r *http.Request, p *s
 	if err != nil {
 		s.Logger.Warn("bundle export ended early", "account", p.Account, "events", n, "err", err)
 	}
-	if rerr := s.recordExport(context.WithoutCancel(r.Context()), p, q, "bundle", n, err, r); rerr != nil {
-		s.Logger.Error("record export", "account", p.Account, "err", rerr)
-	}
+	s.recordExport(r, p, q, "bundle", n, err)
 }

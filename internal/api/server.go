@@ -15,6 +15,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/apikey"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/metrics"
@@ -35,6 +36,9 @@ type Server struct {
 	// Checkpoints signs and serves checkpoints and proofs; nil turns the
 	// tamper-evidence endpoints off.
 	Checkpoints *integrity.Checkpointer
+	// Audit records the API's own actions (exports, refusals); Routes
+	// makes one over Ingest when it is nil.
+	Audit *audit.Recorder
 
 	keys *apikey.Cache // over APIKeys; made by Routes
 }
@@ -42,6 +46,9 @@ type Server struct {
 // Routes registers the API's routes on mux.
 func (s *Server) Routes(mux *http.ServeMux) {
 	s.keys = apikey.NewCache(s.APIKeys)
+	if s.Audit == nil {
+		s.Audit = &audit.Recorder{Sink: s.Ingest, Logger: s.Logger}
+	}
 	mux.Handle("POST /v1/events", s.authWrite(s.handleCreateEvents))
 	mux.Handle("GET /v1/events", s.auth(s.handleListEvents))
 	mux.Handle("GET /v1/events/{id}", s.auth(s.handleGetEvent))

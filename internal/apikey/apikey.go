@@ -67,6 +67,13 @@ func joinScopes(ss []stele.Scope) string {
 
 var errInvalidKey = stele.Errorf(stele.EUNAUTHORIZED, "invalid API key")
 
+// KeyID returns the public id of a key's full text, as events name its
+// holder, or false when key is not shaped like a key.
+func KeyID(key string) (string, bool) {
+	id, _, ok := parse(key)
+	return id, ok
+}
+
 // parse splits a key's full text into its id and its secret.
 func parse(key string) (id, secret string, ok bool) {
 	rest, ok := strings.CutPrefix(key, prefix)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/export"
 	"github.com/stele-audit/stele/internal/record"
 )
@@ -231,29 +232,9 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, v *visit) 
 	h := w.Header()
 	h.Set("Content-Type", format.ContentType)
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="stele-%s-%s.%s"`, v.account.Name, s.now().UTC().Format("20060102-150405"), format.Extension))
-	var n int64
-	if format.Append != nil {
-		// Rows decrypted and encoded on every core, written in order.
-		n, err = export.Stream(w, format, func(out func([]byte) error) (int64, error) {
-			return s.Search.Encode(r.Context(), v.account, q, format.Append, out)
-		})
-	} else {
-		ew := format.New(w)
-		n, err = s.Search.Each(r.Context(), v.account, q, ew.Write)
-		if cerr := ew.Close(); err == nil {
-			err = cerr
-		}
-	}
+	n, err := export.Events(r.Context(), w, s.Search, v.account, q, format)
 	if err != nil {
 		s.Logger.Warn("console export ended early", "account", v.account.Name, "rows", n, "err", err)
 	}
-	outcome := stele.OutcomeSuccess
-	if err != nil {
-		outcome = stele.OutcomeFailure
-	}
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "audit_log.exported", Outcome: outcome, Actor: v.actor(),
-		Target:      &stele.Ref{Type: "audit_log", ID: v.account.Name},
-		Description: fmt.Sprintf("%s exported %d events as %s", v.user.Email, n, format.Name),
-		Metadata: map[string]any{"query": q.String(), "format": format.Name, "rows": json.Number(fmt.Sprint(n)),
-			"complete": err == nil, "via": "console"}})
+	s.Audit.Log(s.Audit.Exported(detached(r), v.who(r), audit.Export{Account: v.account.Name, Query: q.String(), Format: format.Name, Rows: n, Err: err}))
 }

@@ -19,12 +19,14 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 // benchEvents is the size of the benchmark account: STELE_BENCH_EVENTS,
@@ -96,7 +98,7 @@ func benchSite(b *testing.B) (*http.Client, string) {
 				batch = batch[:0]
 			}
 		}
-		u, _, err := console.NewUser(acct, "owner@acme.example", "", stele.RoleOwner, password)
+		u, _, err := users.New(acct, "owner@acme.example", "", stele.RoleOwner, password)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -107,7 +109,7 @@ func benchSite(b *testing.B) (*http.Client, string) {
 		b.Fatal(err)
 	}
 	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db, Search: srch, Ingest: ing, Logger: logger, Secrets: keyring,
-		Retention: &retention.Settings{Accounts: db, Recorder: ing}}
+		Retention: &retention.Settings{Accounts: db, Audit: &audit.Recorder{Sink: ing}}}
 	if err := con.Init(); err != nil {
 		b.Fatal(err)
 	}
@@ -193,15 +195,4 @@ func BenchmarkExportCSV(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric(float64(cpuTime()-start)/float64(time.Microsecond)/float64(n)/float64(b.N), "cpu-µs/row")
 	b.ReportMetric(float64(bytes)/float64(n), "bytes/row")
-}
-
-// BenchmarkPasswordHash is what one sign-in pays for checking a password:
-// one argon2id hash with the console's parameters.
-func BenchmarkPasswordHash(b *testing.B) {
-	hash := console.HashPassword("correct horse battery staple")
-	for b.Loop() {
-		if !console.CheckPassword(hash, "correct horse battery staple") {
-			b.Fatal("the password does not check")
-		}
-	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/stele-audit/stele/internal/recovery"
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/search"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 //go:embed templates/*.html
@@ -83,6 +84,7 @@ type Server struct {
 	pages    map[string]*template.Template
 	throttle limiter
 	hasher   *hasher
+	creator  *users.Service
 	csrf     *http.CrossOriginProtection
 }
 
@@ -108,6 +110,7 @@ func (s *Server) Init() error {
 		s.Audit = &audit.Recorder{Sink: s.Ingest, Logger: s.Logger}
 	}
 	s.hasher = newHasher()
+	s.creator = &users.Service{Store: s.Users, Audit: s.Audit}
 	s.csrf = http.NewCrossOriginProtection()
 	if s.AccountTypes == nil {
 		s.AccountTypes = stele.DefaultAccountTypes

@@ -24,12 +24,14 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/apikey"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 const password = "correct horse battery staple"
@@ -90,7 +92,7 @@ func openSite(t testing.TB, path string, from *site) *site {
 	keyring, ing, srch := c.Keyring, c.Ingest, c.Search
 	apiSrv := &api.Server{Ingest: ing, Search: srch, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping}
 	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db,
-		Search: srch, Ingest: ing, Logger: logger, Secrets: keyring, Retention: &retention.Settings{Accounts: db, Recorder: ing},
+		Search: srch, Ingest: ing, Logger: logger, Secrets: keyring, Retention: &retention.Settings{Accounts: db, Audit: &audit.Recorder{Sink: ing}},
 		Throttle: db}
 	if err := con.Init(); err != nil {
 		t.Fatal(err)
@@ -125,7 +127,7 @@ func openSite(t testing.TB, path string, from *site) *site {
 
 func (s *site) user(account, email string, role stele.Role) {
 	s.t.Helper()
-	u, _, err := console.NewUser(s.accts[account], email, "", role, password)
+	u, _, err := users.New(s.accts[account], email, "", role, password)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/apikey"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/export"
@@ -33,6 +34,7 @@ import (
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 // readSide is Stele as a fuzz worker reads it back: the API (with tamper
@@ -85,7 +87,7 @@ func newReadSide(f *testing.F) *readSide {
 	cp := &integrity.Checkpointer{Accounts: db, Events: db, Store: db, Key: key, OriginPrefix: "stele.fuzz", Logger: logger}
 	apiSrv := &api.Server{Ingest: path.Ingest, Search: path.Search, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping, Checkpoints: cp}
 	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db, Search: path.Search, Ingest: path.Ingest,
-		Logger: logger, Secrets: path.Keyring, Retention: &retention.Settings{Accounts: db, Recorder: path.Ingest}, Throttle: db}
+		Logger: logger, Secrets: path.Keyring, Retention: &retention.Settings{Accounts: db, Audit: &audit.Recorder{Sink: path.Ingest}}, Throttle: db}
 	if err := con.Init(); err != nil {
 		f.Fatal(err)
 	}
@@ -119,7 +121,7 @@ func (rs *readSide) next(t *testing.T) {
 	}
 	email := a.Name + "@fuzz.example"
 	if rs.hash == "" { // a password hash holds its salt: one serves every owner
-		rs.hash = console.HashPassword(password)
+		rs.hash = users.HashPassword(password)
 	}
 	u := &stele.User{ID: fmt.Sprintf("u_fuzz%d", rs.n), AccountID: a.ID, Account: a.Name, Email: email, Name: a.Name,
 		Role: stele.RoleOwner, PasswordHash: rs.hash}

@@ -57,7 +57,7 @@ func (s *Server) handleCreateKey(w http.ResponseWriter, r *http.Request, v *visi
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.Audit.Log("api_key.created", s.Audit.KeyCreated(context.WithoutCancel(r.Context()), v.who(r), k))
+	s.Audit.Log(s.Audit.KeyCreated(context.WithoutCancel(r.Context()), v.who(r), k))
 	s.keysPage(w, r, v, http.StatusOK, map[string]any{"Secret": secret, "SecretFor": k.ID})
 }
 
@@ -76,7 +76,7 @@ func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request, v *visi
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.Audit.Log("api_key.revoked", s.Audit.KeyRevoked(context.WithoutCancel(r.Context()), v.who(r), k))
+	s.Audit.Log(s.Audit.KeyRevoked(context.WithoutCancel(r.Context()), v.who(r), k))
 	s.keysPage(w, r, v, http.StatusOK, map[string]any{"Notice": "Key " + k.ID + " was revoked; it stops working at once."})
 }
 

@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/audit"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
@@ -40,10 +41,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if len(email) > maxEmailLen || len(password) > maxPasswordLen {
 		// Nobody's email or password is this long: an attempt all the same.
 		email = truncate(email, maxEmailLen)
-		actor, meta := attemptActor(email, "too_long")
-		s.record(r, &stele.Event{Account: stele.SystemAccount, Action: "user.login_failed", Outcome: stele.OutcomeFailure, Actor: actor,
-			Description: "failed sign-in with an over-long email or password: " + email, Metadata: meta})
-		s.noteFailure(r, stele.SystemAccount, actor, s.throttleKey("email", email), s.throttleKey("ip", ip), now)
+		who := audit.Attempt(email, ip, userAgent(r))
+		s.Audit.Log(s.Audit.SignInFailed(detached(r), who, stele.SystemAccount, email, audit.ReasonTooLong))
+		s.noteFailure(r, stele.SystemAccount, who, s.throttleKey("email", email), s.throttleKey("ip", ip), now)
 		fail(http.StatusBadRequest, "Enter your email and password.")
 		return
 	}
@@ -52,10 +52,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, nil, err)
 		return
 	}
-	account := stele.SystemAccount
-	actor, meta := attemptActor(email, "unknown_user")
+	account, who, reason := stele.SystemAccount, audit.Attempt(email, ip, userAgent(r)), audit.ReasonUnknownUser
 	if u != nil {
-		account, actor, meta = u.Account, userRef(u), map[string]any{"reason": "bad_password"}
+		account, who, reason = u.Account, audit.User(u, ip, userAgent(r)), audit.ReasonBadPassword
 	}
 	emailKey, ipKey := s.throttleKey("email", email), s.throttleKey("ip", ip)
 	d, err := s.lockedFor(r.Context(), now, emailKey, ipKey)
@@ -64,24 +63,21 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d > 0 {
-		meta["reason"] = "locked_out"
-		s.record(r, &stele.Event{Account: account, Action: "user.login_failed", Outcome: stele.OutcomeFailure, Actor: actor,
-			Description: "sign-in refused while locked out: " + email, Metadata: meta})
+		s.Audit.Log(s.Audit.SignInFailed(detached(r), who, account, email, audit.ReasonLockedOut))
 		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes.", int(d.Minutes())+1))
 		return
 	}
 	release := s.hasher.acquire()
 	ok := false
 	if u != nil {
-		ok = CheckPassword(u.PasswordHash, password)
+		ok = users.CheckPassword(u.PasswordHash, password)
 	} else {
-		CheckPassword(dummyHash, password) // same time as a wrong password
+		users.CheckPassword(dummyHash, password) // same time as a wrong password
 	}
 	release()
 	if !ok {
-		s.record(r, &stele.Event{Account: account, Action: "user.login_failed", Outcome: stele.OutcomeFailure, Actor: actor,
-			Description: "failed sign-in for " + email, Metadata: meta})
-		s.noteFailure(r, account, actor, emailKey, ipKey, now)
+		s.Audit.Log(s.Audit.SignInFailed(detached(r), who, account, email, reason))
+		s.noteFailure(r, account, who, emailKey, ipKey, now)
 		fail(http.StatusUnauthorized, "That email and password do not match.")
 		return
 	}
@@ -91,8 +87,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if u.MFAEnabled() {
-		s.record(r, &stele.Event{Account: u.Account, Action: "user.mfa_challenged", Outcome: stele.OutcomeSuccess, Actor: actor,
-			Description: u.Email + " was asked for an authenticator code", Metadata: map[string]any{"method": "totp"}})
+		s.Audit.Log(s.Audit.MFAChallenged(detached(r), who, u))
 		target := "/login/mfa"
 		if next != "" {
 			target += "?next=" + urlQueryEscape(next)
@@ -100,8 +95,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target, http.StatusSeeOther)
 		return
 	}
-	s.record(r, &stele.Event{Account: u.Account, Action: "user.login", Outcome: stele.OutcomeSuccess, Actor: actor,
-		Description: u.Email + " signed in to the console", Metadata: map[string]any{"mfa": false}})
+	s.Audit.Log(s.Audit.SignedIn(detached(r), who, u, false))
 	if next == "" {
 		next = "/admin/audit-logs"
 	}
@@ -114,22 +108,9 @@ const (
 	maxPasswordLen = 1024
 )
 
-// attemptActor is the actor and metadata of a sign-in attempt by an email
-// that no user has: a user by that email when an event can carry it as one;
-// otherwise (markup, no @, spaces) a user without one, the attempt keeping
-// it as attempted_email, so that the record is never refused for it.
-func attemptActor(email, reason string) (*stele.Ref, map[string]any) {
-	meta := map[string]any{"reason": reason}
-	if ingest.IsEmail(email) {
-		return &stele.Ref{Type: "user", Email: email}, meta
-	}
-	meta["attempted_email"] = email
-	return &stele.Ref{Type: "user", Name: "unknown user"}, meta
-}
-
 // noteFailure counts a failure against the email and the address, and
 // records a lockout when one starts.
-func (s *Server) noteFailure(r *http.Request, account string, actor *stele.Ref, emailKey, ipKey string, now time.Time) {
+func (s *Server) noteFailure(r *http.Request, account string, who audit.Actor, emailKey, ipKey string, now time.Time) {
 	for _, k := range []struct {
 		key   string
 		limit int
@@ -141,9 +122,7 @@ func (s *Server) noteFailure(r *http.Request, account string, actor *stele.Ref, 
 			continue
 		}
 		if locked {
-			s.record(r, &stele.Event{Account: account, Action: "user.locked_out", Outcome: stele.OutcomeFailure, Actor: actor,
-				Description: fmt.Sprintf("sign-ins locked for %s after %d failures (%s)", lockout, k.limit, k.what),
-				Metadata:    map[string]any{"scope": k.what, "minutes": fmt.Sprint(int(lockout.Minutes()))}})
+			s.Audit.Log(s.Audit.LockedOut(detached(r), who, account, k.what, k.limit, lockout))
 		}
 	}
 }
@@ -201,15 +180,15 @@ func (s *Server) handleMFA(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.PostFormValue("next"))
 	now := s.now()
 	emailKey, ipKey := s.throttleKey("email", u.Email), s.throttleKey("ip", clientIP(r))
+	who := audit.User(u, clientIP(r), userAgent(r))
 	ok, err := s.checkTOTP(r, u, r.PostFormValue("code"), now)
 	if err != nil {
 		s.serverError(w, r, nil, err)
 		return
 	}
 	if !ok {
-		s.record(r, &stele.Event{Account: u.Account, Action: "user.mfa_failed", Outcome: stele.OutcomeFailure, Actor: userRef(u),
-			Description: u.Email + " gave a wrong or reused authenticator code", Metadata: map[string]any{"method": "totp"}})
-		s.noteFailure(r, u.Account, userRef(u), emailKey, ipKey, now)
+		s.Audit.Log(s.Audit.MFAFailed(detached(r), who, u))
+		s.noteFailure(r, u.Account, who, emailKey, ipKey, now)
 		d, err := s.lockedFor(r.Context(), now, emailKey)
 		if err != nil {
 			s.serverError(w, r, nil, err)
@@ -232,10 +211,8 @@ func (s *Server) handleMFA(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.resetThrottle(r.Context(), emailKey)
-	s.record(r, &stele.Event{Account: u.Account, Action: "user.mfa_succeeded", Outcome: stele.OutcomeSuccess, Actor: userRef(u),
-		Description: u.Email + " gave a valid authenticator code", Metadata: map[string]any{"method": "totp"}})
-	s.record(r, &stele.Event{Account: u.Account, Action: "user.login", Outcome: stele.OutcomeSuccess, Actor: userRef(u),
-		Description: u.Email + " signed in to the console", Metadata: map[string]any{"mfa": true}})
+	s.Audit.Log(s.Audit.MFASucceeded(detached(r), who, u))
+	s.Audit.Log(s.Audit.SignedIn(detached(r), who, u, true))
 	if next == "" {
 		next = "/admin/audit-logs"
 	}
@@ -258,8 +235,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if u, err := s.Users.User(r.Context(), sess.UserID); err == nil {
-			s.record(r, &stele.Event{Account: u.Account, Action: "user.logout", Outcome: stele.OutcomeSuccess, Actor: userRef(u),
-				Description: u.Email + " signed out of the console"})
+			s.Audit.Log(s.Audit.SignedOut(detached(r), audit.User(u, clientIP(r), userAgent(r)), u))
 		}
 	}
 	s.clearSessionCookie(w)

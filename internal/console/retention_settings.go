@@ -98,11 +98,8 @@ func (s *Server) updateRetention(w http.ResponseWriter, r *http.Request, v *visi
 		return
 	}
 	before := *v.account
-	// The change's events carry the visitor's ip and user agent, like the
-	// console's other events.
-	st := *s.Retention
-	st.Recorder = requestRecorder{next: s.Retention.Recorder, ip: clientIP(r), userAgent: truncate(r.UserAgent(), 1024)}
-	after, err := st.Update(r.Context(), v.account.Name, u, v.actor())
+	// A visitor who goes away does not leave the change unrecorded.
+	after, err := s.Retention.Update(context.WithoutCancel(r.Context()), v.account.Name, u, v.who(r))
 	if err != nil {
 		if stele.ErrorCode(err) == stele.EINVALID {
 			s.settingsPage(w, r, v, http.StatusBadRequest, map[string]any{"Error": stele.ErrorMessage(err)})
@@ -127,22 +124,4 @@ func (s *Server) updateRetention(w http.ResponseWriter, r *http.Request, v *visi
 		notice = fmt.Sprintf("Retention is now %d days. The change was recorded.", after.RetentionDays)
 	}
 	s.settingsPage(w, r, v, http.StatusOK, map[string]any{"Notice": notice})
-}
-
-// requestRecorder fills in the request's ip and user agent.
-type requestRecorder struct {
-	next          retention.Recorder
-	ip, userAgent string
-}
-
-func (rr requestRecorder) Record(ctx context.Context, events ...stele.Event) ([]stele.Receipt, error) {
-	for i := range events {
-		if events[i].IP == "" {
-			events[i].IP = rr.ip
-		}
-		if events[i].UserAgent == "" {
-			events[i].UserAgent = rr.userAgent
-		}
-	}
-	return rr.next.Record(context.WithoutCancel(ctx), events...)
 }

@@ -30,13 +30,10 @@ type visit struct {
 // can reports whether the visitor's role grants p.
 func (v *visit) can(p stele.Permission) bool { return v.user.Role.Allows(p) }
 
-// actor is the visitor as an event's actor.
-func (v *visit) actor() *stele.Ref { return audit.UserRef(v.user) }
-
 // who is the signed-in user of the visit, as the actor of what the
 // recorder records, at the request's address.
 func (v *visit) who(r *http.Request) audit.Actor {
-	return audit.User(v.user, clientIP(r), truncate(r.UserAgent(), 1024))
+	return audit.User(v.user, clientIP(r), userAgent(r))
 }
 
 func (s *Server) cookieName() string {
@@ -109,9 +106,7 @@ func (s *Server) session(r *http.Request) (*stele.Session, string, error) {
 			if now.Sub(sess.CreatedAt) > AbsoluteTimeout {
 				reason = "absolute"
 			}
-			s.record(r, &stele.Event{Account: u.Account, Action: "session.expired", Outcome: stele.OutcomeSuccess,
-				Actor: userRef(u), Description: "console session of " + u.Email + " expired (" + reason + " timeout)",
-				Metadata: map[string]any{"timeout": reason}})
+			s.Audit.Log(s.Audit.SessionExpired(detached(r), audit.User(u, clientIP(r), userAgent(r)), u, reason))
 		}
 		return nil, "", nil
 	}
@@ -174,32 +169,20 @@ func (s *Server) require(w http.ResponseWriter, r *http.Request, v *visit, p ste
 	if v.can(p) {
 		return true
 	}
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "audit_log.denied", Outcome: stele.OutcomeFailure,
-		Actor: v.actor(), Target: &stele.Ref{Type: "page", ID: r.URL.Path},
-		Description: v.user.Email + " was refused " + r.URL.Path + ": the " + string(v.user.Role) + " role lacks " + string(p),
-		Metadata:    map[string]any{"permission": string(p), "role": string(v.user.Role), "method": r.Method}})
+	s.Audit.Log(s.Audit.Denied(detached(r), v.who(r), audit.Denial{Account: v.account.Name, Resource: audit.Page(r.URL.Path),
+		Permission: string(p), Role: string(v.user.Role), Method: r.Method}))
 	w.WriteHeader(http.StatusForbidden)
 	s.render(w, r, v, "forbidden", map[string]any{"Permission": p, "Role": v.user.Role})
 	return false
 }
 
-// record stores a self-audit event with the request's ip and user agent.
-// A failure to record is logged, not shown: the visitor's action happened.
-func (s *Server) record(r *http.Request, e *stele.Event) {
-	if e.IP == "" {
-		e.IP = clientIP(r)
-	}
-	if e.UserAgent == "" {
-		e.UserAgent = truncate(r.UserAgent(), 1024)
-	}
-	if _, err := s.Ingest.Record(context.WithoutCancel(r.Context()), *e); err != nil {
-		s.Logger.Error("record console event", "action", e.Action, "account", e.Account, "err", err)
-	}
-}
+// detached is the request's context without its cancellation: what a
+// visitor did is recorded even when they go away at once. A failure to
+// record is logged (Recorder.Log), not shown: the visitor's action happened.
+func detached(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) }
 
-func userRef(u *stele.User) *stele.Ref {
-	return &stele.Ref{Type: "user", ID: u.ID, Name: u.Name, Email: u.Email}
-}
+// userAgent is the request's User-Agent as the console records it.
+func userAgent(r *http.Request) string { return truncate(r.UserAgent(), 1024) }
 
 // clientIP is the peer address without its port. Behind a proxy this is
 // the proxy; trusting X-Forwarded-For needs configuration that names the

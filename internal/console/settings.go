@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -58,9 +59,10 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request, v *
 		return
 	}
 	name, typ := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("type")
-	err := (&stele.Account{Name: name, Type: typ}).Validate(s.AccountTypes)
+	acct := &stele.Account{Name: name, Type: typ}
+	err := acct.Validate(s.AccountTypes)
 	if err == nil {
-		err = s.Accounts.CreateAccount(r.Context(), &stele.Account{Name: name, Type: typ})
+		err = s.Accounts.CreateAccount(r.Context(), acct)
 	}
 	if err != nil {
 		if code := stele.ErrorCode(err); code == stele.EINVALID || code == stele.ECONFLICT {
@@ -70,9 +72,7 @@ func (s *Server) handleCreateAccount(w http.ResponseWriter, r *http.Request, v *
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.record(r, &stele.Event{Account: stele.SystemAccount, Action: "account.created", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
-		Target: &stele.Ref{Type: "account", ID: name}, Description: fmt.Sprintf("%s created account %s (%s)", v.user.Email, name, typ),
-		Metadata: map[string]any{"type": typ}})
+	s.Audit.Log(s.Audit.AccountCreated(detached(r), v.who(r), acct, s.AccountTypes))
 	s.accountsPage(w, r, v, http.StatusOK, map[string]any{"Notice": "Account " + name + " was created. Add its first owner with: stele users create --account " + name + " --email … --role owner"})
 }
 
@@ -82,7 +82,7 @@ func (s *Server) handleSecurity(w http.ResponseWriter, r *http.Request, v *visit
 }
 
 func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, v *visit, status int, extra map[string]any) {
-	data := map[string]any{"MinLen": MinPasswordLen}
+	data := map[string]any{"MinLen": users.MinPasswordLen}
 	if !v.user.MFAEnabled() {
 		secret, otpURL, qr, err := newTOTPKey(v.user)
 		if err != nil {
@@ -105,22 +105,21 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request, v *visit, 
 func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, v *visit) {
 	current, next, confirm := r.PostFormValue("current"), r.PostFormValue("new"), r.PostFormValue("confirm")
 	release := s.hasher.acquire()
-	ok := CheckPassword(v.user.PasswordHash, current)
+	ok := users.CheckPassword(v.user.PasswordHash, current)
 	release()
 	switch {
 	case !ok:
-		s.record(r, &stele.Event{Account: v.account.Name, Action: "user.password_changed", Outcome: stele.OutcomeFailure, Actor: v.actor(),
-			Target: v.actor(), Description: v.user.Email + " gave a wrong current password when changing it"})
+		s.Audit.Log(s.Audit.PasswordChangeRefused(detached(r), v.who(r), v.user))
 		s.securityPage(w, r, v, http.StatusBadRequest, map[string]any{"PasswordError": "Your current password is not right."})
 		return
-	case len(next) < MinPasswordLen || len(next) > 1024:
-		s.securityPage(w, r, v, http.StatusBadRequest, map[string]any{"PasswordError": fmt.Sprintf("A new password has %d to 1024 characters.", MinPasswordLen)})
+	case len(next) < users.MinPasswordLen || len(next) > 1024:
+		s.securityPage(w, r, v, http.StatusBadRequest, map[string]any{"PasswordError": fmt.Sprintf("A new password has %d to 1024 characters.", users.MinPasswordLen)})
 		return
 	case next != confirm:
 		s.securityPage(w, r, v, http.StatusBadRequest, map[string]any{"PasswordError": "The two new passwords differ."})
 		return
 	}
-	hash := HashPassword(next)
+	hash := users.HashPassword(next)
 	if _, err := s.Users.UpdateUser(r.Context(), v.user.ID, stele.UserUpdate{PasswordHash: &hash}); err != nil {
 		s.serverError(w, r, v, err)
 		return
@@ -129,9 +128,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, v 
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "user.password_changed", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
-		Target: v.actor(), Description: v.user.Email + " changed their password; all their sessions were ended",
-		Metadata: map[string]any{"sessions_revoked": true}})
+	s.Audit.Log(s.Audit.PasswordChanged(detached(r), v.who(r), v.user))
 	s.clearSessionCookie(w)
 	http.Redirect(w, r, "/login?password_changed=1", http.StatusSeeOther)
 }
@@ -158,7 +155,7 @@ func (s *Server) handleEnrolMFA(w http.ResponseWriter, r *http.Request, v *visit
 	}
 	if !ok {
 		w.WriteHeader(http.StatusBadRequest)
-		s.render(w, r, v, "security", map[string]any{"MinLen": MinPasswordLen, "TOTPSecret": secret, "TOTPURL": key.URL(), "TOTPQR": template.URL(qrOf(key)),
+		s.render(w, r, v, "security", map[string]any{"MinLen": users.MinPasswordLen, "TOTPSecret": secret, "TOTPURL": key.URL(), "TOTPQR": template.URL(qrOf(key)),
 			"MFAError": "That code does not match. Check the time on your device and try the next code."})
 		return
 	}
@@ -176,9 +173,7 @@ func (s *Server) handleEnrolMFA(w http.ResponseWriter, r *http.Request, v *visit
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "user.mfa_enrolled", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
-		Target: v.actor(), Description: v.user.Email + " turned on two-factor sign-in (TOTP)",
-		Metadata: map[string]any{"mfa_before": "off", "mfa_after": "totp"}})
+	s.Audit.Log(s.Audit.MFAEnrolled(detached(r), v.who(r), v.user))
 	v.user.TOTPSecret = secret
 	s.securityPage(w, r, v, http.StatusOK, map[string]any{"Notice": "Two-factor sign-in is on. You will be asked for a code at every sign-in."})
 }
@@ -198,9 +193,7 @@ func (s *Server) handleDisableMFA(w http.ResponseWriter, r *http.Request, v *vis
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "user.mfa_reset", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
-		Target: v.actor(), Description: v.user.Email + " turned off two-factor sign-in",
-		Metadata: map[string]any{"mfa_before": "totp", "mfa_after": "off"}})
+	s.Audit.Log(s.Audit.MFAReset(detached(r), v.who(r), v.user))
 	v.user.TOTPSecret = ""
 	s.securityPage(w, r, v, http.StatusOK, map[string]any{"Notice": "Two-factor sign-in is off."})
 }

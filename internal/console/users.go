@@ -2,50 +2,12 @@ package console
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"net/http"
-	"net/mail"
-	"strings"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/users"
 )
-
-// NewUser validates a new user of account and returns it with its password
-// hashed, and the password: the one given, or a generated one when empty.
-// The caller stores it and records user.created.
-func NewUser(account *stele.Account, email, name string, role stele.Role, password string) (*stele.User, string, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 320 {
-		return nil, "", &stele.Error{Code: stele.EINVALID, Message: "enter a valid email address",
-			Details: []stele.FieldError{{Field: "email", Rule: "format"}}}
-	}
-	if _, err := stele.ParseRole(string(role)); err != nil {
-		return nil, "", err
-	}
-	if password == "" {
-		password = NewPassword()
-	}
-	if len(password) < MinPasswordLen {
-		return nil, "", &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("a password has at least %d characters", MinPasswordLen),
-			Details: []stele.FieldError{{Field: "password", Rule: "min_length"}}}
-	}
-	name = strings.TrimSpace(name)
-	if name == "" {
-		name, _, _ = strings.Cut(email, "@")
-	}
-	u := &stele.User{ID: "u_" + strings.ToLower(rand.Text()[:16]), AccountID: account.ID, Account: account.Name,
-		Email: email, Name: truncate(name, 200), Role: role, PasswordHash: HashPassword(password)}
-	return u, password, nil
-}
-
-// UserCreatedEvent is the user_management event of a new user.
-func UserCreatedEvent(u *stele.User, actor *stele.Ref) stele.Event {
-	return stele.Event{Account: u.Account, Action: "user.created", Outcome: stele.OutcomeSuccess, Actor: actor,
-		Target:      userRef(u),
-		Description: fmt.Sprintf("user %s created with role %s", u.Email, u.Role),
-		Metadata:    map[string]any{"role_before": "", "role_after": string(u.Role)}}
-}
 
 func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, v *visit, status int, extra map[string]any) {
 	users, err := s.Users.Users(r.Context(), v.account.ID)
@@ -87,9 +49,10 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, v *vis
 		s.usersPage(w, r, v, http.StatusForbidden, map[string]any{"Error": "Only an owner can add another owner."})
 		return
 	}
-	u, password, err := NewUser(v.account, r.PostFormValue("email"), r.PostFormValue("name"), role, "")
-	if err == nil {
-		err = s.Users.CreateUser(r.Context(), u)
+	u, password, err := s.creator.Create(detached(r), v.who(r), v.account, r.PostFormValue("email"), r.PostFormValue("name"), role, "")
+	if u != nil { // created; a failure to record it is logged
+		s.Audit.Log(err)
+		err = nil
 	}
 	if err != nil {
 		if code := stele.ErrorCode(err); code == stele.EINVALID || code == stele.ECONFLICT {
@@ -99,8 +62,6 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request, v *vis
 		s.serverError(w, r, v, err)
 		return
 	}
-	e := UserCreatedEvent(u, v.actor())
-	s.record(r, &e)
 	s.usersPage(w, r, v, http.StatusOK, map[string]any{"Secret": password, "SecretFor": u.Email,
 		"Notice": "User " + u.Email + " was created. Give them this one-time password over a channel you trust; they should change it after signing in."})
 }
@@ -141,10 +102,7 @@ func (s *Server) handleChangeRole(w http.ResponseWriter, r *http.Request, v *vis
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "user.role_changed", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
-		Target:      userRef(u),
-		Description: fmt.Sprintf("%s changed %s's role from %s to %s", v.user.Email, u.Email, before, role),
-		Metadata:    map[string]any{"role_before": string(before), "role_after": string(role)}})
+	s.Audit.Log(s.Audit.UserRoleChanged(detached(r), v.who(r), u, before, role))
 	s.usersPage(w, r, v, http.StatusOK, map[string]any{"Notice": fmt.Sprintf("%s is now %s.", u.Email, role)})
 }
 
@@ -161,8 +119,8 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request, v *
 		s.usersPage(w, r, v, http.StatusForbidden, map[string]any{"Error": "Only an owner can reset an owner's password."})
 		return
 	}
-	password := NewPassword()
-	hash := HashPassword(password)
+	password := users.NewPassword()
+	hash := users.HashPassword(password)
 	if _, err := s.Users.UpdateUser(r.Context(), u.ID, stele.UserUpdate{PasswordHash: &hash}); err != nil {
 		s.serverError(w, r, v, err)
 		return
@@ -171,10 +129,7 @@ func (s *Server) handleResetPassword(w http.ResponseWriter, r *http.Request, v *
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "user.password_reset", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
-		Target:      userRef(u),
-		Description: fmt.Sprintf("%s reset the password of %s; their sessions were ended", v.user.Email, u.Email),
-		Metadata:    map[string]any{"password_before": "set", "password_after": "reset", "sessions_revoked": true}})
+	s.Audit.Log(s.Audit.UserPasswordReset(detached(r), v.who(r), u))
 	s.usersPage(w, r, v, http.StatusOK, map[string]any{"Secret": password, "SecretFor": u.Email,
 		"Notice": "The password of " + u.Email + " was reset and their sessions ended. This one-time password is shown only now."})
 }
@@ -200,9 +155,6 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request, v *vis
 		s.serverError(w, r, v, err)
 		return
 	}
-	s.record(r, &stele.Event{Account: v.account.Name, Action: "user.deleted", Outcome: stele.OutcomeSuccess, Actor: v.actor(),
-		Target:      userRef(u),
-		Description: fmt.Sprintf("%s removed user %s (%s)", v.user.Email, u.Email, u.Role),
-		Metadata:    map[string]any{"role_before": string(u.Role), "role_after": ""}})
+	s.Audit.Log(s.Audit.UserDeleted(detached(r), v.who(r), u))
 	s.usersPage(w, r, v, http.StatusOK, map[string]any{"Notice": u.Email + " was removed and signed out."})
 }

@@ -2,6 +2,8 @@
 // signing in and out, administrators changing roles and settings, connected
 // integrations reporting findings, the platform reporting its own latency,
 // and the odd password-guessing attack. It is deterministic for a seed.
+// Seed fills an empty store with it, and Key and Users give the demo
+// account acme a key and console users to try it with.
 package demo
 
 import (

@@ -17,7 +17,7 @@ import (
 // Limits on fields DESIGN.md leaves open.
 const (
 	maxTypeLen    = 64
-	maxEmailLen   = 320
+	maxEmailLen   = stele.MaxEmailLen
 	maxMetaKeyLen = 128
 	maxUserAgent  = 1024
 	maxIdemKeyLen = 256
@@ -147,7 +147,7 @@ func (c *checker) checkRef(field string, r *stele.Ref) *stele.Ref {
 		switch {
 		case len(r.Email) > maxEmailLen:
 			c.fail(field+".email", "max_length", "%s.email is at most %d bytes", field, maxEmailLen)
-		case !looksLikeEmail(r.Email):
+		case !stele.IsEmail(r.Email):
 			c.fail(field+".email", "email", "%s.email must be an email address", field)
 		}
 	}
@@ -201,17 +201,6 @@ func (c *checker) checkMetadata(in *Input) map[string]any {
 		return nil
 	}
 	return m
-}
-
-// IsEmail reports whether s passes as an event's email: at most 320 bytes,
-// something before and after its last @, no space and no angle bracket.
-// Callers that record what someone typed check it first, and keep what
-// fails elsewhere than in an email field.
-func IsEmail(s string) bool { return len(s) <= maxEmailLen && looksLikeEmail(s) }
-
-func looksLikeEmail(s string) bool {
-	at := strings.LastIndexByte(s, '@')
-	return at >= 1 && at < len(s)-1 && !strings.ContainsAny(s, " \t\r\n<>")
 }
 
 func isOutcome(s string) bool {

@@ -120,6 +120,29 @@ func (c *Checkpointer) Run(ctx context.Context, tick <-chan time.Time) {
 	}
 }
 
+// Loop signs checkpoints every interval (DefaultInterval when it is not
+// positive) until ctx is done: serve's "checkpoints" job.
+func (c *Checkpointer) Loop(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = DefaultInterval
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	c.Run(ctx, t.C)
+}
+
+// SignAtShutdown signs once more, so that what was acknowledged before
+// the process stops is covered by a checkpoint. A failure or a panic in it
+// is logged: it must not turn a clean shutdown into a crash.
+func (c *Checkpointer) SignAtShutdown(ctx context.Context) {
+	if err := recovery.Call(func() error {
+		_, err := c.SignAll(context.WithoutCancel(ctx))
+		return err
+	}); err != nil {
+		recovery.Log(c.Logger, slog.LevelWarn, "sign checkpoints at shutdown", err)
+	}
+}
+
 // SignPurge prepares the signed statement that the account's events below
 // seq below are purged. Call it before deleting them: the frontier of the
 // tree of size below is recomputed from stored nodes and, for its subtrees

@@ -50,16 +50,23 @@ type EventCheck struct {
 }
 
 // OK reports whether every check passed.
-func (r *RemoteReport) OK() bool {
-	if r.Signature != nil || r.Consistency != nil || r.Listing != nil {
-		return false
+func (r *RemoteReport) OK() bool { return r.Failures() == 0 }
+
+// Failures counts the checks that failed: the signature, the consistency,
+// the listing, and each sampled event's inclusion.
+func (r *RemoteReport) Failures() int {
+	n := 0
+	for _, err := range []error{r.Signature, r.Consistency, r.Listing} {
+		if err != nil {
+			n++
+		}
 	}
 	for _, e := range r.Events {
 		if e.Err != nil {
-			return false
+			n++
 		}
 	}
-	return true
+	return n
 }
 
 // sampleWindow is how many of the newest events the sample is drawn from.

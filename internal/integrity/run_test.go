@@ -49,3 +49,25 @@ func TestRunSignsOnAfterAPanickingRound(t *testing.T) {
 		t.Fatalf("log: %s", out)
 	}
 }
+
+// alwaysPanics panics whenever the accounts are listed.
+type alwaysPanics struct{ stele.AccountStore }
+
+func (alwaysPanics) Accounts(context.Context) ([]*stele.Account, error) { panic("secret") }
+
+// TestLoopAndTheLastSigningSurvivePanics: the signing job stops when its
+// context ends, and the last signing at shutdown logs its panic, without
+// the value, instead of crashing the process that is stopping.
+func TestLoopAndTheLastSigningSurvivePanics(t *testing.T) {
+	var logs bytes.Buffer
+	c := &Checkpointer{Accounts: alwaysPanics{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { c.Loop(ctx, time.Hour); close(done) }()
+	cancel()
+	<-done
+	c.SignAtShutdown(ctx)
+	if out := logs.String(); !strings.Contains(out, "sign checkpoints at shutdown") || !strings.Contains(out, "panic=string") || strings.Contains(out, "secret") {
+		t.Fatalf("log: %s", out)
+	}
+}

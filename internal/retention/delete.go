@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 )
 
 // Forgetter drops an account's cached keys (seal.Keyring does).
@@ -20,15 +21,16 @@ type Deletion struct {
 // DeleteAccount deletes the named account for good. Its wrapped keys are
 // destroyed first, so that from that moment nothing of it decrypts, even
 // if deleting the rows is cut short; then its events go in batches of
-// batch rows, then every other row of it; _system records the deletion.
+// batch rows, then every other row of it; _system records the deletion
+// (a failure to record it is an *audit.RecordError, the account gone).
 //
 // Crypto-shredding is only as complete as the copies of the wrapped keys:
 // a backup taken before the deletion still holds them, and with the master
 // key it still decrypts. The account is gone for good once such backups
 // have aged out or the master key they need has been rotated away
 // (stele crypto rotate --master, then retiring the old version).
-func DeleteAccount(ctx context.Context, accounts stele.AccountStore, del stele.AccountDeleter, keys Forgetter, rec Recorder,
-	name string, actor *stele.Ref, batch int) (Deletion, error) {
+func DeleteAccount(ctx context.Context, accounts stele.AccountStore, del stele.AccountDeleter, keys Forgetter, rec *audit.Recorder,
+	name string, actor audit.Actor, batch int) (Deletion, error) {
 	if name == stele.SystemAccount {
 		return Deletion{}, stele.Errorf(stele.EINVALID, "the operator account %s cannot be deleted", stele.SystemAccount)
 	}
@@ -59,13 +61,5 @@ func DeleteAccount(ctx context.Context, accounts stele.AccountStore, del stele.A
 	if err := del.DeleteAccount(ctx, a.ID); err != nil {
 		return d, fmt.Errorf("delete account: %w", err)
 	}
-	_, err = rec.Record(ctx, stele.Event{Account: stele.SystemAccount, Action: "account.deleted", Outcome: stele.OutcomeSuccess,
-		Actor:       actor,
-		Target:      &stele.Ref{Type: "account", ID: a.Name, Name: a.Name},
-		Description: fmt.Sprintf("Account %s deleted: %d keys destroyed (crypto-shredded), %d events deleted", a.Name, d.Keys, d.Events),
-		Metadata:    map[string]any{"type": a.Type, "keys_destroyed": d.Keys, "events_deleted": d.Events, "account_id": a.ID}})
-	if err != nil {
-		return d, fmt.Errorf("record deletion: %w", err)
-	}
-	return d, nil
+	return d, rec.AccountDeleted(ctx, actor, a, d.Keys, d.Events)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/record"
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
@@ -52,7 +53,7 @@ func TestDeletedAccountDoesNotDecryptEvenFromAnEarlierCopy(t *testing.T) {
 		copyFile(t, e.dbPath+sfx, withKeys+sfx)
 	}
 
-	d, err := retention.DeleteAccount(ctx, e.db, e.db, e.keyring, e.svc, "acme", &stele.Ref{Type: "operator", ID: "test"}, 2)
+	d, err := retention.DeleteAccount(ctx, e.db, e.db, e.keyring, &audit.Recorder{Sink: e.svc}, "acme", audit.CLI(), 2)
 	if err != nil || d.Keys != 2 || d.Events != 3 {
 		t.Fatalf("delete: %+v %v", d, err)
 	}
@@ -115,7 +116,7 @@ func TestDeletedAccountDoesNotDecryptEvenFromAnEarlierCopy(t *testing.T) {
 
 func TestSystemAccountCannotBeDeleted(t *testing.T) {
 	e := newEnv(t)
-	if _, err := retention.DeleteAccount(t.Context(), e.db, e.db, e.keyring, e.svc, stele.SystemAccount, nil, 0); stele.ErrorCode(err) != stele.EINVALID {
+	if _, err := retention.DeleteAccount(t.Context(), e.db, e.db, e.keyring, &audit.Recorder{Sink: e.svc}, stele.SystemAccount, audit.CLI(), 0); stele.ErrorCode(err) != stele.EINVALID {
 		t.Fatalf("delete _system: %v", err)
 	}
 }

@@ -8,14 +8,10 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/record"
 	"github.com/stele-audit/stele/internal/recovery"
 )
-
-// Recorder stores Stele's own events (ingest.Service does).
-type Recorder interface {
-	Record(ctx context.Context, events ...stele.Event) ([]stele.Receipt, error)
-}
 
 // PurgeRecorder signs the integrity record of purges: the "purged below
 // seq N" statement, prepared while the rows below N still exist
@@ -32,7 +28,7 @@ const DefaultBatch = 5000
 type Job struct {
 	Accounts stele.AccountStore
 	Store    stele.RetentionStore
-	Recorder Recorder
+	Audit    *audit.Recorder     // records each purge in the account's log
 	Types    []stele.AccountType // days per account type; DefaultAccountTypes when nil
 	Logger   *slog.Logger
 	Now      func() time.Time // the clock retention is measured by; time.Now when nil
@@ -287,23 +283,8 @@ func (j *Job) yield(ctx context.Context, took time.Duration) error {
 }
 
 func (j *Job) recordPurge(ctx context.Context, a *stele.Account, r Result) error {
-	desc := fmt.Sprintf("Retention purge deleted %d events older than %d days (seqs %d to %d, %s to %s)",
-		r.Deleted, r.RetentionDays, r.FromSeq, r.BelowSeq-1, r.Oldest.Format(time.RFC3339), r.Newest.Format(time.RFC3339))
-	_, err := j.Recorder.Record(ctx, stele.Event{
-		Account: a.Name, Action: "retention.purged", Category: stele.CategoryAudit, Outcome: stele.OutcomeSuccess,
-		Actor:       &stele.Ref{Type: "system", ID: "stele:retention", Name: "Stele retention"},
-		Target:      &stele.Ref{Type: "account", ID: a.Name, Name: a.Name},
-		Description: desc,
-		Metadata: map[string]any{
-			"deleted": r.Deleted, "from_seq": r.FromSeq, "below_seq": r.BelowSeq,
-			"oldest_time": r.Oldest.Format(time.RFC3339Nano), "newest_time": r.Newest.Format(time.RFC3339Nano),
-			"cutoff": r.Cutoff.Format(time.RFC3339Nano), "retention_days": r.RetentionDays, "batches": r.Batches,
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("record purge: %w", err)
-	}
-	return nil
+	return j.Audit.Purged(ctx, a.Name, audit.Purge{Deleted: r.Deleted, FromSeq: r.FromSeq, BelowSeq: r.BelowSeq,
+		Oldest: r.Oldest, Newest: r.Newest, Cutoff: r.Cutoff, RetentionDays: r.RetentionDays, Batches: r.Batches})
 }
 
 // Loop runs the job every interval until ctx is done, the first time after

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/record"
@@ -64,7 +65,7 @@ func newBenchEnv(t testing.TB) *env {
 			t.Fatal(err)
 		}
 	}
-	e.job = &retention.Job{Accounts: db, Store: db, Recorder: e.svc, Now: c.Now, Batch: 7, Pause: -1, Logger: logger}
+	e.job = &retention.Job{Accounts: db, Store: db, Audit: &audit.Recorder{Sink: e.svc}, Now: c.Now, Batch: 7, Pause: -1, Logger: logger}
 	return e
 }
 

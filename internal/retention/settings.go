@@ -2,19 +2,19 @@ package retention
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 )
 
 // Settings reads and changes an account's retention: the console's
-// Settings → Retention page and the CLI share it. Every change is recorded
-// in the account and in _system as a configuration event, with before and
-// after values.
+// Settings → Retention page uses it. Every change is recorded in the
+// account and in _system as a configuration event, with before and after
+// values (audit.Recorder.AccountChanged).
 type Settings struct {
 	Accounts stele.AccountStore
-	Recorder Recorder
+	Audit    *audit.Recorder
 	Types    []stele.AccountType // DefaultAccountTypes when nil
 	Now      func() time.Time
 }
@@ -52,7 +52,9 @@ func (s *Settings) now() time.Time {
 // Update applies u to the named account (its type, retention override and
 // legal hold), records the change as done by actor, and returns the new
 // settings. Callers check the actor's permission (settings.manage) first.
-func (s *Settings) Update(ctx context.Context, account string, u stele.AccountUpdate, actor *stele.Ref) (stele.RetentionSettings, error) {
+// A change made but not recorded returns the new settings and an
+// *audit.RecordError.
+func (s *Settings) Update(ctx context.Context, account string, u stele.AccountUpdate, actor audit.Actor) (stele.RetentionSettings, error) {
 	acct, err := s.Accounts.AccountByName(ctx, account)
 	if err != nil {
 		return stele.RetentionSettings{}, err
@@ -67,60 +69,5 @@ func (s *Settings) Update(ctx context.Context, account string, u stele.AccountUp
 	if err != nil {
 		return stele.RetentionSettings{}, err
 	}
-	if events := ChangeEvents(before, after, s.types(), actor); len(events) > 0 {
-		if _, err := s.Recorder.Record(ctx, events...); err != nil {
-			return stele.RetentionSettings{}, fmt.Errorf("record retention change: %w", err)
-		}
-	}
-	return View(after, s.types(), s.now()), nil
-}
-
-// ChangeEvents returns the configuration events of an account change, for
-// the account's own log and for _system: retention.changed when its type or
-// retention changed, legal_hold.set or legal_hold.lifted.
-func ChangeEvents(before, after *stele.Account, types []stele.AccountType, actor *stele.Ref) []stele.Event {
-	var out []stele.Event
-	target := &stele.Ref{Type: "account", ID: after.Name, Name: after.Name}
-	rb, ra := before.Retention(types), after.Retention(types)
-	ob, oa := before.RetentionDays != nil, after.RetentionDays != nil
-	// Dropping an override equal to the type's days (or setting one) keeps
-	// the days but is still a change: later type changes act differently.
-	if before.Type != after.Type || rb != ra || ob != oa {
-		meta := map[string]any{"type_before": before.Type, "type_after": after.Type, "retention_days_before": rb, "retention_days_after": ra,
-			"retention_override_before": ob, "retention_override_after": oa}
-		desc := fmt.Sprintf("Retention of %s changed from %d to %d days (type %s → %s)", after.Name, rb, ra, before.Type, after.Type)
-		if rb == ra && before.Type == after.Type {
-			source := "the " + after.Type + " type's default"
-			if oa {
-				source = "its own setting"
-			}
-			desc = fmt.Sprintf("Retention of %s stays %d days, now %s", after.Name, ra, source)
-		}
-		for _, acct := range []string{after.Name, stele.SystemAccount} {
-			out = append(out, stele.Event{Account: acct, Action: "retention.changed", Category: stele.CategoryConfiguration, Outcome: stele.OutcomeSuccess,
-				Actor: actor, Target: target, Description: desc, Metadata: meta})
-		}
-	}
-	if before.LegalHold != after.LegalHold {
-		action, desc := "legal_hold.lifted", "Legal hold lifted on "+after.Name
-		if after.LegalHold {
-			action, desc = "legal_hold.set", "Legal hold set on "+after.Name+": retention purges suspended"
-		}
-		meta := map[string]any{"legal_hold_before": before.LegalHold, "legal_hold_after": after.LegalHold}
-		for _, acct := range []string{after.Name, stele.SystemAccount} {
-			out = append(out, stele.Event{Account: acct, Action: action, Category: stele.CategoryConfiguration, Outcome: stele.OutcomeSuccess,
-				Actor: actor, Target: target, Description: desc, Metadata: meta})
-		}
-	}
-	if after.Name == stele.SystemAccount && len(out) > 0 {
-		out = out[:len(out):len(out)]
-		var dedup []stele.Event
-		for i, e := range out {
-			if i%2 == 0 { // the account's own copy is already _system's
-				dedup = append(dedup, e)
-			}
-		}
-		out = dedup
-	}
-	return out
+	return View(after, s.types(), s.now()), s.Audit.AccountChanged(ctx, actor, before, after, s.types())
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/retention"
 )
 
@@ -14,7 +15,7 @@ import (
 // the field and the rule, and the account is left as it was.
 func TestSettingsUpdateRefusesWhatTheCLIRefuses(t *testing.T) {
 	e := newEnv(t)
-	s := &retention.Settings{Accounts: e.db, Recorder: e.svc}
+	s := &retention.Settings{Accounts: e.db, Audit: &audit.Recorder{Sink: e.svc}}
 	n := func(v int) *int { return &v }
 	gold := "gold"
 	tests := []struct {
@@ -29,7 +30,7 @@ func TestSettingsUpdateRefusesWhatTheCLIRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.Update(t.Context(), "acme", tt.u, nil)
+			_, err := s.Update(t.Context(), "acme", tt.u, audit.CLI())
 			var se *stele.Error
 			if !errors.As(err, &se) || se.Code != stele.EINVALID || len(se.Details) != 1 ||
 				se.Details[0].Field != tt.field || se.Details[0].Rule != tt.rule {
