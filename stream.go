@@ -74,6 +74,14 @@ type StreamCursor struct {
 	Skipped   int64 // events purged by retention before they were sent
 }
 
+// StreamPosition is a stream's cursor in one account it reads, beside the
+// account's head: Head - NextSeq events are still to be forwarded.
+type StreamPosition struct {
+	StreamCursor
+	Account string
+	Head    int64 // the account's tree size: the seq of its next event
+}
+
 // StreamProgress is one report of a forwarder for one account: the cursor
 // moves to NextSeq (never back), and the counts add to the cursor's.
 type StreamProgress struct {
@@ -205,8 +213,11 @@ type StreamStore interface {
 	UpdateStream(ctx context.Context, s *Stream) (before *Stream, err error)
 	// DeleteStream deletes the account's stream id and returns it; ENOTFOUND.
 	DeleteStream(ctx context.Context, accountID int64, id string) (*Stream, error)
-	// StreamCursors returns the stream's cursors, by account id.
-	StreamCursors(ctx context.Context, streamID string) ([]StreamCursor, error)
+	// StreamPositions returns where the stream stands in each account it
+	// reads — its owner, or every account for an AllAccounts stream — by
+	// account id: the cursor (seq 0 and no counts where none is stored yet)
+	// beside the account's head. Empty for an unknown stream.
+	StreamPositions(ctx context.Context, streamID string) ([]StreamPosition, error)
 	// AdvanceStream records a forwarder's report in one transaction: each
 	// cursor moves to its NextSeq unless it is already past it, its counts
 	// grow, and, when h is not nil, the stream's health becomes h unless

@@ -156,24 +156,29 @@ func (db *DB) DeleteStream(ctx context.Context, accountID int64, id string) (*st
 	return gone, nil
 }
 
-// StreamCursors returns the stream's cursors by account id.
-func (db *DB) StreamCursors(ctx context.Context, streamID string) ([]stele.StreamCursor, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT account_id, next_seq, forwarded, skipped FROM stream_cursors
-		WHERE stream_id = ? ORDER BY account_id`, streamID)
+// StreamPositions returns the stream's cursor and head in each account it
+// reads, in one query.
+func (db *DB) StreamPositions(ctx context.Context, streamID string) ([]stele.StreamPosition, error) {
+	rows, err := db.reader.QueryContext(ctx, `SELECT a.id, a.name, coalesce(c.next_seq, 0), coalesce(c.forwarded, 0), coalesce(c.skipped, 0),
+			coalesce(h.size, 0)
+		FROM streams s JOIN accounts a ON (s.all_accounts = 1 OR a.id = s.account_id)
+		LEFT JOIN stream_cursors c ON c.stream_id = s.id AND c.account_id = a.id
+		LEFT JOIN heads h ON h.account_id = a.id
+		WHERE s.id = ? ORDER BY a.id`, streamID)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: stream cursors: %w", mapErr(err))
+		return nil, fmt.Errorf("sqlite: stream positions: %w", mapErr(err))
 	}
 	defer rows.Close()
-	out := []stele.StreamCursor{}
+	out := []stele.StreamPosition{}
 	for rows.Next() {
-		var c stele.StreamCursor
-		if err := rows.Scan(&c.AccountID, &c.NextSeq, &c.Forwarded, &c.Skipped); err != nil {
-			return nil, fmt.Errorf("sqlite: stream cursors: %w", err)
+		var p stele.StreamPosition
+		if err := rows.Scan(&p.AccountID, &p.Account, &p.NextSeq, &p.Forwarded, &p.Skipped, &p.Head); err != nil {
+			return nil, fmt.Errorf("sqlite: stream positions: %w", err)
 		}
-		out = append(out, c)
+		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: stream cursors: %w", mapErr(err))
+		return nil, fmt.Errorf("sqlite: stream positions: %w", mapErr(err))
 	}
 	return out, nil
 }

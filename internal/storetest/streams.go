@@ -147,8 +147,8 @@ func testStreamsCRUD(t *testing.T, s stele.Store) {
 	wantCode(t, err, stele.ENOTFOUND)
 	_, err = s.DeleteStream(ctx(t), acme.ID, a.ID)
 	wantCode(t, err, stele.ENOTFOUND)
-	if cs, err := s.StreamCursors(ctx(t), a.ID); err != nil || len(cs) != 0 {
-		t.Fatalf("cursors of a deleted stream: %v, %v", cs, err)
+	if ps, err := s.StreamPositions(ctx(t), a.ID); err != nil || len(ps) != 0 {
+		t.Fatalf("positions of a deleted stream: %v, %v", ps, err)
 	}
 	if rs, err := s.StreamReplays(ctx(t), a.ID, 10); err != nil || len(rs) != 0 {
 		t.Fatalf("replays of a deleted stream: %v, %v", rs, err)
@@ -237,18 +237,25 @@ func testStreamCursorStart(t *testing.T, s stele.Store) {
 	sys := mustAccount(t, s, stele.SystemAccount)
 	acme, globex := mustAccount(t, s, "acme"), mustAccount(t, s, "globex")
 	mustAccount(t, s, "empty")
+	wantPositions(t, s, "str_unknown")
 	appendRows(t, s, acme.ID, []stele.EventRow{eventRow(acme.ID, 0), eventRow(acme.ID, 1), eventRow(acme.ID, 2)}, nil)
 	appendRows(t, s, globex.ID, []stele.EventRow{eventRow(globex.ID, 0)}, nil)
 
 	now := mustStream(t, s, newStream(acme, "now"), stele.StreamStartNow)
-	wantCursors(t, s, now.ID, []stele.StreamCursor{{AccountID: acme.ID, NextSeq: 3}})
+	wantPositions(t, s, now.ID, pos(acme, 3, 0, 0, 3))
 	oldest := mustStream(t, s, newStream(acme, "oldest"), stele.StreamStartOldest)
-	wantCursors(t, s, oldest.ID, nil)
+	wantPositions(t, s, oldest.ID, pos(acme, 0, 0, 0, 3))
+	appendRows(t, s, acme.ID, []stele.EventRow{eventRow(acme.ID, 3)}, nil)
+	wantPositions(t, s, now.ID, pos(acme, 3, 0, 0, 4))
 
 	every := newStream(sys, "platform")
 	every.AllAccounts = true
 	mustStream(t, s, every, stele.StreamStartNow)
-	wantCursors(t, s, every.ID, []stele.StreamCursor{{AccountID: acme.ID, NextSeq: 3}, {AccountID: globex.ID, NextSeq: 1}})
+	empty, err := s.AccountByName(ctx(t), "empty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPositions(t, s, every.ID, pos(sys, 0, 0, 0, 0), pos(acme, 4, 0, 0, 4), pos(globex, 1, 0, 0, 1), pos(empty, 0, 0, 0, 0))
 	got, err := s.Stream(ctx(t), sys.ID, every.ID)
 	if err != nil || !got.AllAccounts || got.Account != stele.SystemAccount {
 		t.Fatalf("all-accounts stream read back as %+v, %v", got, err)
@@ -256,17 +263,23 @@ func testStreamCursorStart(t *testing.T, s stele.Store) {
 	wantCode(t, s.CreateStream(ctx(t), newStream(acme, "odd"), "yesterday"), stele.EINTERNAL)
 }
 
-func wantCursors(t *testing.T, s stele.Store, id string, want []stele.StreamCursor) {
+// pos is a position: account, name, cursor, counts, head.
+func pos(a *stele.Account, next, forwarded, skipped, head int64) stele.StreamPosition {
+	return stele.StreamPosition{StreamCursor: stele.StreamCursor{AccountID: a.ID, NextSeq: next, Forwarded: forwarded, Skipped: skipped},
+		Account: a.Name, Head: head}
+}
+
+func wantPositions(t *testing.T, s stele.Store, id string, want ...stele.StreamPosition) {
 	t.Helper()
-	got, err := s.StreamCursors(ctx(t), id)
+	got, err := s.StreamPositions(ctx(t), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want == nil {
-		want = []stele.StreamCursor{}
+		want = []stele.StreamPosition{}
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("cursors of %s = %+v, want %+v", id, got, want)
+		t.Fatalf("positions of %s = %+v, want %+v", id, got, want)
 	}
 }
 
@@ -288,8 +301,7 @@ func testStreamAdvance(t *testing.T, s stele.Store) {
 		{AccountID: 1 << 40, NextSeq: 9, Forwarded: 9}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	wantCursors(t, s, st.ID, []stele.StreamCursor{
-		{AccountID: acme.ID, NextSeq: 10, Forwarded: 11, Skipped: 3}, {AccountID: globex.ID, NextSeq: 5, Forwarded: 3, Skipped: 2}})
+	wantPositions(t, s, st.ID, pos(sys, 0, 0, 0, 0), pos(acme, 10, 11, 3, 0), pos(globex, 5, 3, 2, 0))
 	// A report without progress still stores the health.
 	sent := time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
 	h := stele.StreamHealth{LastSentAt: sent, EventsPerSecond: 1234.5, ReportedAt: sent.Add(time.Second),
@@ -340,7 +352,7 @@ func testStreamHealthVersion(t *testing.T, s stele.Store) {
 	if got.Health.Paused() || got.Health.LastError != "" {
 		t.Fatalf("an old version's report paused the stream: %+v", got.Health)
 	}
-	wantCursors(t, s, st.ID, []stele.StreamCursor{{AccountID: acme.ID, NextSeq: 4, Forwarded: 4}})
+	wantPositions(t, s, st.ID, pos(acme, 4, 4, 0, 0))
 	if err := s.AdvanceStream(ctx(t), st.ID, 2, nil, &stale); err != nil {
 		t.Fatal(err)
 	}
@@ -416,8 +428,9 @@ func testStreamsDeleteAccount(t *testing.T, s stele.Store) {
 	if err != nil || len(all) != 1 || all[0].ID != every.ID {
 		t.Fatalf("streams after deleting acme: %v, %v", names(all), err)
 	}
-	wantCursors(t, s, own.ID, nil)
-	wantCursors(t, s, every.ID, []stele.StreamCursor{{AccountID: globex.ID, NextSeq: 1}})
+	wantPositions(t, s, own.ID)
+	wantPositions(t, s, every.ID, pos(sys, 0, 0, 0, 0), pos(globex, 1, 0, 0, 1))
+
 	if rs, err := s.StreamReplays(ctx(t), own.ID, 10); err != nil || len(rs) != 0 {
 		t.Fatalf("replays of a deleted account's stream: %v, %v", rs, err)
 	}
