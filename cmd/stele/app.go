@@ -31,6 +31,8 @@ type app struct {
 	// audit records the commands' own actions in the accounts' logs.
 	audit *audit.Recorder
 	data  *datapath.Path
+	// streams is serve's (streams_serve.go); nil for other commands.
+	streams *serveStreams
 }
 
 // openApp opens the store named by the flags, loads the master key and

@@ -39,7 +39,7 @@ func startJobs(ctx context.Context, a *app, sf storeFlags, types []stele.Account
 				out = append(out, metrics.Throttled(r))
 			}
 			return out
-		}, Logger: a.logger})
+		}, Logger: a.logger, Streams: a.streams.forwarder.Figures})
 	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	// Jobs on the shared data run on one node at a time; metrics are each
@@ -55,6 +55,7 @@ func startJobs(ctx context.Context, a *app, sf storeFlags, types []stele.Account
 			a.leader.Lead(jctx, "partitions", leader.Every(24*time.Hour, a.logger, "partitions", pg.MaintainPartitions))
 		})
 	}
+	wg.Go(func() { a.leader.Lead(jctx, "streams", a.streams.forwarder.Run) })
 	wg.Go(func() { col.Loop(jctx, time.Minute) })
 	// Each node records the refusals it made: one ingest.throttled event
 	// per throttled account and minute.

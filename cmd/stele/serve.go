@@ -78,9 +78,10 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
+	a.streams = newServeStreams(a)
 	srv := &api.Server{
 		Ingest: a.ingest, Search: a.search, Accounts: a.db, APIKeys: a.db, Logger: logger,
-		Ready: a.db.Ping, Checkpoints: a.checkpoints,
+		Ready: a.db.Ping, Checkpoints: a.checkpoints, Streams: a.streams.service,
 	}
 	stopSigning := startCheckpointJob(ctx, a.leader, a.checkpoints, *checkpointEvery)
 	quotas := ingest.NewQuotas(a.db, ingest.QuotaConfig{Types: types})
