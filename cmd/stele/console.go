@@ -22,6 +22,7 @@ func withConsole(ctx context.Context, a *app, logger *slog.Logger, tls bool, typ
 		Search: a.search, Ingest: a.ingest, Logger: logger, TLS: tls, Secrets: a.keyring, AccountTypes: types,
 		Throttle:  a.db, // shared by every node on the database
 		Retention: &retention.Settings{Accounts: a.db, Recorder: a.ingest, Types: types},
+		Streams:   a.streams.service,
 	}
 	if cp := a.checkpoints; cp != nil {
 		c.Integrity = func(ctx context.Context, account *stele.Account, e *stele.Event) (console.IntegrityStatus, error) {
