@@ -54,7 +54,7 @@ type Config struct {
 	Poll time.Duration
 	// Linger is how long a woken stream waits for more events to gather
 	// before it reads, so that a steady trickle goes in batches rather
-	// than one event per commit (default 10 ms).
+	// than one event per commit (default 25 ms).
 	Linger time.Duration
 	// SaveEvery is how often, at most, a stream stores its cursor while
 	// events flow (default 1 s); a caught-up stream stores it at once. A
@@ -76,7 +76,7 @@ func (c Config) withDefaults() Config {
 		c.Poll = 500 * time.Millisecond
 	}
 	if c.Linger <= 0 {
-		c.Linger = 10 * time.Millisecond
+		c.Linger = 25 * time.Millisecond
 	}
 	if c.SaveEvery <= 0 {
 		c.SaveEvery = time.Second
