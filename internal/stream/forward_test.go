@@ -201,7 +201,9 @@ func TestStreamPausesWhenTheDestinationRefusesForGood(t *testing.T) {
 	if strings.Contains(st.LastError, "wrong-token") || strings.Contains(e.logs.String(), "wrong-token") {
 		t.Fatal("the header value shows in the error or the log")
 	}
-	paused := e.ownEvents("acme", "action:stream.paused")
+	// The pause is stored first, then recorded.
+	var paused []*stele.Event
+	e.until("stream.paused in the log", func() bool { paused = e.ownEvents("acme", "action:stream.paused"); return len(paused) > 0 })
 	if len(paused) != 1 || paused[0].Target.ID != v.ID || paused[0].Outcome != stele.OutcomeFailure {
 		t.Fatalf("stream.paused events: %+v", paused)
 	}
