@@ -14,6 +14,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/client"
+	"github.com/stele-audit/stele/internal/audit"
 )
 
 const streamsUsage = `Usage: stele streams create NAME (--syslog HOST:PORT [--tls] | --https URL) --format F [--query Q] [--header 'Name: value'] [--header-file FILE] [--start now|oldest] [--all-accounts] [--disabled]
@@ -413,7 +414,8 @@ func parseWhen(field, text string, now time.Time) (time.Time, error) {
 		Details: []stele.FieldError{{Field: field, Rule: "format"}}}
 }
 
-// destinationText describes a destination for a table.
+// destinationText describes a destination for a table: a URL without
+// its query string, which may hold a token.
 func destinationText(d client.StreamDestinationView) string {
 	var b strings.Builder
 	if d.Type == "syslog" {
@@ -423,7 +425,7 @@ func destinationText(d client.StreamDestinationView) string {
 		}
 		b.WriteString(" " + d.Address)
 	} else {
-		b.WriteString(d.URL)
+		b.WriteString(audit.SafeURL(d.URL))
 	}
 	b.WriteString(" " + d.Format)
 	return b.String()

@@ -368,3 +368,18 @@ func TestStreamFiguresForMetrics(t *testing.T) {
 	}
 	e.until("the stream to leave the figures", func() bool { return len(e.fwd.Figures()) == 0 })
 }
+
+// TestStreamForwardsOverTLSToRsyslog: a syslog stream with tls on reaches
+// rsyslogd's gtls listener, verifying its certificate.
+func TestStreamForwardsOverTLSToRsyslog(t *testing.T) {
+	e := newEnv(t)
+	rs := rsyslogtest.Start(t, rsyslogtest.Options{TLS: true})
+	e.fwd.Options.RootCAs = rs.RootCAs()
+	e.create("acme", stream.Input{Name: "siem", Query: userEvents,
+		Destination: &stele.StreamDestination{Type: "syslog", Address: rs.Addr(), TLS: true, Format: "cef"}})
+	e.run()
+	got := e.record("acme", 300, time.Time{})
+	if sent := syslogIDs(t, rs.WaitFor(t.Context(), len(got))); !slices.Equal(sent, ids(got)) {
+		t.Fatalf("rsyslog got %d events, want %d in order", len(sent), len(got))
+	}
+}
