@@ -75,6 +75,7 @@ var Catalog = map[string]string{
 	"stream.created":       CategoryConfiguration,
 	"stream.updated":       CategoryConfiguration,
 	"stream.deleted":       CategoryConfiguration,
+	"stream.paused":        CategoryConfiguration,
 	"crypto.key_rotated":   CategoryConfiguration,
 	"crypto.reencrypted":   CategoryConfiguration,
 
@@ -99,6 +100,7 @@ var Catalog = map[string]string{
 	// audit
 	"audit_log.viewed":   CategoryAudit,
 	"audit_log.exported": CategoryAudit,
+	"stream.replayed":    CategoryAudit,
 	"audit_log.verified": CategoryAudit,
 	"audit_log.denied":   CategoryAudit,
 	"retention.purged":   CategoryAudit,

@@ -169,6 +169,7 @@ type Store interface {
 	UserStore
 	SessionStore
 	LoginThrottleStore
+	StreamStore
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Size is the store's size on disk in bytes, for the metrics.

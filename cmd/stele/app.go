@@ -33,6 +33,8 @@ type app struct {
 	audit *audit.Recorder
 	users *users.Service
 	data  *datapath.Path
+	// streams is serve's (streams_serve.go); nil for other commands.
+	streams *serveStreams
 }
 
 // openApp opens the store named by the flags, loads the master key and

@@ -23,6 +23,7 @@ func newConsole(a *app, logger *slog.Logger, tls bool, types []stele.AccountType
 		Throttle:  a.db, // shared by every node on the database
 		Retention: &retention.Settings{Accounts: a.db, Audit: a.audit, Types: types},
 		Audit:     a.audit,
+		Streams:   a.streams.service,
 	}
 	if cp := a.checkpoints; cp != nil {
 		c.Integrity = func(ctx context.Context, account *stele.Account, e *stele.Event) (console.IntegrityStatus, error) {

@@ -40,11 +40,12 @@ func startJobs(ctx context.Context, a *app, c serveConfig, quotas *ingest.Quotas
 				out = append(out, metrics.Throttled(r))
 			}
 			return out
-		}, Logger: a.logger})
+		}, Logger: a.logger, Streams: a.streams.forwarder.Figures})
 	retention := a.retentionJob(c.types)
 	jobs := leader.Start(ctx, a.leader, a.logger)
 	jobs.Lead("checkpoints", leader.Until(func(ctx context.Context) { a.checkpoints.Loop(ctx, c.checkpointEvery) }))
 	jobs.Lead("retention", leader.Until(func(ctx context.Context) { retention.Loop(ctx, c.retentionEvery) }))
+	jobs.Lead("streams", a.streams.forwarder.Run)
 	if pg, ok := a.db.(*postgres.DB); ok {
 		jobs.Lead("partitions", leader.Every(24*time.Hour, a.logger, "partitions", pg.MaintainPartitions))
 	}

@@ -84,6 +84,7 @@ func (c serveConfig) run(ctx context.Context, out io.Writer) error {
 		base = "https://" + ln.Addr().String()
 	}
 	demoKey, err := c.prepare(ctx, a, out, base)
+	a.streams = newServeStreams(a)
 	if err != nil {
 		ln.Close()
 		return err
@@ -92,7 +93,7 @@ func (c serveConfig) run(ctx context.Context, out io.Writer) error {
 	a.ingest.SetQuotas(quotas)
 	srv := &api.Server{
 		Ingest: a.ingest, Search: a.search, Accounts: a.db, APIKeys: a.db, Logger: logger,
-		Ready: a.db.Ping, Checkpoints: a.checkpoints, Audit: a.audit,
+		Ready: a.db.Ping, Checkpoints: a.checkpoints, Audit: a.audit, Streams: a.streams.service,
 	}
 	con, err := newConsole(a, logger, c.tls(), c.types)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/stele-audit/stele/internal/metrics"
 	"github.com/stele-audit/stele/internal/recovery"
 	"github.com/stele-audit/stele/internal/search"
+	"github.com/stele-audit/stele/internal/stream"
 )
 
 // Server holds the API's dependencies.
@@ -39,6 +40,8 @@ type Server struct {
 	// Audit records the API's own actions (exports, refusals); Routes
 	// makes one over Ingest when it is nil.
 	Audit *audit.Recorder
+	// Streams manages /v1/streams; nil answers them 503.
+	Streams *stream.Service
 
 	keys *apikey.Cache // over APIKeys; made by Routes
 }
@@ -56,6 +59,12 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/checkpoint", s.auth(s.handleCheckpoint))
 	mux.Handle("GET /v1/proofs/inclusion", s.auth(s.handleInclusionProof))
 	mux.Handle("GET /v1/proofs/consistency", s.auth(s.handleConsistencyProof))
+	mux.Handle("POST /v1/streams", s.auth(s.handleCreateStream))
+	mux.Handle("GET /v1/streams", s.auth(s.handleListStreams))
+	mux.Handle("GET /v1/streams/{id}", s.auth(s.handleGetStream))
+	mux.Handle("PUT /v1/streams/{id}", s.auth(s.handleUpdateStream))
+	mux.Handle("DELETE /v1/streams/{id}", s.auth(s.handleDeleteStream))
+	mux.Handle("POST /v1/streams/{id}/replay", s.auth(s.handleReplayStream))
 	mux.HandleFunc("GET /v1/openapi.json", s.handleOpenAPI)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	// Everything else under /v1/ answers in the API's own error body, not

@@ -22,6 +22,7 @@ import (
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/users"
+	"github.com/stele-audit/stele/internal/stream"
 )
 
 //go:embed templates/*.html
@@ -80,6 +81,8 @@ type Server struct {
 	// in this process.
 	Throttle stele.LoginThrottleStore
 	Now      func() time.Time
+	// Streams manages Settings → Streams; without it the page says so.
+	Streams *stream.Service
 
 	pages    map[string]*template.Template
 	throttle limiter
@@ -154,6 +157,12 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	authed("GET /admin/settings", s.handleSettings)
 	authed("POST /admin/settings/retention", s.handleSetRetention)
 	authed("POST /admin/settings/legal-hold", s.handleSetLegalHold)
+	authed("GET /admin/settings/streams", s.handleStreams)
+	authed("POST /admin/settings/streams", s.handleCreateStream)
+	authed("GET /admin/settings/streams/{id}", s.handleStream)
+	authed("POST /admin/settings/streams/{id}", s.handleUpdateStream)
+	authed("POST /admin/settings/streams/{id}/delete", s.handleDeleteStream)
+	authed("POST /admin/settings/streams/{id}/replay", s.handleReplayStream)
 	authed("GET /admin/system", s.handleSystem)
 	authed("GET /admin/accounts", s.handleAccounts)
 	authed("POST /admin/accounts", s.handleCreateAccount)

@@ -32,6 +32,7 @@ import (
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
 	"github.com/stele-audit/stele/internal/users"
+	"github.com/stele-audit/stele/internal/stream"
 )
 
 const password = "correct horse battery staple"
@@ -47,6 +48,7 @@ type site struct {
 	key    string // acme's read+export API key
 	close  func() // stops the server and closes the store, once
 	logs   *logBuffer
+	fwd    *stream.Forwarder // not running: a test runs it
 }
 
 // logBuffer keeps what the site logs, for tests that read it.
@@ -90,17 +92,18 @@ func openSite(t testing.TB, path string, from *site) *site {
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	c := datapath.Start(db, master, logger, ingest.WriterConfig{})
 	keyring, ing, srch := c.Keyring, c.Ingest, c.Search
+	streams, fwd := siteStreams(db, c, logger)
 	apiSrv := &api.Server{Ingest: ing, Search: srch, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping}
 	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db,
 		Search: srch, Ingest: ing, Logger: logger, Secrets: keyring, Retention: &retention.Settings{Accounts: db, Audit: &audit.Recorder{Sink: ing}},
-		Throttle: db}
+		Throttle: db, Streams: streams}
 	if err := con.Init(); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", apiSrv.Handler())
 	con.Routes(mux)
-	s := &site{t: t, srv: httptest.NewServer(mux), db: db, ingest: ing, con: con, accts: map[string]*stele.Account{}, logs: logs}
+	s := &site{t: t, srv: httptest.NewServer(mux), db: db, ingest: ing, con: con, accts: map[string]*stele.Account{}, logs: logs, fwd: fwd}
 	s.close = sync.OnceFunc(func() {
 		s.srv.Close()
 		c.Stop()
@@ -483,6 +486,8 @@ func TestConsoleEndToEndInChromium(t *testing.T) {
 		}
 		screenshot(t, ctx, dir, "empty-state")
 	})
+
+	t.Run("Streams", func(t *testing.T) { streamsInChromium(t, ctx, s, dir) })
 
 	t.Run("SignOut", func(t *testing.T) {
 		run(t, ctx, chromedp.Navigate(base+"/admin/audit-logs"), chromedp.WaitVisible("#sign-out", chromedp.ByQuery),

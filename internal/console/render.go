@@ -23,6 +23,7 @@ var funcs = template.FuncMap{
 	"add":       func(a, b int) int { return a + b },
 	"comma":     comma,
 	"div2":      func(n int) int { return n / 2 },
+	"stateCSS":  stateClass,
 }
 
 // parsePages parses the layout with each page once, at start.

@@ -32,6 +32,7 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, v *visit, 
 		"Types": s.AccountTypes, "CanManage": v.can(stele.PermSettingsManage) && s.Retention != nil,
 		"MaxRetentionDays": retention.MaxRetentionDays, "Days": strconv.Itoa(v.account.Retention(s.AccountTypes)),
 		"Custom": false, "ErrorField": "",
+		"StreamsLink": s.Streams != nil && v.can(stele.PermSettingsManage),
 	}
 	for k, x := range extra {
 		data[k] = x

@@ -177,3 +177,43 @@ func TestCommitConfirmsKeyGeneration(t *testing.T) {
 		t.Fatalf("the account holds %d events (%v), want 3: the stale batch stores none", h.Size, err)
 	}
 }
+
+// TestNextCommitIsClosedByTheCommit: a channel from NextCommit stays open
+// while a commit is in flight and is closed by the time that commit's
+// callers hear of it; the next one waits for the next commit.
+func TestNextCommitIsClosedByTheCommit(t *testing.T) {
+	g := newGatedStack(t)
+	next := g.w.NextCommit()
+	done := make(chan error, 1)
+	go func() {
+		_, err := g.svc.Record(t.Context(), stele.Event{Account: "acme", Action: "user.login"})
+		done <- err
+	}()
+	for g.store.appends.Load() == 0 {
+		runtime.Gosched()
+	}
+	select {
+	case <-next:
+		t.Fatal("NextCommit closed before the commit")
+	default:
+	}
+	close(g.store.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-next:
+	default:
+		t.Fatal("NextCommit still open after the commit returned")
+	}
+	again := g.w.NextCommit()
+	select {
+	case <-again:
+		t.Fatal("a NextCommit taken after the commit is already closed")
+	default:
+	}
+	if _, err := g.svc.Record(t.Context(), stele.Event{Account: "acme", Action: "user.logout"}); err != nil {
+		t.Fatal(err)
+	}
+	<-again
+}

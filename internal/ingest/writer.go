@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +66,33 @@ type Writer struct {
 	stopped    chan struct{}
 	committed  atomic.Int64 // events stored since start, replays not counted
 	commits    atomic.Int64 // transactions committed since start
+	next       nextCommit
+}
+
+// nextCommit is closed at the next commit, when someone waits for one.
+type nextCommit struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// NextCommit returns a channel closed once the writer next commits: a
+// reader of new events (a stream) that caught up waits on it.
+func (w *Writer) NextCommit() <-chan struct{} {
+	w.next.mu.Lock()
+	defer w.next.mu.Unlock()
+	if w.next.ch == nil {
+		w.next.ch = make(chan struct{})
+	}
+	return w.next.ch
+}
+
+func (w *Writer) notifyCommit() {
+	w.next.mu.Lock()
+	defer w.next.mu.Unlock()
+	if w.next.ch != nil {
+		close(w.next.ch)
+		w.next.ch = nil
+	}
 }
 
 // Committed returns how many events the writer has durably stored since it
@@ -203,6 +231,7 @@ func (w *Writer) commit(ctx context.Context, group []*batch) error {
 	}
 	w.committed.Add(int64(total - len(replays)))
 	w.commits.Add(1)
+	w.notifyCommit()
 	// The group is durable: a failure from here on must not tell producers
 	// otherwise, or they would retry and store events twice.
 	if err := w.fillReplayHashes(ctx, replays); err != nil {

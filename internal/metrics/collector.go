@@ -44,6 +44,10 @@ type Config struct {
 	Throttled func() []Throttled
 	Logger    *slog.Logger
 	Now       func() time.Time // time.Now when nil
+
+	// Streams returns the figures of the streams this node runs
+	// (stream.Forwarder.Figures).
+	Streams func() []StreamFigure
 }
 
 type key struct{ account, route string }
@@ -104,6 +108,9 @@ func New(cfg Config) *Collector {
 	}
 	if cfg.Throttled != nil {
 		c.reg.MustRegister(newThrottledCollector(cfg.Throttled))
+	}
+	if cfg.Streams != nil {
+		c.reg.MustRegister(newStreamCollector(cfg.Streams))
 	}
 	if cfg.StoreSize != nil {
 		c.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stele_store_size_bytes",
