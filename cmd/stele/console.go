@@ -25,11 +25,8 @@ func newConsole(a *app, logger *slog.Logger, tls bool, types []stele.AccountType
 		Audit:     a.audit,
 		Streams:   a.streams.service,
 	}
-	if cp := a.checkpoints; cp != nil {
-		c.Integrity = func(ctx context.Context, account *stele.Account, e *stele.Event) (console.IntegrityStatus, error) {
-			st, err := cp.EventStatus(ctx, account, e)
-			return console.IntegrityStatus(st), err
-		}
+	if a.checkpoints != nil {
+		c.Integrity = a.checkpoints.EventStatus
 	}
 	return c, c.Init()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/export"
+	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/record"
 )
 
@@ -159,11 +160,11 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request, v *visit) {
 		data["Raw"] = raw
 	}
 	if s.Integrity == nil {
-		data["Integrity"] = IntegrityStatus{Detail: "Integrity status appears here once tamper evidence (signed checkpoints) is enabled."}
+		data["Integrity"] = integrity.EventStatus{Detail: "Integrity status appears here once tamper evidence (signed checkpoints) is enabled."}
 		data["IntegrityUnavailable"] = true
 	} else if st, err := s.Integrity(r.Context(), v.account, e); err != nil {
 		s.Logger.Error("integrity check", "account", v.account.Name, "seq", e.Seq, "err", err)
-		data["Integrity"] = IntegrityStatus{Detail: "The integrity check failed to run; the error was logged."}
+		data["Integrity"] = integrity.EventStatus{Detail: "The integrity check failed to run; the error was logged."}
 		data["IntegrityUnavailable"] = true
 	} else {
 		data["Integrity"] = st

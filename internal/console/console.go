@@ -18,11 +18,12 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/recovery"
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/search"
-	"github.com/stele-audit/stele/internal/users"
 	"github.com/stele-audit/stele/internal/stream"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 //go:embed templates/*.html
@@ -37,19 +38,10 @@ const (
 	AbsoluteTimeout = 12 * time.Hour
 )
 
-// IntegrityStatus is what the event detail page says about an event's
-// place in its account's Merkle tree: whether it is included in the latest
-// signed checkpoint. Tamper evidence provides it; until then the page says
-// that it is not available.
-type IntegrityStatus struct {
-	Verified   bool
-	Pending    bool   // not yet covered by a checkpoint
-	Checkpoint string // e.g. "acme tree size 1234"
-	Detail     string
-}
-
-// IntegrityChecker checks one event against the latest checkpoint.
-type IntegrityChecker func(ctx context.Context, account *stele.Account, e *stele.Event) (IntegrityStatus, error)
+// IntegrityChecker checks one event against its account's latest signed
+// checkpoint, for the event detail page (integrity.Checkpointer.EventStatus:
+// the check stele verify --url makes too).
+type IntegrityChecker func(ctx context.Context, account *stele.Account, e *stele.Event) (integrity.EventStatus, error)
 
 // Server serves the console. Its dependencies are root interfaces and services.
 type Server struct {

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/console"
+	"github.com/stele-audit/stele/internal/integrity"
 )
 
 // TestAPanicEndsOnlyItsOwnRequest: a page that panics on an event answers
@@ -18,7 +18,7 @@ func TestAPanicEndsOnlyItsOwnRequest(t *testing.T) {
 	s := newSite(t)
 	s.user("acme", "owner@acme.example", stele.RoleOwner)
 	s.seed(3)
-	s.con.Integrity = func(ctx context.Context, a *stele.Account, e *stele.Event) (console.IntegrityStatus, error) {
+	s.con.Integrity = func(ctx context.Context, a *stele.Account, e *stele.Event) (integrity.EventStatus, error) {
 		var m map[string]int
 		if e.Seq == 1 {
 			m["secret-"+e.Description] = 1 // a runtime error
