@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) stele.Store) {
 	runConsole(t, open)
 	runRetention(t, open)
 	runLoginThrottle(t, open)
+	runAlerts(t, open)
 }
 
 func ctx(t *testing.T) context.Context { return t.Context() }
