@@ -185,6 +185,10 @@ type AlertDelivery struct {
 	// LastError is the last attempt's error, as notify words it: no
 	// secret, no URL path, no event data.
 	LastError string
+	// Pending, for an email destination, lists the indexes of the
+	// recipients still to send to (the others have the alert or refused
+	// it for good); nil means all.
+	Pending   []int
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

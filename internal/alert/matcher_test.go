@@ -10,8 +10,8 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/audit"
-	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/seal"
+	"github.com/stele-audit/stele/internal/search"
 )
 
 func TestMatchesAreStoredInTheCommitOfTheirEvents(t *testing.T) {
@@ -98,7 +98,7 @@ func TestSteleOwnAlertEventsMatchNoRule(t *testing.T) {
 func TestRuleCreatedElsewhereCountsFromTheNextCommit(t *testing.T) {
 	s := newStack(t)
 	s.ingest(t, s.acme, `{"action": "user.role_changed"}`) // this process's matcher has read the rules: none
-	other := openStack(t, s.file)                           // another process on the same file
+	other := openStack(t, s.file)                          // another process on the same file
 	r := other.rule(t, other.acme, Input{Name: "Admins", Query: "action:user.role_changed", Destinations: webhookTo("http://127.0.0.1:1/")})
 	rs := s.ingest(t, s.acme, `{"action": "user.role_changed"}`)
 	ms := s.matches(t, s.acme)

@@ -276,7 +276,7 @@ func (db *DB) CommitAlertRound(ctx context.Context, r *stele.AlertRound) error {
 		}
 		for _, d := range r.Deliveries {
 			_, err := tx.Exec(ctx, `INSERT INTO alert_deliveries (`+sqlstore.AlertDeliveryColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, sqlstore.AlertDeliveryArgs(d)...)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, sqlstore.AlertDeliveryArgs(d)...)
 			if isUnique(err) {
 				return stele.Errorf(stele.ECONFLICT, "alert delivery %q already exists", d.ID)
 			}
@@ -376,8 +376,8 @@ func (db *DB) NextAlertDelivery(ctx context.Context) (time.Time, bool, error) {
 // UpdateAlertDelivery stores d's progress.
 func (db *DB) UpdateAlertDelivery(ctx context.Context, d *stele.AlertDelivery) error {
 	now := time.Now().UTC().Truncate(stele.TimeUnit)
-	tag, err := db.pool.Exec(ctx, `UPDATE alert_deliveries SET state = $1, attempts = $2, next_attempt = $3, last_error = $4, updated_at = $5
-		WHERE account_id = $6 AND id = $7`, d.State, int64(d.Attempts), d.NextAttempt.UnixMicro(), d.LastError, now.UnixMicro(), d.AccountID, d.ID)
+	tag, err := db.pool.Exec(ctx, `UPDATE alert_deliveries SET state = $1, attempts = $2, next_attempt = $3, last_error = $4, pending_to = $5, updated_at = $6
+		WHERE account_id = $7 AND id = $8`, d.State, int64(d.Attempts), d.NextAttempt.UnixMicro(), d.LastError, sqlstore.JoinInts(d.Pending), now.UnixMicro(), d.AccountID, d.ID)
 	if err != nil {
 		return fmt.Errorf("postgres: update alert delivery: %w", mapErr(err))
 	}

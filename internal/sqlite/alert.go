@@ -278,7 +278,7 @@ func (db *DB) CommitAlertRound(ctx context.Context, r *stele.AlertRound) error {
 		}
 		for _, d := range r.Deliveries {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO alert_deliveries (`+sqlstore.AlertDeliveryColumns+`)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sqlstore.AlertDeliveryArgs(d)...); err != nil {
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sqlstore.AlertDeliveryArgs(d)...); err != nil {
 				if isUnique(err) {
 					return stele.Errorf(stele.ECONFLICT, "alert delivery %q already exists", d.ID)
 				}
@@ -385,8 +385,8 @@ func (db *DB) NextAlertDelivery(ctx context.Context) (time.Time, bool, error) {
 func (db *DB) UpdateAlertDelivery(ctx context.Context, d *stele.AlertDelivery) error {
 	now := time.Now().UTC().Truncate(stele.TimeUnit)
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE alert_deliveries SET state = ?, attempts = ?, next_attempt = ?, last_error = ?, updated_at = ?
-			WHERE account_id = ? AND id = ?`, d.State, int64(d.Attempts), d.NextAttempt.UnixMicro(), d.LastError, now.UnixMicro(), d.AccountID, d.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE alert_deliveries SET state = ?, attempts = ?, next_attempt = ?, last_error = ?, pending_to = ?, updated_at = ?
+			WHERE account_id = ? AND id = ?`, d.State, int64(d.Attempts), d.NextAttempt.UnixMicro(), d.LastError, sqlstore.JoinInts(d.Pending), now.UnixMicro(), d.AccountID, d.ID)
 		if err != nil {
 			return fmt.Errorf("sqlite: update alert delivery: %w", mapErr(err))
 		}

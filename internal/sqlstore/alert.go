@@ -88,12 +88,12 @@ func ScanAlertFiring(row Scanner) (*stele.AlertFiring, error) {
 }
 
 // AlertDeliveryColumns are the columns ScanAlertDelivery reads, in its order.
-const AlertDeliveryColumns = `id, account_id, firing_id, destination, state, attempts, next_attempt, last_error, created_at, updated_at`
+const AlertDeliveryColumns = `id, account_id, firing_id, destination, state, attempts, next_attempt, last_error, pending_to, created_at, updated_at`
 
 // AlertDeliveryArgs returns d's values in AlertDeliveryColumns order.
 func AlertDeliveryArgs(d *stele.AlertDelivery) []any {
 	return []any{d.ID, d.AccountID, d.FiringID, int64(d.Destination), d.State, int64(d.Attempts), d.NextAttempt.UnixMicro(),
-		d.LastError, d.CreatedAt.UnixMicro(), d.UpdatedAt.UnixMicro()}
+		d.LastError, JoinInts(d.Pending), d.CreatedAt.UnixMicro(), d.UpdatedAt.UnixMicro()}
 }
 
 // ScanAlertDelivery reads a row of AlertDeliveryColumns.
@@ -102,13 +102,30 @@ func ScanAlertDelivery(row Scanner) (*stele.AlertDelivery, error) {
 		d                      stele.AlertDelivery
 		dest, attempts         int64
 		next, created, updated int64
+		pending                string
 	)
-	if err := row.Scan(&d.ID, &d.AccountID, &d.FiringID, &dest, &d.State, &attempts, &next, &d.LastError, &created, &updated); err != nil {
+	if err := row.Scan(&d.ID, &d.AccountID, &d.FiringID, &dest, &d.State, &attempts, &next, &d.LastError, &pending, &created, &updated); err != nil {
 		return nil, err
+	}
+	ps, err := SplitSeqs(pending)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		d.Pending = append(d.Pending, int(p))
 	}
 	d.Destination, d.Attempts = int(dest), int(attempts)
 	d.NextAttempt, d.CreatedAt, d.UpdatedAt = Time(next), Time(created), Time(updated)
 	return &d, nil
+}
+
+// JoinInts is ns as stored: decimal, comma-separated.
+func JoinInts(ns []int) string {
+	s := make([]int64, len(ns))
+	for i, n := range ns {
+		s[i] = int64(n)
+	}
+	return JoinSeqs(s)
 }
 
 // JoinSeqs is seqs as stored: decimal, comma-separated.

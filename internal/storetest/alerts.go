@@ -443,7 +443,7 @@ func testAlertDeliveries(t *testing.T, s stele.Store) {
 	if err := s.UpdateAlertDelivery(ctx(t), d1); err != nil {
 		t.Fatal(err)
 	}
-	d3.Attempts, d3.NextAttempt, d3.LastError = 1, now.Add(30*time.Second), "webhook delivery failed (retryable): HTTP 503"
+	d3.Attempts, d3.NextAttempt, d3.LastError, d3.Pending = 1, now.Add(30*time.Second), "email delivery failed (retryable): 451", []int{0, 2}
 	if err := s.UpdateAlertDelivery(ctx(t), d3); err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +460,7 @@ func testAlertDeliveries(t *testing.T, s stele.Store) {
 	if len(list) != 2 || list[0].ID != "dlv_1" || list[0].State != stele.DeliveryDelivered || list[0].Attempts != 2 || list[1].ID != "dlv_2" {
 		t.Fatalf("AlertDeliveries = %+v", list)
 	}
-	if got, _ := s.AlertDeliveries(ctx(t), b.ID, "alr_b"); len(got) != 1 || got[0].LastError != d3.LastError || !got[0].NextAttempt.Equal(d3.NextAttempt) {
+	if got, _ := s.AlertDeliveries(ctx(t), b.ID, "alr_b"); len(got) != 1 || got[0].LastError != d3.LastError || !got[0].NextAttempt.Equal(d3.NextAttempt) || fmt.Sprint(got[0].Pending) != "[0 2]" {
 		t.Fatalf("beta's delivery = %+v", got)
 	}
 	if got, _ := s.AlertDeliveries(ctx(t), b.ID, "alr_a"); len(got) != 0 {

@@ -91,6 +91,7 @@ CREATE TABLE alert_deliveries (
 	attempts     integer NOT NULL,
 	next_attempt bigint  NOT NULL,
 	last_error   text    NOT NULL,
+	pending_to   text    NOT NULL,
 	created_at   bigint  NOT NULL,
 	updated_at   bigint  NOT NULL
 );

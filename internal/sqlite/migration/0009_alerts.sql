@@ -100,6 +100,7 @@ CREATE TABLE alert_deliveries (
 	attempts     INTEGER NOT NULL,
 	next_attempt INTEGER NOT NULL,
 	last_error   TEXT    NOT NULL,
+	pending_to   TEXT    NOT NULL,
 	created_at   INTEGER NOT NULL,
 	updated_at   INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
