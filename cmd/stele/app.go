@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/alert"
 	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
@@ -30,7 +31,9 @@ type app struct {
 	logger      *slog.Logger
 	// audit records the commands' own actions in the accounts' logs.
 	audit *audit.Recorder
-	data  *datapath.Path
+	// alerts matches every event this process stores against the alert rules.
+	alerts *alert.Matcher
+	data   *datapath.Path
 }
 
 // openApp opens the store named by the flags, loads the master key and
@@ -51,6 +54,8 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 	a.data = datapath.Start(db, master, logger, ingest.WriterConfig{})
 	a.keyring, a.writer, a.ingest, a.search = a.data.Keyring, a.data.Writer, a.data.Ingest, a.data.Search
 	a.audit = &audit.Recorder{Sink: a.ingest, Logger: logger}
+	a.alerts = alert.NewMatcher(db)
+	a.ingest.SetAlertMatcher(a.alerts)
 	if err := a.ensureSystemAccount(ctx); err != nil {
 		a.Close()
 		return nil, err

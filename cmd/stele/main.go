@@ -37,6 +37,7 @@ func commands() []command {
 		{"checkpoint", "print the checkpoint verifier key, or sign checkpoints now: checkpoint public-key|sign", runCheckpoint},
 		{"verify", "check a store, a live server or an exported bundle for tampering", runVerify},
 		{"export", "export events; --format bundle writes a verifiable bundle", runExport},
+		{"alerts", "manage a server's alert rules: alerts create|list|update|delete|test|history|templates", runAlerts},
 	}
 }
 

@@ -30,6 +30,8 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	debugAddr := fs.String("debug-addr", "", "serve Go's pprof profiles on this address (off by default; keep it on loopback)")
 	readTypes := accountTypesFlag(fs)
 	retentionEvery := fs.Duration("retention-interval", time.Hour, "how often to purge events older than their account's retention")
+	var af alertFlags
+	af.register(fs)
 	metricsToken := fs.String("metrics-token", "", "require this bearer token on GET /metrics (give it as STELE_METRICS_TOKEN, not on the command line)")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -78,9 +80,15 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
+	alerting, err := startAlerting(ctx, a, af, base, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer alerting.stop()
 	srv := &api.Server{
 		Ingest: a.ingest, Search: a.search, Accounts: a.db, APIKeys: a.db, Logger: logger,
-		Ready: a.db.Ping, Checkpoints: a.checkpoints,
+		Ready: a.db.Ping, Checkpoints: a.checkpoints, Alerts: alerting.rules,
 	}
 	stopSigning := startCheckpointJob(ctx, a.leader, a.checkpoints, *checkpointEvery)
 	quotas := ingest.NewQuotas(a.db, ingest.QuotaConfig{Types: types})

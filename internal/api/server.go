@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/alert"
 	"github.com/stele-audit/stele/internal/apikey"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
@@ -35,6 +36,8 @@ type Server struct {
 	// Checkpoints signs and serves checkpoints and proofs; nil turns the
 	// tamper-evidence endpoints off.
 	Checkpoints *integrity.Checkpointer
+	// Alerts manages alert rules (/v1/alert-rules); nil answers 503.
+	Alerts *alert.Service
 
 	keys *apikey.Cache // over APIKeys; made by Routes
 }
@@ -49,6 +52,13 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/checkpoint", s.auth(s.handleCheckpoint))
 	mux.Handle("GET /v1/proofs/inclusion", s.auth(s.handleInclusionProof))
 	mux.Handle("GET /v1/proofs/consistency", s.auth(s.handleConsistencyProof))
+	mux.Handle("POST /v1/alert-rules", s.auth(s.handleCreateAlertRule))
+	mux.Handle("GET /v1/alert-rules", s.auth(s.handleListAlertRules))
+	mux.Handle("GET /v1/alert-rules/{id}", s.auth(s.handleGetAlertRule))
+	mux.Handle("PUT /v1/alert-rules/{id}", s.auth(s.handleUpdateAlertRule))
+	mux.Handle("DELETE /v1/alert-rules/{id}", s.auth(s.handleDeleteAlertRule))
+	mux.Handle("POST /v1/alert-rules/{id}/test", s.auth(s.handleTestAlertRule))
+	mux.Handle("GET /v1/alert-rules/{id}/firings", s.auth(s.handleAlertFirings))
 	mux.HandleFunc("GET /v1/openapi.json", s.handleOpenAPI)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	// Everything else under /v1/ answers in the API's own error body, not
