@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/alert"
 	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/retention"
 )
@@ -16,12 +17,13 @@ import (
 // withConsole serves the web console beside the API: the console's routes
 // are method-and-path patterns, everything else goes to the API handler.
 // types are the account types of --account-types.
-func withConsole(ctx context.Context, a *app, logger *slog.Logger, tls bool, types []stele.AccountType, apiHandler http.Handler) (http.Handler, error) {
+func withConsole(ctx context.Context, a *app, logger *slog.Logger, tls bool, types []stele.AccountType, rules *alert.Service, apiHandler http.Handler) (http.Handler, error) {
 	c := &console.Server{
 		Accounts: a.db, Users: a.db, Sessions: a.db, APIKeys: a.db, Counter: a.db,
 		Search: a.search, Ingest: a.ingest, Logger: logger, TLS: tls, Secrets: a.keyring, AccountTypes: types,
 		Throttle:  a.db, // shared by every node on the database
 		Retention: &retention.Settings{Accounts: a.db, Recorder: a.ingest, Types: types},
+		Alerts:    rules,
 	}
 	if cp := a.checkpoints; cp != nil {
 		c.Integrity = func(ctx context.Context, account *stele.Account, e *stele.Event) (console.IntegrityStatus, error) {

@@ -93,7 +93,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	stopSigning := startCheckpointJob(ctx, a.leader, a.checkpoints, *checkpointEvery)
 	quotas := ingest.NewQuotas(a.db, ingest.QuotaConfig{Types: types})
 	a.ingest.SetQuotas(quotas)
-	handler, err := withConsole(ctx, a, logger, tls, types, srv.Handler())
+	handler, err := withConsole(ctx, a, logger, tls, types, alerting.rules, srv.Handler())
 	if err != nil {
 		ln.Close()
 		return err

@@ -81,19 +81,35 @@ func OpenDestinations(ctx context.Context, sealer Sealer, accountID int64, seale
 // before (nil on create), and which secrets Stele generated (shown once).
 //
 // What an update may leave out, because an API never returns it: a
-// webhook's secret (kept from the webhook at the same index), and a URL
-// sent back as the API showed it, redacted (kept likewise). A webhook
-// given a new secret keeps its old one for RotationGrace. A webhook
-// created without a secret gets a new one.
+// webhook's secret, and a URL sent back as the API showed it, redacted.
+// Each destination sent is paired with a stored one of its type: the one
+// whose URL it is (as stored or as shown), else the one at its index; what
+// it leaves out is kept from that one. A webhook given a new secret keeps
+// its old one for RotationGrace. A webhook created without a secret gets
+// a new one.
 func merge(in []notify.Destination, before []stored, now time.Time) (out []stored, generated map[int]string) {
 	out = make([]stored, len(in))
+	used := make([]bool, len(before))
+	pair := func(i int, d notify.Destination) *stored {
+		if d.URL != "" {
+			for j := range before {
+				b := &before[j]
+				if !used[j] && b.Type == d.Type && (b.URL == d.URL || shown(b) == d.URL) {
+					used[j] = true
+					return b
+				}
+			}
+		}
+		if i < len(before) && !used[i] && before[i].Type == d.Type {
+			used[i] = true
+			return &before[i]
+		}
+		return nil
+	}
 	for i, d := range in {
 		s := stored{Type: d.Type, URL: d.URL, Secret: d.Secret, To: d.To}
-		var old *stored
-		if i < len(before) && before[i].Type == d.Type {
-			old = &before[i]
-		}
-		if old != nil && d.URL != "" && d.URL == (notify.Destination{Type: old.Type, URL: old.URL}).Redacted().URL {
+		old := pair(i, d)
+		if old != nil && d.URL != "" && d.URL == shown(old) {
 			s.URL = old.URL
 		}
 		if d.Type == notify.TypeWebhook {
@@ -115,6 +131,11 @@ func merge(in []notify.Destination, before []stored, now time.Time) (out []store
 		out[i] = s
 	}
 	return out, generated
+}
+
+// shown is a stored destination's URL as the API shows it.
+func shown(s *stored) string {
+	return notify.Destination{Type: s.Type, URL: s.URL}.Redacted().URL
 }
 
 // destinationsOf returns the notify form of ds, for validation and views.

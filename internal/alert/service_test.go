@@ -159,3 +159,28 @@ func TestRuleChangesAreRecordedWithBeforeAndAfter(t *testing.T) {
 		}
 	}
 }
+
+// An update may send the destinations back in another order, or without
+// one of them: each keeps what the API never showed by its own URL.
+func TestUpdateKeepsSecretsByDestinationNotPosition(t *testing.T) {
+	s := newStack(t)
+	slack := "https://hooks.slack.com/services/T000/B000/SECRETPATH"
+	r, err := s.rules.Create(t.Context(), s.acme, Input{Name: "Admins", Query: "action:user.role_changed",
+		Destinations: []notifyDestination{{Type: "webhook", URL: "http://127.0.0.1:9/a"}, {Type: "slack", URL: slack}, {Type: "webhook", URL: "http://127.0.0.1:9/b"}}}, audit.CLI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretB := r.Destinations[2].Secret
+	shown, _ := s.rules.Get(t.Context(), s.acme, r.ID)
+	in := Input{Name: "Admins", Query: "action:user.role_changed", Destinations: []notifyDestination{shown.Destinations[2], shown.Destinations[1]}}
+	if _, err := s.rules.Update(t.Context(), s.acme, r.ID, in, audit.CLI()); err != nil {
+		t.Fatal(err)
+	}
+	_, ds, err := s.rules.load(t.Context(), s.acme, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 2 || ds[0].URL != "http://127.0.0.1:9/b" || ds[0].Secret != secretB || ds[1].URL != slack {
+		t.Fatalf("after reordering and dropping one: %+v", ds)
+	}
+}

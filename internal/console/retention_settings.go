@@ -32,6 +32,8 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, v *visit, 
 		"Types": s.AccountTypes, "CanManage": v.can(stele.PermSettingsManage) && s.Retention != nil,
 		"MaxRetentionDays": retention.MaxRetentionDays, "Days": strconv.Itoa(v.account.Retention(s.AccountTypes)),
 		"Custom": false, "ErrorField": "",
+		// Settings → Alerts is for settings.manage alone: others never see it.
+		"Alerts": v.can(stele.PermSettingsManage) && s.Alerts != nil,
 	}
 	for k, x := range extra {
 		data[k] = x
