@@ -44,7 +44,11 @@ type AlertThreshold struct {
 // destinations are sealed by it under the account's data key, so that the
 // store holds them as one opaque blob and the root knows nothing of them.
 type AlertRule struct {
-	ID        string
+	ID string
+	// Key is a small number the store gives the rule when it is created,
+	// never given to another: matches name their rule by it, so that the
+	// rows written with every matching event stay small.
+	Key       int64
 	AccountID int64
 	Name      string
 	Query     string
@@ -130,7 +134,7 @@ func clipText(s string, n int) string {
 // event lacks the field). Time is the event's time in Unix microseconds.
 type AlertMatch struct {
 	AccountID int64
-	RuleID    string
+	Rule      int64 // the rule's Key
 	Seq       int64
 	Time      int64
 	Group     int64
@@ -214,7 +218,7 @@ type AlertPrune struct {
 
 // AlertStore keeps alert rules, their matches, firings and deliveries.
 type AlertStore interface {
-	// CreateAlertRule stores r, setting its times; ECONFLICT if its id
+	// CreateAlertRule stores r, setting its key and times; ECONFLICT if its id
 	// exists or the account has MaxAlertRules, ENOTFOUND if the account
 	// does not exist.
 	CreateAlertRule(ctx context.Context, r *AlertRule) error
@@ -227,8 +231,10 @@ type AlertStore interface {
 	// creation time), sets UpdatedAt, and returns the rule as it was;
 	// ENOTFOUND if there is none.
 	UpdateAlertRule(ctx context.Context, r *AlertRule) (*AlertRule, error)
-	// DeleteAlertRule removes the rule and its matches and returns it as
-	// it was; ENOTFOUND if there is none. Its firings stay, as history.
+	// DeleteAlertRule removes the rule and returns it as it was; ENOTFOUND
+	// if there is none. Its firings stay, as history; its matches stay
+	// until pruned (its key is never given again, so nothing reads them as
+	// another rule's).
 	DeleteAlertRule(ctx context.Context, accountID int64, id string) (*AlertRule, error)
 	// EnabledAlertRules returns every account's enabled rules and the
 	// rule generation they are current at.
@@ -240,11 +246,12 @@ type AlertStore interface {
 	// AlertHeads returns the tree size (next seq) of each account.
 	AlertHeads(ctx context.Context, accountIDs []int64) (map[int64]int64, error)
 	// AlertMatches returns an account's matches with seq in [from, to),
-	// by seq then rule id, at most limit.
+	// by seq (an event's in the order they were stored), those of at
+	// most limit events.
 	AlertMatches(ctx context.Context, accountID, from, to int64, limit int) ([]AlertMatch, error)
 	// RuleMatches returns a rule's matches with seq below beforeSeq and
 	// time from sinceTime on, by seq: a window rebuilt.
-	RuleMatches(ctx context.Context, accountID int64, ruleID string, beforeSeq, sinceTime int64) ([]AlertMatch, error)
+	RuleMatches(ctx context.Context, accountID, ruleKey, beforeSeq, sinceTime int64) ([]AlertMatch, error)
 	// AlertCursors returns the next seq to read of each account the
 	// evaluator has read.
 	AlertCursors(ctx context.Context) (map[int64]int64, error)

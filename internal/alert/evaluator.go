@@ -20,7 +20,7 @@ const (
 	// DefaultPoll is how often the evaluator looks for matches committed
 	// by other nodes; this node's own commits wake it at once.
 	DefaultPoll = 500 * time.Millisecond
-	// matchPage is the most matches one account gives one round.
+	// matchPage is the most matching events one account gives one round.
 	matchPage = 2000
 	// pruneEvery spaces the deletions of matches no window needs.
 	pruneEvery = 30 * time.Second
@@ -54,7 +54,8 @@ type Evaluator struct {
 	Logger    *slog.Logger
 
 	gen     int64
-	rules   map[string]*ruleState
+	rules   map[string]*ruleState // by id
+	byKey   map[int64]*ruleState
 	byAcct  map[int64][]*ruleState
 	cursors map[int64]int64
 	pruned  time.Time
@@ -111,7 +112,7 @@ func (e *Evaluator) Run(ctx context.Context) error {
 
 // start reads the rules and cursors and rebuilds every window.
 func (e *Evaluator) start(ctx context.Context) error {
-	e.rules, e.byAcct, e.gen = map[string]*ruleState{}, map[int64][]*ruleState{}, -1
+	e.rules, e.byKey, e.byAcct, e.gen = map[string]*ruleState{}, map[int64]*ruleState{}, map[int64][]*ruleState{}, -1
 	cursors, err := e.Store.AlertCursors(ctx)
 	if err != nil {
 		return err
@@ -132,6 +133,7 @@ func (e *Evaluator) loadRules(ctx context.Context) error {
 		return err
 	}
 	next := map[string]*ruleState{}
+	byKey := map[int64]*ruleState{}
 	byAcct := map[int64][]*ruleState{}
 	for _, r := range rules {
 		st, ok := e.rules[r.ID]
@@ -140,10 +142,10 @@ func (e *Evaluator) loadRules(ctx context.Context) error {
 				return err
 			}
 		}
-		next[r.ID] = st
+		next[r.ID], byKey[r.Key] = st, st
 		byAcct[r.AccountID] = append(byAcct[r.AccountID], st)
 	}
-	e.rules, e.byAcct, e.gen = next, byAcct, gen
+	e.rules, e.byKey, e.byAcct, e.gen = next, byKey, byAcct, gen
 	return nil
 }
 
@@ -172,7 +174,7 @@ func (e *Evaluator) rebuild(ctx context.Context, r *stele.AlertRule) (*ruleState
 	if !ok {
 		return st, nil
 	}
-	ms, err := e.Store.RuleMatches(ctx, r.AccountID, r.ID, cursor, now.Add(-r.Threshold.Window-stele.MaxFutureSkew).UnixMicro())
+	ms, err := e.Store.RuleMatches(ctx, r.AccountID, r.Key, cursor, now.Add(-r.Threshold.Window-stele.MaxFutureSkew).UnixMicro())
 	if err != nil {
 		return nil, err
 	}
@@ -221,14 +223,11 @@ func (e *Evaluator) Round(ctx context.Context) error {
 			return err
 		}
 		to := head
-		if len(ms) == matchPage {
-			// The page may end inside one event's matches: read that
-			// event again next round, whole.
-			to = ms[len(ms)-1].Seq
-			ms = slices.DeleteFunc(ms, func(m stele.AlertMatch) bool { return m.Seq >= to })
+		if events := distinctSeqs(ms); events == matchPage {
+			to = ms[len(ms)-1].Seq + 1 // a full page: go on from there next round
 		}
 		for _, m := range ms {
-			if st := e.rules[m.RuleID]; st != nil && st.rule.AccountID == acct {
+			if st := e.byKey[m.Rule]; st != nil && st.rule.AccountID == acct {
 				st.match(m, now, round)
 			}
 		}
@@ -270,6 +269,17 @@ func (e *Evaluator) Round(ctx context.Context) error {
 		}
 	}
 	return e.recordFirings(ctx)
+}
+
+// distinctSeqs counts the events of matches ordered by seq.
+func distinctSeqs(ms []stele.AlertMatch) int {
+	n := 0
+	for i, m := range ms {
+		if i == 0 || ms[i-1].Seq != m.Seq {
+			n++
+		}
+	}
+	return n
 }
 
 // match counts one match of st's rule.

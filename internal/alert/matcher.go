@@ -131,7 +131,7 @@ type accountRules struct {
 
 type compiled struct {
 	idx     int
-	id      string
+	key     int64
 	q       stele.Query
 	groupBy string
 }
@@ -150,7 +150,7 @@ func Compile(rules []*stele.AlertRule, gen int64, now time.Time) *RuleSet {
 			ar = &accountRules{exact: map[string][]*compiled{}, prefixes: map[string][]*compiled{}}
 			set.accounts[r.AccountID] = ar
 		}
-		c := &compiled{idx: ar.n, id: r.ID, q: q}
+		c := &compiled{idx: ar.n, key: r.Key, q: q}
 		if r.Threshold != nil {
 			c.groupBy = r.Threshold.GroupBy
 		}
@@ -208,7 +208,7 @@ func (s *RuleSet) Match(dst []stele.AlertMatch, accountID int64, e *stele.Event,
 				seen[c.idx/64] |= 1 << (c.idx % 64)
 			}
 			if search.Matches(e, c.q) {
-				dst = append(dst, stele.AlertMatch{AccountID: accountID, RuleID: c.id, Time: e.Time.UnixMicro(), Group: groupToken(c.groupBy, tokens)})
+				dst = append(dst, stele.AlertMatch{AccountID: accountID, Rule: c.key, Time: e.Time.UnixMicro(), Group: groupToken(c.groupBy, tokens)})
 			}
 		}
 	}

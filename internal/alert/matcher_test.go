@@ -37,21 +37,23 @@ func TestMatchesAreStoredInTheCommitOfTheirEvents(t *testing.T) {
 	var pairs []m
 	groups := map[int64]int64{}
 	for _, x := range got {
-		pairs = append(pairs, m{x.RuleID, x.Seq})
-		if x.RuleID == fails.ID {
+		pairs = append(pairs, m{s.ruleID(t, x.Rule), x.Seq})
+		if s.ruleID(t, x.Rule) == fails.ID {
 			groups[x.Seq] = x.Group
 		} else if x.Group != 0 {
-			t.Errorf("rule %s counts no group, but its match at %d has group token %d", x.RuleID, x.Seq, x.Group)
+			t.Errorf("rule %s counts no group, but its match at %d has group token %d", s.ruleID(t, x.Rule), x.Seq, x.Group)
 		}
 	}
 	want := []m{{admins.ID, rs[1].Seq}, {fails.ID, rs[2].Seq}, {users.ID, rs[2].Seq}, {fails.ID, rs[3].Seq}, {users.ID, rs[3].Seq},
 		{fails.ID, rs[4].Seq}, {users.ID, rs[4].Seq}}
-	slices.SortFunc(want, func(a, b m) int {
+	bySeqRule := func(a, b m) int {
 		if a.seq != b.seq {
 			return int(a.seq - b.seq)
 		}
 		return strings.Compare(a.rule, b.rule)
-	})
+	}
+	slices.SortFunc(want, bySeqRule)
+	slices.SortFunc(pairs, bySeqRule)
 	if !slices.Equal(pairs, want) {
 		t.Fatalf("matches\n%v\nwant\n%v", pairs, want)
 	}
@@ -81,7 +83,7 @@ func TestSteleOwnAlertEventsMatchNoRule(t *testing.T) {
 	s.rule(t, s.acme, Input{Name: "Another", Query: "action:user.login", Destinations: webhookTo("http://127.0.0.1:1/")})
 	var rules []string
 	for _, m := range s.matches(t, s.acme) {
-		rules = append(rules, m.RuleID)
+		rules = append(rules, s.ruleID(t, m.Rule))
 	}
 	// cfg matches its own creation (it is in force when that is recorded)
 	// and Another's; Audit matches nothing.
@@ -90,7 +92,7 @@ func TestSteleOwnAlertEventsMatchNoRule(t *testing.T) {
 	}
 	// A producer's own event of that name is no loop: it matches.
 	s.ingest(t, s.acme, `{"action": "alert.fired", "category": "audit"}`)
-	if ms := s.matches(t, s.acme); len(ms) != 3 || ms[2].RuleID != all.ID {
+	if ms := s.matches(t, s.acme); len(ms) != 3 || s.ruleID(t, ms[2].Rule) != all.ID {
 		t.Fatalf("a producer's alert.fired: matches %v", ms)
 	}
 }
@@ -102,7 +104,7 @@ func TestRuleCreatedElsewhereCountsFromTheNextCommit(t *testing.T) {
 	r := other.rule(t, other.acme, Input{Name: "Admins", Query: "action:user.role_changed", Destinations: webhookTo("http://127.0.0.1:1/")})
 	rs := s.ingest(t, s.acme, `{"action": "user.role_changed"}`)
 	ms := s.matches(t, s.acme)
-	if len(ms) != 1 || ms[0].RuleID != r.ID || ms[0].Seq != rs[0].Seq {
+	if len(ms) != 1 || s.ruleID(t, ms[0].Rule) != r.ID || ms[0].Seq != rs[0].Seq {
 		t.Fatalf("after another process created a rule, the next event's matches are %v; want one of %s at seq %d", ms, r.ID, rs[0].Seq)
 	}
 	// And a rule disabled elsewhere stops matching from the next commit.
@@ -141,7 +143,7 @@ func TestIndexedMatchingAgreesWithCheckingEveryRule(t *testing.T) {
 		if len(parts) == 0 {
 			parts = append(parts, "outcome:failure")
 		}
-		rules = append(rules, &stele.AlertRule{ID: fmt.Sprintf("rul_%02d", i), AccountID: 1, Query: strings.Join(parts, " ")})
+		rules = append(rules, &stele.AlertRule{ID: fmt.Sprintf("rul_%02d", i), Key: int64(100 + i), AccountID: 1, Query: strings.Join(parts, " ")})
 	}
 	set := Compile(rules, 1, time.Now())
 	for i := range 2000 {
@@ -150,11 +152,11 @@ func TestIndexedMatchingAgreesWithCheckingEveryRule(t *testing.T) {
 			Time: time.Unix(int64(i), 0)}
 		var got []string
 		for _, m := range set.Match(nil, 1, e, seal.RowTokens{}) {
-			got = append(got, m.RuleID)
+			got = append(got, fmt.Sprintf("rul_%02d", m.Rule-100))
 		}
 		var want []string
 		for _, rule := range rules {
-			if q := set.accounts[1].query(rule.ID); search.Matches(e, q) {
+			if q := set.accounts[1].query(rule.Key); search.Matches(e, q) {
 				want = append(want, rule.ID)
 			}
 		}
@@ -165,11 +167,11 @@ func TestIndexedMatchingAgreesWithCheckingEveryRule(t *testing.T) {
 	}
 }
 
-// query returns the compiled query of rule id, for the test.
-func (ar *accountRules) query(id string) stele.Query {
+// query returns the compiled query of the rule with key, for the test.
+func (ar *accountRules) query(key int64) stele.Query {
 	for _, cs := range [][]*compiled{ar.always} {
 		for _, c := range cs {
-			if c.id == id {
+			if c.key == key {
 				return c.q
 			}
 		}
@@ -177,11 +179,28 @@ func (ar *accountRules) query(id string) stele.Query {
 	for _, m := range []map[string][]*compiled{ar.exact, ar.prefixes} {
 		for _, cs := range m {
 			for _, c := range cs {
-				if c.id == id {
+				if c.key == key {
 					return c.q
 				}
 			}
 		}
 	}
-	panic("no rule " + id)
+	panic(fmt.Sprint("no rule ", key))
+}
+
+// ruleID returns the id of the rule with key.
+func (s *stack) ruleID(t *testing.T, key int64) string {
+	t.Helper()
+	for _, a := range []*stele.Account{s.acme, s.beta} {
+		rs, err := s.db.AlertRules(t.Context(), a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Key == key {
+				return r.ID
+			}
+		}
+	}
+	return fmt.Sprint("key ", key)
 }

@@ -122,7 +122,7 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func (s *stack) jobs(t *testing.T, smtp notify.SMTPConfig, backoff notify.Backoff) *jobs {
+func (s *stack) jobs(t testing.TB, smtp notify.SMTPConfig, backoff notify.Backoff) *jobs {
 	t.Helper()
 	clk := &clock{}
 	n, err := notify.New(notify.Config{ConsoleURL: "https://stele.example.com", URLPolicy: loopbackPolicy, SMTP: smtp,

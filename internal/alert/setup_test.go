@@ -38,7 +38,7 @@ var testMaster = func() *seal.MasterKey {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newStack(t *testing.T) *stack {
+func newStack(t testing.TB) *stack {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "stele.db")
 	s := openStack(t, file)
@@ -58,7 +58,7 @@ func newStack(t *testing.T) *stack {
 }
 
 // openStack opens another data path on file, as a second process would.
-func openStack(t *testing.T, file string) *stack {
+func openStack(t testing.TB, file string) *stack {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), file)
 	if err != nil {

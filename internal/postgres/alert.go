@@ -25,19 +25,20 @@ func (t *appendTx) AlertRuleGeneration(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// InsertAlertMatches inserts the commit's rule matches in one statement.
+// InsertAlertMatches inserts the commit's rule matches, one row per event,
+// in one statement.
 func (t *appendTx) InsertAlertMatches(ctx context.Context, matches []stele.AlertMatch) error {
 	if len(matches) == 0 {
 		return nil
 	}
-	n := len(matches)
-	acct, seq, tm, grp := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	rule := make([]string, n)
-	for i, m := range matches {
-		acct[i], seq[i], rule[i], tm[i], grp[i] = m.AccountID, m.Seq, m.RuleID, m.Time, m.Group
+	rows := sqlstore.PackMatches(matches)
+	n := len(rows)
+	acct, seq, tm, rules := make([]int64, n), make([]int64, n), make([]int64, n), make([][]byte, n)
+	for i, r := range rows {
+		acct[i], seq[i], tm[i], rules[i] = r.AccountID, r.Seq, r.Time, r.Rules
 	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO alert_matches (account_id, seq, rule_id, time, grp)
-		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[])`, acct, seq, rule, tm, grp)
+	_, err := t.tx.Exec(ctx, `INSERT INTO alert_matches (account_id, seq, time, rules)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[])`, acct, seq, tm, rules)
 	if isUnique(err) {
 		return stele.Errorf(stele.ECONFLICT, "an alert match of account %d at seq %d exists", matches[0].AccountID, matches[0].Seq)
 	}
@@ -70,8 +71,12 @@ func (db *DB) CreateAlertRule(ctx context.Context, r *stele.AlertRule) error {
 		if n >= stele.MaxAlertRules {
 			return stele.Errorf(stele.ECONFLICT, "the account has %d alert rules, the most it may have", n)
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO alert_rules (`+sqlstore.AlertRuleColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, sqlstore.AlertRuleArgs(&rule)...)
+		if err := tx.QueryRow(ctx, `UPDATE alert_rule_generation SET next_key = next_key + 1 WHERE id = 1
+			RETURNING next_key - 1`).Scan(&rule.Key); err != nil {
+			return fmt.Errorf("postgres: create alert rule: %w", mapErr(err))
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO alert_rules (`+sqlstore.AlertRuleColumns+`, key)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, append(sqlstore.AlertRuleArgs(&rule), rule.Key)...)
 		switch {
 		case isUnique(err):
 			return stele.Errorf(stele.ECONFLICT, "alert rule %q already exists", r.ID)
@@ -83,14 +88,14 @@ func (db *DB) CreateAlertRule(ctx context.Context, r *stele.AlertRule) error {
 	if err != nil {
 		return err
 	}
-	r.CreatedAt, r.UpdatedAt = now, now
+	r.CreatedAt, r.UpdatedAt, r.Key = now, now, rule.Key
 	return nil
 }
 
 // AlertRule returns an account's rule.
 func (db *DB) AlertRule(ctx context.Context, accountID int64, id string) (*stele.AlertRule, error) {
 	r, err := sqlstore.ScanAlertRule(db.pool.QueryRow(ctx,
-		`SELECT `+sqlstore.AlertRuleColumns+` FROM alert_rules WHERE account_id = $1 AND id = $2`, accountID, id))
+		`SELECT `+sqlstore.AlertRuleSelect+` FROM alert_rules WHERE account_id = $1 AND id = $2`, accountID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("alert rule %q not found", id)
 	}
@@ -102,7 +107,7 @@ func (db *DB) AlertRule(ctx context.Context, accountID int64, id string) (*stele
 
 // AlertRules returns an account's rules, oldest first.
 func (db *DB) AlertRules(ctx context.Context, accountID int64) ([]*stele.AlertRule, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+sqlstore.AlertRuleColumns+` FROM alert_rules WHERE account_id = $1
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlstore.AlertRuleSelect+` FROM alert_rules WHERE account_id = $1
 		ORDER BY created_at, id COLLATE "C"`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: alert rules: %w", mapErr(err))
@@ -121,7 +126,7 @@ func (db *DB) UpdateAlertRule(ctx context.Context, r *stele.AlertRule) (*stele.A
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		var err error
 		before, err = sqlstore.ScanAlertRule(tx.QueryRow(ctx,
-			`SELECT `+sqlstore.AlertRuleColumns+` FROM alert_rules WHERE account_id = $1 AND id = $2 FOR UPDATE`, r.AccountID, r.ID))
+			`SELECT `+sqlstore.AlertRuleSelect+` FROM alert_rules WHERE account_id = $1 AND id = $2 FOR UPDATE`, r.AccountID, r.ID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("alert rule %q not found", r.ID)
 		}
@@ -143,21 +148,18 @@ func (db *DB) UpdateAlertRule(ctx context.Context, r *stele.AlertRule) (*stele.A
 	return before, err
 }
 
-// DeleteAlertRule removes the rule and its matches.
+// DeleteAlertRule removes the rule; its matches wait for the pruning.
 func (db *DB) DeleteAlertRule(ctx context.Context, accountID int64, id string) (*stele.AlertRule, error) {
 	var before *stele.AlertRule
 	err := db.tx(ctx, func(tx pgx.Tx) error {
 		var err error
 		before, err = sqlstore.ScanAlertRule(tx.QueryRow(ctx,
-			`DELETE FROM alert_rules WHERE account_id = $1 AND id = $2 RETURNING `+sqlstore.AlertRuleColumns, accountID, id))
+			`DELETE FROM alert_rules WHERE account_id = $1 AND id = $2 RETURNING `+sqlstore.AlertRuleSelect, accountID, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("alert rule %q not found", id)
 		}
 		if err != nil {
 			return fmt.Errorf("postgres: delete alert rule: %w", mapErr(err))
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM alert_matches WHERE account_id = $1 AND rule_id = $2`, accountID, id); err != nil {
-			return fmt.Errorf("postgres: delete alert rule matches: %w", mapErr(err))
 		}
 		return nil
 	})
@@ -175,7 +177,7 @@ func (db *DB) EnabledAlertRules(ctx context.Context) ([]*stele.AlertRule, int64,
 		if err := tx.QueryRow(ctx, `SELECT n FROM alert_rule_generation WHERE id = 1`).Scan(&gen); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT `+sqlstore.AlertRuleColumns+` FROM alert_rules WHERE enabled
+		rows, err := tx.Query(ctx, `SELECT `+sqlstore.AlertRuleSelect+` FROM alert_rules WHERE enabled
 			ORDER BY account_id, created_at, id COLLATE "C"`)
 		if err != nil {
 			return err
@@ -219,28 +221,31 @@ func (db *DB) AlertHeads(ctx context.Context, accountIDs []int64) (map[int64]int
 
 // AlertMatches returns an account's matches with seq in [from, to).
 func (db *DB) AlertMatches(ctx context.Context, accountID, from, to int64, limit int) ([]stele.AlertMatch, error) {
-	return db.queryMatches(ctx, `SELECT account_id, seq, rule_id, time, grp FROM alert_matches
-		WHERE account_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq, rule_id LIMIT $4`, accountID, from, to, limit)
+	return db.queryMatches(ctx, 0, `SELECT account_id, seq, time, rules FROM alert_matches
+		WHERE account_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq LIMIT $4`, accountID, from, to, limit)
 }
 
 // RuleMatches returns a rule's matches below beforeSeq from sinceTime on.
-func (db *DB) RuleMatches(ctx context.Context, accountID int64, ruleID string, beforeSeq, sinceTime int64) ([]stele.AlertMatch, error) {
-	return db.queryMatches(ctx, `SELECT account_id, seq, rule_id, time, grp FROM alert_matches
-		WHERE account_id = $1 AND rule_id = $2 AND seq < $3 AND time >= $4 ORDER BY seq`, accountID, ruleID, beforeSeq, sinceTime)
+func (db *DB) RuleMatches(ctx context.Context, accountID, ruleKey, beforeSeq, sinceTime int64) ([]stele.AlertMatch, error) {
+	return db.queryMatches(ctx, ruleKey, `SELECT account_id, seq, time, rules FROM alert_matches
+		WHERE account_id = $1 AND seq < $2 AND time >= $3 ORDER BY seq`, accountID, beforeSeq, sinceTime)
 }
 
-func (db *DB) queryMatches(ctx context.Context, query string, args ...any) ([]stele.AlertMatch, error) {
+// queryMatches reads rows of alert_matches, unpacked, those of rule key
+// only when key is not zero.
+func (db *DB) queryMatches(ctx context.Context, key int64, query string, args ...any) ([]stele.AlertMatch, error) {
 	rows, err := db.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: alert matches: %w", mapErr(err))
 	}
 	var (
-		out []stele.AlertMatch
-		m   stele.AlertMatch
+		out           []stele.AlertMatch
+		acct, seq, tm int64
+		rules         []byte
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&m.AccountID, &m.Seq, &m.RuleID, &m.Time, &m.Group}, func() error {
-		out = append(out, m)
-		return nil
+	if _, err := pgx.ForEachRow(rows, []any{&acct, &seq, &tm, &rules}, func() error {
+		out, err = sqlstore.UnpackMatches(out, acct, seq, tm, rules, key)
+		return err
 	}); err != nil {
 		return nil, fmt.Errorf("postgres: alert matches: %w", mapErr(err))
 	}

@@ -29,8 +29,12 @@ func (db *DB) CreateAlertRule(ctx context.Context, r *stele.AlertRule) error {
 		if n >= stele.MaxAlertRules {
 			return stele.Errorf(stele.ECONFLICT, "the account has %d alert rules, the most it may have", n)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO alert_rules (`+sqlstore.AlertRuleColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sqlstore.AlertRuleArgs(&rule)...)
+		if err := tx.QueryRowContext(ctx, `UPDATE alert_rule_generation SET next_key = next_key + 1 WHERE id = 1
+			RETURNING next_key - 1`).Scan(&rule.Key); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO alert_rules (`+sqlstore.AlertRuleColumns+`, key)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, append(sqlstore.AlertRuleArgs(&rule), rule.Key)...)
 		return err
 	})
 	switch {
@@ -43,14 +47,14 @@ func (db *DB) CreateAlertRule(ctx context.Context, r *stele.AlertRule) error {
 	case err != nil:
 		return fmt.Errorf("sqlite: create alert rule: %w", mapErr(err))
 	}
-	r.CreatedAt, r.UpdatedAt = now, now
+	r.CreatedAt, r.UpdatedAt, r.Key = now, now, rule.Key
 	return nil
 }
 
 // AlertRule returns an account's rule.
 func (db *DB) AlertRule(ctx context.Context, accountID int64, id string) (*stele.AlertRule, error) {
 	r, err := sqlstore.ScanAlertRule(db.reader.QueryRowContext(ctx,
-		`SELECT `+sqlstore.AlertRuleColumns+` FROM alert_rules WHERE account_id = ? AND id = ?`, accountID, id))
+		`SELECT `+sqlstore.AlertRuleSelect+` FROM alert_rules WHERE account_id = ? AND id = ?`, accountID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("alert rule %q not found", id)
 	}
@@ -62,7 +66,7 @@ func (db *DB) AlertRule(ctx context.Context, accountID int64, id string) (*stele
 
 // AlertRules returns an account's rules, oldest first.
 func (db *DB) AlertRules(ctx context.Context, accountID int64) ([]*stele.AlertRule, error) {
-	return db.queryRules(ctx, `SELECT `+sqlstore.AlertRuleColumns+` FROM alert_rules WHERE account_id = ? ORDER BY created_at, id`, accountID)
+	return db.queryRules(ctx, `SELECT `+sqlstore.AlertRuleSelect+` FROM alert_rules WHERE account_id = ? ORDER BY created_at, id`, accountID)
 }
 
 func (db *DB) queryRules(ctx context.Context, query string, args ...any) ([]*stele.AlertRule, error) {
@@ -92,7 +96,7 @@ func (db *DB) UpdateAlertRule(ctx context.Context, r *stele.AlertRule) (*stele.A
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		var err error
 		before, err = sqlstore.ScanAlertRule(tx.QueryRowContext(ctx,
-			`SELECT `+sqlstore.AlertRuleColumns+` FROM alert_rules WHERE account_id = ? AND id = ?`, r.AccountID, r.ID))
+			`SELECT `+sqlstore.AlertRuleSelect+` FROM alert_rules WHERE account_id = ? AND id = ?`, r.AccountID, r.ID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("alert rule %q not found", r.ID)
 		}
@@ -114,13 +118,13 @@ func (db *DB) UpdateAlertRule(ctx context.Context, r *stele.AlertRule) (*stele.A
 	return before, err
 }
 
-// DeleteAlertRule removes the rule and its matches.
+// DeleteAlertRule removes the rule; its matches wait for the pruning.
 func (db *DB) DeleteAlertRule(ctx context.Context, accountID int64, id string) (*stele.AlertRule, error) {
 	var before *stele.AlertRule
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		var err error
 		before, err = sqlstore.ScanAlertRule(tx.QueryRowContext(ctx,
-			`SELECT `+sqlstore.AlertRuleColumns+` FROM alert_rules WHERE account_id = ? AND id = ?`, accountID, id))
+			`SELECT `+sqlstore.AlertRuleSelect+` FROM alert_rules WHERE account_id = ? AND id = ?`, accountID, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("alert rule %q not found", id)
 		}
@@ -129,9 +133,6 @@ func (db *DB) DeleteAlertRule(ctx context.Context, accountID int64, id string) (
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM alert_rules WHERE account_id = ? AND id = ?`, accountID, id); err != nil {
 			return fmt.Errorf("sqlite: delete alert rule: %w", mapErr(err))
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM alert_matches WHERE account_id = ? AND rule_id = ?`, accountID, id); err != nil {
-			return fmt.Errorf("sqlite: delete alert rule matches: %w", mapErr(err))
 		}
 		return nil
 	})
@@ -150,7 +151,7 @@ func (db *DB) EnabledAlertRules(ctx context.Context) ([]*stele.AlertRule, int64,
 	if err := tx.QueryRowContext(ctx, `SELECT n FROM alert_rule_generation WHERE id = 1`).Scan(&gen); err != nil {
 		return nil, 0, fmt.Errorf("sqlite: alert rule generation: %w", mapErr(err))
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+sqlstore.AlertRuleColumns+` FROM alert_rules WHERE enabled ORDER BY account_id, created_at, id`)
+	rows, err := tx.QueryContext(ctx, `SELECT `+sqlstore.AlertRuleSelect+` FROM alert_rules WHERE enabled ORDER BY account_id, created_at, id`)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: enabled alert rules: %w", mapErr(err))
 	}
@@ -213,17 +214,19 @@ func (db *DB) AlertHeads(ctx context.Context, accountIDs []int64) (map[int64]int
 
 // AlertMatches returns an account's matches with seq in [from, to).
 func (db *DB) AlertMatches(ctx context.Context, accountID, from, to int64, limit int) ([]stele.AlertMatch, error) {
-	return db.queryMatches(ctx, `SELECT account_id, seq, rule_id, time, grp FROM alert_matches
-		WHERE account_id = ? AND seq >= ? AND seq < ? ORDER BY seq, rule_id LIMIT ?`, accountID, from, to, limit)
+	return db.queryMatches(ctx, 0, `SELECT account_id, seq, time, rules FROM alert_matches
+		WHERE account_id = ? AND seq >= ? AND seq < ? ORDER BY seq LIMIT ?`, accountID, from, to, limit)
 }
 
 // RuleMatches returns a rule's matches below beforeSeq from sinceTime on.
-func (db *DB) RuleMatches(ctx context.Context, accountID int64, ruleID string, beforeSeq, sinceTime int64) ([]stele.AlertMatch, error) {
-	return db.queryMatches(ctx, `SELECT account_id, seq, rule_id, time, grp FROM alert_matches
-		WHERE account_id = ? AND rule_id = ? AND seq < ? AND time >= ? ORDER BY seq`, accountID, ruleID, beforeSeq, sinceTime)
+func (db *DB) RuleMatches(ctx context.Context, accountID, ruleKey, beforeSeq, sinceTime int64) ([]stele.AlertMatch, error) {
+	return db.queryMatches(ctx, ruleKey, `SELECT account_id, seq, time, rules FROM alert_matches
+		WHERE account_id = ? AND seq < ? AND time >= ? ORDER BY seq`, accountID, beforeSeq, sinceTime)
 }
 
-func (db *DB) queryMatches(ctx context.Context, query string, args ...any) ([]stele.AlertMatch, error) {
+// queryMatches reads rows of alert_matches, unpacked, those of rule key
+// only when key is not zero.
+func (db *DB) queryMatches(ctx context.Context, key int64, query string, args ...any) ([]stele.AlertMatch, error) {
 	rows, err := db.reader.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: alert matches: %w", mapErr(err))
@@ -231,11 +234,17 @@ func (db *DB) queryMatches(ctx context.Context, query string, args ...any) ([]st
 	defer rows.Close()
 	var out []stele.AlertMatch
 	for rows.Next() {
-		var m stele.AlertMatch
-		if err := rows.Scan(&m.AccountID, &m.Seq, &m.RuleID, &m.Time, &m.Group); err != nil {
+		var (
+			acct, seq, tm int64
+			rules         []byte
+		)
+		if err := rows.Scan(&acct, &seq, &tm, &rules); err != nil {
 			return nil, fmt.Errorf("sqlite: alert matches: %w", err)
 		}
-		out = append(out, m)
+		var err error
+		if out, err = sqlstore.UnpackMatches(out, acct, seq, tm, rules, key); err != nil {
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: alert matches: %w", mapErr(err))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
 // AlertRuleGeneration reads the rule generation in the transaction, which
@@ -20,12 +21,13 @@ func (t *appendTx) AlertRuleGeneration(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// InsertAlertMatches inserts the commit's rule matches, chunk rows per
-// statement.
-func (t *appendTx) InsertAlertMatches(ctx context.Context, matches []stele.AlertMatch) error {
+// InsertAlertMatches inserts the commit's rule matches, one row per event,
+// chunk rows per statement.
+func (t *appendTx) InsertAlertMatches(ctx context.Context, ms []stele.AlertMatch) error {
 	if t.err != nil {
 		return t.err
 	}
+	matches := sqlstore.PackMatches(ms)
 	for len(matches) > 0 {
 		n, st := 1, t.s.match1
 		if len(matches) >= chunk {
@@ -33,7 +35,7 @@ func (t *appendTx) InsertAlertMatches(ctx context.Context, matches []stele.Alert
 		}
 		args := t.args[:0]
 		for _, m := range matches[:n] {
-			args = append(args, m.AccountID, m.Seq, m.RuleID, m.Time, m.Group)
+			args = append(args, m.AccountID, m.Seq, m.Time, m.Rules)
 		}
 		t.args = args
 		if _, err := t.stmt(ctx, st).ExecContext(ctx, args...); err != nil {

@@ -56,8 +56,8 @@ func prepareAppend(ctx context.Context, w *sql.DB) (*appendStmts, error) {
 		prep(&s.idempotency1, `INSERT INTO idempotency (account_id, token, seq) VALUES (?, ?, ?)`),
 		prep(&s.generation, `SELECT n FROM api_key_generation WHERE id = 1`),
 		prep(&s.ruleGeneration, `SELECT n FROM alert_rule_generation WHERE id = 1`),
-		prep(&s.match1, `INSERT OR ROLLBACK INTO alert_matches (account_id, seq, rule_id, time, grp) VALUES `+placeholders(1, 5)),
-		prep(&s.matchN, `INSERT OR ROLLBACK INTO alert_matches (account_id, seq, rule_id, time, grp) VALUES `+placeholders(chunk, 5)),
+		prep(&s.match1, `INSERT OR ROLLBACK INTO alert_matches (account_id, seq, time, rules) VALUES `+placeholders(1, 4)),
+		prep(&s.matchN, `INSERT OR ROLLBACK INTO alert_matches (account_id, seq, time, rules) VALUES `+placeholders(chunk, 4)),
 	)
 	if err != nil {
 		s.close()

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,11 +10,15 @@ import (
 	"github.com/stele-audit/stele"
 )
 
-// AlertRuleColumns are the columns ScanAlertRule reads, in its order.
+// AlertRuleColumns are the columns AlertRuleArgs gives, in its order.
 // Durations are stored in microseconds; a rule without a threshold has
 // NULL threshold columns.
 const AlertRuleColumns = `id, account_id, name, query, threshold_count, threshold_window, group_by, cooldown, enabled,
 	destinations, created_at, updated_at`
+
+// AlertRuleSelect are the columns ScanAlertRule reads: AlertRuleColumns
+// and the key.
+const AlertRuleSelect = AlertRuleColumns + `, key`
 
 // AlertRuleArgs returns r's values in AlertRuleColumns order.
 func AlertRuleArgs(r *stele.AlertRule) []any {
@@ -37,7 +42,7 @@ func threshold(count, window *int64, groupBy string) *stele.AlertThreshold {
 	return &stele.AlertThreshold{Count: int(*count), Window: time.Duration(*window) * time.Microsecond, GroupBy: groupBy}
 }
 
-// ScanAlertRule reads a row of AlertRuleColumns.
+// ScanAlertRule reads a row of AlertRuleSelect.
 func ScanAlertRule(row Scanner) (*stele.AlertRule, error) {
 	var (
 		r                  stele.AlertRule
@@ -46,7 +51,7 @@ func ScanAlertRule(row Scanner) (*stele.AlertRule, error) {
 		cooldown, cre, upd int64
 	)
 	if err := row.Scan(&r.ID, &r.AccountID, &r.Name, &r.Query, &count, &window, &groupBy, &cooldown, &r.Enabled,
-		&r.Destinations, &cre, &upd); err != nil {
+		&r.Destinations, &cre, &upd, &r.Key); err != nil {
 		return nil, err
 	}
 	r.Threshold = threshold(count, window, groupBy)
@@ -117,6 +122,49 @@ func ScanAlertDelivery(row Scanner) (*stele.AlertDelivery, error) {
 	d.Destination, d.Attempts = int(dest), int(attempts)
 	d.NextAttempt, d.CreatedAt, d.UpdatedAt = Time(next), Time(created), Time(updated)
 	return &d, nil
+}
+
+// MatchRow is one row of alert_matches: an event's matches packed.
+type MatchRow struct {
+	AccountID, Seq, Time int64
+	Rules                []byte
+}
+
+// PackMatches groups matches by event, in the order given: one row per
+// run of matches of one (account, seq), their rules packed as varints of
+// (key, group token).
+func PackMatches(ms []stele.AlertMatch) []MatchRow {
+	var out []MatchRow
+	for _, m := range ms {
+		if n := len(out); n == 0 || out[n-1].AccountID != m.AccountID || out[n-1].Seq != m.Seq {
+			out = append(out, MatchRow{AccountID: m.AccountID, Seq: m.Seq, Time: m.Time})
+		}
+		r := &out[len(out)-1]
+		r.Rules = binary.AppendUvarint(r.Rules, uint64(m.Rule))
+		r.Rules = binary.AppendVarint(r.Rules, m.Group)
+	}
+	return out
+}
+
+// UnpackMatches appends the matches of one row to dst, keeping those of
+// rule key only when key is not zero.
+func UnpackMatches(dst []stele.AlertMatch, accountID, seq, t int64, rules []byte, key int64) ([]stele.AlertMatch, error) {
+	for len(rules) > 0 {
+		k, n := binary.Uvarint(rules)
+		if n <= 0 {
+			return dst, fmt.Errorf("alert matches of seq %d: bad rule key", seq)
+		}
+		rules = rules[n:]
+		g, n := binary.Varint(rules)
+		if n <= 0 {
+			return dst, fmt.Errorf("alert matches of seq %d: bad group", seq)
+		}
+		rules = rules[n:]
+		if key == 0 || int64(k) == key {
+			dst = append(dst, stele.AlertMatch{AccountID: accountID, Rule: int64(k), Seq: seq, Time: t, Group: g})
+		}
+	}
+	return dst, nil
 }
 
 // JoinInts is ns as stored: decimal, comma-separated.

@@ -240,20 +240,24 @@ func appendWithMatches(t *testing.T, s stele.Store, account int64, rows []stele.
 
 func testAlertMatches(t *testing.T, s stele.Store) {
 	a, b := mustAccount(t, s, "acme"), mustAccount(t, s, "beta")
+	ka, kb := mustRule(t, s, alertRule(a, "rul_a")).Key, mustRule(t, s, alertRule(a, "rul_b")).Key
+	if ka == 0 || kb == 0 || ka == kb {
+		t.Fatalf("rule keys %d and %d: want two distinct, non-zero", ka, kb)
+	}
 	var rows []stele.EventRow
 	var ms []stele.AlertMatch
 	for seq := range int64(100) {
 		rows = append(rows, eventRow(a.ID, seq))
 		if seq%3 == 0 {
-			ms = append(ms, stele.AlertMatch{AccountID: a.ID, RuleID: "rul_b", Seq: seq, Time: base + seq*1000, Group: 7})
-			ms = append(ms, stele.AlertMatch{AccountID: a.ID, RuleID: "rul_a", Seq: seq, Time: base + seq*1000})
+			ms = append(ms, stele.AlertMatch{AccountID: a.ID, Rule: kb, Seq: seq, Time: base + seq*1000, Group: 7})
+			ms = append(ms, stele.AlertMatch{AccountID: a.ID, Rule: ka, Seq: seq, Time: base + seq*1000})
 		}
 	}
 	if err := appendWithMatches(t, s, a.ID, rows, ms); err != nil {
 		t.Fatal(err)
 	}
 	// A failed append stores neither its events nor its matches.
-	bad := []stele.AlertMatch{{AccountID: b.ID, RuleID: "rul_x", Seq: 0, Time: base}}
+	bad := []stele.AlertMatch{{AccountID: b.ID, Rule: ka, Seq: 0, Time: base}}
 	badRows := []stele.EventRow{eventRow(b.ID, 0), eventRow(b.ID, 0)}
 	if err := appendWithMatches(t, s, b.ID, badRows, bad); err == nil {
 		t.Fatal("an append of a duplicate seq succeeded")
@@ -272,37 +276,37 @@ func testAlertMatches(t *testing.T, s stele.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := func(rule string, seq, grp int64) stele.AlertMatch {
-		return stele.AlertMatch{AccountID: a.ID, RuleID: rule, Seq: seq, Time: base + seq*1000, Group: grp}
+	m := func(rule, seq, grp int64) stele.AlertMatch {
+		return stele.AlertMatch{AccountID: a.ID, Rule: rule, Seq: seq, Time: base + seq*1000, Group: grp}
 	}
-	want := []stele.AlertMatch{m("rul_a", 3, 0), m("rul_b", 3, 7), m("rul_a", 6, 0), m("rul_b", 6, 7), m("rul_a", 9, 0), m("rul_b", 9, 7)}
+	want := []stele.AlertMatch{m(kb, 3, 7), m(ka, 3, 0), m(kb, 6, 7), m(ka, 6, 0), m(kb, 9, 7), m(ka, 9, 0)}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("AlertMatches [3, 10) =\n%v\nwant\n%v", got, want)
 	}
-	if got, _ := s.AlertMatches(ctx(t), a.ID, 0, 100, 3); len(got) != 3 || got[2].Seq != 3 {
-		t.Fatalf("AlertMatches with limit 3 = %v", got)
+	if got, _ := s.AlertMatches(ctx(t), a.ID, 0, 100, 3); seqsOf(got) != "[0 0 3 3 6 6]" {
+		t.Fatalf("AlertMatches with limit 3 = %v, want the matches of 3 events", got)
 	}
 	// Tenancy: beta sees none of acme's.
 	if got, _ := s.AlertMatches(ctx(t), b.ID, 0, 1000, 1000); len(got) != 0 {
 		t.Fatalf("beta reads %v", got)
 	}
-	win, err := s.RuleMatches(ctx(t), a.ID, "rul_b", 30, base+20_000)
+	win, err := s.RuleMatches(ctx(t), a.ID, kb, 30, base+20_000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if seqsOf(win) != "[21 24 27]" {
 		t.Fatalf("RuleMatches(rul_b, seq < 30, time >= +20ms) = %v, want seqs 21 24 27", seqsOf(win))
 	}
-	// A rule's deletion takes its matches with it.
-	mustRule(t, s, alertRule(a, "rul_b"))
+	if got, _ := s.RuleMatches(ctx(t), a.ID, ka, 1000, 0); len(got) != 34 {
+		t.Fatalf("rul_a has %d matches, want 34", len(got))
+	}
+	// A deleted rule's key is never given again: its matches, left for
+	// the pruning, can never count as another rule's.
 	if _, err := s.DeleteAlertRule(ctx(t), a.ID, "rul_b"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.RuleMatches(ctx(t), a.ID, "rul_b", 1000, 0); len(got) != 0 {
-		t.Fatalf("rul_b's matches outlived it: %v", seqsOf(got))
-	}
-	if got, _ := s.RuleMatches(ctx(t), a.ID, "rul_a", 1000, 0); len(got) != 34 {
-		t.Fatalf("rul_a has %d matches, want 34", len(got))
+	if kc := mustRule(t, s, alertRule(a, "rul_c")).Key; kc == ka || kc == kb {
+		t.Fatalf("a new rule got key %d again", kc)
 	}
 }
 
@@ -333,7 +337,7 @@ func testAlertRound(t *testing.T, s stele.Store) {
 	var ms []stele.AlertMatch
 	for seq := range int64(10) {
 		rows = append(rows, eventRow(a.ID, seq))
-		ms = append(ms, stele.AlertMatch{AccountID: a.ID, RuleID: "rul_a", Seq: seq, Time: base + seq*1000})
+		ms = append(ms, stele.AlertMatch{AccountID: a.ID, Rule: 1, Seq: seq, Time: base + seq*1000})
 	}
 	if err := appendWithMatches(t, s, a.ID, rows, ms); err != nil {
 		t.Fatal(err)
@@ -485,7 +489,7 @@ func testDeleteAccountAlerts(t *testing.T, s stele.Store) {
 	for _, acct := range []*stele.Account{a, b} {
 		mustRule(t, s, alertRule(acct, "rul_"+acct.Name))
 		if err := appendWithMatches(t, s, acct.ID, []stele.EventRow{eventRow(acct.ID, 0)},
-			[]stele.AlertMatch{{AccountID: acct.ID, RuleID: "rul_" + acct.Name, Seq: 0, Time: base}}); err != nil {
+			[]stele.AlertMatch{{AccountID: acct.ID, Rule: 1, Seq: 0, Time: base}}); err != nil {
 			t.Fatal(err)
 		}
 		f := firing(acct, "alr_"+acct.Name, "rul_"+acct.Name, now)

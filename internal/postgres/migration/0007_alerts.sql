@@ -4,6 +4,7 @@
 -- account's data key by the service.
 CREATE TABLE alert_rules (
 	id               text    PRIMARY KEY,
+	key              bigint  NOT NULL UNIQUE,
 	account_id       bigint  NOT NULL REFERENCES accounts (id),
 	name             text    NOT NULL,
 	query            text    NOT NULL,
@@ -23,12 +24,14 @@ CREATE INDEX alert_rules_account ON alert_rules (account_id, created_at);
 -- events reads it to confirm that the events were matched against the
 -- rules in force, so a rule changed through any node takes effect on
 -- every node's next commit. Triggers bump it, so no write path can forget.
+-- next_key gives each new rule its key, never reused.
 CREATE TABLE alert_rule_generation (
-	id integer PRIMARY KEY CHECK (id = 1),
-	n  bigint  NOT NULL
+	id       integer PRIMARY KEY CHECK (id = 1),
+	n        bigint  NOT NULL,
+	next_key bigint  NOT NULL
 );
 
-INSERT INTO alert_rule_generation (id, n) VALUES (1, 0);
+INSERT INTO alert_rule_generation (id, n, next_key) VALUES (1, 0, 1);
 
 CREATE FUNCTION bump_alert_rule_generation() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -40,19 +43,17 @@ $$;
 CREATE TRIGGER alert_rules_generation AFTER INSERT OR UPDATE OR DELETE ON alert_rules
 	FOR EACH STATEMENT EXECUTE FUNCTION bump_alert_rule_generation();
 
--- alert_matches: one row per (event, enabled rule it matched), written in
--- the transaction that stores the event, under the account's head lock, so
--- an account's matches become visible in seq order.
+-- alert_matches: one row per event that matched an enabled rule, with the
+-- rules it matched packed (see sqlite/migration/0009), written in the
+-- transaction that stores the event, under the account's head lock, so an
+-- account's matches become visible in seq order.
 CREATE TABLE alert_matches (
 	account_id bigint NOT NULL,
 	seq        bigint NOT NULL,
-	rule_id    text   NOT NULL COLLATE "C",
 	time       bigint NOT NULL,
-	grp        bigint NOT NULL,
-	PRIMARY KEY (account_id, seq, rule_id)
+	rules      bytea  NOT NULL,
+	PRIMARY KEY (account_id, seq)
 );
-
-CREATE INDEX alert_matches_rule ON alert_matches (account_id, rule_id, seq);
 
 CREATE TABLE alert_cursors (
 	account_id bigint PRIMARY KEY,

@@ -4,6 +4,7 @@
 -- webhook secret or a Slack URL.
 CREATE TABLE alert_rules (
 	id               TEXT    PRIMARY KEY,
+	key              INTEGER NOT NULL UNIQUE,
 	account_id       INTEGER NOT NULL REFERENCES accounts (id),
 	name             TEXT    NOT NULL,
 	query            TEXT    NOT NULL,
@@ -23,12 +24,14 @@ CREATE INDEX alert_rules_account ON alert_rules (account_id, created_at);
 -- events reads it to confirm that the events were matched against the
 -- rules in force, so a rule changed by any process takes effect on the
 -- next commit. Triggers bump it, so no write path can forget to.
+-- next_key gives each new rule its key, never reused.
 CREATE TABLE alert_rule_generation (
-	id INTEGER PRIMARY KEY CHECK (id = 1),
-	n  INTEGER NOT NULL
+	id       INTEGER PRIMARY KEY CHECK (id = 1),
+	n        INTEGER NOT NULL,
+	next_key INTEGER NOT NULL
 ) STRICT;
 
-INSERT INTO alert_rule_generation (id, n) VALUES (1, 0);
+INSERT INTO alert_rule_generation (id, n, next_key) VALUES (1, 0, 1);
 
 CREATE TRIGGER alert_rules_insert_generation AFTER INSERT ON alert_rules
 BEGIN
@@ -45,20 +48,21 @@ BEGIN
 	UPDATE alert_rule_generation SET n = n + 1 WHERE id = 1;
 END;
 
--- alert_matches: one row per (event, enabled rule it matched), written in
--- the transaction that stores the event. grp is the blind-index token of
--- the value the rule counts per, 0 for none. The evaluator reads them by
--- seq past its cursor and keeps them while a window may still count them.
+-- alert_matches: one row per event that matched an enabled rule, written
+-- in the transaction that stores the event. rules packs, for each rule it
+-- matched, the rule's key and the blind-index token of the value the rule
+-- counts per (0 for none), as varints (sqlstore.PackMatches): an event
+-- that matches several rules costs one small row, not one each. The
+-- evaluator reads them by seq past its cursor and keeps them while a
+-- window may still count them. A deleted rule's matches are left to the
+-- pruning: its key is never given again.
 CREATE TABLE alert_matches (
 	account_id INTEGER NOT NULL,
 	seq        INTEGER NOT NULL,
-	rule_id    TEXT    NOT NULL,
 	time       INTEGER NOT NULL,
-	grp        INTEGER NOT NULL,
-	PRIMARY KEY (account_id, seq, rule_id)
+	rules      BLOB    NOT NULL,
+	PRIMARY KEY (account_id, seq)
 ) STRICT, WITHOUT ROWID;
-
-CREATE INDEX alert_matches_rule ON alert_matches (account_id, rule_id, seq);
 
 -- alert_cursors: the next seq of each account the evaluator will read.
 CREATE TABLE alert_cursors (
