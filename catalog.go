@@ -72,6 +72,7 @@ var Catalog = map[string]string{
 	"alert_rule.created":   CategoryConfiguration,
 	"alert_rule.updated":   CategoryConfiguration,
 	"alert_rule.deleted":   CategoryConfiguration,
+	"alert_rule.tested":    CategoryConfiguration,
 	"stream.created":       CategoryConfiguration,
 	"stream.updated":       CategoryConfiguration,
 	"stream.deleted":       CategoryConfiguration,
@@ -98,13 +99,15 @@ var Catalog = map[string]string{
 	"ingest.throttled":      CategorySystem,
 
 	// audit
-	"audit_log.viewed":   CategoryAudit,
-	"audit_log.exported": CategoryAudit,
-	"stream.replayed":    CategoryAudit,
-	"audit_log.verified": CategoryAudit,
-	"audit_log.denied":   CategoryAudit,
-	"retention.purged":   CategoryAudit,
-	"checkpoint.signed":  CategoryAudit,
+	"audit_log.viewed":      CategoryAudit,
+	"audit_log.exported":    CategoryAudit,
+	"stream.replayed":       CategoryAudit,
+	"audit_log.verified":    CategoryAudit,
+	"audit_log.denied":      CategoryAudit,
+	"retention.purged":      CategoryAudit,
+	"checkpoint.signed":     CategoryAudit,
+	"alert.fired":           CategoryAudit,
+	"alert.delivery_failed": CategoryAudit,
 }
 
 // ActionPattern is the shape of every action, built-in or not.

@@ -59,6 +59,11 @@ type AppendTx interface {
 	// (APIKeyGenerationStore), to confirm that the keys the events were
 	// sent with are unchanged.
 	APIKeyGeneration(ctx context.Context) (int64, error)
+	// AlertRuleGeneration reads the alert rule generation in the
+	// transaction, to confirm that the events were matched against the
+	// rules in force; InsertAlertMatches stores what they matched.
+	AlertRuleGeneration(ctx context.Context) (int64, error)
+	InsertAlertMatches(ctx context.Context, matches []AlertMatch) error
 }
 
 // Field is a filterable field of the query language.
@@ -170,6 +175,7 @@ type Store interface {
 	SessionStore
 	LoginThrottleStore
 	StreamStore
+	AlertStore
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Size is the store's size on disk in bytes, for the metrics.

@@ -199,3 +199,24 @@ func endpoint(path string) string {
 	p, _, _ := strings.Cut(path, "?")
 	return p
 }
+
+// sendJSON sends v as the body of a request and decodes the answer into out
+// (when not nil).
+func (c *Client) sendJSON(ctx context.Context, method, path string, v, out any) error {
+	var body []byte
+	if v != nil {
+		var err error
+		if body, err = json.Marshal(v); err != nil {
+			return fmt.Errorf("%s %s: %w", method, endpoint(path), err)
+		}
+	}
+	resp, err := c.send(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer discard(resp)
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	return decodeAnswer(resp, method, path, out)
+}

@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -131,18 +129,4 @@ func (c *Client) ReplayStream(ctx context.Context, id string, after, before time
 	var r StreamReplay
 	body := map[string]time.Time{"after": after.UTC(), "before": before.UTC()}
 	return &r, c.sendJSON(ctx, http.MethodPost, "/v1/streams/"+url.PathEscape(id)+"/replay", body, &r)
-}
-
-// sendJSON sends in as a JSON body and decodes the answer into out.
-func (c *Client) sendJSON(ctx context.Context, method, path string, in, out any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	resp, err := c.send(ctx, method, path, body)
-	if err != nil {
-		return err
-	}
-	defer discard(resp)
-	return decodeAnswer(resp, method, path, out)
 }

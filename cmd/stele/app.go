@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/alert"
 	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
@@ -35,6 +36,8 @@ type app struct {
 	data  *datapath.Path
 	// streams is serve's (streams_serve.go); nil for other commands.
 	streams *serveStreams
+	// alerts matches every event this process stores against the alert rules.
+	alerts *alert.Matcher
 }
 
 // openApp opens the store named by the flags, loads the master key and
@@ -56,6 +59,8 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 	a.keyring, a.writer, a.ingest, a.search = a.data.Keyring, a.data.Writer, a.data.Ingest, a.data.Search
 	a.audit = &audit.Recorder{Sink: a.ingest, Logger: logger}
 	a.users = &users.Service{Store: a.db, Audit: a.audit}
+	a.alerts = alert.NewMatcher(db)
+	a.ingest.SetAlertMatcher(a.alerts)
 	if err := a.ensureSystemAccount(ctx); err != nil {
 		a.Close()
 		return nil, err

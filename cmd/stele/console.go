@@ -9,6 +9,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/audit"
+	"github.com/stele-audit/stele/internal/alert"
 	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/demo"
 	"github.com/stele-audit/stele/internal/retention"
@@ -16,7 +17,7 @@ import (
 
 // newConsole makes the web console on the app's store; types are the
 // account types of --account-types.
-func newConsole(a *app, logger *slog.Logger, tls bool, types []stele.AccountType) (*console.Server, error) {
+func newConsole(a *app, logger *slog.Logger, tls bool, types []stele.AccountType, rules *alert.Service) (*console.Server, error) {
 	c := &console.Server{
 		Accounts: a.db, Users: a.db, Sessions: a.db, APIKeys: a.db, Counter: a.db,
 		Search: a.search, Ingest: a.ingest, Logger: logger, TLS: tls, Secrets: a.keyring, AccountTypes: types,
@@ -24,6 +25,7 @@ func newConsole(a *app, logger *slog.Logger, tls bool, types []stele.AccountType
 		Retention: &retention.Settings{Accounts: a.db, Audit: a.audit, Types: types},
 		Audit:     a.audit,
 		Streams:   a.streams.service,
+		Alerts:    rules,
 	}
 	if a.checkpoints != nil {
 		c.Integrity = a.checkpoints.EventStatus

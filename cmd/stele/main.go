@@ -38,6 +38,7 @@ func commands() []command {
 		{"verify", "check a store, a live server or an exported bundle for tampering", runVerify},
 		{"export", "export events; --format bundle writes a verifiable bundle", runExport},
 		{"streams", "forward events to a SIEM: streams create|list|show|update|delete|replay", runStreams},
+		{"alerts", "manage a server's alert rules: alerts create|list|update|delete|test|history|templates", runAlerts},
 	}
 }
 

@@ -28,6 +28,7 @@ type serveConfig struct {
 	tlsCert, tlsKey string
 	debugAddr       string
 	metricsToken    string
+	alerts          alertFlags
 	types           []stele.AccountType
 }
 
@@ -48,6 +49,7 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go's pprof profiles on this address (off by default; keep it on loopback)")
 	readTypes := accountTypesFlag(fs)
 	fs.DurationVar(&c.retentionEvery, "retention-interval", time.Hour, "how often to purge events older than their account's retention")
+	c.alerts.register(fs)
 	fs.StringVar(&c.metricsToken, "metrics-token", "", "require this bearer token on GET /metrics (give it as STELE_METRICS_TOKEN, not on the command line)")
 	if _, err := parse(fs, args); err != nil {
 		return c, err
@@ -84,18 +86,25 @@ func (c serveConfig) run(ctx context.Context, out io.Writer) error {
 		base = "https://" + ln.Addr().String()
 	}
 	demoKey, err := c.prepare(ctx, a, out, base)
-	a.streams = newServeStreams(a)
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	a.streams = newServeStreams(a)
+	alerting, err := startAlerting(ctx, a, c.alerts, base, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer alerting.stop()
 	quotas := ingest.NewQuotas(a.db, ingest.QuotaConfig{Types: c.types})
 	a.ingest.SetQuotas(quotas)
 	srv := &api.Server{
 		Ingest: a.ingest, Search: a.search, Accounts: a.db, APIKeys: a.db, Logger: logger,
 		Ready: a.db.Ping, Checkpoints: a.checkpoints, Audit: a.audit, Streams: a.streams.service,
+		Alerts: alerting.rules,
 	}
-	con, err := newConsole(a, logger, c.tls(), c.types)
+	con, err := newConsole(a, logger, c.tls(), c.types, alerting.rules)
 	if err != nil {
 		ln.Close()
 		return err

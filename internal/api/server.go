@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/alert"
 	"github.com/stele-audit/stele/internal/apikey"
 	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/ingest"
@@ -42,6 +43,8 @@ type Server struct {
 	Audit *audit.Recorder
 	// Streams manages /v1/streams; nil answers them 503.
 	Streams *stream.Service
+	// Alerts manages alert rules (/v1/alert-rules); nil answers 503.
+	Alerts *alert.Service
 
 	keys *apikey.Cache // over APIKeys; made by Routes
 }
@@ -65,6 +68,13 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("PUT /v1/streams/{id}", s.auth(s.handleUpdateStream))
 	mux.Handle("DELETE /v1/streams/{id}", s.auth(s.handleDeleteStream))
 	mux.Handle("POST /v1/streams/{id}/replay", s.auth(s.handleReplayStream))
+	mux.Handle("POST /v1/alert-rules", s.auth(s.handleCreateAlertRule))
+	mux.Handle("GET /v1/alert-rules", s.auth(s.handleListAlertRules))
+	mux.Handle("GET /v1/alert-rules/{id}", s.auth(s.handleGetAlertRule))
+	mux.Handle("PUT /v1/alert-rules/{id}", s.auth(s.handleUpdateAlertRule))
+	mux.Handle("DELETE /v1/alert-rules/{id}", s.auth(s.handleDeleteAlertRule))
+	mux.Handle("POST /v1/alert-rules/{id}/test", s.auth(s.handleTestAlertRule))
+	mux.Handle("GET /v1/alert-rules/{id}/firings", s.auth(s.handleAlertFirings))
 	mux.HandleFunc("GET /v1/openapi.json", s.handleOpenAPI)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	// Everything else under /v1/ answers in the API's own error body, not

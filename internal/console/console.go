@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/alert"
 	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
@@ -65,6 +66,9 @@ type Server struct {
 	// Retention reads and changes the account's retention and legal hold
 	// (Settings → Retention); without it the page only shows them.
 	Retention *retention.Settings
+	// Alerts manages the account's alert rules (Settings → Alerts); nil
+	// leaves the page out.
+	Alerts *alert.Service
 	// Secrets seals users' TOTP seeds under their account's keys, so the
 	// database alone never yields a second factor.
 	Secrets SecretSealer
@@ -155,6 +159,14 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	authed("POST /admin/settings/streams/{id}", s.handleUpdateStream)
 	authed("POST /admin/settings/streams/{id}/delete", s.handleDeleteStream)
 	authed("POST /admin/settings/streams/{id}/replay", s.handleReplayStream)
+	authed("GET /admin/settings/alerts", s.handleAlerts)
+	authed("GET /admin/settings/alerts/new", s.handleNewAlertRule)
+	authed("POST /admin/settings/alerts", s.handleCreateAlertRule)
+	authed("GET /admin/settings/alerts/{id}", s.handleAlertRule)
+	authed("POST /admin/settings/alerts/{id}", s.handleUpdateAlertRule)
+	authed("POST /admin/settings/alerts/{id}/enabled", s.handleToggleAlertRule)
+	authed("POST /admin/settings/alerts/{id}/test", s.handleTestAlertRule)
+	authed("POST /admin/settings/alerts/{id}/delete", s.handleDeleteAlertRule)
 	authed("GET /admin/system", s.handleSystem)
 	authed("GET /admin/accounts", s.handleAccounts)
 	authed("POST /admin/accounts", s.handleCreateAccount)

@@ -22,12 +22,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/alert"
 	"github.com/stele-audit/stele/internal/api"
 	"github.com/stele-audit/stele/internal/apikey"
 	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
+	"github.com/stele-audit/stele/internal/notify"
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
@@ -94,9 +96,15 @@ func openSite(t testing.TB, path string, from *site) *site {
 	keyring, ing, srch := c.Keyring, c.Ingest, c.Search
 	streams, fwd := siteStreams(db, c, logger)
 	apiSrv := &api.Server{Ingest: ing, Search: srch, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping}
+	notifier, err := notify.New(notify.Config{ConsoleURL: "http://127.0.0.1", URLPolicy: notify.URLPolicy{AllowLoopbackHTTP: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := &alert.Service{Store: db, Sealer: keyring, Audit: &audit.Recorder{Sink: ing, Logger: logger},
+		Policy: notify.URLPolicy{AllowLoopbackHTTP: true}, Notifier: notifier}
 	con := &console.Server{Accounts: db, Users: db, Sessions: db, APIKeys: db, Counter: db,
 		Search: srch, Ingest: ing, Logger: logger, Secrets: keyring, Retention: &retention.Settings{Accounts: db, Audit: &audit.Recorder{Sink: ing}},
-		Throttle: db, Streams: streams}
+		Throttle: db, Streams: streams, Alerts: rules}
 	if err := con.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -488,6 +496,7 @@ func TestConsoleEndToEndInChromium(t *testing.T) {
 	})
 
 	t.Run("Streams", func(t *testing.T) { streamsInChromium(t, ctx, s, dir) })
+	t.Run("AlertRules", func(t *testing.T) { alertRulesInChromium(t, ctx, s, dir) })
 
 	t.Run("SignOut", func(t *testing.T) {
 		run(t, ctx, chromedp.Navigate(base+"/admin/audit-logs"), chromedp.WaitVisible("#sign-out", chromedp.ByQuery),
@@ -524,5 +533,13 @@ func TestConsoleEndToEndInChromium(t *testing.T) {
 		if resp.Request.URL.Path != "/login" {
 			t.Fatalf("an export without a session ended at %s", resp.Request.URL)
 		}
+	})
+
+	t.Run("MemberSeesNoAlerts", func(t *testing.T) {
+		run(t, ctx, chromedp.Navigate(base+"/admin/settings"), chromedp.WaitVisible("#settings", chromedp.ByQuery))
+		if tabs := texts(t, ctx, "#alerts-tab"); len(tabs) != 0 {
+			t.Fatal("a member sees Settings → Alerts")
+		}
+		run(t, ctx, chromedp.Navigate(base+"/admin/settings/alerts"), chromedp.WaitVisible("#forbidden", chromedp.ByQuery))
 	})
 }

@@ -33,6 +33,8 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, v *visit, 
 		"MaxRetentionDays": retention.MaxRetentionDays, "Days": strconv.Itoa(v.account.Retention(s.AccountTypes)),
 		"Custom": false, "ErrorField": "",
 		"StreamsLink": s.Streams != nil && v.can(stele.PermSettingsManage),
+		// Settings → Alerts is for settings.manage alone: others never see it.
+		"Alerts": v.can(stele.PermSettingsManage) && s.Alerts != nil,
 	}
 	for k, x := range extra {
 		data[k] = x

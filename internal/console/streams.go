@@ -100,7 +100,7 @@ func parseHeaderLines(text string) (map[string]string, error) {
 	return out, nil
 }
 
-func formOf(v *stream.View) streamForm {
+func streamFormOf(v *stream.View) streamForm {
 	d := v.Destination
 	return streamForm{Name: v.Name, Query: v.Query, Type: d.Type, Address: d.Address, TLS: d.TLS, Format: d.Format, URL: d.URL,
 		Enabled: v.Enabled, AllAccounts: v.AllAccounts, HeaderNames: d.HeaderNames}
@@ -189,7 +189,7 @@ func (s *Server) streamPage(w http.ResponseWriter, r *http.Request, v *visit, st
 		return
 	}
 	now := s.now().UTC()
-	data := map[string]any{"Stream": view, "Form": formOf(view), "Formats": streamFormats,
+	data := map[string]any{"Stream": view, "Form": streamFormOf(view), "Formats": streamFormats,
 		"Notice":      streamNotices[r.URL.Query().Get("notice")],
 		"ReplayAfter": now.Add(-time.Hour).Format("2006-01-02T15:04"), "ReplayBefore": now.Format("2006-01-02T15:04")}
 	for k, x := range extra {

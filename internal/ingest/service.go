@@ -19,7 +19,8 @@ type Service struct {
 	accounts stele.AccountStore
 	keys     *seal.Keyring
 	writer   *Writer
-	quotas   *Quotas // nil for none
+	quotas   *Quotas      // nil for none
+	alerts   AlertMatcher // nil for none
 	now      func() time.Time
 	logger   *slog.Logger
 }
@@ -67,7 +68,7 @@ func (s *Service) Ingest(ctx context.Context, p *stele.Principal, body []byte) (
 	if details != nil {
 		return nil, invalid(details...)
 	}
-	return s.append(ctx, p, events, int64(len(body)))
+	return s.append(ctx, p, events, int64(len(body)), false)
 }
 
 // Record stores events that Stele itself produces (self-audit: exports,
@@ -93,12 +94,13 @@ func (s *Service) Record(ctx context.Context, events ...stele.Event) ([]stele.Re
 	}
 	// Stele's own events are never throttled: no quota may silence the
 	// record of what Stele did.
-	return s.append(ctx, &stele.Principal{Account: stele.SystemAccount, Operator: true}, out, -1)
+	return s.append(ctx, &stele.Principal{Account: stele.SystemAccount, Operator: true}, out, -1, true)
 }
 
 // append stores events for p. bodyBytes is the size of the request they
-// came in, charged with them to their accounts' quotas; -1 for none.
-func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele.Event, bodyBytes int64) (_ []stele.Receipt, err error) {
+// came in, charged with them to their accounts' quotas; -1 for none. own
+// is set for Stele's own events (Record).
+func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele.Event, bodyBytes int64, own bool) (_ []stele.Receipt, err error) {
 	b := &batch{events: make([]*pending, len(events)), gen: p.Generation, confirm: p.HasGeneration}
 	accounts := map[string]*stele.Account{}
 	resolved := make([]*stele.Account, len(events))
@@ -150,7 +152,7 @@ func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele
 	if len(b.events) > 0 {
 		b.account = b.events[0].accountID
 	}
-	if err := s.writer.submit(ctx, b); err != nil {
+	if err := s.submitMatched(ctx, b, own); err != nil {
 		return nil, err
 	}
 	receipts := make([]stele.Receipt, len(b.events))

@@ -28,5 +28,5 @@ func (s *Service) AppendUnchecked(ctx context.Context, events ...stele.Event) ([
 		}
 		out[i] = e
 	}
-	return s.append(ctx, &stele.Principal{Account: stele.SystemAccount, Operator: true}, out, -1)
+	return s.append(ctx, &stele.Principal{Account: stele.SystemAccount, Operator: true}, out, -1, true)
 }

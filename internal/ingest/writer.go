@@ -25,6 +25,9 @@ type pending struct {
 	tokens    seal.RowTokens
 	idem      int64 // idempotency token, 0 for none
 	receipt   stele.Receipt
+	// matches are the alert rules the event matches (AlertMatcher), their
+	// Seq filled in when the commit gives the event its own.
+	matches []stele.AlertMatch
 }
 
 // batch is one caller's events; the writer commits it whole with others.
@@ -39,8 +42,15 @@ type batch struct {
 	gen     int64
 	confirm bool
 	stale   bool // the commit found the generation moved and left the batch out
-	err     error
-	done    chan struct{}
+	// matchRules is set when the events were matched against the alert
+	// rules of generation ruleGen; the commit stores them only if it reads
+	// the same, and otherwise sets rulesStale and rulesGen to what it read.
+	matchRules bool
+	ruleGen    int64
+	rulesStale bool
+	rulesGen   int64
+	err        error
+	done       chan struct{}
 }
 
 // ErrKeyChanged is the answer for a batch whose API key may have changed
@@ -202,10 +212,13 @@ func (w *Writer) commit(ctx context.Context, group []*batch) error {
 		if err := confirmKeys(ctx, tx, group); err != nil {
 			return err
 		}
+		if err := confirmRules(ctx, tx, group); err != nil {
+			return err
+		}
 		byAccount := map[int64][]*pending{}
 		var ids []int64
 		for _, b := range group {
-			if b.stale {
+			if b.stale || b.rulesStale {
 				continue
 			}
 			total += len(b.events)
@@ -217,12 +230,17 @@ func (w *Writer) commit(ctx context.Context, group []*batch) error {
 			}
 		}
 		slices.Sort(ids)
+		var matches []stele.AlertMatch
 		for _, id := range ids {
 			r, err := appendAccount(ctx, tx, id, byAccount[id], receivedAt)
 			if err != nil {
 				return err
 			}
 			replays = append(replays, r...)
+			matches = collectMatches(matches, byAccount[id])
+		}
+		if len(matches) > 0 {
+			return tx.InsertAlertMatches(ctx, matches)
 		}
 		return nil
 	})
@@ -238,6 +256,21 @@ func (w *Writer) commit(ctx context.Context, group []*batch) error {
 		w.logger.Warn("look up leaf hashes of replayed events", "err", err)
 	}
 	return nil
+}
+
+// collectMatches appends the alert matches of the events ps stored (not
+// those that replayed an idempotency key), with the seqs they were given.
+func collectMatches(dst []stele.AlertMatch, ps []*pending) []stele.AlertMatch {
+	for _, p := range ps {
+		if p.receipt.Replayed {
+			continue
+		}
+		for _, m := range p.matches {
+			m.Seq = p.event.Seq
+			dst = append(dst, m)
+		}
+	}
+	return dst
 }
 
 // confirmKeys reads the key generation in tx, once, if any batch of the

@@ -29,6 +29,8 @@ type appendStmts struct {
 	node1, nodeN   *sql.Stmt
 	idempotency1   *sql.Stmt
 	generation     *sql.Stmt
+	ruleGeneration *sql.Stmt
+	match1, matchN *sql.Stmt
 	all            []*sql.Stmt
 }
 
@@ -53,6 +55,9 @@ func prepareAppend(ctx context.Context, w *sql.DB) (*appendStmts, error) {
 		prep(&s.nodeN, `INSERT OR ROLLBACK INTO tree_nodes (account_id, level, idx, hash) VALUES `+placeholders(chunk, 4)),
 		prep(&s.idempotency1, `INSERT INTO idempotency (account_id, token, seq) VALUES (?, ?, ?)`),
 		prep(&s.generation, `SELECT n FROM api_key_generation WHERE id = 1`),
+		prep(&s.ruleGeneration, `SELECT n FROM alert_rule_generation WHERE id = 1`),
+		prep(&s.match1, `INSERT OR ROLLBACK INTO alert_matches (account_id, seq, time, rules) VALUES `+placeholders(1, 4)),
+		prep(&s.matchN, `INSERT OR ROLLBACK INTO alert_matches (account_id, seq, time, rules) VALUES `+placeholders(chunk, 4)),
 	)
 	if err != nil {
 		s.close()

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) stele.Store) {
 	runRetention(t, open)
 	runLoginThrottle(t, open)
 	runStreams(t, open)
+	runAlerts(t, open)
 }
 
 func ctx(t *testing.T) context.Context { return t.Context() }
