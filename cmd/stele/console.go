@@ -8,8 +8,8 @@ import (
 	"net/http"
 
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/alert"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/demo"
 	"github.com/stele-audit/stele/internal/retention"

@@ -33,8 +33,8 @@ import (
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
-	"github.com/stele-audit/stele/internal/users"
 	"github.com/stele-audit/stele/internal/stream"
+	"github.com/stele-audit/stele/internal/users"
 )
 
 const password = "correct horse battery staple"
