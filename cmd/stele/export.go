@@ -22,6 +22,7 @@ type exportConfig struct {
 	account string
 	query   string
 	remote  bool
+	output  string
 }
 
 func runExport(ctx context.Context, args []string, out io.Writer) error {
@@ -29,12 +30,13 @@ func runExport(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func parseExport(args []string) (exportConfig, error) {
-	fs := newFlags("export", "export --format csv|jsonl|ocsf|bundle [--data DIR --account A | --url U --key K] [QUERY] > FILE")
+	fs := newFlags("export", "export --format csv|jsonl|ocsf|bundle [--data DIR --account A | --url U --key K] [--output FILE] [QUERY]")
 	var c exportConfig
 	c.store.register(fs)
 	c.client.register(fs)
 	fs.StringVar(&c.format, "format", "csv", "csv (for spreadsheets), jsonl (JSON Lines), ocsf (JSON Lines of OCSF events, for SIEMs), or bundle (a verifiable bundle: events, checkpoint, inclusion proofs)")
 	fs.StringVar(&c.account, "account", "", "the account to export from the local store (with --data)")
+	fs.StringVar(&c.output, "output", "", "write the export to this file, whole or not at all (default: standard output, which gets nothing unless the export starts)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return c, err
@@ -56,7 +58,16 @@ func parseExport(args []string) (exportConfig, error) {
 
 // run writes the export to out and, from the local store, records it in
 // the account's log.
-func (c exportConfig) run(ctx context.Context, out io.Writer) error {
+func (c exportConfig) run(ctx context.Context, stdout io.Writer) error {
+	out, err := openExportOutput(c.output, stdout)
+	if err != nil {
+		return err
+	}
+	return out.finish(c.write(ctx, out))
+}
+
+// write writes the export to out.
+func (c exportConfig) write(ctx context.Context, out io.Writer) error {
 	if c.remote {
 		return exportRemote(ctx, c.client, c.format, c.query, out)
 	}

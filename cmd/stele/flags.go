@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,13 +19,23 @@ import (
 )
 
 // newFlags returns a FlagSet for a subcommand whose --help prints usage.
+// The flag package writes its usage into the set's own buffer, on --help
+// and on every error alike: parse prints it for --help only, and returns
+// any other problem as an error that main prints once.
 func newFlags(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(new(bytes.Buffer))
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: stele %s\n\nFlags (each also read from STELE_<FLAG>):\n", usage)
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// usageError is a problem with a command line: EINVALID, which exits 2,
+// with a pointer to the command's help.
+func usageError(fs *flag.FlagSet, err error) error {
+	return stele.Errorf(stele.EINVALID, "%v (stele %s --help lists the flags)", err, fs.Name())
 }
 
 // parse parses args into fs, letting flags follow positional arguments
@@ -35,7 +47,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		name := "STELE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := os.LookupEnv(name); ok && envErr == nil {
 			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%s: %w", name, err)
+				envErr = stele.Errorf(stele.EINVALID, "%s is not a valid --%s: %v", name, f.Name, err)
 			}
 		}
 	})
@@ -45,7 +57,13 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				if b, ok := fs.Output().(*bytes.Buffer); ok {
+					os.Stdout.Write(b.Bytes())
+				}
+				return nil, err
+			}
+			return nil, usageError(fs, err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {

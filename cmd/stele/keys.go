@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/stele-audit/stele"
@@ -34,7 +35,7 @@ func parseKeysCreate(args []string) (keysCreateConfig, error) {
 	var c keysCreateConfig
 	c.store.register(fs)
 	fs.StringVar(&c.account, "account", "", "the account the key belongs to (_system for --operator)")
-	scopes := fs.String("scopes", "events:write", "comma-separated scopes: events:write, events:read, events:export, alerts:manage, streams:manage")
+	scopes := fs.String("scopes", "", "comma-separated scopes, one or more of: "+scopeList()+" (required)")
 	fs.BoolVar(&c.operator, "operator", false, "a platform key that may write events for any account")
 	fs.StringVar(&c.name, "name", "", "a label for the key")
 	fs.BoolVar(&c.json, "json", false, "print JSON: {\"id\", \"key\"}")
@@ -44,8 +45,26 @@ func parseKeysCreate(args []string) (keysCreateConfig, error) {
 	if c.operator && c.account == "" {
 		c.account = stele.SystemAccount
 	}
-	c.scopes = apikey.ParseScopes(*scopes)
+	if c.account == "" {
+		return c, &stele.Error{Code: stele.EINVALID, Message: "--account is required", Details: []stele.FieldError{{Field: "account", Rule: "required"}}}
+	}
+	// A key that can do nothing the user meant is worse than an error: no
+	// scope is taken for granted.
+	if c.scopes = apikey.ParseScopes(*scopes); len(c.scopes) == 0 {
+		return c, &stele.Error{Code: stele.EINVALID,
+			Message: "--scopes is required: one or more of " + scopeList() + " (e.g. --scopes events:write,events:read,events:export)",
+			Details: []stele.FieldError{{Field: "scopes", Rule: "required"}}}
+	}
 	return c, nil
+}
+
+// scopeList is the scopes a key may carry, for messages and help.
+func scopeList() string {
+	names := make([]string, len(stele.Scopes))
+	for i, sc := range stele.Scopes {
+		names[i] = string(sc)
+	}
+	return strings.Join(names, ", ")
 }
 
 func (c keysCreateConfig) run(ctx context.Context, out io.Writer) error {

@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(out)
 		if len(args) == 0 {
-			return errors.New("a command is required")
+			return stele.Errorf(stele.EINVALID, "a command is required")
 		}
 		return nil
 	}
@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 	}
 	usage(os.Stderr)
-	return fmt.Errorf("unknown command %q", args[0])
+	return stele.Errorf(stele.EINVALID, "unknown command %q", args[0])
 }
 
 func usage(w io.Writer) {

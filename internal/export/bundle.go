@@ -103,7 +103,9 @@ func DecodeBundle(r io.Reader) (*Bundle, error) {
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	var b Bundle
-	if err := dec.Decode(&b); err != nil {
+	if err := dec.Decode(&b); errors.Is(err, io.EOF) {
+		return nil, stele.Errorf(stele.EINVALID, "bundle: the file is empty (an export that failed before its first event writes nothing)")
+	} else if err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
