@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/stele-audit/stele"
@@ -20,6 +22,9 @@ type StatusError struct {
 	// API's (a proxy's page), one with the code of the status and the
 	// status in its message.
 	Err *stele.Error
+	// RetryAfter is the wait the server asked for (Retry-After, on a 429
+	// or a 503), 0 when it named none.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -34,6 +39,26 @@ func (e *StatusError) Unwrap() error { return e.Err }
 // sent. Its text is the server's: characters a terminal would act on are
 // replaced, so printing an error cannot rewrite the screen.
 func statusError(resp *http.Response) *StatusError {
+	se := readStatusError(resp)
+	se.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	return se
+}
+
+// retryAfter reads a Retry-After header: whole seconds, or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(min(s, 24*3600)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), 24*time.Hour)
+	}
+	return 0
+}
+
+func readStatusError(resp *http.Response) *StatusError {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var body struct {
 		Error struct {
