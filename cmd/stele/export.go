@@ -30,7 +30,7 @@ func runExport(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func parseExport(args []string) (exportConfig, error) {
-	fs := newFlags("export", "export --format csv|jsonl|ocsf|bundle [--data DIR --account A | --url U --key K] [--output FILE] [QUERY]")
+	fs := newFlags("export", "export --format csv|jsonl|ocsf|bundle [--data DIR --account A | --url U --key K] [--output FILE] [QUERY]\n\n"+localOrRemoteHelp)
 	var c exportConfig
 	c.store.register(fs)
 	c.client.register(fs)
@@ -47,10 +47,11 @@ func parseExport(args []string) (exportConfig, error) {
 		}
 	}
 	c.query = strings.Join(pos, " ")
-	local := givenOnCommandLine(args, "data") || givenOnCommandLine(args, "db") || givenOnCommandLine(args, "account")
-	c.remote = c.client.key != "" && (!local || givenOnCommandLine(args, "url") || givenOnCommandLine(args, "key"))
+	if c.remote, err = localOrRemote(args, c.client, "data", "db", "account"); err != nil {
+		return c, err
+	}
 	if !c.remote && c.account == "" {
-		return c, &stele.Error{Code: stele.EINVALID, Message: "--account is required with the local store (or give --url and --key)",
+		return c, &stele.Error{Code: stele.EINVALID, Message: "--account is required with the local store (or give a server: --url and --key)",
 			Details: []stele.FieldError{{Field: "account", Rule: "required"}}}
 	}
 	return c, nil

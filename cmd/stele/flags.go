@@ -111,10 +111,39 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.key, "key", "", "API key")
 }
 
+// localOrRemote decides whether a command that can work on the local store
+// or on a server works on a server: the command line decides (a flag of
+// the local store — localFlags — or --url/--key given), and only when it
+// names neither does an API key in the environment (STELE_KEY, as the
+// README's tour exports it) choose the server. Naming both is an error.
+func localOrRemote(args []string, c clientFlags, localFlags ...string) (remote bool, err error) {
+	var local []string
+	for _, f := range localFlags {
+		if givenOnCommandLine(args, f) {
+			local = append(local, "--"+f)
+		}
+	}
+	remoteCLI := givenOnCommandLine(args, "url") || givenOnCommandLine(args, "key")
+	switch {
+	case len(local) > 0 && remoteCLI:
+		return false, stele.Errorf(stele.EINVALID, "%s names the local store and --url/--key a server: give one or the other", strings.Join(local, ", "))
+	case remoteCLI:
+		return true, nil
+	case len(local) > 0:
+		return false, nil
+	default:
+		return c.key != "", nil
+	}
+}
+
+// localOrRemoteHelp is what the help of a command that does both says.
+const localOrRemoteHelp = "Works on the local store when --data, --db or --account is given, on a server when --url or --key\n" +
+	"is; with neither, on the server of STELE_URL when STELE_KEY is set, else on the local store."
+
 // client returns a client of the server the flags name.
 func (c clientFlags) client() (*client.Client, error) {
 	if c.key == "" {
-		return nil, &stele.Error{Code: stele.EINVALID, Message: "an API key is required: --key or STELE_KEY",
+		return nil, &stele.Error{Code: stele.EINVALID, Message: "an API key is required with a server (--url " + c.url + "): --key or STELE_KEY",
 			Details: []stele.FieldError{{Field: "key", Rule: "required"}}}
 	}
 	// A server that takes a request and never answers is given up on; an

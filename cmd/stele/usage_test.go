@@ -128,3 +128,33 @@ func TestExportOutputIsWrittenWhole(t *testing.T) {
 		t.Fatalf("--output holds %d logins in %d bytes; standard output %d in %d bytes", logins(string(file)), len(file), logins(stdout), len(stdout))
 	}
 }
+
+// TestLocalOrRemoteIsTheCommandLinesChoice: STELE_URL and STELE_KEY in the
+// environment (as the README's tour exports them) never turn a command
+// given the local store into a remote one; a server without a key is told
+// the key is missing, not the account; naming both is refused.
+func TestLocalOrRemoteIsTheCommandLinesChoice(t *testing.T) {
+	data := t.TempDir()
+	runCLI(t, "accounts", "create", "acme", "--type", "team", "--data", data)
+	env := []string{"STELE_URL=http://127.0.0.1:9", "STELE_KEY=stele_key_0123456789abcdef_x"}
+	for _, args := range [][]string{
+		{"verify", "--account", "acme", "--data", data},
+		{"export", "--account", "acme", "--data", data, "--format", "jsonl"},
+	} {
+		if _, stderr, code := runCLIErr(t, "", env, args...); code != 0 {
+			t.Errorf("%v with a server in the environment: exit %d\n%s", args, code, stderr)
+		}
+	}
+	_, stderr, code := runCLIErr(t, "", nil, "export", "--url", "http://127.0.0.1:9", "--format", "csv")
+	if code != 2 || !strings.Contains(stderr, "an API key is required with a server") || !strings.Contains(stderr, "key: required") ||
+		strings.Contains(stderr, "--account is required") {
+		t.Errorf("export --url without a key: exit %d\n%s", code, stderr)
+	}
+	_, stderr, code = runCLIErr(t, "", nil, "export", "--data", data, "--url", "http://127.0.0.1:9")
+	if code != 2 || !strings.Contains(stderr, "give one or the other") {
+		t.Errorf("export --data --url: exit %d\n%s", code, stderr)
+	}
+	if stdout, _, _ := runCLIErr(t, "", nil, "export", "--help"); !strings.Contains(stdout, "Works on the local store when") {
+		t.Errorf("export --help does not say when it is local:\n%s", stdout)
+	}
+}

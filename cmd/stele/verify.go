@@ -37,7 +37,7 @@ func runVerify(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func parseVerify(args []string) (verifyConfig, error) {
-	fs := newFlags("verify", "verify [--data DIR | --db URL] [--account A]\n       stele verify --url U --key K [--public-key K] [--state FILE] [--samples N]\n       stele verify BUNDLE --public-key K")
+	fs := newFlags("verify", "verify [--data DIR | --db URL] [--account A]\n       stele verify --url U --key K [--public-key K] [--state FILE] [--samples N]\n       stele verify BUNDLE --public-key K\n\n"+localOrRemoteHelp)
 	var c verifyConfig
 	c.store.register(fs)
 	c.client.register(fs)
@@ -53,11 +53,11 @@ func parseVerify(args []string) (verifyConfig, error) {
 	if len(pos) == 1 {
 		c.bundle = pos[0]
 	}
-	// The command line decides between a store and a server; STELE_URL and
-	// STELE_KEY in the environment, as a client session keeps them, only
-	// when it names neither.
-	local := givenOnCommandLine(args, "data") || givenOnCommandLine(args, "db")
-	c.remote = givenOnCommandLine(args, "url") || givenOnCommandLine(args, "key") || !local && c.client.key != ""
+	if c.bundle == "" {
+		if c.remote, err = localOrRemote(args, c.client, "data", "db", "account"); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
 }
 
