@@ -22,7 +22,10 @@ const (
 	// ETHROTTLED: the account is over a quota; the same request succeeds
 	// later (Error.RetryAfter says when).
 	ETHROTTLED Code = "throttled"
-	EINTERNAL  Code = "internal"
+	// EGONE: the thing existed and was destroyed for good (an account's
+	// keys, after the account was deleted); asking again never helps.
+	EGONE     Code = "gone"
+	EINTERNAL Code = "internal"
 )
 
 // FieldError names one bad field of one event: the event's index in the
@@ -78,4 +81,11 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// KeysDestroyed is the error of any use of a deleted account's keys: they
+// were destroyed in the key store, so none of its events decrypts again,
+// whatever copy of the event store they are read from.
+func KeysDestroyed(accountID int64) *Error {
+	return Errorf(EGONE, "account keys destroyed: account %d was deleted, and none of its events can be decrypted", accountID)
 }

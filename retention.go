@@ -64,12 +64,9 @@ type Reencrypted struct {
 	Payload    []byte
 }
 
-// KeyRotationStore is what key rotation and re-encryption need beyond KeyStore.
+// KeyRotationStore is what re-encryption under a newer data key needs of
+// the event store.
 type KeyRotationStore interface {
-	KeyStore
-	// RewrapKeys replaces the wrapped form and master version of existing
-	// keys, matched by (account, purpose, version), in one transaction.
-	RewrapKeys(ctx context.Context, keys []WrappedKey) error
 	// RowsBelowKeyVersion returns up to limit of the account's rows with
 	// seq >= from sealed under a data key version older than version, by seq.
 	RowsBelowKeyVersion(ctx context.Context, accountID int64, version int, from int64, limit int) ([]EventRow, error)
@@ -79,13 +76,10 @@ type KeyRotationStore interface {
 	UpdatePayloads(ctx context.Context, rows []Reencrypted) (int64, error)
 }
 
-// AccountDeleter removes an account for good. Callers destroy the keys
-// first (crypto-shredding), then the rows, in bounded batches, then the
-// account itself.
+// AccountDeleter removes an account from the event store for good.
+// Callers destroy its keys in the KeyStore first (crypto-shredding), then
+// the rows, in bounded batches, then the account itself.
 type AccountDeleter interface {
-	// DeleteWrappedKeys removes every wrapped key of the account and
-	// returns how many there were.
-	DeleteWrappedKeys(ctx context.Context, accountID int64) (int64, error)
 	// DeleteAccountEvents deletes up to limit of the account's events and
 	// returns how many; 0 once none is left.
 	DeleteAccountEvents(ctx context.Context, accountID int64, limit int) (int64, error)

@@ -151,11 +151,43 @@ type WrappedKey struct {
 	CreatedAt     time.Time
 }
 
-// KeyStore keeps wrapped account keys.
+// KeyStore keeps the accounts' wrapped keys, apart from the event store:
+// a copy of the event store (a backup) holds no key, so once an account's
+// keys are destroyed here, no copy of its events decrypts again. Stele keeps
+// it in a SQLite file of its own or a PostgreSQL database of its own
+// (sqlite.KeyDB, postgres.KeyDB); a KMS can implement the same methods.
+//
+// Every method of an account whose keys were destroyed fails with
+// KeysDestroyed (code EGONE), and no key is ever added to it again.
 type KeyStore interface {
+	// WrappedKeys returns the account's keys by purpose and version; none
+	// (and no error) for an account that has never had keys.
 	WrappedKeys(ctx context.Context, accountID int64) ([]WrappedKey, error)
-	// AddWrappedKeys stores keys; ECONFLICT if (account, purpose, version) exists.
+	// AddWrappedKeys stores keys in one transaction; ECONFLICT, and
+	// nothing stored, if any (account, purpose, version) exists.
 	AddWrappedKeys(ctx context.Context, keys []WrappedKey) error
+	// RewrapKeys replaces the wrapped form and master version of existing
+	// keys, matched by (account, purpose, version), in one transaction.
+	RewrapKeys(ctx context.Context, keys []WrappedKey) error
+	// DestroyKeys removes every key of the account for good, leaving no
+	// copy of them in the store's live files, records that they were
+	// destroyed, and returns how many there were. Destroying an account's
+	// keys twice is no error.
+	DestroyKeys(ctx context.Context, accountID int64) (int64, error)
+	// KeyAccounts returns the accounts that hold keys, ascending.
+	KeyAccounts(ctx context.Context) ([]int64, error)
+}
+
+// LegacyKeys is the event store's part in moving the accounts' keys into
+// the KeyStore: releases before it kept the wrapped keys in the event
+// store itself.
+type LegacyKeys interface {
+	// LegacyWrappedKeys returns every wrapped key still kept in the event
+	// store; none once they were moved (DropLegacyKeys).
+	LegacyWrappedKeys(ctx context.Context) ([]WrappedKey, error)
+	// DropLegacyKeys destroys the event store's wrapped keys for good,
+	// leaving no copy in its live files.
+	DropLegacyKeys(ctx context.Context) error
 }
 
 // Store is the store Stele needs: every service interface of this package,
@@ -165,6 +197,7 @@ type KeyStore interface {
 type Store interface {
 	AccountStore
 	APIKeyGenerationStore
+	LegacyKeys
 	KeyRotationStore
 	EventStore
 	EventCounter

@@ -28,6 +28,7 @@ import (
 	"github.com/stele-audit/stele/internal/record"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // server is Stele's API on a real SQLite store behind a real listener,
@@ -51,7 +52,7 @@ func newServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	path := datapath.Start(db, master, logger, ingest.WriterConfig{})
+	path := datapath.Start(db, sqlitetest.Keys(t), master, logger, ingest.WriterConfig{})
 	sk, _, err := ledger.NewSigningKey("stele.test")
 	if err != nil {
 		t.Fatal(err)

@@ -52,7 +52,7 @@ func (c accountsDeleteConfig) run(ctx context.Context, out io.Writer) error {
 		return printJSON(out, d)
 	}
 	fmt.Fprintf(out, "deleted account %s: %d keys destroyed, %d events deleted.\n"+
-		"Backups taken before now still hold its wrapped keys: they decrypt with the master key until they age out\n"+
-		"or the master key is rotated and its old version retired (stele crypto rotate --master --retire).\n", d.Account, d.Keys, d.Events)
+		"No backup of the event store decrypts its events any more; backups of the key store taken before now\n"+
+		"still hold its keys until they age out (docs/SECURITY.md).\n", d.Account, d.Keys, d.Events)
 	return nil
 }

@@ -20,6 +20,8 @@ import (
 // app is Stele wired together on the local store.
 type app struct {
 	db stele.Store
+	// keys is the key store, apart from db (store.go).
+	keys keyStore
 	// leader decides whether this process runs the background jobs of
 	// serve: always on SQLite, one node at a time on PostgreSQL.
 	leader  stele.Leadership
@@ -50,12 +52,12 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 	if err != nil {
 		return nil, err
 	}
-	db, lead, err := openStore(ctx, sf, logger)
+	db, keys, lead, err := openStore(ctx, sf, master, logger)
 	if err != nil {
 		return nil, err
 	}
-	a := &app{db: db, leader: lead, logger: logger}
-	a.data = datapath.Start(db, master, logger, ingest.WriterConfig{})
+	a := &app{db: db, keys: keys, leader: lead, logger: logger}
+	a.data = datapath.Start(db, keys, master, logger, ingest.WriterConfig{})
 	a.keyring, a.writer, a.ingest, a.search = a.data.Keyring, a.data.Writer, a.data.Ingest, a.data.Search
 	a.audit = &audit.Recorder{Sink: a.ingest, Logger: logger}
 	a.users = &users.Service{Store: a.db, Audit: a.audit}
@@ -104,11 +106,15 @@ func (a *app) ensureSystemAccount(ctx context.Context) error {
 	return err
 }
 
-// Close stops the writer, after it has finished any commit, and closes the store.
+// Close stops the writer, after it has finished any commit, and closes the
+// stores.
 func (a *app) Close() {
 	a.data.Stop()
 	if err := a.db.Close(); err != nil {
 		a.logger.Error("close store", "err", err)
+	}
+	if err := a.keys.Close(); err != nil {
+		a.logger.Error("close key store", "err", err)
 	}
 }
 

@@ -88,7 +88,7 @@ func rotateMaster(ctx context.Context, sf storeFlags, retire, asJSON bool, out i
 		return err
 	}
 	defer a.Close()
-	rot, err := a.keyring.RotateMaster(ctx, a.db, path, retire)
+	rot, err := a.keyring.RotateMaster(ctx, a.keys, path, retire)
 	if rot.Version == 0 { // nothing was done
 		return err
 	}

@@ -91,13 +91,16 @@ func givenOnCommandLine(args []string, name string) bool {
 
 // storeFlags are the flags of commands that open the local store.
 type storeFlags struct {
-	data string
-	db   string
+	data   string
+	db     string
+	keysDB string
 }
 
 func (s *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.data, "data", "stele-data", "data directory (database, master key, signing key)")
 	fs.StringVar(&s.db, "db", "", "database: sqlite:PATH (default DATA/stele.db) or a postgres:// URL; STELE_DATABASE_URL is read too")
+	fs.StringVar(&s.keysDB, "keys-db", "", "key store, apart from the events: sqlite:PATH (default keys.db beside the database) or a postgres:// URL "+
+		"(default: the database's name with _keys, on its server, created on first start); STELE_KEYS_DATABASE_URL is read too")
 }
 
 // clientFlags are the flags of commands that talk to a server.

@@ -16,6 +16,7 @@ import (
 	"github.com/stele-audit/stele/internal/notify"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // stack is a real data path on a SQLite file in a temporary directory,
@@ -64,7 +65,7 @@ func openStack(t testing.TB, file string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := datapath.Start(db, testMaster, quietLogger(), ingest.WriterConfig{})
+	p := datapath.Start(db, sqlitetest.KeysAt(t, file+".keys"), testMaster, quietLogger(), ingest.WriterConfig{})
 	t.Cleanup(func() { p.Stop(); db.Close() })
 	m := NewMatcher(db)
 	p.Ingest.SetAlertMatcher(m)

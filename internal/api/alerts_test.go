@@ -25,6 +25,7 @@ import (
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // alertEnv is the API with alert rules, on a real SQLite store, and keys
@@ -45,7 +46,7 @@ func newAlertEnv(t *testing.T) *alertEnv {
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := datapath.Start(db, master, logger, ingest.WriterConfig{})
+	c := datapath.Start(db, sqlitetest.Keys(t), master, logger, ingest.WriterConfig{})
 	n, err := notify.New(notify.Config{ConsoleURL: "https://stele.example.com", URLPolicy: notify.URLPolicy{AllowLoopbackHTTP: true}})
 	if err != nil {
 		t.Fatal(err)

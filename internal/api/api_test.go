@@ -24,6 +24,7 @@ import (
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // env is Stele wired on a real SQLite file behind a real listener.
@@ -52,7 +53,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := datapath.Start(db, master, logger, ingest.WriterConfig{})
+	c := datapath.Start(db, sqlitetest.Keys(t), master, logger, ingest.WriterConfig{})
 	quotas := ingest.NewQuotas(db, ingest.QuotaConfig{})
 	c.Ingest.SetQuotas(quotas)
 	s := &api.Server{Ingest: c.Ingest, Search: c.Search, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping}

@@ -25,6 +25,7 @@ import (
 	"github.com/stele-audit/stele/internal/ledger"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // proofEnv is the API with tamper evidence on, behind a real listener.
@@ -44,7 +45,7 @@ func newProofEnv(t *testing.T) *proofEnv {
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := datapath.Start(db, master, logger, ingest.WriterConfig{})
+	c := datapath.Start(db, sqlitetest.Keys(t), master, logger, ingest.WriterConfig{})
 	sk, _, _ := ledger.NewSigningKey("stele.test")
 	cp := &integrity.Checkpointer{Accounts: db, Events: db, Store: db, Key: sk, OriginPrefix: "stele.test", Logger: logger}
 	s := &api.Server{Ingest: c.Ingest, Search: c.Search, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping, Checkpoints: cp}

@@ -241,6 +241,8 @@ func statusOf(code stele.Code) int {
 		return http.StatusServiceUnavailable
 	case stele.ETHROTTLED:
 		return http.StatusTooManyRequests
+	case stele.EGONE:
+		return http.StatusGone
 	default:
 		return http.StatusInternalServerError
 	}

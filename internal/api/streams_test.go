@@ -21,6 +21,7 @@ import (
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 	"github.com/stele-audit/stele/internal/stream"
 )
 
@@ -45,7 +46,7 @@ func newStreamsEnv(t *testing.T) *streamsEnv {
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := datapath.Start(db, master, logger, ingest.WriterConfig{})
+	c := datapath.Start(db, sqlitetest.Keys(t), master, logger, ingest.WriterConfig{})
 	svc := &stream.Service{Store: db, Secrets: c.Keyring, Audit: &audit.Recorder{Sink: c.Ingest, Logger: logger}}
 	s := &api.Server{Ingest: c.Ingest, Search: c.Search, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping, Streams: svc}
 	e := &streamsEnv{srv: httptest.NewServer(s.Handler()), keys: map[string]string{}, data: c, db: db, acct: map[string]*stele.Account{}}

@@ -19,6 +19,7 @@ import (
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // stack is a real data path on SQLite whose recorder keeps the receipts of
@@ -38,7 +39,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
-	path := datapath.Start(db, master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
+	path := datapath.Start(db, sqlitetest.Keys(t), master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
 	t.Cleanup(func() { path.Stop(); db.Close() })
 	for _, name := range []string{stele.SystemAccount, "acme"} {
 		if err := db.CreateAccount(ctx, &stele.Account{Name: name, Type: "team"}); err != nil {

@@ -45,10 +45,13 @@ func (s *Server) handleAuditLogs(w http.ResponseWriter, r *http.Request, v *visi
 	}
 	page, err := s.Search.Search(r.Context(), v.account, q, f.Cursor, PageSize)
 	if err != nil {
-		if stele.ErrorCode(err) == stele.EINTERNAL {
+		switch stele.ErrorCode(err) {
+		case stele.EINTERNAL:
 			s.Logger.Error("audit logs search", "account", v.account.Name, "err", err)
 			data["LoadError"] = "The events could not be loaded. The error was logged; try again in a moment."
-		} else {
+		case stele.EGONE:
+			data["LoadError"] = stele.ErrorMessage(err)
+		default:
 			data["QueryError"] = stele.ErrorMessage(err)
 		}
 		w.WriteHeader(statusFor(err))
@@ -81,6 +84,8 @@ func statusFor(err error) int {
 		return http.StatusBadRequest
 	case stele.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case stele.EGONE:
+		return http.StatusGone
 	default:
 		return http.StatusInternalServerError
 	}

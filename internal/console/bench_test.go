@@ -26,6 +26,7 @@ import (
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 	"github.com/stele-audit/stele/internal/users"
 )
 
@@ -59,7 +60,7 @@ func benchSite(b *testing.B) (*http.Client, string) {
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{9}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	stack := datapath.Start(db, master, logger, ingest.WriterConfig{})
+	stack := datapath.Start(db, sqlitetest.Keys(b), master, logger, ingest.WriterConfig{})
 	keyring, ing, srch := stack.Keyring, stack.Ingest, stack.Search
 	b.Cleanup(func() { stack.Stop(); db.Close() })
 

@@ -33,6 +33,7 @@ import (
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 	"github.com/stele-audit/stele/internal/stream"
 	"github.com/stele-audit/stele/internal/users"
 )
@@ -92,7 +93,7 @@ func openSite(t testing.TB, path string, from *site) *site {
 	}
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	c := datapath.Start(db, master, logger, ingest.WriterConfig{})
+	c := datapath.Start(db, sqlitetest.KeysAt(t, path+".keys"), master, logger, ingest.WriterConfig{})
 	keyring, ing, srch := c.Keyring, c.Ingest, c.Search
 	streams, fwd := siteStreams(db, c, logger)
 	apiSrv := &api.Server{Ingest: ing, Search: srch, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping}

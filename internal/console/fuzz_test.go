@@ -34,6 +34,7 @@ import (
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 	"github.com/stele-audit/stele/internal/users"
 )
 
@@ -79,7 +80,7 @@ func newReadSide(f *testing.F) *readSide {
 	}
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelError}))
-	path := datapath.Start(db, master, logger, ingest.WriterConfig{})
+	path := datapath.Start(db, sqlitetest.Keys(f), master, logger, ingest.WriterConfig{})
 	key, _, err := ledger.NewSigningKey("stele.fuzz")
 	if err != nil {
 		f.Fatal(err)

@@ -121,6 +121,8 @@ func (s *Server) serverError(w http.ResponseWriter, r *http.Request, v *visit, e
 		s.renderError(w, r, v, http.StatusForbidden, "Not allowed", stele.ErrorMessage(err))
 	case stele.EUNAVAILABLE:
 		s.renderError(w, r, v, http.StatusServiceUnavailable, "Busy", "Stele is busy; try again in a moment.")
+	case stele.EGONE:
+		s.renderError(w, r, v, http.StatusGone, "Gone for good", stele.ErrorMessage(err))
 	default:
 		s.Logger.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.renderError(w, r, v, http.StatusInternalServerError, "Something went wrong",

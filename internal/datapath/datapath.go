@@ -1,5 +1,5 @@
 // Package datapath wires Stele's data path on one store: the keyring that
-// unwraps the accounts' keys with the master key, the single group-commit
+// unwraps the accounts' keys (kept in the key store) with the master key, the single group-commit
 // writer, and the ingest and search services over them. The server, the
 // CLI and the tests build it the same way.
 package datapath
@@ -23,11 +23,11 @@ type Path struct {
 	cancel  context.CancelFunc
 }
 
-// Start wires the data path on db and starts its writer, which runs until
-// Stop.
-func Start(db stele.Store, master *seal.MasterKey, logger *slog.Logger, cfg ingest.WriterConfig) *Path {
+// Start wires the data path on db, with the accounts' keys in keys,
+// and starts its writer, which runs until Stop.
+func Start(db stele.Store, keys stele.KeyStore, master *seal.MasterKey, logger *slog.Logger, cfg ingest.WriterConfig) *Path {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Path{Keyring: seal.NewKeyring(master, db), cancel: cancel}
+	c := &Path{Keyring: seal.NewKeyring(master, keys), cancel: cancel}
 	c.Writer = ingest.NewWriter(ctx, db, logger, cfg)
 	c.Ingest = ingest.NewService(db, c.Keyring, c.Writer, logger)
 	c.Search = search.New(db, c.Keyring)

@@ -17,6 +17,7 @@ import (
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 	"github.com/stele-audit/stele/internal/users"
 )
 
@@ -27,7 +28,7 @@ func openStore(t *testing.T) (*sqlite.DB, *datapath.Path) {
 		t.Fatal(err)
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{4}, 32))
-	path := datapath.Start(db, master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
+	path := datapath.Start(db, sqlitetest.Keys(t), master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
 	t.Cleanup(func() { path.Stop(); db.Close() })
 	if err := db.CreateAccount(t.Context(), &stele.Account{Name: stele.SystemAccount, Type: "enterprise"}); err != nil {
 		t.Fatal(err)

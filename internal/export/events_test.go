@@ -16,6 +16,7 @@ import (
 	"github.com/stele-audit/stele/internal/query"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // TestEventsWritesTheSameWhicheverWayAFormatEncodes: export.Events, the
@@ -29,7 +30,7 @@ func TestEventsWritesTheSameWhicheverWayAFormatEncodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{3}, 32))
-	path := datapath.Start(db, master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
+	path := datapath.Start(db, sqlitetest.Keys(t), master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
 	t.Cleanup(func() { path.Stop(); db.Close() })
 	if err := db.CreateAccount(ctx, &stele.Account{Name: "acme", Type: "team"}); err != nil {
 		t.Fatal(err)

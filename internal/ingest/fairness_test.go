@@ -16,6 +16,7 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // steppedStore lets the test run the writer's commits one at a time: each
@@ -94,7 +95,7 @@ func newFairStack(t *testing.T, cfg WriterConfig) *fairStack {
 	wctx, cancel := context.WithCancel(context.Background())
 	f.w, f.stop = NewWriter(wctx, f.store, logger, cfg), cancel
 	t.Cleanup(func() { close(f.store.free); f.wg.Wait(); cancel(); f.w.Wait() })
-	f.svc = NewService(db, seal.NewKeyring(master, db), f.w, logger)
+	f.svc = NewService(db, seal.NewKeyring(master, sqlitetest.Keys(t)), f.w, logger)
 	return f
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // gatedStore holds the first Append until the gate opens, and counts them.
@@ -63,7 +64,7 @@ func newGatedStack(t *testing.T) *gatedStack {
 	wctx, cancel := context.WithCancel(ctx)
 	w := NewWriter(wctx, store, logger, WriterConfig{})
 	t.Cleanup(func() { cancel(); w.Wait() }) // before the store closes
-	return &gatedStack{db: db, acct: acct, store: store, w: w, svc: NewService(db, seal.NewKeyring(master, db), w, logger)}
+	return &gatedStack{db: db, acct: acct, store: store, w: w, svc: NewService(db, seal.NewKeyring(master, sqlitetest.Keys(t)), w, logger)}
 }
 
 func TestConcurrentBatchesShareOneCommit(t *testing.T) {

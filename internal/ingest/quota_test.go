@@ -17,6 +17,7 @@ import (
 	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // fakeClock is a settable clock.
@@ -66,7 +67,7 @@ func newQuotaStack(t *testing.T) *quotaStack {
 	wctx, cancel := context.WithCancel(ctx)
 	w := NewWriter(wctx, db, logger, WriterConfig{Now: s.clock.Now})
 	t.Cleanup(func() { cancel(); w.Wait() })
-	s.svc = NewService(db, seal.NewKeyring(master, db), w, logger)
+	s.svc = NewService(db, seal.NewKeyring(master, sqlitetest.Keys(t)), w, logger)
 	s.quotas = NewQuotas(db, QuotaConfig{Types: meteredTypes, Now: s.clock.Now})
 	s.svc.SetQuotas(s.quotas)
 	return s

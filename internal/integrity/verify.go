@@ -30,6 +30,10 @@ const (
 	KindCheckpointRoot    = "checkpoint root mismatch"
 	KindCheckpointUnknown = "checkpoint not checkable"
 	KindPurgeInvalid      = "purge statement invalid"
+	// KindKeysDestroyed: the account was deleted and its keys destroyed
+	// in the key store; its events here (a copy of the event store from
+	// before the deletion) cannot be decrypted, so they are not checked.
+	KindKeysDestroyed = "account keys destroyed"
 )
 
 // Failure is one thing a verification found wrong. Seq and Checkpoint are
@@ -142,6 +146,10 @@ func (v *StoreVerifier) verifyAccount(ctx context.Context, a *stele.Account, rep
 		return err
 	}
 	if c.keys, err = v.Keys.Account(ctx, a.ID); err != nil {
+		if stele.ErrorCode(err) == stele.EGONE {
+			c.fail(-1, -1, KindKeysDestroyed, "%s", stele.ErrorMessage(err))
+			return nil
+		}
 		return err
 	}
 	start, err := c.purgePoint(ctx)

@@ -20,6 +20,7 @@ import (
 	"github.com/stele-audit/stele/internal/ledger"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 var (
@@ -49,7 +50,7 @@ func openStack(t testing.TB, path string, key *ledger.SigningKey) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := datapath.Start(db, testMaster, testLogger, ingest.WriterConfig{})
+	c := datapath.Start(db, sqlitetest.KeysAt(t, path+".keys"), testMaster, testLogger, ingest.WriterConfig{})
 	s := &stack{db: db, keys: c.Keyring, ingest: c.Ingest,
 		cp: &integrity.Checkpointer{Accounts: db, Events: db, Store: db, Key: key, Logger: testLogger}}
 	s.stop = func() {
@@ -124,11 +125,12 @@ func baseStore(t *testing.T, key *ledger.SigningKey) string {
 	return dir
 }
 
-// copyStore copies a stopped store's file into a new directory.
+// copyStore copies a stopped store's file, and its key store, into a new
+// directory.
 func copyStore(t *testing.T, dir string) string {
 	t.Helper()
 	out := t.TempDir()
-	for _, name := range []string{"stele.db", "stele.db-wal"} {
+	for _, name := range []string{"stele.db", "stele.db-wal", "stele.db.keys", "stele.db.keys-wal"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if os.IsNotExist(err) {
 			continue

@@ -22,6 +22,7 @@ import (
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // TestRunStoresWhatItReportsOnTheRealAPI drives Stele's API on a real
@@ -35,7 +36,7 @@ func TestRunStoresWhatItReportsOnTheRealAPI(t *testing.T) {
 	defer db.Close()
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{4}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	path := datapath.Start(db, master, logger, ingest.WriterConfig{})
+	path := datapath.Start(db, sqlitetest.Keys(t), master, logger, ingest.WriterConfig{})
 	defer path.Stop()
 	srv := httptest.NewServer((&api.Server{Ingest: path.Ingest, Search: path.Search, Accounts: db, APIKeys: db, Logger: logger}).Handler())
 	defer srv.Close()

@@ -21,6 +21,7 @@ import (
 	"github.com/stele-audit/stele/internal/metrics"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // events is a Recorder that keeps what it is given.
@@ -259,7 +260,7 @@ func TestMetricsEventsAreStoredAndProducersMaySendSystemEvents(t *testing.T) {
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{4}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	stack := datapath.Start(db, master, logger, ingest.WriterConfig{})
+	stack := datapath.Start(db, sqlitetest.Keys(t), master, logger, ingest.WriterConfig{})
 	defer stack.Stop()
 	c := metrics.New(metrics.Config{Recorder: stack.Ingest, StoreSize: db.Size, Ingested: stack.Writer.Committed})
 	for i := range 12 {

@@ -18,6 +18,7 @@ import (
 	"github.com/stele-audit/stele/internal/postgres"
 	"github.com/stele-audit/stele/internal/postgres/pgtest"
 	"github.com/stele-audit/stele/internal/seal"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // BenchmarkIngestNodes runs the real ingest path (validation, blind
@@ -53,7 +54,7 @@ func benchIngest(b *testing.B, nodes, accounts, batch int) {
 			b.Fatal(err)
 		}
 		defer db.Close()
-		c := datapath.Start(db, master, logger, ingest.WriterConfig{})
+		c := datapath.Start(db, sqlitetest.Keys(b), master, logger, ingest.WriterConfig{})
 		defer c.Stop()
 		ns = append(ns, node{db, c.Ingest})
 	}

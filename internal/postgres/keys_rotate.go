@@ -14,24 +14,6 @@ var (
 	_ stele.AccountDeleter   = (*DB)(nil)
 )
 
-// RewrapKeys replaces the wrapped form and master version of existing keys.
-func (db *DB) RewrapKeys(ctx context.Context, keys []stele.WrappedKey) error {
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		for _, k := range keys {
-			tag, err := tx.Exec(ctx, `UPDATE account_keys SET wrapped = $1, master_version = $2
-				WHERE account_id = $3 AND purpose = $4 AND version = $5`,
-				sqlstore.NonNilBytes(k.Wrapped), k.MasterVersion, k.AccountID, k.Purpose, k.Version)
-			if err != nil {
-				return fmt.Errorf("postgres: rewrap keys: %w", mapErr(err))
-			}
-			if tag.RowsAffected() != 1 {
-				return notFound("account %d has no %s key version %d", k.AccountID, k.Purpose, k.Version)
-			}
-		}
-		return nil
-	})
-}
-
 // RowsBelowKeyVersion returns up to limit of the account's rows from seq
 // on that were sealed under a data key older than version.
 func (db *DB) RowsBelowKeyVersion(ctx context.Context, accountID int64, version int, from int64, limit int) ([]stele.EventRow, error) {
@@ -69,21 +51,6 @@ func (db *DB) UpdatePayloads(ctx context.Context, rows []stele.Reencrypted) (int
 		accounts, seqs, olds, news, payloads)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: update payloads: %w", mapErr(err))
-	}
-	return tag.RowsAffected(), nil
-}
-
-// DeleteWrappedKeys removes the account's wrapped keys, then vacuums the
-// table so that the dead row versions holding them are pruned from the
-// live pages. Copies in WAL archives and base backups remain until those
-// expire (docs/DEPLOY.md).
-func (db *DB) DeleteWrappedKeys(ctx context.Context, accountID int64) (int64, error) {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM account_keys WHERE account_id = $1`, accountID)
-	if err != nil {
-		return 0, fmt.Errorf("postgres: delete keys: %w", mapErr(err))
-	}
-	if _, err := db.pool.Exec(ctx, `VACUUM account_keys`); err != nil {
-		return tag.RowsAffected(), fmt.Errorf("postgres: delete keys: vacuum: %w", mapErr(err))
 	}
 	return tag.RowsAffected(), nil
 }

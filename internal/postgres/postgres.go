@@ -1,5 +1,6 @@
-// Package postgres keeps Stele's accounts, keys and events in PostgreSQL,
-// so that several stateless Stele nodes can share one database.
+// Package postgres keeps Stele's accounts and events in PostgreSQL, so that
+// several stateless Stele nodes can share one database, and the accounts'
+// keys in another database (KeyDB).
 //
 // Every node holds a pgx connection pool. Appends run in ordinary
 // READ COMMITTED transactions; the head row of each account is locked
@@ -37,7 +38,6 @@ var (
 	_ stele.AccountStore          = (*DB)(nil)
 	_ stele.APIKeyStore           = (*DB)(nil)
 	_ stele.APIKeyGenerationStore = (*DB)(nil)
-	_ stele.KeyStore              = (*DB)(nil)
 	_ stele.EventStore            = (*DB)(nil)
 )
 

@@ -28,6 +28,17 @@ func TestStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) stele.Store { return openTest(t) })
 }
 
+func TestKeyStoreContract(t *testing.T) {
+	storetest.RunKeyStore(t, func(t *testing.T) stele.KeyStore {
+		k, err := OpenKeys(t.Context(), pgtest.NewSchema(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { k.Close() })
+		return k
+	})
+}
+
 // The contract suite again with every batch of events sent by COPY, so
 // that both insert paths are held to it.
 func TestStoreContractWithCopy(t *testing.T) {

@@ -8,8 +8,11 @@ import (
 	"github.com/stele-audit/stele/internal/audit"
 )
 
-// Forgetter drops an account's cached keys (seal.Keyring does).
-type Forgetter interface{ Forget(accountID int64) }
+// KeyDestroyer destroys an account's keys in the key store and drops any
+// cached copy (seal.Keyring does).
+type KeyDestroyer interface {
+	DestroyKeys(ctx context.Context, accountID int64) (int64, error)
+}
 
 // Deletion is what deleting an account removed.
 type Deletion struct {
@@ -18,18 +21,18 @@ type Deletion struct {
 	Events  int64  `json:"events_deleted"`
 }
 
-// DeleteAccount deletes the named account for good. Its wrapped keys are
-// destroyed first, so that from that moment nothing of it decrypts, even
-// if deleting the rows is cut short; then its events go in batches of
-// batch rows, then every other row of it; _system records the deletion
-// (a failure to record it is an *audit.RecordError, the account gone).
+// DeleteAccount deletes the named account for good. Its keys are destroyed
+// in the key store first, so that from that moment nothing of it
+// decrypts, even if deleting the rows is cut short, and no copy of the
+// event store, from before the deletion or after, decrypts it either; then
+// its events go in batches of batch rows, then every other row of it;
+// _system records the deletion (a failure to record it is an
+// *audit.RecordError, the account gone).
 //
-// Crypto-shredding is only as complete as the copies of the wrapped keys:
-// a backup taken before the deletion still holds them, and with the master
-// key it still decrypts. The account is gone for good once such backups
-// have aged out or the master key they need has been rotated away
-// (stele crypto rotate --master, then retiring the old version).
-func DeleteAccount(ctx context.Context, accounts stele.AccountStore, del stele.AccountDeleter, keys Forgetter, rec *audit.Recorder,
+// Crypto-shredding is as complete as the copies of the key store: a
+// backup of the key store taken before the deletion still holds the keys
+// until it ages out (docs/SECURITY.md: keep those backups short-lived).
+func DeleteAccount(ctx context.Context, accounts stele.AccountStore, del stele.AccountDeleter, keys KeyDestroyer, rec *audit.Recorder,
 	name string, actor audit.Actor, batch int) (Deletion, error) {
 	if name == stele.SystemAccount {
 		return Deletion{}, stele.Errorf(stele.EINVALID, "the operator account %s cannot be deleted", stele.SystemAccount)
@@ -42,11 +45,8 @@ func DeleteAccount(ctx context.Context, accounts stele.AccountStore, del stele.A
 		batch = DefaultBatch
 	}
 	d := Deletion{Account: a.Name}
-	if d.Keys, err = del.DeleteWrappedKeys(ctx, a.ID); err != nil {
+	if d.Keys, err = keys.DestroyKeys(ctx, a.ID); err != nil {
 		return d, fmt.Errorf("destroy keys: %w", err)
-	}
-	if keys != nil {
-		keys.Forget(a.ID)
 	}
 	for {
 		n, err := del.DeleteAccountEvents(ctx, a.ID, batch)

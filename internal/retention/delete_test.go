@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stele-audit/stele"
@@ -14,6 +15,7 @@ import (
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 func copyFile(t *testing.T, from, to string) {
@@ -36,21 +38,35 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
+// TestDeletedAccountDoesNotDecryptEvenFromAnEarlierCopy: the keys live in
+// the key store, apart from the events; deleting the account destroys
+// them there, so a copy of the event store from before the deletion,
+// with the key store and master key as they are now, decrypts nothing of
+// the account, and says why.
 func TestDeletedAccountDoesNotDecryptEvenFromAnEarlierCopy(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
 	e.ingestAt(t, t0, t0, t0)
 	acme, _ := e.db.AccountByName(ctx, "acme")
-	wrapped, err := e.db.WrappedKeys(ctx, acme.ID)
+	wrapped, err := e.keys.WrappedKeys(ctx, acme.ID)
 	if err != nil || len(wrapped) != 2 {
 		t.Fatalf("keys %v %v", wrapped, err)
 	}
-	// A copy of the database taken before the deletion (file and WAL).
+	// The event store holds no key at all.
+	for _, sfx := range []string{"", "-wal"} {
+		b, _ := os.ReadFile(e.dbPath + sfx)
+		for _, w := range wrapped {
+			if bytes.Contains(b, w.Wrapped) {
+				t.Fatalf("wrapped %s key in the event store's %s", w.Purpose, filepath.Base(e.dbPath+sfx))
+			}
+		}
+	}
+	// Copies taken before the deletion: the event store, and the key store.
 	backup := filepath.Join(t.TempDir(), "backup.db")
-	withKeys := filepath.Join(t.TempDir(), "with-keys.db")
+	keysBackup := filepath.Join(t.TempDir(), "keys-backup.db")
 	for _, sfx := range []string{"", "-wal"} {
 		copyFile(t, e.dbPath+sfx, backup+sfx)
-		copyFile(t, e.dbPath+sfx, withKeys+sfx)
+		copyFile(t, e.keysAt+sfx, keysBackup+sfx)
 	}
 
 	d, err := retention.DeleteAccount(ctx, e.db, e.db, e.keyring, &audit.Recorder{Sink: e.svc}, "acme", audit.CLI(), 2)
@@ -63,17 +79,18 @@ func TestDeletedAccountDoesNotDecryptEvenFromAnEarlierCopy(t *testing.T) {
 	if n, _ := e.db.CountRows(ctx, acme.ID); n != 0 {
 		t.Fatalf("%d events left", n)
 	}
-	// No byte of the wrapped keys is left in the live files.
+	// No byte of the wrapped keys is left in the key store's live files.
 	for _, sfx := range []string{"", "-wal"} {
-		b, _ := os.ReadFile(e.dbPath + sfx)
+		b, _ := os.ReadFile(e.keysAt + sfx)
 		for _, w := range wrapped {
 			if bytes.Contains(b, w.Wrapped) {
-				t.Fatalf("wrapped %s key still in %s", w.Purpose, filepath.Base(e.dbPath+sfx))
+				t.Fatalf("wrapped %s key still in %s", w.Purpose, filepath.Base(e.keysAt+sfx))
 			}
 		}
 	}
 
-	// The earlier copy's rows, with the keys table as it is now: nothing opens.
+	// The earlier copy's rows, with the key store as it is now: no key is
+	// handed out for the account, not even a new one, and the error says why.
 	old, err := sqlite.Open(ctx, backup)
 	if err != nil {
 		t.Fatal(err)
@@ -83,11 +100,16 @@ func TestDeletedAccountDoesNotDecryptEvenFromAnEarlierCopy(t *testing.T) {
 	if err != nil || len(rows) < 3 {
 		t.Fatalf("backup rows %d %v", len(rows), err)
 	}
-	if _, err := old.DeleteWrappedKeys(ctx, acme.ID); err != nil { // the live keys table has none of acme's
-		t.Fatal(err)
+	ring := seal.NewKeyring(e.master, e.keys)
+	_, err = ring.Account(ctx, acme.ID)
+	if stele.ErrorCode(err) != stele.EGONE || !strings.Contains(err.Error(), "account keys destroyed") {
+		t.Fatalf("keys of the deleted account from a fresh keyring: %v; want EGONE, account keys destroyed", err)
 	}
-	ring := seal.NewKeyring(e.master, old)
-	k, err := ring.Account(ctx, acme.ID) // finds no keys, so makes new ones
+	if _, err := e.keyring.Account(ctx, acme.ID); stele.ErrorCode(err) != stele.EGONE {
+		t.Fatalf("keys of the deleted account from the running keyring: %v", err)
+	}
+	// Neither does a key made up for it open its rows.
+	k, err := seal.NewKeyring(e.master, sqlitetest.Keys(t)).Account(ctx, acme.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,20 +119,16 @@ func TestDeletedAccountDoesNotDecryptEvenFromAnEarlierCopy(t *testing.T) {
 		}
 	}
 
-	// And the honest limit: a backup that still holds the wrapped keys,
-	// with the master key, does decrypt. Shredding completes when such
-	// backups age out or that master key is retired.
-	full, err := sqlite.Open(ctx, withKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer full.Close()
-	k, err = seal.NewKeyring(e.master, full).Account(ctx, acme.ID)
+	// And the honest limit: a copy of the key store from before the
+	// deletion, with the master key, still decrypts. Shredding is complete
+	// once such copies have aged out (docs/SECURITY.md).
+	oldKeys := sqlitetest.KeysAt(t, keysBackup)
+	k, err = seal.NewKeyring(e.master, oldKeys).Account(ctx, acme.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := k.Open(rows[0].KeyVersion, rows[0].Seq, rows[0].Payload, record.AppendAD(nil, &rows[0])); err != nil {
-		t.Fatalf("a backup with its keys should still open (documented limit): %v", err)
+		t.Fatalf("a key store backup from before the deletion should still open (documented limit): %v", err)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/stele-audit/stele/internal/retention"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // clock is an injectable clock.
@@ -35,6 +36,8 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 type env struct {
 	db      *sqlite.DB
 	dbPath  string
+	keys    *sqlite.KeyDB
+	keysAt  string
 	keyring *seal.Keyring
 	master  *seal.MasterKey
 	svc     *ingest.Service
@@ -57,9 +60,11 @@ func newBenchEnv(t testing.TB) *env {
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{9}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c := &clock{t: t0}
-	stack := datapath.Start(db, master, logger, ingest.WriterConfig{Now: c.Now})
+	keysAt := filepath.Join(filepath.Dir(path), "keys.db")
+	keys := sqlitetest.KeysAt(t, keysAt)
+	stack := datapath.Start(db, keys, master, logger, ingest.WriterConfig{Now: c.Now})
 	t.Cleanup(func() { stack.Stop(); db.Close() })
-	e := &env{db: db, dbPath: path, keyring: stack.Keyring, master: master, svc: stack.Ingest, clock: c}
+	e := &env{db: db, dbPath: path, keys: keys, keysAt: keysAt, keyring: stack.Keyring, master: master, svc: stack.Ingest, clock: c}
 	for _, name := range []string{stele.SystemAccount, "acme"} {
 		if err := db.CreateAccount(ctx, &stele.Account{Name: name, Type: "free"}); err != nil {
 			t.Fatal(err)

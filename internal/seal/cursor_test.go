@@ -14,7 +14,7 @@ import (
 // another. Rotation keeps the versions a cursor may name.
 func TestCursorMACIsSharedAndBoundToAccountAndVersion(t *testing.T) {
 	ctx := context.Background()
-	store := &memKeys{}
+	store := testKeys(t)
 	msg := []byte("cursor content")
 	node1, node2 := NewKeyring(testMaster(t, 1), store), NewKeyring(testMaster(t, 1), store)
 	k1, err := node1.Account(ctx, 3)

@@ -17,7 +17,8 @@ import (
 )
 
 // Keyring hands out accounts' unwrapped keys, creating them on an account's
-// first use, and caches them. Another process may rotate an account's keys
+// first use, and caches them. The wrapped keys live in a stele.KeyStore,
+// apart from the events they open. Another process may rotate an account's keys
 // (stele crypto rotate) while this one runs: a cached account is checked
 // against the store again once it is older than RefreshEvery, and at once
 // when a payload names a key version the cache lacks.
@@ -102,6 +103,10 @@ func (r *Keyring) Account(ctx context.Context, accountID int64) (*AccountKeys, e
 // sealing blocks they cache stay warm.
 func (r *Keyring) load(ctx context.Context, accountID int64, c *cachedKeys) (*AccountKeys, error) {
 	wrapped, err := r.store.WrappedKeys(ctx, accountID)
+	if stele.ErrorCode(err) == stele.EGONE {
+		r.Forget(accountID) // deleted since they were cached (by another process, maybe)
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load account keys: %w", err)
 	}
@@ -138,6 +143,19 @@ func (r *Keyring) load(ctx context.Context, accountID int64, c *cachedKeys) (*Ac
 	}
 	r.accounts[accountID] = &cachedKeys{keys: k, loadedAt: now}
 	return k, nil
+}
+
+// DestroyKeys destroys the account's keys in the key store for good and
+// drops them from the cache: from then on none of its events decrypts, from
+// any copy of the event store, and every use of its keys fails with
+// stele.KeysDestroyed. It returns how many keys there were.
+func (r *Keyring) DestroyKeys(ctx context.Context, accountID int64) (int64, error) {
+	n, err := r.store.DestroyKeys(ctx, accountID)
+	r.Forget(accountID)
+	if err != nil {
+		return n, fmt.Errorf("destroy account keys: %w", err)
+	}
+	return n, nil
 }
 
 // Forget drops an account's keys from the cache, so the next use reloads

@@ -64,7 +64,7 @@ func (r *Keyring) Rotate(ctx context.Context, accountID int64) (Rotation, error)
 // master key version again under it, and returns how many keys changed.
 // Once it has run for every account, older master key versions can be
 // retired from the key file.
-func (r *Keyring) Rewrap(ctx context.Context, store stele.KeyRotationStore, accountIDs []int64) (int, error) {
+func (r *Keyring) Rewrap(ctx context.Context, store stele.KeyStore, accountIDs []int64) (int, error) {
 	current := r.MasterVersion()
 	n := 0
 	for _, id := range accountIDs {

@@ -7,13 +7,6 @@ import (
 	"github.com/stele-audit/stele"
 )
 
-// MasterKeyStore is what a master key rotation reads and writes: every
-// account, and the account keys it wraps.
-type MasterKeyStore interface {
-	Accounts(ctx context.Context) ([]*stele.Account, error)
-	stele.KeyRotationStore
-}
-
 // MasterRotation is what RotateMaster did.
 type MasterRotation struct {
 	Version   int  // the master key version every account key is wrapped under now
@@ -36,7 +29,7 @@ type MasterRotation struct {
 // rewritten from here), it rewraps every account key under the newest
 // version the keyring holds; the operator adds the version to the
 // environment first ("v1:…,v2:…").
-func (r *Keyring) RotateMaster(ctx context.Context, store MasterKeyStore, keyFile string, retire bool) (MasterRotation, error) {
+func (r *Keyring) RotateMaster(ctx context.Context, store stele.KeyStore, keyFile string, retire bool) (MasterRotation, error) {
 	if keyFile != "" {
 		next, err := AddMasterKeyVersion(keyFile)
 		if err != nil {
@@ -73,16 +66,13 @@ func (r *Keyring) RotateMaster(ctx context.Context, store MasterKeyStore, keyFil
 	return rot, nil
 }
 
-// rewrapAll rewraps the keys of every account, as the store lists them
-// now, under the current master key version.
-func (r *Keyring) rewrapAll(ctx context.Context, store MasterKeyStore) (int, error) {
-	accts, err := store.Accounts(ctx)
+// rewrapAll rewraps the keys of every account that holds keys in the key
+// store now (whether or not the event store still knows it) under the
+// current master key version.
+func (r *Keyring) rewrapAll(ctx context.Context, store stele.KeyStore) (int, error) {
+	ids, err := store.KeyAccounts(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("rewrap keys: %w", err)
-	}
-	ids := make([]int64, len(accts))
-	for i, a := range accts {
-		ids[i] = a.ID
 	}
 	return r.Rewrap(ctx, store, ids)
 }

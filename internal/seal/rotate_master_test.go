@@ -15,7 +15,7 @@ import (
 )
 
 // masterVersions returns the master key version of every wrapped key.
-func masterVersions(t *testing.T, db *sqlite.DB, accts ...*stele.Account) map[int]int {
+func masterVersions(t *testing.T, db *testStore, accts ...*stele.Account) map[int]int {
 	t.Helper()
 	out := map[int]int{}
 	for _, a := range accts {
@@ -113,20 +113,21 @@ func TestRotateMasterFromTheEnvironmentRewrapsUnderTheNewestVersion(t *testing.T
 // wrapping under version 1: it makes an account between the rotation's
 // first pass and the check before retiring.
 type staleServer struct {
-	*sqlite.DB
+	*sqlite.KeyDB
+	db     *testStore
 	t      *testing.T
 	calls  int
 	before *seal.Keyring
 }
 
-func (s *staleServer) Accounts(ctx context.Context) ([]*stele.Account, error) {
+func (s *staleServer) KeyAccounts(ctx context.Context) ([]int64, error) {
 	if s.calls++; s.calls == 2 {
-		late := account(s.t, s.DB, "late")
+		late := account(s.t, s.db, "late")
 		if _, err := s.before.Account(ctx, late.ID); err != nil {
 			return nil, err
 		}
 	}
-	return s.DB.Accounts(ctx)
+	return s.KeyDB.KeyAccounts(ctx)
 }
 
 func TestRotateMasterKeepsOlderVersionsWhileAServerStillUsesThem(t *testing.T) {
@@ -140,7 +141,7 @@ func TestRotateMasterKeepsOlderVersionsWhileAServerStillUsesThem(t *testing.T) {
 	if _, err := r.Account(ctx, acme.ID); err != nil {
 		t.Fatal(err)
 	}
-	store := &staleServer{DB: db, t: t, before: seal.NewKeyring(m1, db)}
+	store := &staleServer{KeyDB: db.KeyDB, db: db, t: t, before: seal.NewKeyring(m1, db)}
 	rot, err := r.RotateMaster(ctx, store, path, true)
 	if stele.ErrorCode(err) != stele.ECONFLICT || !strings.Contains(err.Error(), "a server still uses it") || rot.Retired || rot.Version != 2 {
 		t.Fatalf("%+v %v", rot, err)

@@ -28,17 +28,30 @@ func master(t *testing.T, version int, b byte) *seal.MasterKey {
 	return m
 }
 
-func openDB(t *testing.T) *sqlite.DB {
+// testStore is an event store with its key store beside it, as the
+// binary opens them.
+type testStore struct {
+	*sqlite.DB
+	*sqlite.KeyDB
+}
+
+func openDB(t *testing.T) *testStore {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "stele.db"))
+	dir := t.TempDir()
+	db, err := sqlite.Open(t.Context(), filepath.Join(dir, "stele.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return db
+	keys, err := sqlite.OpenKeys(t.Context(), filepath.Join(dir, "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.Close() })
+	return &testStore{DB: db, KeyDB: keys}
 }
 
-func account(t *testing.T, db *sqlite.DB, name string) *stele.Account {
+func account(t *testing.T, db *testStore, name string) *stele.Account {
 	t.Helper()
 	a := &stele.Account{Name: name, Type: "team"}
 	if err := db.CreateAccount(t.Context(), a); err != nil {
@@ -220,7 +233,7 @@ func TestReencryptMovesRowsToCurrentVersionKeepingLeaves(t *testing.T) {
 	db := openDB(t)
 	a := account(t, db, "acme")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := datapath.Start(db, master(t, 1, 1), logger, ingest.WriterConfig{})
+	c := datapath.Start(db.DB, db.KeyDB, master(t, 1, 1), logger, ingest.WriterConfig{})
 	t.Cleanup(c.Stop)
 	r, svc := c.Keyring, c.Ingest
 	send := func(n int) {

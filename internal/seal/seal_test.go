@@ -9,43 +9,20 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/sqlite"
 )
 
-// memKeys is an in-memory stele.KeyStore, enough to exercise the keyring;
-// the stores' own behaviour is proven by internal/storetest.
-type memKeys struct {
-	mu   sync.Mutex
-	keys []stele.WrappedKey
-}
-
-func (m *memKeys) WrappedKeys(_ context.Context, id int64) ([]stele.WrappedKey, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []stele.WrappedKey
-	for _, k := range m.keys {
-		if k.AccountID == id {
-			out = append(out, k)
-		}
+// testKeys opens a key store of its own for the test: a real SQLite one.
+func testKeys(t testing.TB) stele.KeyStore {
+	k, err := sqlite.OpenKeys(context.Background(), filepath.Join(t.TempDir(), "keys.db"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out, nil
-}
-
-func (m *memKeys) AddWrappedKeys(_ context.Context, keys []stele.WrappedKey) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, n := range keys {
-		for _, k := range m.keys {
-			if k.AccountID == n.AccountID && k.Purpose == n.Purpose && k.Version == n.Version {
-				return stele.Errorf(stele.ECONFLICT, "exists")
-			}
-		}
-	}
-	m.keys = append(m.keys, keys...)
-	return nil
+	t.Cleanup(func() { k.Close() })
+	return k
 }
 
 func testMaster(_ testing.TB, b byte) *MasterKey {
@@ -55,7 +32,7 @@ func testMaster(_ testing.TB, b byte) *MasterKey {
 
 func TestSealOpenRoundTripAndBindsAdditionalData(t *testing.T) {
 	ctx := context.Background()
-	r := NewKeyring(testMaster(t, 1), &memKeys{})
+	r := NewKeyring(testMaster(t, 1), testKeys(t))
 	k, err := r.Account(ctx, 7)
 	if err != nil {
 		t.Fatal(err)
@@ -88,13 +65,14 @@ func TestSealOpenRoundTripAndBindsAdditionalData(t *testing.T) {
 
 func TestKeysAreStoredWrappedAndSurviveReload(t *testing.T) {
 	ctx := context.Background()
-	store := &memKeys{}
+	store := testKeys(t)
 	k1, err := NewKeyring(testMaster(t, 1), store).Account(ctx, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(store.keys) != 2 {
-		t.Fatalf("stored %d keys, want data and index", len(store.keys))
+	stored, err := store.WrappedKeys(ctx, 3)
+	if err != nil || len(stored) != 2 {
+		t.Fatalf("stored %d keys (%v), want data and index", len(stored), err)
 	}
 	v, ct := k1.Seal(nil, 9, []byte("secret"), nil)
 	k2, err := NewKeyring(testMaster(t, 1), store).Account(ctx, 3)
@@ -111,8 +89,13 @@ func TestKeysAreStoredWrappedAndSurviveReload(t *testing.T) {
 		t.Error("another master key unwrapped the account's keys")
 	}
 	// A wrapped key moved to another account does not unwrap there.
-	store.keys = append(store.keys, stele.WrappedKey{AccountID: 4, Purpose: PurposeData, Version: 1, MasterVersion: 1, Wrapped: store.keys[0].Wrapped},
-		stele.WrappedKey{AccountID: 4, Purpose: PurposeIndex, Version: 1, MasterVersion: 1, Wrapped: store.keys[1].Wrapped})
+	var moved []stele.WrappedKey
+	for _, w := range stored { // by purpose: data, then index
+		moved = append(moved, stele.WrappedKey{AccountID: 4, Purpose: w.Purpose, Version: 1, MasterVersion: 1, Wrapped: w.Wrapped})
+	}
+	if err := store.AddWrappedKeys(ctx, moved); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := NewKeyring(testMaster(t, 1), store).Account(ctx, 4); err == nil {
 		t.Error("a key copied to another account unwrapped")
 	}
@@ -120,7 +103,7 @@ func TestKeysAreStoredWrappedAndSurviveReload(t *testing.T) {
 
 func TestTokensDifferByAccountAndField(t *testing.T) {
 	ctx := context.Background()
-	r := NewKeyring(testMaster(t, 1), &memKeys{})
+	r := NewKeyring(testMaster(t, 1), testKeys(t))
 	a, _ := r.Account(ctx, 1)
 	b, _ := r.Account(ctx, 2)
 	if a.Token(stele.FieldActor, "u_1") == b.Token(stele.FieldActor, "u_1") {
@@ -171,7 +154,7 @@ func TestLoadMasterKeyGeneratesPrivateFileOnce(t *testing.T) {
 }
 
 func BenchmarkSeal450(b *testing.B) {
-	k, _ := NewKeyring(testMaster(nil, 1), &memKeys{}).Account(context.Background(), 1)
+	k, _ := NewKeyring(testMaster(nil, 1), testKeys(b)).Account(context.Background(), 1)
 	plain := bytes.Repeat([]byte("x"), 450)
 	ad := make([]byte, 64)
 	dst := make([]byte, 0, 512)
@@ -183,7 +166,7 @@ func BenchmarkSeal450(b *testing.B) {
 }
 
 func BenchmarkToken(b *testing.B) {
-	k, _ := NewKeyring(testMaster(nil, 1), &memKeys{}).Account(context.Background(), 1)
+	k, _ := NewKeyring(testMaster(nil, 1), testKeys(b)).Account(context.Background(), 1)
 	for b.Loop() {
 		k.Token(stele.FieldActor, "u_123456")
 	}
@@ -191,7 +174,7 @@ func BenchmarkToken(b *testing.B) {
 
 func TestSecretsAreBoundToAccountAndPurpose(t *testing.T) {
 	ctx := context.Background()
-	r := NewKeyring(testMaster(t, 1), &memKeys{})
+	r := NewKeyring(testMaster(t, 1), testKeys(t))
 	s, err := r.SealSecret(ctx, 1, "totp", "JBSWY3DPEHPK3PXP")
 	if err != nil || strings.Contains(s, "JBSWY3DPEHPK3PXP") {
 		t.Fatalf("sealed %q, %v", s, err)
@@ -211,9 +194,9 @@ func TestSecretsAreBoundToAccountAndPurpose(t *testing.T) {
 }
 
 func TestPseudonymsAreKeyedAndStable(t *testing.T) {
-	a := NewKeyring(testMaster(t, 1), &memKeys{})
-	b := NewKeyring(testMaster(t, 1), &memKeys{})
-	c := NewKeyring(testMaster(t, 2), &memKeys{})
+	a := NewKeyring(testMaster(t, 1), testKeys(t))
+	b := NewKeyring(testMaster(t, 1), testKeys(t))
+	c := NewKeyring(testMaster(t, 2), testKeys(t))
 	p := a.Pseudonym("login-throttle/email", "ada@acme.io")
 	if p != b.Pseudonym("login-throttle/email", "ada@acme.io") {
 		t.Error("two keyrings on one master key disagree")

@@ -124,17 +124,21 @@ var buildScale = sync.OnceValues(func() (*scaleStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fill(ctx, db, n, time.Now())
+	return fill(ctx, db, filepath.Join(dir, "keys.db"), n, time.Now())
 })
 
 // fill ingests n demo events, over the 30 days before end, into one account
 // of db through the real ingest path. The same n and end give the same
 // events.
-func fill(ctx context.Context, db stele.Store, n int, end time.Time) (*scaleStore, error) {
+func fill(ctx context.Context, db stele.Store, keysPath string, n int, end time.Time) (*scaleStore, error) {
 	noUserAgent := os.Getenv("STELE_BENCH_NO_USER_AGENT") != ""
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{3}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := datapath.Start(db, master, logger, ingest.WriterConfig{})
+	keys, err := sqlite.OpenKeys(ctx, keysPath) // open while the benchmarks search
+	if err != nil {
+		return nil, err
+	}
+	c := datapath.Start(db, keys, master, logger, ingest.WriterConfig{})
 	defer c.Stop() // the store is built once; searching needs no writer
 	svc := c.Ingest
 	acct := &stele.Account{Name: "acme", Type: "business"}
@@ -300,10 +304,10 @@ var buildPair = sync.OnceValues(func() ([2]*scaleStore, error) {
 		return pair, err
 	}
 	end := time.Now()
-	if pair[0], err = fill(ctx, lite, n, end); err != nil {
+	if pair[0], err = fill(ctx, lite, filepath.Join(pairDir, "keys.db"), n, end); err != nil {
 		return pair, err
 	}
-	pair[1], err = fill(ctx, pg, n, end)
+	pair[1], err = fill(ctx, pg, filepath.Join(pairDir, "pg-keys.db"), n, end)
 	return pair, err
 })
 

@@ -19,9 +19,11 @@ import (
 	"github.com/stele-audit/stele/internal/datapath"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/postgres"
+	"github.com/stele-audit/stele/internal/postgres/pgtest"
 	"github.com/stele-audit/stele/internal/query"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/search"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // refusedCursor fails t unless err is the 400 a cursor not issued for this
@@ -109,7 +111,7 @@ func TestCursorIsBoundToAccountAndQuery(t *testing.T) {
 
 	// Another node, or this one restarted: the same store, the same master key.
 	master, _ := seal.NewMasterKey(1, []byte(strings.Repeat("\x07", 32)))
-	node := search.New(db, seal.NewKeyring(master, db))
+	node := search.New(db, seal.NewKeyring(master, sqlitetest.KeysAt(t, keysOf(db))))
 	if p, err := node.Search(ctx, acme, q, cursor, 5); err != nil || p.Events[0].ID != second.Events[0].ID {
 		t.Fatalf("another node: %v", err)
 	}
@@ -218,12 +220,17 @@ func TestCursorOfOneNodeIsTakenByAnotherOnPostgreSQL(t *testing.T) {
 	master, _ := seal.NewMasterKey(1, []byte(strings.Repeat("\x05", 32)))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var nodes []*datapath.Path
+	keys, err := postgres.OpenKeys(ctx, pgtest.NewSchema(t)) // the nodes share it, as they share the database
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.Close() })
 	for range 2 {
 		db, err := postgres.Open(ctx, u.String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := datapath.Start(db, master, logger, ingest.WriterConfig{})
+		c := datapath.Start(db, keys, master, logger, ingest.WriterConfig{})
 		t.Cleanup(func() { c.Stop(); db.Close() })
 		nodes = append(nodes, c)
 		if len(nodes) == 1 {

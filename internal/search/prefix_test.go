@@ -20,6 +20,7 @@ import (
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/search"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 )
 
 // queriedStore keeps the row queries a search sends.
@@ -137,15 +138,19 @@ func TestPrefixSearchesReadTheActionsUnderThePrefix(t *testing.T) {
 // newSQLiteCore opens a SQLite store in a temporary directory, starts the
 // core services on it, and creates the account acme; all are closed when
 // the test ends.
+// keysOf is the key store of a store newSQLiteCore made.
+func keysOf(db *sqlite.DB) string { return db.Path() + ".keys" }
+
 func newSQLiteCore(t *testing.T) (*sqlite.DB, *datapath.Path, *stele.Account) {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "stele.db"))
+	dir := t.TempDir()
+	db, err := sqlite.Open(t.Context(), filepath.Join(dir, "stele.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
-	c := datapath.Start(db, master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
+	c := datapath.Start(db, sqlitetest.KeysAt(t, keysOf(db)), master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
 	t.Cleanup(c.Stop)
 	acct := &stele.Account{Name: "acme", Type: "business"}
 	if err := db.CreateAccount(t.Context(), acct); err != nil {

@@ -12,6 +12,7 @@ import (
 )
 
 // CreateAccount stores a, setting its ID and, when zero, its CreatedAt.
+// The ID is one no account ever had (migration 0011).
 func (db *DB) CreateAccount(ctx context.Context, a *stele.Account) error {
 	created := a.CreatedAt
 	if created.IsZero() {
@@ -20,8 +21,8 @@ func (db *DB) CreateAccount(ctx context.Context, a *stele.Account) error {
 	created = created.UTC().Truncate(stele.TimeUnit)
 	var id int64
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO accounts (name, type, retention_days, legal_hold, created_at, `+sqlstore.AccountSettingColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		return tx.QueryRowContext(ctx, `INSERT INTO accounts (id, name, type, retention_days, legal_hold, created_at, `+sqlstore.AccountSettingColumns+`)
+			VALUES ((SELECT id + 1 FROM account_id_floor), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			append([]any{a.Name, a.Type, nullInt(a.RetentionDays), a.LegalHold, created.UnixMicro()}, sqlstore.AccountSettings(a)...)...).Scan(&id)
 	})
 	if isUnique(err) {

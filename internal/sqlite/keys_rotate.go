@@ -14,24 +14,6 @@ var (
 	_ stele.AccountDeleter   = (*DB)(nil)
 )
 
-// RewrapKeys replaces the wrapped form and master version of existing keys.
-func (db *DB) RewrapKeys(ctx context.Context, keys []stele.WrappedKey) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
-		for _, k := range keys {
-			res, err := tx.ExecContext(ctx, `UPDATE account_keys SET wrapped = ?, master_version = ?
-				WHERE account_id = ? AND purpose = ? AND version = ?`,
-				sqlstore.NonNilBytes(k.Wrapped), k.MasterVersion, k.AccountID, k.Purpose, k.Version)
-			if err != nil {
-				return fmt.Errorf("sqlite: rewrap keys: %w", mapErr(err))
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return notFound("account %d has no %s key version %d", k.AccountID, k.Purpose, k.Version)
-			}
-		}
-		return nil
-	})
-}
-
 // RowsBelowKeyVersion returns up to limit of the account's rows from seq
 // on that were sealed under a data key older than version.
 func (db *DB) RowsBelowKeyVersion(ctx context.Context, accountID int64, version int, from int64, limit int) ([]stele.EventRow, error) {
@@ -65,40 +47,6 @@ func (db *DB) UpdatePayloads(ctx context.Context, rows []stele.Reencrypted) (int
 		return nil
 	})
 	return total, err
-}
-
-// DeleteWrappedKeys removes the account's wrapped keys with secure_delete
-// on, so that the freed pages are zeroed, then checkpoints and truncates the
-// WAL, so that no page image of the keys is left in the live files.
-func (db *DB) DeleteWrappedKeys(ctx context.Context, accountID int64) (int64, error) {
-	conn, err := db.writer.Conn(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: delete keys: %w", mapErr(err))
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
-		return 0, fmt.Errorf("sqlite: delete keys: %w", mapErr(err))
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA secure_delete = OFF`)
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: delete keys: %w", mapErr(err))
-	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM account_keys WHERE account_id = ?`, accountID)
-	if err != nil {
-		tx.Rollback()
-		return 0, fmt.Errorf("sqlite: delete keys: %w", mapErr(err))
-	}
-	n, _ := res.RowsAffected()
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("sqlite: delete keys: commit: %w", mapErr(err))
-	}
-	// Readers of other processes may hold the WAL open; a busy checkpoint
-	// is retried by the next one, so its result is informative only.
-	if _, err := conn.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-		return n, fmt.Errorf("sqlite: delete keys: checkpoint: %w", mapErr(err))
-	}
-	return n, nil
 }
 
 // DeleteAccountEvents deletes up to limit of the account's events, oldest first.

@@ -1,4 +1,5 @@
-// Package sqlite keeps Stele's accounts, keys and events in one SQLite file.
+// Package sqlite keeps Stele's accounts and events in one SQLite file, and
+// the accounts' keys in another (KeyDB).
 //
 // A DB holds two connection pools on the file: a single writer connection,
 // on which every write runs in a BEGIN IMMEDIATE transaction, and a pool of
@@ -40,7 +41,6 @@ var (
 	_ stele.AccountStore          = (*DB)(nil)
 	_ stele.APIKeyStore           = (*DB)(nil)
 	_ stele.APIKeyGenerationStore = (*DB)(nil)
-	_ stele.KeyStore              = (*DB)(nil)
 	_ stele.EventStore            = (*DB)(nil)
 )
 
@@ -202,6 +202,9 @@ func dsn(path string, reader bool) string {
 	u := url.URL{Scheme: "file", Opaque: path, RawQuery: q.Encode()}
 	return u.String()
 }
+
+// Path is the file the store was opened at.
+func (db *DB) Path() string { return db.path }
 
 // Close closes both pools.
 func (db *DB) Close() error {

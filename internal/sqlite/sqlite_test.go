@@ -32,6 +32,17 @@ func TestStoreContract(t *testing.T) {
 	})
 }
 
+func TestKeyStoreContract(t *testing.T) {
+	storetest.RunKeyStore(t, func(t *testing.T) stele.KeyStore {
+		k, err := OpenKeys(t.Context(), filepath.Join(t.TempDir(), "keys.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { k.Close() })
+		return k
+	})
+}
+
 func TestOpenCreatesDirectoryAndPings(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a", "b", "stele.db")
 	db := openTest(t, path)

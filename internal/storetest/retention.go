@@ -15,7 +15,7 @@ func runRetention(t *testing.T, open func(t *testing.T) stele.Store) {
 	}{
 		{"PurgeExpiredDeletesOnlyTheExpiredSeqPrefix", testPurgeExpired},
 		{"PurgeExpiredStoresItsStatementOrDeletesNothing", testPurgeStatement},
-		{"RewrapKeysAndUpdatePayloads", testRewrapAndUpdatePayloads},
+		{"UpdatePayloads", testUpdatePayloads},
 		{"DeleteAccountRemovesKeysAndRows", testDeleteAccount},
 	}
 	for _, tc := range tests {
@@ -139,24 +139,8 @@ func testPurgeStatement(t *testing.T, s stele.Store) {
 	}
 }
 
-func testRewrapAndUpdatePayloads(t *testing.T, s stele.Store) {
+func testUpdatePayloads(t *testing.T, s stele.Store) {
 	a := mustAccount(t, s, "acme")
-	now := time.Now().UTC().Truncate(stele.TimeUnit)
-	if err := s.AddWrappedKeys(ctx(t), []stele.WrappedKey{
-		{AccountID: a.ID, Purpose: "data", Version: 1, MasterVersion: 1, Wrapped: []byte("d1"), CreatedAt: now},
-		{AccountID: a.ID, Purpose: "data", Version: 2, MasterVersion: 1, Wrapped: []byte("d2"), CreatedAt: now},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RewrapKeys(ctx(t), []stele.WrappedKey{{AccountID: a.ID, Purpose: "data", Version: 1, MasterVersion: 2, Wrapped: []byte("d1-under-m2")}}); err != nil {
-		t.Fatal(err)
-	}
-	keys, _ := s.WrappedKeys(ctx(t), a.ID)
-	if len(keys) != 2 || keys[0].MasterVersion != 2 || string(keys[0].Wrapped) != "d1-under-m2" || keys[1].MasterVersion != 1 || !keys[0].CreatedAt.Equal(now) {
-		t.Fatalf("keys after rewrap %+v", keys)
-	}
-	wantCode(t, s.RewrapKeys(ctx(t), []stele.WrappedKey{{AccountID: a.ID, Purpose: "data", Version: 9, MasterVersion: 2, Wrapped: []byte("x")}}), stele.ENOTFOUND)
-
 	rows := make([]stele.EventRow, 5)
 	for i := range rows {
 		rows[i] = eventRow(a.ID, int64(i))
@@ -186,9 +170,6 @@ func testDeleteAccount(t *testing.T, s stele.Store) {
 	a, b := mustAccount(t, s, "acme"), mustAccount(t, s, "beta")
 	now := time.Now().UTC().Truncate(stele.TimeUnit)
 	for _, acct := range []*stele.Account{a, b} {
-		if err := s.AddWrappedKeys(ctx(t), []stele.WrappedKey{{AccountID: acct.ID, Purpose: "data", Version: 1, MasterVersion: 1, Wrapped: []byte("k"), CreatedAt: now}}); err != nil {
-			t.Fatal(err)
-		}
 		rows := make([]stele.EventRow, 5)
 		for i := range rows {
 			rows[i] = eventRow(acct.ID, int64(i))
@@ -198,12 +179,6 @@ func testDeleteAccount(t *testing.T, s stele.Store) {
 			Scopes: []stele.Scope{stele.ScopeEventsRead}, SecretHash: []byte("h"), CreatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if n, err := s.DeleteWrappedKeys(ctx(t), a.ID); err != nil || n != 1 {
-		t.Fatalf("DeleteWrappedKeys = %d, %v", n, err)
-	}
-	if keys, _ := s.WrappedKeys(ctx(t), a.ID); len(keys) != 0 {
-		t.Fatalf("keys left %v", keys)
 	}
 	total := int64(0)
 	for {
@@ -246,9 +221,6 @@ func testDeleteAccount(t *testing.T, s stele.Store) {
 	// The other account is whole.
 	if n, _ := s.CountRows(ctx(t), b.ID); n != 5 {
 		t.Fatalf("beta has %d events", n)
-	}
-	if keys, _ := s.WrappedKeys(ctx(t), b.ID); len(keys) != 1 {
-		t.Fatal("beta's keys went too")
 	}
 	if _, err := s.APIKey(ctx(t), "key_beta"); err != nil {
 		t.Fatal(err)

@@ -30,7 +30,8 @@ func Run(t *testing.T, open func(t *testing.T) stele.Store) {
 		{"APIKeysCreateGetListRevoke", testAPIKeys},
 		{"APIKeyNotFoundAndConflict", testAPIKeyErrors},
 		{"APIKeyGenerationMovesOnEveryKeyChange", testAPIKeyGeneration},
-		{"WrappedKeysAddListConflict", testWrappedKeys},
+		{"LegacyKeysDropped", testLegacyKeysDropped},
+		{"AccountIDsNeverReused", testAccountIDsNeverReused},
 		{"AppendReadsBackExactly", testAppendReadsBack},
 		{"AppendRollsBackFailingTransaction", testAppendRollsBack},
 		{"AppendRejectsUnknownCategory", testAppendUnknownCategory},
@@ -438,53 +439,6 @@ func testAPIKeyErrors(t *testing.T, s stele.Store) {
 	list, err := s.APIKeys(ctx(t), a.ID+1000)
 	if err != nil || len(list) != 0 {
 		t.Fatalf("APIKeys of an unknown account = %v, %v; want none", list, err)
-	}
-}
-
-func testWrappedKeys(t *testing.T, s stele.Store) {
-	a := mustAccount(t, s, "acme")
-	b := mustAccount(t, s, "beta")
-	now := time.Now().UTC().Truncate(stele.TimeUnit)
-	keys := []stele.WrappedKey{
-		{AccountID: a.ID, Purpose: "index", Version: 1, MasterVersion: 1, Wrapped: []byte("wrapped-index-1"), CreatedAt: now},
-		{AccountID: a.ID, Purpose: "data", Version: 1, MasterVersion: 1, Wrapped: []byte("wrapped-data-1"), CreatedAt: now},
-		{AccountID: a.ID, Purpose: "data", Version: 2, MasterVersion: 3, Wrapped: []byte("wrapped-data-2"), CreatedAt: now.Add(time.Minute)},
-	}
-	if err := s.AddWrappedKeys(ctx(t), keys); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.AddWrappedKeys(ctx(t), []stele.WrappedKey{{AccountID: b.ID, Purpose: "data", Version: 1, MasterVersion: 1, Wrapped: []byte("b"), CreatedAt: now}}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.WrappedKeys(ctx(t), a.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 3 {
-		t.Fatalf("WrappedKeys = %d keys, want 3", len(got))
-	}
-	for _, w := range keys {
-		i := slices.IndexFunc(got, func(g stele.WrappedKey) bool { return g.Purpose == w.Purpose && g.Version == w.Version })
-		if i < 0 {
-			t.Fatalf("key %s v%d missing", w.Purpose, w.Version)
-		}
-		g := got[i]
-		if g.AccountID != w.AccountID || g.MasterVersion != w.MasterVersion || string(g.Wrapped) != string(w.Wrapped) || !g.CreatedAt.Equal(w.CreatedAt) {
-			t.Fatalf("key = %+v, want %+v", g, w)
-		}
-	}
-	// A batch with one existing key stores nothing.
-	err = s.AddWrappedKeys(ctx(t), []stele.WrappedKey{
-		{AccountID: a.ID, Purpose: "index", Version: 2, MasterVersion: 1, Wrapped: []byte("new"), CreatedAt: now},
-		{AccountID: a.ID, Purpose: "data", Version: 2, MasterVersion: 1, Wrapped: []byte("dup"), CreatedAt: now},
-	})
-	wantCode(t, err, stele.ECONFLICT)
-	got, err = s.WrappedKeys(ctx(t), a.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 3 {
-		t.Fatalf("after a conflicting batch: %d keys, want the 3 before it", len(got))
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/stele-audit/stele/internal/rsyslogtest"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 	"github.com/stele-audit/stele/internal/stream"
 )
 
@@ -44,7 +45,7 @@ func newBenchStack(b *testing.B, format string) *benchStack {
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{7}, 32))
 	logger := slog.New(slog.DiscardHandler)
-	data := datapath.Start(db, master, logger, ingest.WriterConfig{})
+	data := datapath.Start(db, sqlitetest.Keys(b), master, logger, ingest.WriterConfig{})
 	b.Cleanup(func() {
 		data.Stop()
 		db.Close()

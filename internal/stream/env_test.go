@@ -25,6 +25,7 @@ import (
 	"github.com/stele-audit/stele/internal/rsyslogtest"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 	"github.com/stele-audit/stele/internal/stream"
 )
 
@@ -79,7 +80,7 @@ func openEnv(t *testing.T, path string, create bool) *env {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	data := datapath.Start(db, master, logger, ingest.WriterConfig{})
+	data := datapath.Start(db, sqlitetest.KeysAt(t, path+".keys"), master, logger, ingest.WriterConfig{})
 	t.Cleanup(func() {
 		data.Stop()
 		db.Close()

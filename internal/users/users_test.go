@@ -18,6 +18,7 @@ import (
 	"github.com/stele-audit/stele/internal/query"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
+	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
 	"github.com/stele-audit/stele/internal/users"
 )
 
@@ -35,7 +36,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{5}, 32))
-	path := datapath.Start(db, master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
+	path := datapath.Start(db, sqlitetest.Keys(t), master, slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.WriterConfig{})
 	t.Cleanup(func() { path.Stop(); db.Close() })
 	for _, name := range []string{stele.SystemAccount, "acme"} {
 		if err := db.CreateAccount(ctx, &stele.Account{Name: name, Type: "team"}); err != nil {

@@ -33,7 +33,9 @@ func ServerURL(t testing.TB) string {
 }
 
 // NewDatabase creates an empty database stele_test_<random> on the server of
-// STELE_TEST_POSTGRES_URL, drops it when the test ends, and returns its URL.
+// STELE_TEST_POSTGRES_URL, drops it (and the key database Stele may have
+// made beside it, stele_test_<random>_keys) when the test ends, and
+// returns its URL.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	server := ServerURL(t)
@@ -57,8 +59,11 @@ func NewDatabase(t testing.TB) string {
 			return
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
+		// name_keys is the key database Stele makes beside it by default.
+		for _, db := range []string{name, name + "_keys"} {
+			if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+db+` WITH (FORCE)`); err != nil {
+				t.Errorf("drop test database %s: %v", db, err)
+			}
 		}
 	})
 	return WithDatabase(t, server, name)
