@@ -2,14 +2,23 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +29,7 @@ import (
 	"github.com/stele-audit/stele/internal/ledger"
 	"github.com/stele-audit/stele/internal/postgres"
 	"github.com/stele-audit/stele/internal/postgres/pgtest"
+	"github.com/stele-audit/stele/internal/record"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
 	"github.com/stele-audit/stele/internal/sqlite/sqlitetest"
@@ -303,4 +313,225 @@ func TestKeyStoreIsNeverTheEventStore(t *testing.T) {
 	if _, err := os.Stat(elsewhere); err != nil {
 		t.Errorf("STELE_KEYS_DATABASE_URL not used: %v", err)
 	}
+}
+
+// eventStoreCopy is a store under test whose event store can be copied
+// aside and put back, as an operator restores a backup.
+type eventStoreCopy struct {
+	sf      storeFlags
+	flags   []string // the same, as command line flags
+	save    func(t *testing.T)
+	putBack func(t *testing.T)
+}
+
+func sqliteCopy(t *testing.T) eventStoreCopy {
+	data := t.TempDir()
+	backup := t.TempDir()
+	files := []string{"stele.db", "stele.db-wal"}
+	return eventStoreCopy{sf: storeFlags{data: data}, flags: []string{"--data", data},
+		save: func(t *testing.T) {
+			for _, f := range files {
+				if b, err := os.ReadFile(filepath.Join(data, f)); err == nil {
+					os.WriteFile(filepath.Join(backup, f), b, 0o600)
+				}
+			}
+		},
+		putBack: func(t *testing.T) {
+			for _, f := range append(files, "stele.db-shm") {
+				os.Remove(filepath.Join(data, f))
+			}
+			for _, f := range files {
+				if b, err := os.ReadFile(filepath.Join(backup, f)); err == nil {
+					os.WriteFile(filepath.Join(data, f), b, 0o600)
+				}
+			}
+		}}
+}
+
+func postgresCopy(t *testing.T) eventStoreCopy {
+	u := pgtest.NewDatabase(t)
+	parsed, _ := url.Parse(u)
+	name := strings.TrimPrefix(parsed.Path, "/")
+	server := pgtest.ServerURL(t)
+	admin := func(t *testing.T, sql string) {
+		t.Helper()
+		conn, err := pgx.Connect(t.Context(), server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(t.Context())
+		// The last process's connections may take a moment to end.
+		for try := 0; ; try++ {
+			_, err := conn.Exec(t.Context(), sql)
+			if err == nil {
+				return
+			}
+			if try == 50 {
+				t.Fatalf("%s: %v", sql, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	t.Cleanup(func() {
+		if conn, err := pgx.Connect(context.Background(), server); err == nil {
+			conn.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+`_copy WITH (FORCE)`)
+			conn.Close(context.Background())
+		}
+	})
+	data := t.TempDir()
+	return eventStoreCopy{sf: storeFlags{data: data, db: u}, flags: []string{"--data", data, "--db", u},
+		save: func(t *testing.T) { admin(t, `CREATE DATABASE `+name+`_copy TEMPLATE `+name) },
+		putBack: func(t *testing.T) {
+			admin(t, `DROP DATABASE `+name+` WITH (FORCE)`)
+			admin(t, `ALTER DATABASE `+name+`_copy RENAME TO `+name)
+		}}
+}
+
+// TestDeletedAccountStaysUnreadableFromAnEventStoreCopy is crypto-shredding
+// that survives backups, on both stores: a copy of the event store taken
+// before `stele accounts delete`, put back afterwards, with the key store
+// and the master key as they are now, decrypts nothing of the deleted
+// account on any read path (the API's list, event, proof and export, the
+// console's page, event and export, the CLI's export and verify, and the
+// keyring itself); each says "account keys destroyed", nothing crashes,
+// and the other account reads as before.
+func TestDeletedAccountStaysUnreadableFromAnEventStoreCopy(t *testing.T) {
+	for name, backend := range map[string]func(*testing.T) eventStoreCopy{"sqlite": sqliteCopy, "postgres": postgresCopy} {
+		t.Run(name, func(t *testing.T) {
+			master := pgEnv(t)
+			s := backend(t)
+			cli := func(args ...string) string { t.Helper(); return runIn(t, append(args, s.flags...)...) }
+			cli("accounts", "create", "acme", "--type", "team")
+			cli("accounts", "create", "globex", "--type", "team")
+			var acmeKey, globexKey struct{ Key string }
+			json.Unmarshal([]byte(cli("keys", "create", "--account", "acme", "--scopes", "events:read,events:export", "--json")), &acmeKey)
+			json.Unmarshal([]byte(cli("keys", "create", "--account", "globex", "--scopes", "events:read", "--json")), &globexKey)
+			const pw = "shredding survives backups"
+			cli("users", "create", "--account", "acme", "--email", "owner@acme.example", "--role", "owner", "--password", pw)
+
+			a, err := openApp(t.Context(), s.sf, newLogger("error"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC()
+			var events []stele.Event
+			for i, acct := range []string{"acme", "acme", "acme", "globex", "globex"} {
+				events = append(events, stele.Event{Account: acct, Action: "user.login", Time: now.Add(time.Duration(i-10) * time.Minute),
+					Actor: &stele.Ref{Type: "user", ID: "u_1"}, Description: acct + " secret " + string(rune('a'+i))})
+			}
+			receipts, err := a.ingest.Record(t.Context(), events...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acme, _ := a.db.AccountByName(t.Context(), "acme")
+			if got := eventsOf(t, a, "acme"); len(got) != 3 {
+				t.Fatalf("acme reads %q before the deletion", got)
+			}
+			a.Close()
+			acmeEvent := stele.EventID(acme.ID, receipts[0].Seq)
+
+			s.save(t)
+			cli("accounts", "delete", "acme", "--yes")
+			s.putBack(t)
+
+			// The copy is back: acme, its users, keys and events are there.
+			gone := func(what string, status int, body []byte) {
+				t.Helper()
+				if status != http.StatusGone || !bytes.Contains(body, []byte("account keys destroyed")) || bytes.Contains(body, []byte("secret")) {
+					t.Errorf("%s: %d %.300s; want 410, account keys destroyed", what, status, body)
+				}
+			}
+			base, stop := serveOn(t, s.flags)
+			api := &probe{t: t, base: base, key: acmeKey.Key, c: http.DefaultClient}
+			for _, path := range []string{"/v1/events", "/v1/events/" + acmeEvent, "/v1/events/" + acmeEvent + "?proof=true",
+				"/v1/export?format=jsonl", "/v1/export?format=csv", "/v1/export?format=bundle"} {
+				status, body := api.do("GET", path, "")
+				gone("GET "+path, status, body)
+			}
+			other := &probe{t: t, base: base, key: globexKey.Key, c: http.DefaultClient}
+			if status, body := other.do("GET", "/v1/events", ""); status != http.StatusOK || !bytes.Contains(body, []byte("globex secret d")) {
+				t.Errorf("globex after acme's deletion: %d %.300s", status, body)
+			}
+			jar, _ := cookiejar.New(nil)
+			owner := &probe{t: t, base: base, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+			if status, body := owner.form("/login", url.Values{"email": {"owner@acme.example"}, "password": {pw}}); status != http.StatusSeeOther {
+				t.Fatalf("sign in to the restored account: %d %.300s", status, body)
+			}
+			for _, path := range []string{"/admin/audit-logs", "/admin/audit-logs/" + acmeEvent, "/admin/audit-logs/export?format=csv"} {
+				status, body := owner.do("GET", path, "")
+				gone("console "+path, status, body)
+			}
+			if status, _ := api.do("GET", "/healthz", ""); status != http.StatusOK {
+				t.Errorf("the server after all that: healthz %d", status)
+			}
+			stop()
+
+			// The CLI's export and verify.
+			var out bytes.Buffer
+			err = run(t.Context(), append([]string{"export", "--format", "jsonl", "--account", "acme"}, s.flags...), &out)
+			if stele.ErrorCode(err) != stele.EGONE || bytes.Contains(out.Bytes(), []byte("secret")) {
+				t.Errorf("stele export: %v, %q; want account keys destroyed", err, out.String())
+			}
+			out.Reset()
+			err = run(t.Context(), append([]string{"verify"}, s.flags...), &out)
+			if !errors.Is(err, errVerifyFailed) || !strings.Contains(out.String(), "FAIL account acme: account keys destroyed") || strings.Count(out.String(), "FAIL") != 1 {
+				t.Errorf("stele verify: %v\n%s", err, out.String())
+			}
+
+			// The keyring, directly: no key for acme, not even a new one,
+			// and no key made up for it opens a row.
+			a, err = openApp(t.Context(), s.sf, newLogger("error"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			for _, ring := range []*seal.Keyring{a.keyring, seal.NewKeyring(master, a.keys)} {
+				if _, err := ring.Account(t.Context(), acme.ID); stele.ErrorCode(err) != stele.EGONE || !strings.Contains(err.Error(), "account keys destroyed") {
+					t.Fatalf("keyring: %v; want EGONE, account keys destroyed", err)
+				}
+			}
+			rows, err := a.db.Rows(t.Context(), stele.RowQuery{AccountID: acme.ID, Limit: 100})
+			if err != nil || len(rows) < 3 {
+				t.Fatalf("the copy's rows of acme: %d, %v", len(rows), err)
+			}
+			madeUp, err := seal.NewKeyring(master, sqlitetest.Keys(t)).Account(t.Context(), acme.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				if _, err := madeUp.Open(r.KeyVersion, r.Seq, r.Payload, record.AppendAD(nil, &r)); !errors.Is(err, seal.ErrDecrypt) {
+					t.Fatalf("row %d opened: %v", r.Seq, err)
+				}
+			}
+			if _, err := a.ingest.Record(t.Context(), stele.Event{Account: "acme", Action: "user.login", Time: now}); stele.ErrorCode(err) != stele.EGONE {
+				t.Errorf("ingest into the deleted account: %v; want EGONE", err)
+			}
+			if got := eventsOf(t, a, "globex"); len(got) != 2 {
+				t.Errorf("globex reads %q", got)
+			}
+		})
+	}
+}
+
+// serveOn starts `stele serve` on the store of flags, with the keys of
+// the environment, and returns its base URL and what stops it.
+func serveOn(t *testing.T, flags []string) (string, func()) {
+	t.Helper()
+	cmd := exec.Command(steleBin(t), append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "error"}, flags...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() { once.Do(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }) }
+	t.Cleanup(stop)
+	base, err := listeningURL(stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base, stop
 }

@@ -40,6 +40,10 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, p *stele.P
 	if format == "" {
 		format = "jsonl"
 	}
+	if err := s.Search.Readable(r.Context(), &stele.Account{ID: p.AccountID, Name: p.Account}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if h, ok := exportStreams[format]; ok {
 		h(s, w, r, p, q)
 		return

@@ -235,6 +235,10 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, v *visit) 
 		s.serverError(w, r, v, err)
 		return
 	}
+	if err := s.Search.Readable(r.Context(), v.account); err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", format.ContentType)
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="stele-%s-%s.%s"`, v.account.Name, s.now().UTC().Format("20060102-150405"), format.Extension))

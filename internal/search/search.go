@@ -36,6 +36,15 @@ func New(store stele.EventStore, keys *seal.Keyring) *Service {
 	return &Service{store: store, keys: keys}
 }
 
+// Readable checks that the account's events can be decrypted here: its
+// keys load (stele.KeysDestroyed once the account was deleted). Streams
+// that cannot change their status once started (exports) ask first, so
+// that they fail with the reason instead of an empty download.
+func (s *Service) Readable(ctx context.Context, account *stele.Account) error {
+	_, err := s.keys.Account(ctx, account.ID)
+	return err
+}
+
 // Page is one page of results, newest first.
 type Page struct {
 	Events     []*stele.Event `json:"events"`
