@@ -31,10 +31,10 @@ var keyMigrationFiles embed.FS
 // keyMigrations is the key store's migration directory.
 var keyMigrations, _ = fs.Sub(keyMigrationFiles, "keymigration")
 
-// OpenKeys connects to the key database at url and applies any pending
-// migrations. The database must exist (EnsureDatabase makes it).
-func OpenKeys(ctx context.Context, url string) (*KeyDB, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+// OpenKeys connects to the key database at keysURL and applies any
+// pending migrations. The database must exist (EnsureDatabase makes it).
+func OpenKeys(ctx context.Context, keysURL string) (*KeyDB, error) {
+	cfg, err := pgxpool.ParseConfig(keysURL)
 	if err != nil {
 		return nil, stele.Errorf(stele.EINVALID, "postgres: bad key database URL: %v", err)
 	}
@@ -87,11 +87,11 @@ func KeysDatabaseURL(eventsURL string) (string, error) {
 	return u.String(), nil
 }
 
-// EnsureDatabase creates the database that url names, connecting through
+// EnsureDatabase creates the database that dbURL names, connecting through
 // the existing database at serverURL, unless it exists. Nodes starting
 // together may all try: the losers find it made.
-func EnsureDatabase(ctx context.Context, serverURL, url string) error {
-	cfg, err := pgconn.ParseConfig(url)
+func EnsureDatabase(ctx context.Context, serverURL, dbURL string) error {
+	cfg, err := pgconn.ParseConfig(dbURL)
 	if err != nil {
 		return stele.Errorf(stele.EINVALID, "postgres: bad key database URL: %v", err)
 	}

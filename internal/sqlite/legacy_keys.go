@@ -42,10 +42,23 @@ func (db *DB) LegacyWrappedKeys(ctx context.Context) ([]stele.WrappedKey, error)
 // DropLegacyKeys deletes the wrapped keys kept beside the events and drops
 // their table with secure_delete on, so that the freed pages are zeroed,
 // then checkpoints and truncates the WAL, so that no page image of the
-// keys is left in the live files.
+// keys is left in the live files. An empty table (a store made by this
+// release) is just dropped.
 func (db *DB) DropLegacyKeys(ctx context.Context) error {
 	if ok, err := db.hasLegacyKeys(ctx); !ok || err != nil {
 		return err
+	}
+	var n int64
+	if err := db.reader.QueryRowContext(ctx, `SELECT count(*) FROM account_keys`).Scan(&n); err != nil {
+		return fmt.Errorf("sqlite: drop legacy keys: %w", mapErr(err))
+	}
+	if n == 0 {
+		return db.write(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `DROP TABLE IF EXISTS account_keys`); err != nil {
+				return fmt.Errorf("sqlite: drop legacy keys: %w", mapErr(err))
+			}
+			return nil
+		})
 	}
 	conn, err := db.writer.Conn(ctx)
 	if err != nil {
