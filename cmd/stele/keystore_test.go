@@ -535,3 +535,22 @@ func serveOn(t *testing.T, flags []string) (string, func()) {
 	}
 	return base, stop
 }
+
+// TestReadyNeedsBothStores: serve's readiness (GET /healthz) asks the key
+// store too; without it nothing can be read or written.
+func TestReadyNeedsBothStores(t *testing.T) {
+	unsetKeys(t)
+	a, err := openApp(t.Context(), storeFlags{data: t.TempDir()}, newLogger("error"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.pingStores(t.Context()); err != nil {
+		t.Fatalf("both stores open: %v", err)
+	}
+	// The key store gone (closed here; unreachable in production).
+	a.keys.Close()
+	if err := a.pingStores(t.Context()); err == nil {
+		t.Fatal("ready without a key store")
+	}
+}

@@ -101,7 +101,7 @@ func (c serveConfig) run(ctx context.Context, out io.Writer) error {
 	a.ingest.SetQuotas(quotas)
 	srv := &api.Server{
 		Ingest: a.ingest, Search: a.search, Accounts: a.db, APIKeys: a.db, Logger: logger,
-		Ready: a.db.Ping, Checkpoints: a.checkpoints, Audit: a.audit, Streams: a.streams.service,
+		Ready: a.pingStores, Checkpoints: a.checkpoints, Audit: a.audit, Streams: a.streams.service,
 		Alerts: alerting.rules,
 	}
 	con, err := newConsole(a, logger, c.tls(), c.types, alerting.rules)

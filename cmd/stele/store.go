@@ -185,3 +185,11 @@ func sameFile(a, b string) (bool, error) {
 	}
 	return os.SameFile(sa, sb), nil
 }
+
+// pingStores reports whether both stores answer: the events' and the keys'.
+func (a *app) pingStores(ctx context.Context) error {
+	if err := a.db.Ping(ctx); err != nil {
+		return err
+	}
+	return a.keys.Ping(ctx)
+}
