@@ -20,6 +20,9 @@ var eventBuilders = map[string]string{
 	"internal/loadgen":     "invents a producer's events to measure a server",
 	"internal/hostiletest": "events a test stores to attack the console and the API",
 	"internal/storetest":   "the stores' contract suite and its fixtures",
+	// The producers' side: a platform's own activity, never Stele's.
+	"client":            "helpers for a platform's events and its API latency",
+	"examples/platform": "a platform recording its activity",
 	// The collector's events are measurements sampled each minute, the
 	// same every minute whatever anyone did: data, not an actor's action.
 	"internal/metrics": "per-minute measurements: system.api_latency, system.resource_usage",
