@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/stele-audit/stele"
 )
@@ -30,6 +31,13 @@ type Client struct {
 	// The headers of requests without and with a body, which every request
 	// shares: neither a transport nor an http.Client may change them.
 	header, jsonHeader http.Header
+
+	// The recorder behind Record, Flush and Close, started on first use
+	// (or by New, to send what a spool kept).
+	rec         recordConfig
+	recOnce     sync.Once
+	recorderRun *recorder
+	recorderErr error
 }
 
 // An Option configures a Client.
@@ -85,10 +93,13 @@ func New(baseURL, key string, opts ...Option) (*Client, error) {
 	}
 	c := &Client{
 		base:      u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
-		roundTrip: http.DefaultTransport.RoundTrip, userAgent: DefaultUserAgent,
+		roundTrip: http.DefaultTransport.RoundTrip, userAgent: DefaultUserAgent, rec: defaultRecordConfig(),
 	}
 	for _, o := range opts {
 		o(c)
+	}
+	if err := c.rec.check(); err != nil {
+		return nil, err
 	}
 	c.header = http.Header{"Authorization": {"Bearer " + key}, "User-Agent": {c.userAgent}}
 	c.jsonHeader = c.header.Clone()
@@ -96,6 +107,12 @@ func New(baseURL, key string, opts ...Option) (*Client, error) {
 	if !headerSafe(c.userAgent) {
 		return nil, &stele.Error{Code: stele.EINVALID, Message: "the User-Agent may hold only printable ASCII characters",
 			Details: []stele.FieldError{{Field: "user_agent", Rule: "format"}}}
+	}
+	if c.rec.spoolDir != "" {
+		// Events a previous run kept in the spool leave now, Record or not.
+		if _, err := c.recorder(); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }

@@ -158,6 +158,15 @@ func (c *Client) All(ctx context.Context, q string, limit int) iter.Seq2[stele.E
 	}
 }
 
+// Query returns every event that matches q ("" for all), newest first,
+// following the cursor from page to page as the loop asks for more. An
+// error ends the sequence: it is yielded with a zero event.
+//
+//	for e, err := range c.Query(ctx, "action:user.login outcome:failure") { … }
+func (c *Client) Query(ctx context.Context, q string) iter.Seq2[stele.Event, error] {
+	return c.All(ctx, q, 0)
+}
+
 // Event returns the event with the id.
 func (c *Client) Event(ctx context.Context, id string) (*stele.Event, error) {
 	if id == "" {
