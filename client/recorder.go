@@ -363,15 +363,36 @@ func (r *recorder) work() {
 // failed to take it, straight otherwise.
 func (r *recorder) deliverEntries(batch []entry) {
 	events := r.encodeEntries(batch)
-	if r.spool != nil && r.spool.pending() && r.spoolWait(events) {
+	if r.spool != nil && r.spool.pending() && r.waitTurn(batch[0].n) && r.spoolWait(events) {
 		return
 	}
 	err := r.send(events, r.spool != nil)
 	switch {
 	case err == nil:
-	case errors.Is(err, errGaveUp) && r.spoolWait(events):
+	case errors.Is(err, errGaveUp) && r.waitTurn(batch[0].n) && r.spoolWait(events):
 	default:
 		r.keepOrLose(events)
+	}
+}
+
+// waitTurn waits until the batches taken before the one numbered first
+// are dealt with, so that batches enter the spool in the order they were
+// recorded. It returns true.
+func (r *recorder) waitTurn(first uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		earlier := false
+		for f := range r.inflight {
+			earlier = earlier || f < first
+		}
+		if !earlier {
+			return true
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		<-ch
+		r.mu.Lock()
 	}
 }
 
