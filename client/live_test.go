@@ -67,6 +67,19 @@ func startLive(t *testing.T) *liveServer {
 	if err := s.db.CreateAccount(ctx, acme); err != nil {
 		t.Fatal(err)
 	}
+	globex := &stele.Account{Name: "globex", Type: "team"}
+	system := &stele.Account{Name: stele.SystemAccount, Type: "enterprise"}
+	for _, a := range []*stele.Account{globex, system} {
+		if err := s.db.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, s.keys["operator"], err = apikey.Issue(ctx, s.db, system, []stele.Scope{stele.ScopeEventsWrite}, true, "operator", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, s.keys["globex"], err = apikey.Issue(ctx, s.db, globex, []stele.Scope{stele.ScopeEventsRead}, false, "globex", time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	for name, scopes := range map[string][]stele.Scope{
 		"all":   {stele.ScopeEventsWrite, stele.ScopeEventsRead, stele.ScopeEventsExport},
 		"write": {stele.ScopeEventsWrite},
