@@ -123,11 +123,14 @@ func (r *recorder) sendChunk(events [][]byte, once bool) error {
 		}
 	}()
 	for len(events) > 0 {
-		_, err := r.c.SendRaw(r.ctx, batchBody(events))
+		receipts, err := r.c.SendRaw(r.ctx, batchBody(events))
 		if err == nil {
 			r.mu.Lock()
 			r.lastErr = nil
 			r.mu.Unlock()
+			if r.cfg.onReceipts != nil {
+				r.cfg.onReceipts(receipts)
+			}
 			return nil
 		}
 		if r.ctx.Err() != nil {

@@ -166,4 +166,3 @@ func stelesOwnLatency(t *testing.T) stele.Event {
 	t.Fatal("no system.api_latency event from Stele's collector")
 	return stele.Event{}
 }
-

@@ -27,6 +27,7 @@ type recordConfig struct {
 	failClosed    bool
 	onDrop        func(Dropped)
 	onError       func(error)
+	onReceipts    func([]stele.Receipt)
 	spoolDir      string
 	spoolBytes    int64
 	backoffMin    time.Duration
@@ -102,6 +103,14 @@ func FailClosed() Option {
 // *SpoolError). It runs on the recorder's goroutines and must be quick.
 func WithErrorHandler(f func(error)) Option {
 	return func(c *Client) { c.rec.onError = f }
+}
+
+// WithReceiptHandler receives the receipts of each batch Stele stored
+// (replayed ones included), in the order of the batch's events, for
+// VerifyReceipt to prove later. It runs on the recorder's goroutines and
+// must be quick.
+func WithReceiptHandler(f func([]stele.Receipt)) Option {
+	return func(c *Client) { c.rec.onReceipts = f }
 }
 
 // WithSpool keeps events on disk in dir while Stele cannot be reached, up
