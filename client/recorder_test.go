@@ -291,3 +291,24 @@ func TestFailClosedBlocksRecordUntilContextEnds(t *testing.T) {
 		t.Fatalf("fail-closed dropped %d", c.Dropped())
 	}
 }
+
+func TestQueryFollowsTheCursorAcrossPages(t *testing.T) {
+	s := startLive(t)
+	c := s.client(t, client.WithBatchSize(1000))
+	recordN(t, c, 0, 230) // more than two pages of the server's default 100
+	flush(t, c)
+	checkStoredInOrder(t, s, seq(0, 230))
+	n := 0
+	for e, err := range c.Query(t.Context(), "action:user.login") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Seq != int64(229-n) {
+			t.Fatalf("event %d of the iteration has seq %d", n, e.Seq)
+		}
+		n++
+	}
+	if n != 230 {
+		t.Fatalf("Query yielded %d events, want 230", n)
+	}
+}
