@@ -26,6 +26,12 @@ func refOf(r stele.Ref) *stele.Ref {
 	return &r
 }
 
+// targetOf is r as a target or a source: only actors carry an email.
+func targetOf(r stele.Ref) *stele.Ref {
+	r.Email = ""
+	return refOf(r)
+}
+
 // Login is a successful sign-in of actor (user.login).
 func Login(actor stele.Ref) stele.Event {
 	return event("user.login", actor, stele.OutcomeSuccess)
@@ -48,7 +54,7 @@ func LoginFailed(actor stele.Ref, reason string) stele.Event {
 // to after (user.role_changed).
 func RoleChanged(actor, target stele.Ref, before, after string) stele.Event {
 	e := event("user.role_changed", actor, stele.OutcomeSuccess)
-	e.Target = refOf(target)
+	e.Target = targetOf(target)
 	e.Metadata = map[string]any{"role_before": before, "role_after": after}
 	return e
 }
@@ -57,7 +63,7 @@ func RoleChanged(actor, target stele.Ref, before, after string) stele.Event {
 // ("revoked") a permission of the user target (user.permissions_changed).
 func PermissionsChanged(actor, target stele.Ref, permission, change string) stele.Event {
 	e := event("user.permissions_changed", actor, stele.OutcomeSuccess)
-	e.Target = refOf(target)
+	e.Target = targetOf(target)
 	e.Metadata = map[string]any{"permission": permission, "change": change}
 	return e
 }
@@ -65,7 +71,7 @@ func PermissionsChanged(actor, target stele.Ref, permission, change string) stel
 // UserCreated is actor adding the user target with a role (user.created).
 func UserCreated(actor, target stele.Ref, role string) stele.Event {
 	e := event("user.created", actor, stele.OutcomeSuccess)
-	e.Target = refOf(target)
+	e.Target = targetOf(target)
 	e.Metadata = map[string]any{"role": role}
 	return e
 }
@@ -73,7 +79,7 @@ func UserCreated(actor, target stele.Ref, role string) stele.Event {
 // UserDeleted is actor removing the user target (user.deleted).
 func UserDeleted(actor, target stele.Ref) stele.Event {
 	e := event("user.deleted", actor, stele.OutcomeSuccess)
-	e.Target = refOf(target)
+	e.Target = targetOf(target)
 	return e
 }
 
@@ -82,7 +88,7 @@ func UserDeleted(actor, target stele.Ref) stele.Event {
 // names the kind of integration.
 func IntegrationAdded(actor, source stele.Ref) stele.Event {
 	e := event("integration.added", actor, stele.OutcomeSuccess)
-	e.Source = refOf(source)
+	e.Source = targetOf(source)
 	e.Metadata = map[string]any{"integration": source.Type}
 	return e
 }
@@ -90,7 +96,7 @@ func IntegrationAdded(actor, source stele.Ref) stele.Event {
 // IntegrationRemoved is actor disconnecting a source (integration.removed).
 func IntegrationRemoved(actor, source stele.Ref) stele.Event {
 	e := event("integration.removed", actor, stele.OutcomeSuccess)
-	e.Source = refOf(source)
+	e.Source = targetOf(source)
 	e.Metadata = map[string]any{"integration": source.Type}
 	return e
 }
@@ -111,7 +117,7 @@ type Finding struct {
 
 func findingEvent(action string, actor, source stele.Ref, f Finding) stele.Event {
 	e := event(action, actor, stele.OutcomeSuccess)
-	e.Source = refOf(source)
+	e.Source = targetOf(source)
 	e.Target = &stele.Ref{Type: "finding", ID: f.ID, Name: f.Rule}
 	e.Metadata = map[string]any{"finding_id": f.ID, "rule": f.Rule, "resource": f.Resource, "severity": f.Severity}
 	return e
