@@ -107,8 +107,10 @@ func (c *Client) Record(ctx context.Context, e stele.Event) error {
 	if err != nil {
 		return err
 	}
+	var now time.Time
 	if e.Time.IsZero() {
-		e.Time = time.Now()
+		now = time.Now()
+		e.Time = now
 	}
 	r.mu.Lock()
 	for r.count == len(r.ring) && r.cfg.failClosed && !r.closed {
@@ -140,10 +142,10 @@ func (c *Client) Record(ctx context.Context, e stele.Event) error {
 	r.next++
 	r.count++
 	if r.count == 1 {
-		r.oldestAt = e.Time
-		if e.Time.After(time.Now()) {
-			r.oldestAt = time.Now()
+		if now.IsZero() {
+			now = time.Now()
 		}
+		r.oldestAt = now
 	}
 	signal := r.count == 1 || r.count == r.cfg.batchSize
 	total := r.dropped
@@ -251,13 +253,10 @@ func (r *recorder) waitLocked(ctx context.Context, target uint64) error {
 // (Dropped). The error then says how many events are left where. The
 // Client's other methods keep working after Close.
 func (c *Client) Close(ctx context.Context) error {
+	c.recOnce.Do(func() { c.recorderErr = ErrClosed }) // a recorder never started never will
 	r := c.recorderRun
 	if r == nil {
-		c.recOnce.Do(func() { c.recorderErr = ErrClosed })
-		if c.recorderRun == nil {
-			return nil
-		}
-		r = c.recorderRun
+		return nil
 	}
 	r.mu.Lock()
 	if r.closed {
@@ -329,7 +328,7 @@ func (r *recorder) work() {
 		ready := r.retrying == 0 && (r.count >= r.cfg.batchSize || r.count > 0 && (r.flushing > 0 || time.Since(r.oldestAt) >= r.cfg.flushInterval))
 		if !ready {
 			var due <-chan time.Time
-			if r.count > 0 {
+			if r.count > 0 && r.retrying == 0 { // a retry that ends pokes the workers
 				timer.Reset(r.cfg.flushInterval - time.Since(r.oldestAt))
 				due = timer.C
 			}

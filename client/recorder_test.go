@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -310,5 +311,28 @@ func TestQueryFollowsTheCursorAcrossPages(t *testing.T) {
 	}
 	if n != 230 {
 		t.Fatalf("Query yielded %d events, want 230", n)
+	}
+}
+
+func TestCloseWithoutSpoolCountsWhatItLoses(t *testing.T) {
+	s := startLive(t)
+	s.stop()
+	c := s.client(t, client.WithBatchSize(2), client.WithBackoff(time.Millisecond, 5*time.Millisecond))
+	recordN(t, c, 0, 5)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	err := c.Close(ctx)
+	if err == nil || !strings.Contains(err.Error(), "5 events lost") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close while Stele is down: %v", err)
+	}
+	if c.Dropped() != 5 {
+		t.Fatalf("Dropped() = %d, want 5", c.Dropped())
+	}
+	if err := c.Close(t.Context()); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("a second Close: %v", err)
+	}
+	// A client that never recorded closes at once.
+	if err := s.client(t).Close(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 }
