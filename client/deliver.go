@@ -50,21 +50,32 @@ func (e *RejectedError) Error() string {
 func (e *RejectedError) Unwrap() error { return e.Err }
 
 // encodeEntries turns recorded events into the JSON the API takes, each
-// with its idempotency key. An event that cannot be JSON is refused here.
+// with its idempotency key, all in one buffer. An event that cannot be
+// JSON is refused here.
 func (r *recorder) encodeEntries(batch []entry) [][]byte {
-	out := make([][]byte, 0, len(batch))
+	buf := make([]byte, 0, 384*len(batch))
+	ends := make([]int, 0, len(batch))
 	for i := range batch {
 		e := &batch[i].ev
 		if e.IdempotencyKey == "" {
 			e.IdempotencyKey = r.keyPrefix + "." + strconv.FormatUint(batch[i].n, 36)
 		}
-		b, err := json.Marshal(inputOf(e))
+		start := len(buf)
+		b, err := appendEvent(buf, e)
 		if err != nil {
+			buf = buf[:start]
 			r.report(&RejectedError{Event: *e, Err: &stele.Error{Code: stele.EINVALID, Message: "the event cannot be encoded as JSON: " + err.Error(),
 				Details: []stele.FieldError{{Field: "metadata", Rule: "json"}}}})
 			continue
 		}
-		out = append(out, b)
+		buf = b
+		ends = append(ends, len(buf))
+	}
+	out := make([][]byte, len(ends))
+	start := 0
+	for i, end := range ends {
+		out[i] = buf[start:end:end]
+		start = end
 	}
 	return out
 }
