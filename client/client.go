@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/stele-audit/stele"
 )
@@ -36,7 +37,7 @@ type Client struct {
 	// (or by New, to send what a spool kept).
 	rec         recordConfig
 	recOnce     sync.Once
-	recorderRun *recorder
+	recorderRun atomic.Pointer[recorder]
 	recorderErr error
 }
 
