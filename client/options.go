@@ -12,7 +12,7 @@ const (
 	DefaultBatchSize     = 500
 	DefaultFlushInterval = time.Second
 	DefaultBufferSize    = 20_000
-	DefaultConcurrency   = 4
+	DefaultConcurrency   = 16
 	DefaultSpoolBytes    = 64 << 20
 	DefaultBackoffMin    = 100 * time.Millisecond
 	DefaultBackoffMax    = 30 * time.Second
