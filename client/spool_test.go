@@ -1,10 +1,12 @@
 package client_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -147,4 +149,63 @@ func TestSpoolIsBounded(t *testing.T) {
 	if size > 64<<10 || size < 32<<10 {
 		t.Fatalf("spool of %d bytes, want at most 64 KiB", size)
 	}
+}
+
+// spooledRecords counts the whole records in a spool's segments.
+func spooledRecords(dir string) int {
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	n := 0
+	for _, p := range segs {
+		b, _ := os.ReadFile(p)
+		for off := 0; off+8 <= len(b); n++ {
+			off += 8 + int(binary.BigEndian.Uint32(b[off:]))
+			if off > len(b) {
+				break
+			}
+		}
+	}
+	return n
+}
+
+// TestSpoolSurvivesProducerKilled: a producer killed (SIGKILL) after its
+// events reached the spool loses none of them; the next run sends them.
+func TestSpoolSurvivesProducerKilled(t *testing.T) {
+	if dir := os.Getenv("STELE_CLIENT_SPOOL_CHILD"); dir != "" {
+		c, err := client.New(os.Getenv("STELE_CLIENT_SPOOL_URL"), os.Getenv("STELE_CLIENT_SPOOL_KEY"), client.WithSpool(dir, 0),
+			client.WithBatchSize(7), client.WithFlushInterval(time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recordN(t, c, 0, 40)
+		for deadline := time.Now().Add(20 * time.Second); spooledRecords(dir) < 40; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				os.Stdout.WriteString("not spooled in 20s\n")
+				select {}
+			}
+		}
+		os.Stdout.WriteString("spooled\n")
+		select {} // until killed, never closed
+	}
+	s := startLive(t)
+	dir := t.TempDir()
+	s.stop()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSpoolSurvivesProducerKilled$")
+	cmd.Env = append(os.Environ(), "STELE_CLIENT_SPOOL_CHILD="+dir, "STELE_CLIENT_SPOOL_URL="+s.URL(), "STELE_CLIENT_SPOOL_KEY="+s.keys["all"])
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	cmd.Process.Kill()
+	cmd.Wait()
+	if line != "spooled\n" {
+		t.Fatalf("the producer said %q", line)
+	}
+	s.start()
+	c := s.client(t, client.WithSpool(dir, 0))
+	flush(t, c)
+	checkStoredInOrder(t, s, seq(0, 40))
 }
