@@ -88,7 +88,8 @@ var buildServedPair = sync.OnceValues(func() (*servedPair, error) {
 			}
 			return out, nil
 		}
-		if _, err := cli("accounts", "create", "acme", "--type", "business"); err != nil {
+		if _, err := cli("accounts", "create", "acme", "--type", "business",
+			"--ingest-events-per-second", "unlimited", "--ingest-bytes-per-second", "unlimited"); err != nil {
 			return nil, err
 		}
 		out, err := cli("keys", "create", "--account", "acme", "--scopes", "events:write,events:read", "--json")
