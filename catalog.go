@@ -95,6 +95,7 @@ var Catalog = map[string]string{
 	"system.api_latency":    CategorySystem,
 	"system.resource_usage": CategorySystem,
 	"system.started":        CategorySystem,
+	"system.initialized":    CategorySystem,
 	"system.stopped":        CategorySystem,
 	"ingest.throttled":      CategorySystem,
 

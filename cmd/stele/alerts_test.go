@@ -148,7 +148,7 @@ func createRule(t *testing.T, base, key string, args ...string) (id, secret stri
 }
 
 func TestAlertsCommandsDriveAServer(t *testing.T) {
-	data := t.TempDir()
+	data := newStoreDir(t)
 	key := newAlertsKey(t, data)
 	_, base := serveWith(t, data, nil, alertFlagsForTests...)
 	hook, srv := newHookReceiver(t)
@@ -208,7 +208,7 @@ func TestAlertsCommandsDriveAServer(t *testing.T) {
 // receiver that is down, and again right after events are acknowledged:
 // once the server is back, every matching event reaches the receiver.
 func TestAlertsSurviveSIGKILL(t *testing.T) {
-	data := t.TempDir()
+	data := newStoreDir(t)
 	key := newAlertsKey(t, data)
 	serve, base := serveWith(t, data, nil, alertFlagsForTests...)
 	hook, srv := newHookReceiver(t)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 
@@ -40,24 +39,30 @@ type app struct {
 	streams *serveStreams
 	// alerts matches every event this process stores against the alert rules.
 	alerts *alert.Matcher
+	// signer is who signed the store's latest checkpoint of _system, nil
+	// before the first; checkSigner holds the signing key to it.
+	signer *integrity.Signer
 }
 
-// openApp opens the store named by the flags, loads the master key and
-// starts the writer. Close stops it.
+// openApp opens the store named by the flags, which must exist, with its
+// keys, and starts the writer. Close stops it.
 func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, error) {
-	if err := os.MkdirAll(sf.data, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
-	master, err := seal.LoadMasterKey(sf.data, os.Getenv, logger)
+	return openAppIn(ctx, sf, existingStore, nil, logger)
+}
+
+// openAppIn opens the store as mode allows (prepareStore), with the keys
+// given (init) or found.
+func openAppIn(ctx context.Context, sf storeFlags, mode storeMode, given *storeKeys, logger *slog.Logger) (*app, error) {
+	found, err := prepareStore(ctx, sf, mode, given, logger)
 	if err != nil {
 		return nil, err
 	}
-	db, keys, lead, err := openStore(ctx, sf, master, logger)
+	db, keys, lead, err := openStore(ctx, sf, found.master, logger)
 	if err != nil {
 		return nil, err
 	}
 	a := &app{db: db, keys: keys, leader: lead, logger: logger}
-	a.data = datapath.Start(db, keys, master, logger, ingest.WriterConfig{})
+	a.data = datapath.Start(db, keys, found.master, logger, ingest.WriterConfig{})
 	a.keyring, a.writer, a.ingest, a.search = a.data.Keyring, a.data.Writer, a.data.Ingest, a.data.Search
 	a.audit = &audit.Recorder{Sink: a.ingest, Logger: logger}
 	a.users = &users.Service{Store: a.db, Audit: a.audit}
@@ -67,7 +72,7 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 		a.Close()
 		return nil, err
 	}
-	if a.checkpoints, err = newCheckpointer(sf, a, logger); err != nil {
+	if a.checkpoints, err = newCheckpointer(ctx, a, found.signing, logger); err != nil {
 		a.Close()
 		return nil, err
 	}

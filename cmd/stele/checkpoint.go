@@ -7,29 +7,79 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/ledger"
 )
 
-// originPrefix is the origin prefix of checkpoints: STELE_ORIGIN_PREFIX, by
-// default ledger.DefaultOriginPrefix. An account's origin is PREFIX/NAME.
-func originPrefix() string {
+// originPrefixOr is STELE_ORIGIN_PREFIX, or else def. An account's
+// checkpoint origin is PREFIX/NAME.
+func originPrefixOr(def string) string {
 	if p := os.Getenv("STELE_ORIGIN_PREFIX"); p != "" {
 		return p
 	}
-	return ledger.DefaultOriginPrefix
+	return def
 }
 
-func loadSigningKey(sf storeFlags, logger *slog.Logger) (*ledger.SigningKey, error) {
-	return ledger.LoadSigningKey(sf.data, os.Getenv, originPrefix(), logger)
-}
-
-func newCheckpointer(sf storeFlags, a *app, logger *slog.Logger) (*integrity.Checkpointer, error) {
-	key, err := loadSigningKey(sf, logger)
+// newCheckpointer makes the checkpointer of the app with the signing key.
+// Its origin prefix is STELE_ORIGIN_PREFIX, or else the one the store's
+// checkpoints already carry, or else, on a store without any, the key's
+// name (stele init --origin names both).
+func newCheckpointer(ctx context.Context, a *app, key *ledger.SigningKey, logger *slog.Logger) (*integrity.Checkpointer, error) {
+	sys, err := a.db.AccountByName(ctx, stele.SystemAccount)
 	if err != nil {
 		return nil, err
 	}
-	return &integrity.Checkpointer{Accounts: a.db, Events: a.db, Store: a.db, Key: key, OriginPrefix: originPrefix(), Logger: logger}, nil
+	rec, ok, err := integrity.RecordedSigner(ctx, a.db, sys, key)
+	if err != nil {
+		return nil, err
+	}
+	prefix := key.Name()
+	if ok {
+		prefix = rec.Prefix
+		a.signer = &rec
+	}
+	return &integrity.Checkpointer{Accounts: a.db, Events: a.db, Store: a.db, Key: key, OriginPrefix: originPrefixOr(prefix), Logger: logger}, nil
+}
+
+// checkSigner refuses to sign with a key other than the one that signed
+// the store's checkpoints, or under another origin prefix: verifiers who
+// pinned that key would reject every checkpoint signed from now on. With
+// accept (serve --accept-new-origin), the operator changes them on purpose:
+// the change is recorded in _system's log and _system's tree is signed at
+// once with the new key, which the store then records as its signer.
+func (a *app) checkSigner(ctx context.Context, accept bool) error {
+	rec, cp := a.signer, a.checkpoints
+	if rec == nil || rec.Matches && rec.Prefix == cp.OriginPrefix {
+		return nil
+	}
+	if !accept {
+		how := "Give this store's own key (STELE_SIGNING_KEY, STELE_SIGNING_KEY_FILE or DATA/signing.key) and origin prefix (STELE_ORIGIN_PREFIX), " +
+			"or change them on purpose, once, with 'stele serve --accept-new-origin', then publish the new verifier key ('stele checkpoint public-key'; docs/INTEGRITY.md, \"Changing the signing key\")"
+		if !rec.Matches {
+			what := fmt.Sprintf("the checkpoint signing key is named %s, but this store's checkpoints are signed by a key named %s", cp.Key.Name(), rec.Name)
+			if rec.Name == cp.Key.Name() {
+				what = fmt.Sprintf("the checkpoint signing key named %s is not the key that signed this store's checkpoints (also named %s)", cp.Key.Name(), rec.Name)
+			}
+			return stele.Errorf(stele.EINVALID, "%s (the latest, of %s at size %d): verifiers that pinned its verifier key would reject every checkpoint this key signs. %s", what, stele.SystemAccount, rec.Size, how)
+		}
+		return stele.Errorf(stele.EINVALID, "checkpoints would be signed with origin %s/ACCOUNT (STELE_ORIGIN_PREFIX), but this store's carry %s/ACCOUNT: verifiers keep their trust per origin and would take these for other logs. %s", cp.OriginPrefix, rec.Prefix, how)
+	}
+	change := audit.SignerChange{FromName: rec.Name, FromPrefix: rec.Prefix, ToName: cp.Key.Name(), ToPrefix: cp.OriginPrefix, VerifierKey: cp.Key.VerifierKey}
+	if err := a.audit.SigningKeyChanged(ctx, audit.CLI(), change); err != nil {
+		return err
+	}
+	sys, err := a.db.AccountByName(ctx, stele.SystemAccount)
+	if err != nil {
+		return err
+	}
+	if _, err := cp.Sign(ctx, sys); err != nil {
+		return fmt.Errorf("sign %s with the new key: %w", stele.SystemAccount, err)
+	}
+	a.signer = nil
+	a.logger.Warn("checkpoint signer changed on purpose: publish the new verifier key", "from", rec.Name, "to", cp.Key.Name(), "origin_prefix", cp.OriginPrefix, "verifier", cp.Key.VerifierKey)
+	return nil
 }
 
 func runCheckpoint(ctx context.Context, args []string, out io.Writer) error {
@@ -52,14 +102,17 @@ func parseCheckpointPublicKey(args []string) (checkpointPublicKeyConfig, error) 
 }
 
 func (c checkpointPublicKeyConfig) run(ctx context.Context, out io.Writer) error {
-	if err := os.MkdirAll(c.store.data, 0o700); err != nil {
-		return err
-	}
-	key, err := loadSigningKey(c.store, newLogger("warn"))
+	// The store is opened, not only the key read: a key that did not sign
+	// its checkpoints is refused rather than printed for auditors to pin.
+	a, err := openApp(ctx, c.store, newLogger("warn"))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, key.VerifierKey)
+	defer a.Close()
+	if err := a.checkSigner(ctx, false); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, a.checkpoints.Key.VerifierKey)
 	return nil
 }
 
@@ -84,6 +137,9 @@ func (c checkpointSignConfig) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	if err := a.checkSigner(ctx, false); err != nil {
+		return err
+	}
 	if c.account == "" {
 		n, err := a.checkpoints.SignAll(ctx)
 		if err != nil {

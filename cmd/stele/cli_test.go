@@ -288,7 +288,7 @@ func TestAccountCommandsNeedTheAccount(t *testing.T) {
 // leaves alone (a type the configuration has since dropped) does not stop
 // it changing another.
 func TestAccountSettingsAreValidatedInOnePlace(t *testing.T) {
-	data := t.TempDir()
+	data := newStoreDir(t)
 	_, stderr, code := runCLIErr(t, "", nil, "accounts", "create", "initech", "--type", "platinum", "--retention-days", "40000", "--data", data)
 	if code != 2 || !strings.Contains(stderr, "type: enum") || !strings.Contains(stderr, "retention_days: range") {
 		t.Fatalf("create with two bad settings: exit %d, %s", code, stderr)

@@ -104,7 +104,7 @@ func listeningURL(stdout io.Reader) (string, error) {
 }
 
 func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {
-	data := t.TempDir()
+	data := newStoreDir(t)
 	runCLI(t, "accounts", "create", "acme", "--type", "team", "--data", data)
 	var created struct{ ID, Key string }
 	if err := json.Unmarshal([]byte(runCLI(t, "keys", "create", "--account", "acme", "--scopes", "events:write,events:read", "--json", "--data", data)), &created); err != nil {

@@ -26,7 +26,7 @@ import (
 // sensibly and stays up. Before, POST /v1/events took the event (201) and
 // the next GET /admin/system killed the process with a stack overflow.
 func TestHostileEventsHurtNoOne(t *testing.T) {
-	data := t.TempDir()
+	data := newStoreDir(t)
 	runCLI(t, "accounts", "create", "acme", "--type", "team", "--data", data)
 	var key struct{ Key string }
 	if err := json.Unmarshal([]byte(runCLI(t, "keys", "create", "--account", "acme", "--scopes",

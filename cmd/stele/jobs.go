@@ -32,7 +32,7 @@ type serveJobs struct {
 func startJobs(ctx context.Context, a *app, c serveConfig, quotas *ingest.Quotas, con *console.Server) *serveJobs {
 	// `stele crypto rotate --master` in another process adds a master key
 	// version to the key file; keys rewrapped under it unwrap here too.
-	a.keyring.ReloadMaster = func() (*seal.MasterKey, error) { return seal.LoadMasterKey(c.store.data, os.Getenv, a.logger) }
+	a.keyring.ReloadMaster = func() (*seal.MasterKey, error) { return seal.ReadMasterKey(c.store.data, os.Getenv) }
 	col := metrics.New(metrics.Config{Recorder: a.ingest, StoreSize: a.db.Size, Ingested: a.writer.Committed, Commits: a.writer.Commits,
 		Throttled: func() []metrics.Throttled {
 			var out []metrics.Throttled

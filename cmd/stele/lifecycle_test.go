@@ -24,6 +24,7 @@ func TestRetentionCryptoAndDeleteCommands(t *testing.T) {
 	t.Setenv("STELE_MASTER_KEY", "")
 	t.Setenv("STELE_MASTER_KEY_FILE", "")
 	data := t.TempDir()
+	runIn(t, "init", "--data", data)
 	runIn(t, "accounts", "create", "acme", "--type", "free", "--data", data)
 
 	// Events 40 and 10 days old, stored as the server would.

@@ -24,6 +24,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"init", "make a new store and its keys (SQLite or PostgreSQL), and its first operator", runInit},
 		{"serve", "run the HTTP API (and, with --demo, fill an empty store with demo activity)", runServe},
 		{"accounts", "create, list, change and delete accounts: accounts create|list|set|delete", runAccounts},
 		{"keys", "create, list and revoke API keys: keys create|list|revoke", runKeys},

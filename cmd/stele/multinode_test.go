@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,9 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
-	"github.com/stele-audit/stele/internal/ledger"
 	"github.com/stele-audit/stele/internal/postgres/pgtest"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // cluster is a set of `stele serve` nodes sharing one PostgreSQL database.
@@ -32,16 +28,19 @@ type cluster struct {
 	env []string // the keys every node shares
 }
 
+// newCluster makes the store with stele init, as docs/DEPLOY.md says: the
+// keys every node shares are the lines it prints.
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	master := make([]byte, 32)
-	rand.Read(master)
-	skey, _, err := note.GenerateKey(nil, ledger.DefaultOriginPrefix)
+	db := pgtest.NewDatabase(t)
+	cmd := exec.Command(steleBin(t), "init", "--db", db, "--print-env")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("stele init: %v\n%s", err, stderr.String())
 	}
-	return &cluster{t: t, db: pgtest.NewDatabase(t), env: append(os.Environ(),
-		"STELE_MASTER_KEY="+base64.StdEncoding.EncodeToString(master), "STELE_SIGNING_KEY="+skey)}
+	return &cluster{t: t, db: db, env: append(os.Environ(), strings.Fields(string(out))...)}
 }
 
 // cli runs an admin command against the shared database.

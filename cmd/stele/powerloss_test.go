@@ -188,6 +188,7 @@ func TestAcknowledgedEventsSurvivePowerLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	syncDirectory(t, fsys.Dir())
+	runCLI(t, "init", "--data", data)
 	// Ingest quotas would refuse part of the load: this test is about what
 	// is acknowledged, not how much.
 	unlimited := []string{"--ingest-events-per-second", "unlimited", "--ingest-bytes-per-second", "unlimited"}

@@ -17,7 +17,7 @@ import (
 // the account's log; accounts set changes the quota, accounts list shows
 // it, and the change is recorded in the account and in _system.
 func TestQuotaSetWithTheCLIIsEnforcedCountedAndRecorded(t *testing.T) {
-	data := t.TempDir()
+	data := newStoreDir(t)
 	runCLI(t, "accounts", "create", "metered", "--type", "team", "--ingest-events-per-second", "2", "--ingest-burst-seconds", "5", "--data", data)
 	var key struct{ Key string }
 	if err := json.Unmarshal([]byte(runCLI(t, "keys", "create", "--account", "metered", "--scopes", "events:write,events:read", "--json", "--data", data)), &key); err != nil {

@@ -30,6 +30,9 @@ type serveConfig struct {
 	metricsToken    string
 	alerts          alertFlags
 	types           []stele.AccountType
+	// acceptNewOrigin lets a signing key or origin prefix other than the
+	// store's checkpoints' take over (checkSigner).
+	acceptNewOrigin bool
 }
 
 func runServe(ctx context.Context, args []string, out io.Writer) error {
@@ -50,6 +53,7 @@ func parseServe(args []string) (serveConfig, error) {
 	readTypes := accountTypesFlag(fs)
 	fs.DurationVar(&c.retentionEvery, "retention-interval", time.Hour, "how often to purge events older than their account's retention")
 	c.alerts.register(fs)
+	fs.BoolVar(&c.acceptNewOrigin, "accept-new-origin", false, "sign checkpoints with this signing key and origin prefix although the store's are signed by another: changes the key verifiers must trust (docs/INTEGRITY.md)")
 	fs.StringVar(&c.metricsToken, "metrics-token", "", "require this bearer token on GET /metrics (give it as STELE_METRICS_TOKEN, not on the command line)")
 	if _, err := parse(fs, args); err != nil {
 		return c, err
@@ -72,11 +76,20 @@ func (c serveConfig) run(ctx context.Context, out io.Writer) error {
 	if c.metricsToken == "" && !loopback(c.addr) {
 		logger.Warn("GET /metrics is not authenticated and names accounts; set STELE_METRICS_TOKEN", "addr", c.addr)
 	}
-	a, err := openApp(ctx, c.store, logger)
+	a, err := openAppIn(ctx, c.store, storeIfMissing, nil, logger)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if err := a.checkSigner(ctx, c.acceptNewOrigin); err != nil {
+		return err
+	}
+	// A node whose master key unwraps nothing would answer every request
+	// with an error: it does not start.
+	if err := a.checkKeys(ctx); err != nil {
+		return stele.Errorf(stele.EINVALID, "the master key does not unwrap this store's account keys (%v): it is not the key the store was made with. "+
+			"Set STELE_MASTER_KEY or STELE_MASTER_KEY_FILE to that key (stele init printed it or wrote it to its --keys-dir; on SQLite it is DATA/master.key)", err)
+	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
@@ -101,7 +114,7 @@ func (c serveConfig) run(ctx context.Context, out io.Writer) error {
 	a.ingest.SetQuotas(quotas)
 	srv := &api.Server{
 		Ingest: a.ingest, Search: a.search, Accounts: a.db, APIKeys: a.db, Logger: logger,
-		Ready: a.pingStores, Checkpoints: a.checkpoints, Audit: a.audit, Streams: a.streams.service,
+		Ready: a.readiness().Ready, Checkpoints: a.checkpoints, Audit: a.audit, Streams: a.streams.service,
 		Alerts: alerting.rules,
 	}
 	con, err := newConsole(a, logger, c.tls(), c.types, alerting.rules)
@@ -178,15 +191,20 @@ func serveDebug(addr string, logger *slog.Logger) {
 }
 
 func printWelcome(out io.Writer, base string, sf storeFlags, demoKey string) {
-	fmt.Fprintf(out, "Stele is listening on %s (data in %s)\n\n", base, sf.data)
+	if sf.shared() {
+		fmt.Fprintf(out, "Stele is listening on %s (store: %s)\n\n", base, storePlace(sf))
+	} else {
+		fmt.Fprintf(out, "Stele is listening on %s (data in %s)\n\n", base, sf.data)
+	}
 	if demoKey != "" {
 		fmt.Fprintf(out, "Demo read/write key for account acme (shown once; acme has no ingest quota, for stele loadgen):\n  export STELE_URL=%s STELE_KEY=%s\n\n", base, demoKey)
 		fmt.Fprintf(out, "Try (after go build -o stele ./cmd/stele, in another terminal with the export above):\n  ./stele query 'action:user.login_failed'\n  ./stele query 'category:user_management after:7d'\n")
 		fmt.Fprintf(out, "  curl -H \"Authorization: Bearer $STELE_KEY\" '%s/v1/events?q=action:user.role_changed&limit=5'\n\n", base)
 		return
 	}
-	fmt.Fprintf(out, "Next steps:\n  stele accounts create acme --type team --data %s\n", sf.data)
-	fmt.Fprintf(out, "  stele keys create --account acme --scopes events:write,events:read --data %s\n", sf.data)
+	fmt.Fprintf(out, "Next steps%s:\n", storeShell(sf))
+	fmt.Fprintf(out, "  stele accounts create acme --type team %s\n", storeArgs(sf))
+	fmt.Fprintf(out, "  stele keys create --account acme --scopes events:write,events:read %s\n", storeArgs(sf))
 	fmt.Fprintf(out, "  curl -H \"Authorization: Bearer KEY\" -H 'Content-Type: application/json' \\\n    -d '{\"action\":\"user.login\",\"actor\":{\"id\":\"u_1\",\"email\":\"ada@acme.io\"}}' %s/v1/events\n\n", base)
 }
 

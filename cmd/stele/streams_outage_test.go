@@ -38,7 +38,7 @@ func createStream(t *testing.T, base, key, addr string) *client.Stream {
 // copy of each in order, and the lag shown falls back to zero.
 func TestStreamCarriesOnThroughAReceiverOutage(t *testing.T) {
 	rs := rsyslogtest.Start(t, rsyslogtest.Options{})
-	data := t.TempDir()
+	data := newStoreDir(t)
 	key := streamsSetup(t, data)
 	_, base := startServe(t, data)
 	s := createStream(t, base, key, rs.Addr())
@@ -74,7 +74,7 @@ func TestStreamCarriesOnThroughAReceiverOutage(t *testing.T) {
 // from the stored cursor and every acknowledged event arrives.
 func TestStreamLosesNothingWhenServeIsKilled(t *testing.T) {
 	rs := rsyslogtest.Start(t, rsyslogtest.Options{})
-	data := t.TempDir()
+	data := newStoreDir(t)
 	key := streamsSetup(t, data)
 	serve, first := startServe(t, data)
 	s := createStream(t, first, key, rs.Addr())

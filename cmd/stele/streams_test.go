@@ -220,7 +220,7 @@ func streamsCLI(t *testing.T, base, key string, args ...string) string {
 // nowhere.
 func TestStreamsCLIDrivesARealServer(t *testing.T) {
 	rs := rsyslogtest.Start(t, rsyslogtest.Options{})
-	data := t.TempDir()
+	data := newStoreDir(t)
 	key := streamsSetup(t, data)
 	_, base := startServe(t, data)
 

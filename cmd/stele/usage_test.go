@@ -62,7 +62,7 @@ func TestKeysCreateNeedsScopes(t *testing.T) {
 // export redirected by the shell is an empty file, which verify names as
 // such rather than "EOF".
 func TestAFailedExportLeavesNothing(t *testing.T) {
-	data := t.TempDir()
+	data := newStoreDir(t)
 	runCLI(t, "accounts", "create", "acme", "--type", "team", "--data", data)
 	var created struct{ Key string }
 	if err := json.Unmarshal([]byte(runCLI(t, "keys", "create", "--account", "acme", "--scopes", "events:write,events:read", "--json", "--data", data)), &created); err != nil {
@@ -100,7 +100,7 @@ func TestAFailedExportLeavesNothing(t *testing.T) {
 // TestExportOutputIsWrittenWhole: --output gets the whole export under its
 // name, and standard output the same bytes.
 func TestExportOutputIsWrittenWhole(t *testing.T) {
-	data := t.TempDir()
+	data := newStoreDir(t)
 	runCLI(t, "accounts", "create", "acme", "--type", "team", "--data", data)
 	var created struct{ Key string }
 	if err := json.Unmarshal([]byte(runCLI(t, "keys", "create", "--account", "acme", "--scopes", "events:write,events:export", "--json", "--data", data)), &created); err != nil {
@@ -134,7 +134,7 @@ func TestExportOutputIsWrittenWhole(t *testing.T) {
 // given the local store into a remote one; a server without a key is told
 // the key is missing, not the account; naming both is refused.
 func TestLocalOrRemoteIsTheCommandLinesChoice(t *testing.T) {
-	data := t.TempDir()
+	data := newStoreDir(t)
 	runCLI(t, "accounts", "create", "acme", "--type", "team", "--data", data)
 	env := []string{"STELE_URL=http://127.0.0.1:9", "STELE_KEY=stele_key_0123456789abcdef_x"}
 	for _, args := range [][]string{

@@ -11,6 +11,9 @@ func TestUsersCreateGeneratesAPasswordOnceAndListsTheUser(t *testing.T) {
 	dir := t.TempDir()
 	ctx := t.Context()
 	var out bytes.Buffer
+	if err := run(ctx, []string{"init", "--data", dir}, &out); err != nil {
+		t.Fatal(err)
+	}
 	if err := run(ctx, []string{"accounts", "create", "acme", "--type", "team", "--data", dir}, &out); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,9 @@ type verifyConfig struct {
 	store     storeFlags
 	client    clientFlags
 	publicKey string
+	// moreKeys are further --public-key values: keys trusted besides
+	// publicKey (with --data, after a change of signing key).
+	moreKeys  []string
 	account   string
 	statePath string
 	samples   int
@@ -41,7 +44,7 @@ func parseVerify(args []string) (verifyConfig, error) {
 	var c verifyConfig
 	c.store.register(fs)
 	c.client.register(fs)
-	fs.StringVar(&c.publicKey, "public-key", "", "the checkpoint verifier key to trust (default: the local signing key's, or the one in --state)")
+	fs.Var((*keyList)(&c.moreKeys), "public-key", "the checkpoint verifier key to trust (default: the local signing key's, or the one in --state); with --data, give it again for each key that signed, before and after a change of signing key")
 	fs.StringVar(&c.account, "account", "", "verify only this account (with --data)")
 	fs.StringVar(&c.statePath, "state", defaultStatePath(), "file keeping the last checkpoint trusted per log (with --url)")
 	fs.IntVar(&c.samples, "samples", 5, "events to spot-check for inclusion (with --url)")
@@ -49,6 +52,9 @@ func parseVerify(args []string) (verifyConfig, error) {
 	pos, err := parse(fs, args)
 	if err != nil {
 		return c, err
+	}
+	if len(c.moreKeys) > 0 {
+		c.publicKey, c.moreKeys = c.moreKeys[0], c.moreKeys[1:]
 	}
 	if len(pos) == 1 {
 		c.bundle = pos[0]
@@ -58,7 +64,21 @@ func parseVerify(args []string) (verifyConfig, error) {
 			return c, err
 		}
 	}
+	if len(c.moreKeys) > 0 && (c.bundle != "" || c.remote) {
+		return c, &stele.Error{Code: stele.EINVALID, Message: "--public-key is given once with a bundle or --url: the key of the checkpoint they carry",
+			Details: []stele.FieldError{{Field: "public-key", Rule: "once"}}}
+	}
 	return c, nil
+}
+
+// keyList is a flag given once per value: --public-key OLD --public-key NEW.
+type keyList []string
+
+func (l *keyList) String() string { return strings.Join(*l, ",") }
+
+func (l *keyList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
 
 func (c verifyConfig) run(ctx context.Context, out io.Writer) error {
@@ -78,7 +98,7 @@ func (c verifyConfig) run(ctx context.Context, out io.Writer) error {
 		}
 		return err
 	}
-	return verifyStore(ctx, c.store, c.publicKey, c.account, c.json, out)
+	return verifyStore(ctx, c.store, append([]string{c.publicKey}, c.moreKeys...), c.account, c.json, out)
 }
 
 func verifierOf(key string) (note.Verifier, error) {
@@ -92,19 +112,29 @@ func verifierOf(key string) (note.Verifier, error) {
 
 var errVerifyFailed = errors.New("verification failed")
 
-func verifyStore(ctx context.Context, sf storeFlags, publicKey, account string, asJSON bool, out io.Writer) error {
+// verifyStore checks the local store under the verifier keys given (the
+// first "": the local signing key's).
+func verifyStore(ctx context.Context, sf storeFlags, publicKeys []string, account string, asJSON bool, out io.Writer) error {
 	a, err := openApp(ctx, sf, newLogger("warn"))
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	verifier := a.checkpoints.Key.Verifier
-	if publicKey != "" {
-		if verifier, err = verifierOf(publicKey); err != nil {
+	v := &integrity.StoreVerifier{Accounts: a.db, Events: a.db, Store: a.db, Keys: a.keyring, Verifier: a.checkpoints.Key.Verifier}
+	for i, k := range publicKeys {
+		if k == "" {
+			continue
+		}
+		verifier, err := verifierOf(k)
+		if err != nil {
 			return err
 		}
+		if i == 0 {
+			v.Verifier = verifier
+		} else {
+			v.Also = append(v.Also, verifier)
+		}
 	}
-	v := &integrity.StoreVerifier{Accounts: a.db, Events: a.db, Store: a.db, Keys: a.keyring, Verifier: verifier}
 	var names []string
 	if account != "" {
 		names = []string{account}

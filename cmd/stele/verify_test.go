@@ -97,7 +97,7 @@ func rollbackStore(t *testing.T, path, account string, size int64) {
 // grown log that extends it, and rejects the log once the server's
 // database has been rolled back and re-grown.
 func TestVerifyURLDetectsRollback(t *testing.T) {
-	data := t.TempDir()
+	data := newStoreDir(t)
 	state := filepath.Join(t.TempDir(), "verify-state.json")
 	runCLI(t, "accounts", "create", "acme", "--type", "team", "--data", data)
 	var created struct{ Key string }
@@ -186,7 +186,7 @@ func TestVerifyURLDetectsRollback(t *testing.T) {
 // TestVerifyBundleOffline exports a bundle with the CLI and verifies it
 // offline; an edited bundle fails and says which event.
 func TestVerifyBundleOffline(t *testing.T) {
-	data := t.TempDir()
+	data := newStoreDir(t)
 	runCLI(t, "accounts", "create", "acme", "--type", "team", "--data", data)
 	var created struct{ Key string }
 	if err := json.Unmarshal([]byte(runCLI(t, "keys", "create", "--account", "acme", "--scopes", "events:write,events:read", "--json", "--data", data)), &created); err != nil {

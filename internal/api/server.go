@@ -32,7 +32,9 @@ type Server struct {
 	Accounts stele.AccountStore
 	APIKeys  stele.APIKeyStore
 	Logger   *slog.Logger
-	// Ready reports whether the service can take traffic (the store answers).
+	// Ready reports whether the node can take traffic (the store answers
+	// and the master key unwraps the account keys); its error's text is
+	// the reason /healthz gives, so it must be fit for anyone to read.
 	Ready func(ctx context.Context) error
 	Now   func() time.Time
 	// Checkpoints signs and serves checkpoints and proofs; nil turns the
@@ -77,6 +79,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/alert-rules/{id}/firings", s.auth(s.handleAlertFirings))
 	mux.HandleFunc("GET /v1/openapi.json", s.handleOpenAPI)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /livez", s.handleLive)
 	// Everything else under /v1/ answers in the API's own error body, not
 	// the mux's plain text: 405 with Allow for a known path, else 404.
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) { s.handleNoRoute(w, r, mux) })
@@ -209,14 +212,22 @@ func requireScope(p *stele.Principal, scope stele.Scope) error {
 	return nil
 }
 
+// handleHealth is readiness: 200 when the node can serve, 503 with the
+// reason when it cannot (a load balancer stops sending it traffic).
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if s.Ready != nil {
 		if err := s.Ready(r.Context()); err != nil {
-			s.Logger.Warn("health check", "err", err)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
 			return
 		}
 	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleLive is liveness: 200 whenever the process serves HTTP at all, so
+// that an orchestrator restarts a node that hangs, not one that waits for
+// its database or key.
+func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 

@@ -157,6 +157,14 @@ func TestEveryEventPassesValidationAndLandsWithItsActor(t *testing.T) {
 			return s.rec.MasterKeyRotated(ctx, cli, audit.MasterRotation{Version: 2, Rewrapped: 4, Err: errors.New("rewrap key 3: disk full")})
 		}},
 		{"crypto.reencrypted", []string{"acme"}, cli.Ref.ID, func() error { return s.rec.Reencrypted(ctx, cli, acme, 500, 2) }},
+		{"system.initialized", []string{stele.SystemAccount}, cli.Ref.ID, func() error {
+			return s.rec.StoreInitialized(ctx, cli, audit.Initialization{Store: "postgres", Origin: "audit.example.com",
+				VerifierKey: "audit.example.com+2a1b3c4d+AaBbCc", Keys: "environment lines printed", Operator: "operator@stele.local"})
+		}},
+		{"crypto.key_rotated", []string{stele.SystemAccount}, cli.Ref.ID, func() error {
+			return s.rec.SigningKeyChanged(ctx, cli, audit.SignerChange{FromName: "stele.local", FromPrefix: "stele.local",
+				ToName: "audit.example.com", ToPrefix: "stele.local", VerifierKey: "audit.example.com+2a1b3c4d+AaBbCc"})
+		}},
 	} {
 		if err := tc.record(); err != nil {
 			t.Fatalf("%s: %v", tc.action, err)

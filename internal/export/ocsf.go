@@ -74,6 +74,7 @@ var ocsfByAction = map[string]ocsfActivity{
 	"source.scan_failed":       {ocsfApplicationLifecy, 4, "Stop"},
 	"system.started":           {ocsfApplicationLifecy, 3, "Start"},
 	"system.stopped":           {ocsfApplicationLifecy, 4, "Stop"},
+	"system.initialized":       {ocsfApplicationLifecy, 1, "Install"},
 	// The ingest requests (creates) an account's quota refused in a minute.
 	"ingest.throttled": {ocsfAPIActivity, 1, "Create"},
 }

@@ -85,8 +85,11 @@ type StoreVerifier struct {
 	Store    stele.IntegrityStore
 	Keys     *seal.Keyring
 	Verifier note.Verifier
-	Workers  int // decrypting goroutines, default GOMAXPROCS
-	Chunk    int // rows per read, default 4096
+	// Also are keys trusted besides Verifier: the key before a change of
+	// signing key, which signed the older checkpoints.
+	Also    []note.Verifier
+	Workers int // decrypting goroutines, default GOMAXPROCS
+	Chunk   int // rows per read, default 4096
 }
 
 // Verify checks the named accounts, or every account when names is empty.
@@ -183,7 +186,7 @@ func (c *accountCheck) purgePoint(ctx context.Context) (stele.Head, error) {
 		return start, err
 	}
 	for _, p := range purges {
-		body, err := ledger.OpenPurge(p.Note, c.v.Verifier)
+		body, err := ledger.OpenPurge(p.Note, c.v.Verifier, c.v.Also...)
 		if err != nil {
 			c.fail(p.Below, -1, KindPurgeInvalid, "purge below seq %d: %v", p.Below, err)
 			continue
@@ -222,7 +225,7 @@ func (c *accountCheck) checkCheckpointNotes(ctx context.Context) error {
 	}
 	c.rep.Checkpoints += len(cps)
 	for _, cp := range cps {
-		body, err := ledger.OpenCheckpoint(cp.Note, c.v.Verifier)
+		body, err := ledger.OpenCheckpoint(cp.Note, c.v.Verifier, c.v.Also...)
 		switch {
 		case err != nil:
 			c.fail(-1, cp.Size, KindCheckpointSig, "%v", err)

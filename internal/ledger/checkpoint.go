@@ -108,18 +108,19 @@ func SignCheckpoint(signer note.Signer, c CheckpointBody) ([]byte, error) {
 // expected key.
 var ErrSignature = errors.New("ledger: signature invalid")
 
-// OpenCheckpoint verifies a signed checkpoint note with verifier and parses
-// its body.
-func OpenCheckpoint(msg []byte, verifier note.Verifier) (CheckpointBody, error) {
-	n, err := openNote(msg, verifier)
+// OpenCheckpoint verifies a signed checkpoint note with verifier (or any
+// of the more keys trusted, after a change of signing key) and parses its
+// body.
+func OpenCheckpoint(msg []byte, verifier note.Verifier, more ...note.Verifier) (CheckpointBody, error) {
+	n, err := openNote(msg, append([]note.Verifier{verifier}, more...))
 	if err != nil {
 		return CheckpointBody{}, err
 	}
 	return ParseCheckpoint(n.Text)
 }
 
-func openNote(msg []byte, verifier note.Verifier) (*note.Note, error) {
-	n, err := note.Open(msg, note.VerifierList(verifier))
+func openNote(msg []byte, verifiers []note.Verifier) (*note.Note, error) {
+	n, err := note.Open(msg, note.VerifierList(verifiers...))
 	if err == nil {
 		return n, nil
 	}
@@ -127,7 +128,11 @@ func openNote(msg []byte, verifier note.Verifier) (*note.Note, error) {
 	var invalid *note.InvalidSignatureError
 	switch {
 	case errors.As(err, &unknown):
-		return nil, fmt.Errorf("%w: not signed by %s", ErrSignature, verifier.Name())
+		names := make([]string, len(verifiers))
+		for i, v := range verifiers {
+			names[i] = v.Name()
+		}
+		return nil, fmt.Errorf("%w: not signed by %s", ErrSignature, strings.Join(names, " or "))
 	case errors.As(err, &invalid):
 		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
 	case err.Error() == "malformed note": // note keeps its sentinel unexported
@@ -195,8 +200,8 @@ func SignPurge(signer note.Signer, p PurgeBody) ([]byte, error) {
 }
 
 // OpenPurge verifies a signed purge statement and parses its body.
-func OpenPurge(msg []byte, verifier note.Verifier) (PurgeBody, error) {
-	n, err := openNote(msg, verifier)
+func OpenPurge(msg []byte, verifier note.Verifier, more ...note.Verifier) (PurgeBody, error) {
+	n, err := openNote(msg, append([]note.Verifier{verifier}, more...))
 	if err != nil {
 		return PurgeBody{}, err
 	}

@@ -28,7 +28,8 @@ type SigningKey struct {
 }
 
 // LoadSigningKey returns the signing key: STELE_SIGNING_KEY (a note signer
-// key, PRIVATE+KEY+…) when set, else SigningKeyFile in dataDir, generated
+// key, PRIVATE+KEY+…) when set, else the file STELE_SIGNING_KEY_FILE names,
+// else SigningKeyFile in dataDir, generated
 // there with mode 0600 under the given key name on first use.
 func LoadSigningKey(dataDir string, getenv func(string) string, name string, logger *slog.Logger) (*SigningKey, error) {
 	if v := getenv("STELE_SIGNING_KEY"); v != "" {
@@ -37,6 +38,9 @@ func LoadSigningKey(dataDir string, getenv func(string) string, name string, log
 			return nil, fmt.Errorf("STELE_SIGNING_KEY: %w", err)
 		}
 		return k, nil
+	}
+	if getenv("STELE_SIGNING_KEY_FILE") != "" {
+		return ReadSigningKey(dataDir, getenv)
 	}
 	path := filepath.Join(dataDir, SigningKeyFile)
 	b, err := os.ReadFile(path)
@@ -86,6 +90,43 @@ func LoadSigningKey(dataDir string, getenv func(string) string, name string, log
 	logger.Info("generated the checkpoint signing key; publish its verifier key (stele checkpoint public-key)", "file", path, "verifier", k.VerifierKey)
 	return k, nil
 }
+
+// ReadSigningKey finds the signing key as LoadSigningKey does but never
+// makes one: a new key would sign checkpoints no verifier trusts. With no
+// STELE_SIGNING_KEY and no file in dataDir the error wraps fs.ErrNotExist.
+func ReadSigningKey(dataDir string, getenv func(string) string) (*SigningKey, error) {
+	if v := getenv("STELE_SIGNING_KEY"); v != "" {
+		k, err := ParseSigningKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("STELE_SIGNING_KEY: %w", err)
+		}
+		return k, nil
+	}
+	path := SigningKeyPath(dataDir, getenv)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read signing key: %w", err)
+	}
+	k, err := ParseSigningKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("signing key file %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// SigningKeyPath returns the file the signing key is read from when
+// STELE_SIGNING_KEY is unset: STELE_SIGNING_KEY_FILE, else SigningKeyFile
+// in dataDir.
+func SigningKeyPath(dataDir string, getenv func(string) string) string {
+	if p := getenv("STELE_SIGNING_KEY_FILE"); p != "" {
+		return p
+	}
+	return filepath.Join(dataDir, SigningKeyFile)
+}
+
+// Name returns the key's name: the name its signatures carry, which
+// verifiers look for.
+func (k *SigningKey) Name() string { return k.Verifier.Name() }
 
 // ParseSigningKey parses a note signer key and derives its verifier.
 func ParseSigningKey(text string) (*SigningKey, error) {

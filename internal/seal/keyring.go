@@ -158,6 +158,28 @@ func (r *Keyring) DestroyKeys(ctx context.Context, accountID int64) (int64, erro
 	return n, nil
 }
 
+// Check reports whether the master key unwraps every key of the account as
+// the store holds it now, read afresh rather than from the cache: what a
+// node needs to serve the account (readiness checks it). An account
+// without keys yet, or whose keys were destroyed, passes.
+func (r *Keyring) Check(ctx context.Context, accountID int64) error {
+	wrapped, err := r.store.WrappedKeys(ctx, accountID)
+	if stele.ErrorCode(err) == stele.EGONE {
+		return nil // destroyed on purpose (accounts delete): nothing to unwrap
+	}
+	if err != nil {
+		return fmt.Errorf("load account keys: %w", err)
+	}
+	for _, w := range wrapped {
+		raw, err := r.unwrap(w)
+		if err != nil {
+			return err
+		}
+		clear(raw)
+	}
+	return nil
+}
+
 // Forget drops an account's keys from the cache, so the next use reloads
 // them from the store.
 func (r *Keyring) Forget(accountID int64) {

@@ -103,6 +103,31 @@ func LoadMasterKey(dataDir string, getenv func(string) string, logger *slog.Logg
 	return generateKeyFile(p, logger)
 }
 
+// ReadMasterKey finds the master key as LoadMasterKey does but never makes
+// one: for a store that exists already, a new key could unwrap nothing.
+// With no key configured and no file in dataDir the error wraps
+// fs.ErrNotExist.
+func ReadMasterKey(dataDir string, getenv func(string) string) (*MasterKey, error) {
+	if v := getenv("STELE_MASTER_KEY"); v != "" {
+		m, err := parseMasterKeys(v)
+		if err != nil {
+			return nil, fmt.Errorf("STELE_MASTER_KEY: %w", err)
+		}
+		return m, nil
+	}
+	p, _ := MasterKeyPath(dataDir, getenv)
+	return readKeyFile(p)
+}
+
+// GenerateMasterKey returns a new random master key (version 1) and its
+// text as STELE_MASTER_KEY and the key file hold it.
+func GenerateMasterKey() (*MasterKey, string) {
+	k := make([]byte, 32)
+	rand.Read(k)
+	m, _ := NewMasterKey(1, k) // 32 bytes and version 1 cannot fail
+	return m, base64.StdEncoding.EncodeToString(k)
+}
+
 // MasterKeyPath returns the file the master key is read from, and whether
 // STELE_MASTER_KEY overrides it (then no file is used).
 func MasterKeyPath(dataDir string, getenv func(string) string) (path string, fromEnv bool) {
