@@ -81,6 +81,10 @@ func (c retentionRunConfig) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	// A purge statement is signed: by the store's own key only.
+	if err := a.checkSigner(ctx, false); err != nil {
+		return err
+	}
 	job := a.retentionJob(c.types)
 	job.Batch = c.batch
 	results, err := job.Run(ctx, c.account, c.dryRun)
