@@ -83,6 +83,50 @@ func entries(t *testing.T, dir string) []string {
 	return names
 }
 
+// serveAt starts serve in dir with env added and returns its base URL and
+// what it printed up to its next steps.
+func serveAt(t *testing.T, dir string, env []string, args ...string) (base, printed string) {
+	t.Helper()
+	cmd := exec.Command(steleBin(t), append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var out lockedBuffer
+	base, err = listeningURL(io.TeeReader(pipe, &out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "/v1/events") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return base, out.String()
+}
+
+// TestServeOnAnEmptyDirectoryMakesTheStoreAndPrintsStepsThatRun: the
+// two-command start stays: serve makes a store where there is none, and
+// the next steps it prints run as printed.
+func TestServeOnAnEmptyDirectoryMakesTheStoreAndPrintsStepsThatRun(t *testing.T) {
+	dir := t.TempDir()
+	base, welcome := serveAt(t, dir, nil)
+	if !strings.Contains(welcome, "--data stele-data") || !strings.Contains(welcome, "password: ") {
+		t.Fatalf("serve printed:\n%s", welcome)
+	}
+	if n := runPrinted(t, welcome, dir, nil); n != 2 {
+		t.Fatalf("ran %d printed commands of:\n%s", n, welcome)
+	}
+	if code := get(t, base+"/healthz", ""); code != http.StatusOK {
+		t.Fatalf("/healthz: %d", code)
+	}
+}
+
 // TestLocalCommandsRefuseAPlaceWithoutAStore: pointed at a directory (or a
 // PostgreSQL database) that holds no store, every local command but serve
 // and init says where it looked and how to point elsewhere or make one,
@@ -151,7 +195,17 @@ func TestLocalCommandsRefuseAPlaceWithoutAStore(t *testing.T) {
 // chosen, prints next steps that run as printed, and refuses to run again.
 func TestInitMakesASQLiteStoreOnce(t *testing.T) {
 	dir := t.TempDir()
-	out, stderr, code := runAt(t, dir, nil, "init", "--origin", "audit.example.com")
+	// The operator's password may be given rather than printed.
+	out, stderr, code := runAt(t, dir, []string{"STELE_OPERATOR_PASSWORD=a long passphrase of mine"}, "init", "--data", "given", "--operator-email", "ops@example.com")
+	if code != 0 || strings.Contains(out, "password:") || strings.Contains(out, "a long passphrase") || !strings.Contains(out, "ops@example.com") {
+		t.Fatalf("init with a password: exit %d\n%s%s", code, out, stderr)
+	}
+	if users := runCLI(t, "users", "list", "--account", "_system", "--data", filepath.Join(dir, "given")); !strings.Contains(users, "ops@example.com") {
+		t.Fatalf("users: %s", users)
+	}
+	os.RemoveAll(filepath.Join(dir, "given"))
+
+	out, stderr, code = runAt(t, dir, nil, "init", "--origin", "audit.example.com")
 	if code != 0 {
 		t.Fatalf("init: exit %d\n%s", code, stderr)
 	}
@@ -267,27 +321,7 @@ func TestInitOnPostgresPrintsTheKeysAndNextStepsThatRun(t *testing.T) {
 	}
 
 	// A node with the printed lines serves; what it prints next runs.
-	cmd := exec.Command(steleBin(t), "serve", "--addr", "127.0.0.1:0", "--log-level", "warn")
-	cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var printed bytes.Buffer
-	base, err := listeningURL(io.TeeReader(pipe, &printed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(printed.String(), "/v1/events") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	welcome := printed.String()
+	base, welcome := serveAt(t, dir, env)
 	if strings.Contains(welcome, "--data") || strings.Contains(welcome, db) {
 		t.Fatalf("serve on PostgreSQL printed:\n%s", welcome)
 	}
@@ -313,6 +347,11 @@ func TestWrongMasterKeyRefusesToStartAndABrokenKeyIsUnready(t *testing.T) {
 	_, stderr, code := runCLIErr(t, "", []string{"STELE_MASTER_KEY=" + strings.Repeat("ab", 32)}, "serve", "--addr", "127.0.0.1:0", "--data", data)
 	if code != 2 || !strings.Contains(stderr, "the master key does not unwrap this store's account keys") || !strings.Contains(stderr, "STELE_MASTER_KEY_FILE") {
 		t.Fatalf("serve with the wrong master key: exit %d\n%s", code, stderr)
+	}
+
+	_, stderr, code = runCLIErr(t, "", []string{"STELE_MASTER_KEY=not-a-key"}, "accounts", "list", "--data", data)
+	if code != 2 || !strings.Contains(stderr, "STELE_MASTER_KEY: a master key is 32 bytes in base64 or hex") || !strings.Contains(stderr, "stele init --print-env") {
+		t.Fatalf("a malformed master key: exit %d\n%s", code, stderr)
 	}
 
 	_, base := startServe(t, data)
@@ -384,6 +423,19 @@ func TestASigningKeyOfAnotherNameIsRefusedUnlessChangedOnPurpose(t *testing.T) {
 			!strings.Contains(stderr, "--accept-new-origin") {
 			t.Fatalf("%v with another key: exit %d\n%s", args, code, stderr)
 		}
+	}
+
+	_, sameName, err := ledger.NewSigningKey("audit.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runCLIErr(t, "", []string{"STELE_SIGNING_KEY=" + sameName}, "serve", "--addr", "127.0.0.1:0", "--data", data); code != 2 ||
+		!strings.Contains(stderr, "the checkpoint signing key named audit.example.com is not the key that signed this store's checkpoints") {
+		t.Fatalf("another key of the same name: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code := runCLIErr(t, "", []string{"STELE_ORIGIN_PREFIX=other.example.com"}, "checkpoint", "sign", "--data", data); code != 2 ||
+		!strings.Contains(stderr, "origin other.example.com/ACCOUNT (STELE_ORIGIN_PREFIX), but this store's carry audit.example.com/ACCOUNT") {
+		t.Fatalf("another origin prefix: exit %d\n%s", code, stderr)
 	}
 
 	cmd, _ := serveWith(t, data, newKey, "--accept-new-origin")

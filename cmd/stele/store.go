@@ -106,10 +106,10 @@ func prepareStore(ctx context.Context, sf storeFlags, mode storeMode, given *sto
 		}
 		master, err := seal.LoadMasterKey(sf.data, os.Getenv, logger)
 		if err != nil {
-			return storeKeys{}, err
+			return storeKeys{}, keyError(err)
 		}
 		signing, err := ledger.LoadSigningKey(sf.data, os.Getenv, originPrefixOr(ledger.DefaultOriginPrefix), logger)
-		return storeKeys{master, signing}, err
+		return storeKeys{master, signing}, keyError(err)
 	}
 	master, err := seal.ReadMasterKey(sf.data, os.Getenv)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -117,13 +117,13 @@ func prepareStore(ctx context.Context, sf storeFlags, mode storeMode, given *sto
 		return storeKeys{}, stele.Errorf(stele.ENOTFOUND, "the store in %s has no master key: STELE_MASTER_KEY is unset and %s does not exist. Set STELE_MASTER_KEY or STELE_MASTER_KEY_FILE to the key this store was made with (its account keys are wrapped under it; a new key would unwrap none). A new store and its keys are made by 'stele init --data DIR'", storePlace(sf), p)
 	}
 	if err != nil {
-		return storeKeys{}, err
+		return storeKeys{}, keyError(err)
 	}
 	signing, err := ledger.ReadSigningKey(sf.data, os.Getenv)
 	if errors.Is(err, fs.ErrNotExist) {
 		return storeKeys{}, stele.Errorf(stele.ENOTFOUND, "the store in %s has no checkpoint signing key: STELE_SIGNING_KEY is unset and %s does not exist. Set STELE_SIGNING_KEY or STELE_SIGNING_KEY_FILE to the key whose verifier key your auditors pinned. A new store and its keys are made by 'stele init --data DIR'", storePlace(sf), ledger.SigningKeyPath(sf.data, os.Getenv))
 	}
-	return storeKeys{master, signing}, err
+	return storeKeys{master, signing}, keyError(err)
 }
 
 // sharedStoreKeys reads the keys every node of a PostgreSQL store shares
@@ -142,10 +142,24 @@ func sharedStoreKeys(exists bool) (storeKeys, error) {
 	}
 	master, err := seal.ReadMasterKey("", os.Getenv)
 	if err != nil {
-		return storeKeys{}, err
+		return storeKeys{}, keyError(err)
 	}
 	signing, err := ledger.ReadSigningKey("", os.Getenv)
-	return storeKeys{master, signing}, err
+	return storeKeys{master, signing}, keyError(err)
+}
+
+// keyError is a key that could not be read or made, with how keys are
+// made and what they look like.
+func keyError(err error) error {
+	if err == nil {
+		return nil
+	}
+	code, msg := stele.EINVALID, err.Error()
+	var e *stele.Error
+	if errors.As(err, &e) {
+		code, msg = e.Code, strings.Replace(msg, e.Error(), e.Message, 1)
+	}
+	return stele.Errorf(code, "%s (keys are made with their store by 'stele init'; 'stele init --print-env' prints them in the form STELE_MASTER_KEY and STELE_SIGNING_KEY take)", msg)
 }
 
 // storeExists reports whether the flags name a place that holds a store:
