@@ -83,6 +83,11 @@ func (c exportConfig) write(ctx context.Context, out io.Writer) error {
 	defer a.Close()
 	var n int64
 	if c.format == "bundle" {
+		// A bundle carries a checkpoint, signed now if the tree grew: by
+		// the store's own key only.
+		if err := a.checkSigner(ctx, false); err != nil {
+			return err
+		}
 		n, err = integrity.WriteBundle(ctx, out, a.checkpoints, a.search, acct, parsed)
 	} else {
 		f, _ := export.Lookup(c.format) // parseExport checked it

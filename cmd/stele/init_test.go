@@ -404,7 +404,7 @@ func TestWrongMasterKeyRefusesToStartAndABrokenKeyIsUnready(t *testing.T) {
 }
 
 // TestASigningKeyOfAnotherNameIsRefusedUnlessChangedOnPurpose: a store
-// whose checkpoints are signed by one key refuses to serve, sign or print
+// whose checkpoints are signed by one key refuses to serve, sign, purge, export a bundle or print
 // the verifier key of another (here named otherwise), naming both; started
 // once with --accept-new-origin it records the change and the new key is
 // the store's from then on, the old one refused.
@@ -417,7 +417,8 @@ func TestASigningKeyOfAnotherNameIsRefusedUnlessChangedOnPurpose(t *testing.T) {
 		t.Fatal(err)
 	}
 	newKey := []string{"STELE_SIGNING_KEY=" + skey}
-	for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0"}, {"checkpoint", "public-key"}, {"checkpoint", "sign"}} {
+	for _, args := range [][]string{{"serve", "--addr", "127.0.0.1:0"}, {"checkpoint", "public-key"}, {"checkpoint", "sign"},
+		{"retention", "run"}, {"export", "--account", "_system", "--format", "bundle"}} {
 		_, stderr, code := runCLIErr(t, "", newKey, append(args, "--data", data)...)
 		if code != 2 || !strings.Contains(stderr, "named elsewhere.example.com, but this store's checkpoints are signed by a key named audit.example.com") ||
 			!strings.Contains(stderr, "--accept-new-origin") {
