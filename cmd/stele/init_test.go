@@ -404,10 +404,11 @@ func TestWrongMasterKeyRefusesToStartAndABrokenKeyIsUnready(t *testing.T) {
 }
 
 // TestASigningKeyOfAnotherNameIsRefusedUnlessChangedOnPurpose: a store
-// whose checkpoints are signed by one key refuses to serve, sign, purge, export a bundle or print
-// the verifier key of another (here named otherwise), naming both; started
-// once with --accept-new-origin it records the change and the new key is
-// the store's from then on, the old one refused.
+// whose checkpoints are signed by one key refuses to serve, sign, purge,
+// export a bundle or print the verifier key of another (here named
+// otherwise), naming both; started once with --accept-new-origin it
+// records the change and the new key is the store's from then on, the old
+// one refused; verify --data then trusts both keys given together.
 func TestASigningKeyOfAnotherNameIsRefusedUnlessChangedOnPurpose(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	runCLI(t, "init", "--data", data, "--origin", "audit.example.com")
