@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -281,7 +282,8 @@ func exportLocal(t *testing.T, dir, data, account, q string) []map[string]any {
 // no file, and what it prints next runs as printed with the URL taken from
 // the environment; a node started with those lines serves, and the next
 // steps serve prints run too. A node missing the keys refuses, saying how
-// to make them, and writes nothing.
+// to make them, and writes nothing. When the database stops answering the
+// node is unready (503, with the reason) but alive, and ready again after.
 func TestInitOnPostgresPrintsTheKeysAndNextStepsThatRun(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	dir := t.TempDir()
@@ -336,6 +338,61 @@ func TestInitOnPostgresPrintsTheKeysAndNextStepsThatRun(t *testing.T) {
 	if made := entries(t, dir); len(made) != 0 {
 		t.Fatalf("a PostgreSQL node made %v", made)
 	}
+
+	// The database stops answering: the node is unready, with the reason,
+	// and alive; it is ready again once the database is back.
+	name := strings.TrimPrefix(mustParseURL(t, db).Path, "/")
+	admin, err := pgx.Connect(t.Context(), pgtest.ServerURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	for _, q := range []string{`ALTER DATABASE ` + name + ` ALLOW_CONNECTIONS false`,
+		`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '` + name + `'`} {
+		if _, err := admin.Exec(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitHealth(t, base, http.StatusServiceUnavailable, "the store does not answer")
+	if code := get(t, base+"/livez", ""); code != http.StatusOK {
+		t.Fatalf("/livez with the database away: %d", code)
+	}
+	if _, err := admin.Exec(t.Context(), `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, base, http.StatusOK, "")
+}
+
+func mustParseURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// waitHealth polls /healthz until it answers status with reason, for at
+// most 15 seconds.
+func waitHealth(t *testing.T, base string, status int, reason string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]string
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode == status && body["reason"] == reason {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz: %d %v, want %d %q", resp.StatusCode, body, status, reason)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // TestWrongMasterKeyRefusesToStartAndABrokenKeyIsUnready: a node given
@@ -378,26 +435,7 @@ func TestWrongMasterKeyRefusesToStartAndABrokenKeyIsUnready(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body map[string]string
-		json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			if body["reason"] != "the master key does not unwrap the account keys" {
-				t.Fatalf("503 with %v", body)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz still %d after the key broke", resp.StatusCode)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitHealth(t, base, http.StatusServiceUnavailable, "the master key does not unwrap the account keys")
 	if code := get(t, base+"/livez", ""); code != http.StatusOK {
 		t.Fatalf("/livez: %d", code)
 	}
