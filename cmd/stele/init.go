@@ -172,7 +172,7 @@ func (c initConfig) prepare(ctx context.Context, a *app, out io.Writer, masterFi
 			"Keep copies apart from the database: without the master key nothing stored can be read.\n\n", masterFile, signingFile, shellQuote(mf), shellQuote(sf))
 		env = " (in a shell with the export above"
 	default:
-		fmt.Fprintf(out, "The keys are %s and %s (mode 0600). Keep copies apart from the data: without the\nmaster key nothing stored can be read.\n\n", masterFile, signingFile)
+		fmt.Fprintf(out, "The keys are %s and %s (mode 0600).\nKeep copies apart from the data: without the master key nothing stored can be read.\n\n", masterFile, signingFile)
 	}
 	if c.store.shared() {
 		env += " and STELE_DATABASE_URL set to the database URL"
