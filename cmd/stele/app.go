@@ -42,6 +42,9 @@ type app struct {
 	// signer is who signed the store's latest checkpoint of _system, nil
 	// before the first; checkSigner holds the signing key to it.
 	signer *integrity.Signer
+	// noSigning, when set, is why the app has no signing key: commands
+	// that sign or print it refuse with it (checkSigner).
+	noSigning error
 }
 
 // openApp opens the store named by the flags, which must exist, with its
@@ -72,6 +75,7 @@ func openAppIn(ctx context.Context, sf storeFlags, mode storeMode, given *storeK
 		a.Close()
 		return nil, err
 	}
+	a.noSigning = found.noSigning
 	if a.checkpoints, err = newCheckpointer(ctx, a, found.signing, logger); err != nil {
 		a.Close()
 		return nil, err

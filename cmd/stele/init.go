@@ -118,7 +118,7 @@ func (c initConfig) run(ctx context.Context, out io.Writer) error {
 			return err
 		}
 	}
-	a, err := openAppIn(ctx, c.store, newStore, &storeKeys{master, signing}, newLogger("warn"))
+	a, err := openAppIn(ctx, c.store, newStore, &storeKeys{master: master, signing: signing}, newLogger("warn"))
 	if err != nil {
 		os.Remove(masterFile)
 		os.Remove(signingFile)

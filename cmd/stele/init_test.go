@@ -236,6 +236,23 @@ func TestInitMakesASQLiteStoreOnce(t *testing.T) {
 		t.Fatalf("system.initialized: %v", events)
 	}
 
+	// A copy of the data directory without its signing key (kept in a
+	// secret store, say) verifies against the published key; what signs
+	// or prints the key refuses, saying what is missing.
+	os.Rename(filepath.Join(dir, "stele-data", "signing.key"), filepath.Join(dir, "signing.key"))
+	if out, stderr, code := runAt(t, dir, nil, "verify", "--data", "stele-data", "--public-key", strings.TrimSpace(verifier)); code != 0 {
+		t.Fatalf("verify without the signing key: exit %d\n%s%s", code, out, stderr)
+	}
+	for _, args := range [][]string{{"checkpoint", "public-key"}, {"serve", "--addr", "127.0.0.1:0"}, {"verify", "--data", "stele-data"}} {
+		if _, stderr, code := runAt(t, dir, nil, args...); code != 1 || !strings.Contains(stderr, "has no checkpoint signing key") || !strings.Contains(stderr, "stele init") {
+			t.Fatalf("%v without the signing key: exit %d\n%s", args, code, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "stele-data", "signing.key")); !os.IsNotExist(err) {
+		t.Fatalf("a command made a signing key (%v)", err)
+	}
+	os.Rename(filepath.Join(dir, "signing.key"), filepath.Join(dir, "stele-data", "signing.key"))
+
 	before, _ := os.ReadFile(filepath.Join(dir, "stele-data", "master.key"))
 	_, stderr, code = runAt(t, dir, nil, "init")
 	if code != 1 || !strings.Contains(stderr, "already holds a Stele store") {

@@ -72,6 +72,11 @@ const (
 type storeKeys struct {
 	master  *seal.MasterKey
 	signing *ledger.SigningKey
+	// noSigning is why signing is nil: the signing key of an existing
+	// SQLite store is not here (an auditor's copy of the data directory,
+	// a key kept in a secret store). Commands that sign or print it refuse
+	// with it (checkSigner); the others need no signing key.
+	noSigning error
 }
 
 // prepareStore is the one place that decides, before anything is opened
@@ -109,7 +114,7 @@ func prepareStore(ctx context.Context, sf storeFlags, mode storeMode, given *sto
 			return storeKeys{}, keyError(err)
 		}
 		signing, err := ledger.LoadSigningKey(sf.data, os.Getenv, originPrefixOr(ledger.DefaultOriginPrefix), logger)
-		return storeKeys{master, signing}, keyError(err)
+		return storeKeys{master: master, signing: signing}, keyError(err)
 	}
 	master, err := seal.ReadMasterKey(sf.data, os.Getenv)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -121,9 +126,15 @@ func prepareStore(ctx context.Context, sf storeFlags, mode storeMode, given *sto
 	}
 	signing, err := ledger.ReadSigningKey(sf.data, os.Getenv)
 	if errors.Is(err, fs.ErrNotExist) {
-		return storeKeys{}, stele.Errorf(stele.ENOTFOUND, "the store in %s has no checkpoint signing key: STELE_SIGNING_KEY is unset and %s does not exist. Set STELE_SIGNING_KEY or STELE_SIGNING_KEY_FILE to the key whose verifier key your auditors pinned. A new store and its keys are made by 'stele init --data DIR'", storePlace(sf), ledger.SigningKeyPath(sf.data, os.Getenv))
+		return storeKeys{master: master, noSigning: noSigningKey(sf)}, nil
 	}
-	return storeKeys{master, signing}, keyError(err)
+	return storeKeys{master: master, signing: signing}, keyError(err)
+}
+
+// noSigningKey is the refusal of a command that signs with, or prints, the
+// signing key of a store whose key is not found.
+func noSigningKey(sf storeFlags) error {
+	return stele.Errorf(stele.ENOTFOUND, "the store in %s has no checkpoint signing key: STELE_SIGNING_KEY is unset and %s does not exist. Set STELE_SIGNING_KEY or STELE_SIGNING_KEY_FILE to the key whose verifier key your auditors pinned. A new store and its keys are made by 'stele init --data DIR'", storePlace(sf), ledger.SigningKeyPath(sf.data, os.Getenv))
 }
 
 // sharedStoreKeys reads the keys every node of a PostgreSQL store shares
@@ -145,7 +156,7 @@ func sharedStoreKeys(exists bool) (storeKeys, error) {
 		return storeKeys{}, keyError(err)
 	}
 	signing, err := ledger.ReadSigningKey("", os.Getenv)
-	return storeKeys{master, signing}, keyError(err)
+	return storeKeys{master: master, signing: signing}, keyError(err)
 }
 
 // keyError is a key that could not be read or made, with how keys are

@@ -120,7 +120,10 @@ func verifyStore(ctx context.Context, sf storeFlags, publicKeys []string, accoun
 		return err
 	}
 	defer a.Close()
-	v := &integrity.StoreVerifier{Accounts: a.db, Events: a.db, Store: a.db, Keys: a.keyring, Verifier: a.checkpoints.Key.Verifier}
+	v := &integrity.StoreVerifier{Accounts: a.db, Events: a.db, Store: a.db, Keys: a.keyring}
+	if a.checkpoints.Key != nil {
+		v.Verifier = a.checkpoints.Key.Verifier
+	}
 	for i, k := range publicKeys {
 		if k == "" {
 			continue
@@ -134,6 +137,9 @@ func verifyStore(ctx context.Context, sf storeFlags, publicKeys []string, accoun
 		} else {
 			v.Also = append(v.Also, verifier)
 		}
+	}
+	if v.Verifier == nil { // no --public-key, and no local key to trust
+		return a.noSigning
 	}
 	var names []string
 	if account != "" {
