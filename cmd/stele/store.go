@@ -200,7 +200,7 @@ func noStoreError(sf storeFlags) error {
 	if abs, err := filepath.Abs(p); err == nil {
 		p = abs
 	}
-	return stele.Errorf(stele.ENOTFOUND, "no Stele store at %s (nothing was created): point to your store's data directory with --data DIR (or STELE_DATA) or to its database with --db URL (or STELE_DATABASE_URL), or make a new store with 'stele init --data %s'", p, sf.data)
+	return stele.Errorf(stele.ENOTFOUND, "no Stele store at %s (nothing was created): point to your store's data directory with --data DIR (or STELE_DATA) or to its database with --db URL (or STELE_DATABASE_URL), or make a new store there with: stele init %s", p, storeArgs(sf))
 }
 
 // storePlace names the store of the flags for a message, never with a
