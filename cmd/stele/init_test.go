@@ -518,3 +518,26 @@ func TestASigningKeyOfAnotherNameIsRefusedUnlessChangedOnPurpose(t *testing.T) {
 		t.Fatalf("the change recorded: %v", events)
 	}
 }
+
+// TestANodeOnAnEmptyDatabaseMakesTheStore: serve given the keys in its
+// environment and an empty PostgreSQL database makes the store there, as
+// before stele init, and names its checkpoints after the signing key.
+func TestANodeOnAnEmptyDatabaseMakesTheStore(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	_, skey, err := ledger.NewSigningKey("nodes.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"STELE_DATABASE_URL=" + db, "STELE_MASTER_KEY=" + strings.Repeat("cd", 32), "STELE_SIGNING_KEY=" + skey}
+	dir := t.TempDir()
+	base, _ := serveAt(t, dir, env)
+	if code := get(t, base+"/healthz", ""); code != http.StatusOK {
+		t.Fatalf("/healthz: %d", code)
+	}
+	if out, stderr, code := runAt(t, dir, env, "checkpoint", "sign", "--account", "_system"); code != 0 || !strings.HasPrefix(out, "nodes.example.com/_system\n") {
+		t.Fatalf("checkpoint sign: exit %d\n%s%s", code, out, stderr)
+	}
+	if made := entries(t, dir); len(made) != 0 {
+		t.Fatalf("a PostgreSQL node made %v", made)
+	}
+}
