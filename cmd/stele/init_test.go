@@ -31,6 +31,19 @@ func newStoreDir(t *testing.T) string {
 	return data
 }
 
+// makeStore makes the store sf names as serve does on first start, with
+// the keys of the environment or, on SQLite, new ones in the data
+// directory (init refuses keys in its environment, which tests of
+// PostgreSQL set).
+func makeStore(t *testing.T, sf storeFlags) {
+	t.Helper()
+	a, err := openAppIn(t.Context(), sf, storeIfMissing, nil, newLogger("error"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+}
+
 // runAt runs the binary as a user types it, in dir, with env added, and
 // returns stdout, stderr and the exit code.
 func runAt(t *testing.T, dir string, env []string, args ...string) (string, string, int) {

@@ -303,12 +303,16 @@ func TestKeyStoreIsNeverTheEventStore(t *testing.T) {
 		}
 	}
 	// The default beside a named file, and a key store given explicitly.
+	runIn(t, "init", "--db", "sqlite:"+filepath.Join(data, "events.db"), "--data", data)
 	runIn(t, "accounts", "create", "acme", "--type", "team", "--db", "sqlite:"+filepath.Join(data, "events.db"), "--data", data)
 	if _, err := os.Stat(filepath.Join(data, "events.keys.db")); err != nil {
 		t.Errorf("no events.keys.db beside events.db: %v", err)
 	}
 	elsewhere := filepath.Join(t.TempDir(), "k.db")
 	t.Setenv("STELE_KEYS_DATABASE_URL", "sqlite:"+elsewhere)
+	os.Remove(filepath.Join(data, "master.key")) // init makes the keys of data/stele.db anew
+	os.Remove(filepath.Join(data, "signing.key"))
+	runIn(t, "init", "--data", data)
 	runIn(t, "accounts", "create", "beta", "--type", "team", "--data", data)
 	if _, err := os.Stat(elsewhere); err != nil {
 		t.Errorf("STELE_KEYS_DATABASE_URL not used: %v", err)
@@ -400,6 +404,7 @@ func TestDeletedAccountStaysUnreadableFromAnEventStoreCopy(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			master := pgEnv(t)
 			s := backend(t)
+			makeStore(t, s.sf)
 			cli := func(args ...string) string { t.Helper(); return runIn(t, append(args, s.flags...)...) }
 			cli("accounts", "create", "acme", "--type", "team")
 			cli("accounts", "create", "globex", "--type", "team")
@@ -540,7 +545,7 @@ func serveOn(t *testing.T, flags []string) (string, func()) {
 // store too; without it nothing can be read or written.
 func TestReadyNeedsBothStores(t *testing.T) {
 	unsetKeys(t)
-	a, err := openApp(t.Context(), storeFlags{data: t.TempDir()}, newLogger("error"))
+	a, err := openAppIn(t.Context(), storeFlags{data: t.TempDir()}, storeIfMissing, nil, newLogger("error"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,6 +89,9 @@ func prepareStore(ctx context.Context, sf storeFlags, mode storeMode, given *sto
 	if !isPostgresURL(u) && u != "" && !strings.HasPrefix(u, "sqlite:") {
 		return storeKeys{}, stele.Errorf(stele.EINVALID, "--db must be sqlite:PATH or a postgres:// URL")
 	}
+	if _, _, err := keysPlace(sf, eventsPlace(sf)); err != nil {
+		return storeKeys{}, err
+	}
 	exists, err := storeExists(ctx, sf)
 	if err != nil {
 		return storeKeys{}, err
@@ -279,54 +282,72 @@ func openEvents(ctx context.Context, sf storeFlags, logger *slog.Logger) (db ste
 	}
 }
 
-// openKeys opens the key store: the one --keys-db names, or else the one
-// that goes with the event store at eventsAt: keys.db beside a SQLite
-// file, or the database of the same name with _keys on the same
-// PostgreSQL server, created if it does not exist yet. It is never the
-// event store itself: a backup of the events must not hold their keys.
-func openKeys(ctx context.Context, sf storeFlags, eventsAt string) (keyStore, error) {
-	u := sf.keysURL()
+// keysPlace is where the key store of the event store at eventsAt is: the
+// one --keys-db names, or else the one that goes with the event store:
+// keys.db beside a SQLite file, or the database of the same name with
+// _keys on the same PostgreSQL server (made is true: opened, it is created
+// if it does not exist yet). It is never the event store itself: a backup
+// of the events must not hold their keys. It opens nothing, so a bad
+// --keys-db is refused before anything is looked for or made.
+func keysPlace(sf storeFlags, eventsAt string) (u string, made bool, err error) {
+	u = sf.keysURL()
 	shared := isPostgresURL(eventsAt)
 	if u == "" {
-		if shared {
-			ku, err := postgres.KeysDatabaseURL(eventsAt)
-			if err != nil {
-				return nil, err
-			}
-			if err := postgres.EnsureDatabase(ctx, eventsAt, ku); err != nil {
-				return nil, fmt.Errorf("open key store: %w", err)
-			}
-			u = ku
-		} else {
-			u = "sqlite:" + keysPathFor(eventsAt)
+		if !shared {
+			return "sqlite:" + keysPathFor(eventsAt), false, nil
 		}
+		ku, err := postgres.KeysDatabaseURL(eventsAt)
+		return ku, true, err
 	}
 	switch {
 	case isPostgresURL(u):
 		if u == eventsAt {
-			return nil, keysFlagError("--keys-db names the event database itself: the keys must live apart from the events")
+			return "", false, keysFlagError("--keys-db names the event database itself: the keys must live apart from the events")
 		}
+	case strings.HasPrefix(u, "sqlite:") && u != "sqlite:":
+		if shared {
+			return "", false, keysFlagError("nodes sharing a PostgreSQL database must share the key store too: --keys-db must be a postgres:// URL")
+		}
+		if same, _ := sameFile(strings.TrimPrefix(u, "sqlite:"), eventsAt); same {
+			return "", false, keysFlagError("--keys-db names the event database itself: the keys must live apart from the events")
+		}
+	default:
+		return "", false, keysFlagError("--keys-db must be sqlite:PATH or a postgres:// URL")
+	}
+	return u, false, nil
+}
+
+// eventsPlace is the event store's file or URL.
+func eventsPlace(sf storeFlags) string {
+	if sf.shared() {
+		return sf.databaseURL()
+	}
+	return sf.sqlitePath()
+}
+
+// openKeys opens the key store of the event store at eventsAt (keysPlace).
+func openKeys(ctx context.Context, sf storeFlags, eventsAt string) (keyStore, error) {
+	u, made, err := keysPlace(sf, eventsAt)
+	if err != nil {
+		return nil, err
+	}
+	if made {
+		if err := postgres.EnsureDatabase(ctx, eventsAt, u); err != nil {
+			return nil, fmt.Errorf("open key store: %w", err)
+		}
+	}
+	if isPostgresURL(u) {
 		k, err := postgres.OpenKeys(ctx, u)
 		if err != nil {
 			return nil, fmt.Errorf("open key store: %w", err)
 		}
 		return k, nil
-	case strings.HasPrefix(u, "sqlite:") && u != "sqlite:":
-		if shared {
-			return nil, keysFlagError("nodes sharing a PostgreSQL database must share the key store too: --keys-db must be a postgres:// URL")
-		}
-		path := strings.TrimPrefix(u, "sqlite:")
-		if same, _ := sameFile(path, eventsAt); same {
-			return nil, keysFlagError("--keys-db names the event database itself: the keys must live apart from the events")
-		}
-		k, err := sqlite.OpenKeys(ctx, path)
-		if err != nil {
-			return nil, fmt.Errorf("open key store: %w", err)
-		}
-		return k, nil
-	default:
-		return nil, keysFlagError("--keys-db must be sqlite:PATH or a postgres:// URL")
 	}
+	k, err := sqlite.OpenKeys(ctx, strings.TrimPrefix(u, "sqlite:"))
+	if err != nil {
+		return nil, fmt.Errorf("open key store: %w", err)
+	}
+	return k, nil
 }
 
 func keysFlagError(msg string) error {
