@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,9 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/demo"
-	"github.com/stele-audit/stele/internal/ledger"
 	"github.com/stele-audit/stele/internal/loadgen"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // servedPair is two `stele serve` processes holding the same events, one on
@@ -64,13 +60,6 @@ var buildServedPair = sync.OnceValues(func() (*servedPair, error) {
 	if err != nil {
 		return nil, err
 	}
-	master := make([]byte, 32)
-	rand.Read(master)
-	skey, _, err := note.GenerateKey(nil, ledger.DefaultOriginPrefix)
-	if err != nil {
-		return nil, err
-	}
-	env := append(os.Environ(), "STELE_MASTER_KEY="+base64.StdEncoding.EncodeToString(master), "STELE_SIGNING_KEY="+skey)
 	p := &servedPair{name: [2]string{"sqlite", "pg"}, n: n}
 	for i, store := range [][]string{nil, {"--db", dbURL}} {
 		data, err := os.MkdirTemp("", "stele-querybench")
@@ -79,6 +68,12 @@ var buildServedPair = sync.OnceValues(func() (*servedPair, error) {
 		}
 		pairCleanup = append(pairCleanup, func() { os.RemoveAll(data) })
 		args := append([]string{"--data", data}, store...)
+		// Each store is made by stele init; its keys are the lines it prints.
+		keys, err := exec.Command(bin, append([]string{"init", "--print-env"}, args...)...).Output()
+		if err != nil {
+			return nil, fmt.Errorf("stele init: %v", err)
+		}
+		env := append(os.Environ(), strings.Fields(string(keys))...)
 		cli := func(a ...string) ([]byte, error) {
 			cmd := exec.Command(bin, append(a, args...)...)
 			cmd.Env = env
