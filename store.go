@@ -78,6 +78,8 @@ const (
 	FieldSource   Field = "source"
 	FieldIP       Field = "ip"
 	FieldText     Field = "text"
+	// FieldGroup is a parenthesised part of a query (Term.Any, RowFilter.Any).
+	FieldGroup Field = "group"
 )
 
 // Blind reports whether f is stored as a blind-index token.
@@ -89,12 +91,17 @@ func (f Field) Blind() bool {
 // Values exactly or any of Prefixes as a prefix; blind fields match any of
 // Tokens (one per value and key version). Negate inverts the whole condition.
 // FieldText never reaches a store: it is checked after decryption.
+//
+// A filter of FieldGroup matches when all the filters of any one of the
+// lists in Any match (an OR of ANDs, from the query's parentheses and OR);
+// its lists hold no FieldText filter.
 type RowFilter struct {
 	Field    Field
 	Values   []string
 	Prefixes []string
 	Tokens   []int64
 	Negate   bool
+	Any      [][]RowFilter
 }
 
 // MaxIndexedValues is the most values (or, for a blind field, tokens) of

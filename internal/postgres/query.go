@@ -50,7 +50,7 @@ func buildRowQuery(q stele.RowQuery) (string, []any, error) {
 		driver, arms = sqlstore.PickDriver(q.Filters)
 	}
 	for i, f := range q.Filters {
-		if f.Field == stele.FieldText || i == driver {
+		if f.Field == stele.FieldText || (i == driver && !sqlstore.Keep(f)) {
 			continue // text is checked on the plaintext, after decryption
 		}
 		b.sql.WriteString(` AND `)
@@ -95,6 +95,8 @@ func (b *rowQuery) filter(f stele.RowFilter) error {
 		b.codes("outcome", stele.Outcomes, f)
 	case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
 		b.blind(sqlstore.BlindColumns(f.Field), f)
+	case stele.FieldGroup:
+		return b.group(f)
 	default:
 		return stele.Errorf(stele.EINVALID, "unknown field %q", f.Field)
 	}
@@ -187,4 +189,40 @@ func (b *rowQuery) blind(cols []string, f stele.RowFilter) {
 	} else {
 		b.sql.WriteString(`(` + strings.Join(terms, ` OR `) + `)`)
 	}
+}
+
+// group writes the condition of a group: an OR of ANDs, or, negated, an AND
+// of ORs of the negated filters (De Morgan), so that each filter is written
+// in its own negated form, which keeps rows whose blind columns are NULL.
+func (b *rowQuery) group(f stele.RowFilter) error {
+	outer, inner := ` OR `, ` AND `
+	if f.Negate {
+		outer, inner = inner, outer
+	}
+	if len(f.Any) == 0 {
+		b.sql.WriteString(map[bool]string{false: "false", true: "true"}[f.Negate])
+		return nil
+	}
+	b.sql.WriteString(`(`)
+	for i, c := range f.Any {
+		if i > 0 {
+			b.sql.WriteString(outer)
+		}
+		b.sql.WriteString(`(`)
+		if len(c) == 0 {
+			b.sql.WriteString(map[bool]string{false: "true", true: "false"}[f.Negate])
+		}
+		for j, u := range c {
+			if j > 0 {
+				b.sql.WriteString(inner)
+			}
+			u.Negate = u.Negate != f.Negate
+			if err := b.filter(u); err != nil {
+				return err
+			}
+		}
+		b.sql.WriteString(`)`)
+	}
+	b.sql.WriteString(`)`)
+	return nil
 }

@@ -49,6 +49,9 @@ func TestPagesAreReadInTimeOrderWithoutSorting(t *testing.T) {
 		{"category", stele.RowQuery{Filters: []stele.RowFilter{{Field: stele.FieldCategory, Values: []string{stele.Categories[1]}}}}},
 		{"target", stele.RowQuery{Filters: []stele.RowFilter{{Field: stele.FieldTarget, Tokens: []int64{5}}}}},
 		{"time range", stele.RowQuery{After: from, Before: from + 10000*step}},
+		{"actions", stele.RowQuery{Filters: action("user.login", "user.logout")}},
+		{"action or target", stele.RowQuery{Filters: []stele.RowFilter{{Field: stele.FieldGroup, Any: [][]stele.RowFilter{
+			action("user.login"), {{Field: stele.FieldTarget, Tokens: []int64{5}}}}}}}},
 	}
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {

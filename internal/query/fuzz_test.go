@@ -23,6 +23,13 @@ var fuzzSeeds = []string{
 	"foo:bar",
 	`actor:"unterminated`,
 	"-after:1h",
+	"action:user.login action:user.logout -action:a.b -action:c.d",
+	"action:user.login OR actor:ada@acme.io",
+	"(actor:ada@acme.io OR actor:bob@acme.io) category:authentication",
+	"a b OR c AND -(d OR -(e f)) or g",
+	`((("x)" OR y)) "OR" AND`,
+	"(a OR b)) ) (c",
+	"after:24h OR x (before:1h)",
 }
 
 func FuzzParse(f *testing.F) {

@@ -7,6 +7,7 @@
 // metadata values. A leading - negates a term.
 //
 //	action:user.login,user.logout   any of the listed actions
+//	action:user.login action:user.logout   the same: a repeated qualifier means any
 //	action:user.*                   actions starting with "user."
 //	category:authentication         one of stele.Categories
 //	outcome:failure                 one of stele.Outcomes
@@ -14,14 +15,28 @@
 //	ip:203.0.113.7                  an IPv4 or IPv6 address
 //	after:2026-11-01                RFC 3339, a date, a date and minute (UTC),
 //	before:24h                      or a duration before now: 30m, 24h, 7d, 2w
-//	-outcome:success -"dry run"     negation
+//	-outcome:success -"dry run"     negation (-action:a -action:b: neither)
+//	action:user.login OR actor:u_1  either
+//	(actor:a OR actor:b) -(outcome:failure ip:10.0.0.1)   grouping
+//
+// OR and AND are operators only when written in capitals as words of
+// their own; AND is what whitespace already means. AND binds tighter than
+// OR: a b OR c is (a b) OR c. In lower case, or and and are words
+// searched for, as any other. Parentheses group; -( ) negates a group.
+// Positive qualifiers of one field side by side in one conjunction join
+// into one (their values are alternatives); across parentheses they do
+// not: action:a (action:b) asks for both. after: and before: bound the
+// whole query wherever they stand outside parentheses, and may not stand
+// inside. A word or value holding a parenthesis, or the word OR or AND
+// itself, is quoted.
 //
 // Values may be comma-separated lists and may be double-quoted, with \" and
 // \\ as escapes (another backslash is kept as written). A word containing
 // ':' is read as a qualifier; quote it to search for it as text.
 //
 // [stele.Query.String] renders a parsed query back into this language, and
-// parsing that rendering gives the same query.
+// parsing that rendering gives the same query: it is the canonical form,
+// which shows how a query was read.
 package query
 
 import (
@@ -39,9 +54,10 @@ import (
 // Limits on a query.
 const (
 	MaxBytes       = 2048 // bytes of query text
-	MaxTerms       = 32   // terms in the parsed query (after: and before: not counted)
-	MaxValues      = 64   // values in one term
+	MaxTerms       = 32   // terms written in the query (after: and before: not counted)
+	MaxValues      = 64   // values in one term, repeated qualifiers joined
 	MaxValueLength = 256  // characters in an actor, target or source value
+	MaxDepth       = 4    // parentheses inside parentheses
 )
 
 // Qualifiers lists the qualifiers the language knows, in display order.
@@ -65,9 +81,10 @@ var (
 )
 
 // Parse parses the query language. now resolves relative times such as
-// after:24h, which also keep their text in AfterAgo or BeforeAgo. The empty (or all-blank) query is the zero Query. Errors are
-// *stele.Error with code EINVALID and one detail on field "q" whose rule is
-// one of syntax, unknown_field, format, enum, pattern, range, max_length or
+// after:24h, which also keep their text in AfterAgo or BeforeAgo. The empty
+// (or all-blank) query is the zero Query. Errors are *stele.Error with code
+// EINVALID and one detail on field "q" whose rule is one of syntax,
+// unknown_field, format, enum, pattern, range, max_length, max_depth or
 // required.
 func Parse(s string, now time.Time) (stele.Query, error) {
 	if len(s) > MaxBytes {
@@ -84,10 +101,12 @@ func Parse(s string, now time.Time) (stele.Query, error) {
 }
 
 type parser struct {
-	s   string
-	pos int
-	now time.Time
-	q   stele.Query
+	s     string
+	pos   int
+	now   time.Time
+	q     stele.Query
+	depth int // parentheses open at pos
+	terms int // terms read, for MaxTerms
 }
 
 // fail returns the EINVALID error the parser reports.
@@ -105,19 +124,50 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\
 
 func (p *parser) eof() bool { return p.pos >= len(p.s) }
 
-// atEnd reports whether the current term ends here.
-func (p *parser) atEnd() bool { return p.eof() || isSpace(p.s[p.pos]) }
+// atEnd reports whether the current term ends here: at a blank, or at a
+// parenthesis that closes a group.
+func (p *parser) atEnd() bool {
+	return p.eof() || isSpace(p.s[p.pos]) || (p.depth > 0 && p.s[p.pos] == ')')
+}
+
+func (p *parser) skipSpace() {
+	for !p.eof() && isSpace(p.s[p.pos]) {
+		p.pos++
+	}
+}
+
+// operator returns "OR" or "AND" when one stands at p.pos as a word of
+// its own.
+func (p *parser) operator() string {
+	for _, op := range []string{"OR", "AND"} {
+		if !strings.HasPrefix(p.s[p.pos:], op) {
+			continue
+		}
+		end := p.pos + len(op)
+		if end == len(p.s) || isSpace(p.s[end]) || p.s[end] == '(' || p.s[end] == ')' {
+			return op
+		}
+	}
+	return ""
+}
 
 func (p *parser) parse() error {
-	for {
-		for !p.eof() && isSpace(p.s[p.pos]) {
-			p.pos++
-		}
-		if p.eof() {
-			break
-		}
-		if err := p.term(); err != nil {
+	alts, err := p.or()
+	if err != nil {
+		return err
+	}
+	if !p.eof() { // a ')' with nothing open
+		return fail("syntax", "unbalanced parenthesis at byte %d: nothing to close; quote a word that holds one", p.pos)
+	}
+	if len(alts) > 0 {
+		g := group(alts, false)
+		if err := checkValues(g); err != nil {
 			return err
+		}
+		if len(g.Any) == 1 {
+			p.q.Terms = g.Any[0]
+		} else {
+			p.q.Terms = []stele.Term{g}
 		}
 	}
 	if !p.q.After.IsZero() && !p.q.Before.IsZero() && !p.q.After.Before(p.q.Before) {
@@ -127,8 +177,177 @@ func (p *parser) parse() error {
 	return nil
 }
 
-// term parses one term starting at p.pos, which is not blank.
-func (p *parser) term() error {
+// or parses alternatives separated by OR, each a list of terms that AND
+// together, up to the end or to a ')' (left for the caller), and returns
+// them joined as group does.
+func (p *parser) or() ([][]stele.Term, error) {
+	var (
+		alts  [][]stele.Term
+		cur   []stele.Term
+		op    string // the operator just read, whose right side is missing
+		opAt  int
+		bound bool // cur had after: or before:, which are not terms
+	)
+	for {
+		p.skipSpace()
+		if p.eof() || p.s[p.pos] == ')' {
+			break
+		}
+		if o := p.operator(); o != "" {
+			if op != "" || len(cur) == 0 {
+				return nil, p.missingSide(o, p.pos, bound && op == "")
+			}
+			op, opAt = o, p.pos
+			p.pos += len(o)
+			if o == "OR" {
+				alts, cur, bound = append(alts, conjunction(cur)), nil, false
+			}
+			continue
+		}
+		op = ""
+		t, ok, err := p.unit()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			bound = true
+			continue
+		}
+		cur = append(cur, t)
+	}
+	if op != "" {
+		return nil, p.missingSide(op, opAt, false)
+	}
+	if len(cur) == 0 {
+		if len(alts) > 0 {
+			return nil, p.missingSide("OR", opAt, bound)
+		}
+		return nil, nil
+	}
+	return append(alts, conjunction(cur)), nil
+}
+
+func (p *parser) missingSide(op string, at int, bound bool) error {
+	if bound {
+		return fail("syntax", "%s at byte %d has no term on its left: after: and before: bound the whole query and are not terms", op, at)
+	}
+	return fail("syntax", "%s at byte %d needs a term on each side; quote it (\"%s\") to search for the word", op, at, op)
+}
+
+// unit parses a term or a parenthesised group, negated or not. ok is
+// false for after: and before:, which set the query's bounds instead.
+func (p *parser) unit() (t stele.Term, ok bool, err error) {
+	start := p.pos
+	negate := false
+	if p.s[p.pos] == '-' && p.pos+1 < len(p.s) && p.s[p.pos+1] == '(' {
+		negate = true
+		p.pos++
+	}
+	if p.s[p.pos] != '(' {
+		return p.term()
+	}
+	open := p.pos
+	if p.depth == MaxDepth {
+		return t, false, fail("max_depth", "parentheses at byte %d nest deeper than %d", open, MaxDepth)
+	}
+	p.pos++
+	p.depth++
+	alts, err := p.or()
+	p.depth--
+	if err != nil {
+		return t, false, err
+	}
+	if p.eof() {
+		return t, false, fail("syntax", "unbalanced parenthesis at byte %d: it is never closed", open)
+	}
+	p.pos++ // ')'
+	if len(alts) == 0 {
+		return t, false, fail("required", "empty parentheses at byte %d", start)
+	}
+	return group(alts, negate), true, nil
+}
+
+// conjunction joins the positive qualifiers of one field among terms into
+// the first of them: side by side, action:a action:b means either. Groups
+// of one alternative are spliced in, without joining: parentheses keep
+// their terms apart.
+func conjunction(terms []stele.Term) []stele.Term {
+	var out []stele.Term
+	first := map[stele.Field]int{}
+	var push func(t stele.Term, join bool)
+	push = func(t stele.Term, join bool) {
+		switch {
+		case t.Field == stele.FieldGroup && len(t.Any) == 1 && !t.Negate:
+			for _, u := range t.Any[0] {
+				push(u, false)
+			}
+		case t.Field == stele.FieldGroup && len(t.Any) == 1 && len(t.Any[0]) == 1:
+			inner := t.Any[0][0] // -(x) is x negated
+			inner.Negate = !inner.Negate
+			push(inner, false)
+		case join && t.Mergeable():
+			if i, ok := first[t.Field]; ok {
+				out[i].Values = append(out[i].Values, t.Values...)
+				return
+			}
+			first[t.Field] = len(out)
+			out = append(out, t)
+		default:
+			out = append(out, t)
+		}
+	}
+	for _, t := range terms {
+		push(t, true)
+	}
+	return out
+}
+
+// group makes the group term of alternatives: an alternative that is a
+// group of alternatives itself is spread into them, and alternatives that
+// are each one positive qualifier of one field join into one
+// (action:a OR action:b is action:a,b).
+func group(alts [][]stele.Term, negate bool) stele.Term {
+	var flat [][]stele.Term
+	for _, a := range alts {
+		if len(a) == 1 && a[0].Field == stele.FieldGroup && !a[0].Negate {
+			flat = append(flat, a[0].Any...)
+		} else {
+			flat = append(flat, a)
+		}
+	}
+	var out [][]stele.Term
+	first := map[stele.Field]int{}
+	for _, a := range flat {
+		if len(a) == 1 && a[0].Mergeable() {
+			if i, ok := first[a[0].Field]; ok {
+				out[i][0].Values = append(out[i][0].Values, a[0].Values...)
+				continue
+			}
+			first[a[0].Field] = len(out)
+		}
+		out = append(out, a)
+	}
+	return stele.Term{Field: stele.FieldGroup, Any: out, Negate: negate}
+}
+
+// checkValues enforces MaxValues on the terms repeated qualifiers joined.
+func checkValues(t stele.Term) error {
+	if len(t.Values) > MaxValues {
+		return fail("max_length", "%s: has more than %d values (repeated %s: qualifiers add up)", t.Field, MaxValues, t.Field)
+	}
+	for _, c := range t.Any {
+		for _, u := range c {
+			if err := checkValues(u); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// term parses one term starting at p.pos, which is not blank. ok is false
+// for after: and before:.
+func (p *parser) term() (stele.Term, bool, error) {
 	start := p.pos
 	negate := false
 	if p.s[p.pos] == '-' {
@@ -142,13 +361,13 @@ func (p *parser) term() error {
 	if p.s[p.pos] == '"' {
 		v, err := p.quoted()
 		if err != nil {
-			return err
+			return stele.Term{}, false, err
 		}
 		if !p.atEnd() {
-			return fail("syntax", "unexpected %q after the quoted phrase at byte %d; separate terms with spaces", p.s[p.pos], p.pos)
+			return stele.Term{}, false, fail("syntax", "unexpected %q after the quoted phrase at byte %d; separate terms with spaces", p.s[p.pos], p.pos)
 		}
 		if v == "" {
-			return fail("required", "empty quoted phrase at byte %d", start)
+			return stele.Term{}, false, fail("required", "empty quoted phrase at byte %d", start)
 		}
 		return p.add(stele.Term{Field: stele.FieldText, Values: []string{v}, Negate: negate})
 	}
@@ -161,30 +380,33 @@ func (p *parser) term() error {
 		return p.add(stele.Term{Field: stele.FieldText, Values: []string{word}, Negate: negate})
 	}
 	if p.s[p.pos] == '"' {
-		return fail("syntax", "unexpected quote at byte %d inside %q; quote whole words or values", p.pos, word)
+		return stele.Term{}, false, fail("syntax", "unexpected quote at byte %d inside %q; quote whole words or values", p.pos, word)
 	}
 	// p.s[p.pos] == ':'
 	p.pos++
 	if word == "" {
-		return fail("syntax", "missing qualifier before ':' at byte %d; quote the word to search for it as text", p.pos-1)
+		return stele.Term{}, false, fail("syntax", "missing qualifier before ':' at byte %d; quote the word to search for it as text", p.pos-1)
 	}
 	name := strings.ToLower(word)
 	if !known(name) {
-		return fail("unknown_field", "unknown qualifier %q (known: %s); quote the word to search for it as text",
+		return stele.Term{}, false, fail("unknown_field", "unknown qualifier %q (known: %s); quote the word to search for it as text",
 			word+":", strings.Join(Qualifiers, ", "))
 	}
 	values, err := p.values(name)
 	if err != nil {
-		return err
+		return stele.Term{}, false, err
 	}
 	if name == qualAfter || name == qualBefore {
-		return p.timeBound(name, values, negate)
+		if p.depth > 0 {
+			return stele.Term{}, false, fail("syntax", "%s: at byte %d is inside parentheses; after: and before: bound the whole query, write them outside", name, start)
+		}
+		return stele.Term{}, false, p.timeBound(name, values, negate)
 	}
 	field := stele.Field(name)
 	for i, v := range values {
 		nv, err := check(field, v)
 		if err != nil {
-			return err
+			return stele.Term{}, false, err
 		}
 		values[i] = nv
 	}
@@ -200,12 +422,12 @@ func known(name string) bool {
 	return false
 }
 
-func (p *parser) add(t stele.Term) error {
-	if len(p.q.Terms) >= MaxTerms {
-		return fail("max_length", "more than %d terms", MaxTerms)
+func (p *parser) add(t stele.Term) (stele.Term, bool, error) {
+	if p.terms >= MaxTerms {
+		return stele.Term{}, false, fail("max_length", "more than %d terms", MaxTerms)
 	}
-	p.q.Terms = append(p.q.Terms, t)
-	return nil
+	p.terms++
+	return t, true, nil
 }
 
 // values parses the comma-separated value list of qualifier name, which

@@ -2,6 +2,7 @@ package query
 
 import (
 	"errors"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -24,6 +25,13 @@ func term(f stele.Field, vs ...string) stele.Term { return stele.Term{Field: f, 
 func notTerm(f stele.Field, vs ...string) stele.Term {
 	return stele.Term{Field: f, Values: vs, Negate: true}
 }
+func grp(alts ...[]stele.Term) stele.Term { return stele.Term{Field: stele.FieldGroup, Any: alts} }
+func notGrp(alts ...[]stele.Term) stele.Term {
+	return stele.Term{Field: stele.FieldGroup, Any: alts, Negate: true}
+}
+func all(ts ...stele.Term) []stele.Term  { return ts }
+func terms(ts ...stele.Term) stele.Query { return stele.Query{Terms: ts} }
+
 func utc(s string) time.Time {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
@@ -97,6 +105,46 @@ func TestParse(t *testing.T) {
 				},
 				After: nowUTC().Add(-7 * 24 * time.Hour), AfterAgo: "7d",
 			}},
+		// Repeats, OR and parentheses.
+		{"repeated qualifier means any", "action:user.login action:user.logout", terms(term(stele.FieldAction, "user.login", "user.logout"))},
+		{"repeats join into the first", "actor:ada@acme.io category:authentication actor:bob@acme.io -actor:eve actor:u_1",
+			terms(term(stele.FieldActor, "ada@acme.io", "bob@acme.io", "u_1"), term(stele.FieldCategory, "authentication"), notTerm(stele.FieldActor, "eve"))},
+		{"negated repeats stay apart: neither", "-action:user.login -action:user.logout",
+			terms(notTerm(stele.FieldAction, "user.login"), notTerm(stele.FieldAction, "user.logout"))},
+		{"text words still AND", "alpha alpha", terms(text("alpha"), text("alpha"))},
+		{"OR of one field joins", "action:user.login OR action:user.logout", terms(term(stele.FieldAction, "user.login", "user.logout"))},
+		{"OR of fields", "action:user.login OR actor:ada@acme.io",
+			terms(grp(all(term(stele.FieldAction, "user.login")), all(term(stele.FieldActor, "ada@acme.io"))))},
+		{"AND binds tighter than OR", "a b OR c", terms(grp(all(text("a"), text("b")), all(text("c"))))},
+		{"explicit AND", "action:user.login AND outcome:failure", terms(term(stele.FieldAction, "user.login"), term(stele.FieldOutcome, "failure"))},
+		{"parenthesised OR of one field", "(actor:ada@acme.io OR actor:bob@acme.io) category:authentication",
+			terms(term(stele.FieldActor, "ada@acme.io", "bob@acme.io"), term(stele.FieldCategory, "authentication"))},
+		{"group with other terms", "category:authentication (action:user.login OR outcome:failure)",
+			terms(term(stele.FieldCategory, "authentication"), grp(all(term(stele.FieldAction, "user.login")), all(term(stele.FieldOutcome, "failure"))))},
+		{"parentheses keep repeats apart", "action:user.login (action:user.logout)",
+			terms(term(stele.FieldAction, "user.login"), term(stele.FieldAction, "user.logout"))},
+		{"negated group", "-(outcome:failure OR ip:10.0.0.1)",
+			terms(notGrp(all(term(stele.FieldOutcome, "failure")), all(term(stele.FieldIP, "10.0.0.1"))))},
+		{"negated group of one term", "-(action:user.login)", terms(notTerm(stele.FieldAction, "user.login"))},
+		{"negated group of one field", "-(action:user.login OR action:user.logout)", terms(notTerm(stele.FieldAction, "user.login", "user.logout"))},
+		{"negated conjunction", "-(action:user.login outcome:failure)", terms(notGrp(all(term(stele.FieldAction, "user.login"), term(stele.FieldOutcome, "failure"))))},
+		{"double negation", "-(-action:user.login)", terms(term(stele.FieldAction, "user.login"))},
+		{"double negated conjunction is spliced", "-(-(a b)) c", terms(text("a"), text("b"), text("c"))},
+		{"nested ORs flatten", "a OR (b OR (c OR d))", terms(grp(all(text("a")), all(text("b")), all(text("c")), all(text("d"))))},
+		{"redundant parentheses", "((action:user.login))", terms(term(stele.FieldAction, "user.login"))},
+		{"parenthesis ends a value in a group", "(actor:bob OR target:u_1)x",
+			terms(grp(all(term(stele.FieldActor, "bob")), all(term(stele.FieldTarget, "u_1"))), text("x"))},
+		{"OR before a parenthesis", "a OR(b c)", terms(grp(all(text("a")), all(text("b"), text("c"))))},
+		{"time bounds are the whole query's", "action:user.login OR action:user.logout after:2026-11-01",
+			stele.Query{Terms: all(term(stele.FieldAction, "user.login", "user.logout")), After: utc("2026-11-01T00:00:00Z")}},
+		{"lower-case or is a word", "action:user.login or action:user.logout",
+			terms(term(stele.FieldAction, "user.login", "user.logout"), text("or"))},
+		{"quoted OR is a word", `"OR" "AND"`, terms(text("OR"), text("AND"))},
+		{"OR inside a word is a word", "ORACLE ANDROID xOR", terms(text("ORACLE"), text("ANDROID"), text("xOR"))},
+		{"negated OR is a word", "-OR", terms(notText("OR"))},
+		{"parentheses inside a word at the top", "f(x) b)", terms(text("f(x)"), text("b)"))},
+		{"quoted value with parentheses", `(actor:"a (b)")`, terms(term(stele.FieldActor, "a (b)"))},
+		{"four levels", "((((a))))", terms(text("a"))},
 		{"32 terms", strings.Repeat("w ", MaxTerms), stele.Query{Terms: repeatTerm(text("w"), MaxTerms)}},
 		{"64 values", "category:" + strings.Repeat("audit,", MaxValues-1) + "audit", stele.Query{Terms: []stele.Term{term(stele.FieldCategory, repeat("audit", MaxValues)...)}}},
 	}
@@ -181,6 +229,23 @@ func TestParseErrors(t *testing.T) {
 		{"relative time before 1970", "after:3000w", "range", "out of range"},
 		{"query too long", strings.Repeat("a", MaxBytes+1), "max_length", "2049 bytes"},
 		{"too many terms", strings.Repeat("w ", MaxTerms+1), "max_length", "more than 32 terms"},
+		{"unbalanced open", "category:audit (action:user.login OR a", "syntax", "unbalanced parenthesis at byte 15"},
+		{"unbalanced close", "(a OR b))", "syntax", "unbalanced parenthesis at byte 8"},
+		{"lone close", ") a", "syntax", "unbalanced parenthesis at byte 0"},
+		{"empty parentheses", "a ()", "required", "empty parentheses at byte 2"},
+		{"empty negated parentheses", "-( )", "required", "empty parentheses at byte 0"},
+		{"too deep", "(((((a)))))", "max_depth", "nest deeper than 4"},
+		{"leading OR", "OR a", "syntax", "OR at byte 0 needs a term on each side"},
+		{"trailing OR", "a OR", "syntax", "OR at byte 2 needs a term on each side"},
+		{"trailing AND", "a AND ", "syntax", "AND at byte 2"},
+		{"OR OR", "a OR OR b", "syntax", "OR at byte 5"},
+		{"AND OR", "a AND OR b", "syntax", "OR at byte 6"},
+		{"OR at the start of a group", "a (OR b)", "syntax", "OR at byte 3"},
+		{"OR before a close", "(a OR) b", "syntax", "OR at byte 3"},
+		{"OR after a time bound only", "after:24h OR action:user.login", "syntax", "after: and before: bound the whole query"},
+		{"time bound in parentheses", "(after:24h action:user.login)", "syntax", "inside parentheses"},
+		{"repeats past the value limit", strings.Repeat("category:audit,audit,audit ", 21) + "category:audit,audit", "max_length", "repeated category: qualifiers add up"},
+		{"too many terms in groups", strings.Repeat("(w OR w) ", MaxTerms/2) + "w", "max_length", "more than 32 terms"},
 		{"too many values", "category:" + strings.Repeat("audit,", MaxValues) + "audit", "max_length", "more than 64 values"},
 		{"actor too long", "actor:" + strings.Repeat("x", 257), "max_length", "actor value is 257 characters"},
 		{"target too long", "target:" + strings.Repeat("x", 257), "max_length", "target value"},
@@ -237,6 +302,10 @@ func TestRoundTripOfBuiltQueries(t *testing.T) {
 		{Terms: []stele.Term{term(stele.FieldActor, "a b", "c,d", `e"f`, "g:h", "-i", `\`)}},
 		{Terms: []stele.Term{notTerm(stele.FieldAction, "user.*", "api_key.used")}, After: utc("2026-11-01T00:00:00.5Z"), Before: utc("2026-11-02T00:00:00Z")},
 		{Terms: []stele.Term{term(stele.FieldIP, "2001:db8::1")}},
+		// Repeats built in code AND together: the canonical form keeps them apart.
+		{Terms: []stele.Term{term(stele.FieldAction, "user.login"), term(stele.FieldCategory, "audit"), term(stele.FieldAction, "user.*")}},
+		{Terms: []stele.Term{grp(all(term(stele.FieldActor, "a"), text("OR")), all(notTerm(stele.FieldIP, "10.0.0.1")))}},
+		{Terms: []stele.Term{text("x"), notGrp(all(term(stele.FieldOutcome, "failure")), all(text("(y)")))}},
 	}
 	for _, q := range qs {
 		got, err := Parse(q.String(), now)
@@ -289,5 +358,33 @@ func TestCanonicalFormMayExceedTheLimit(t *testing.T) {
 	}
 	if s := q.String(); len(s) <= MaxBytes {
 		t.Fatalf("canonical form is %d bytes, expected it to exceed %d", len(s), MaxBytes)
+	}
+}
+
+// TestRoundTripOfCombinedShapes parses queries made of the language's pieces
+// put together at random (a fixed seed) and checks that the canonical form
+// parses to the same query.
+func TestRoundTripOfCombinedShapes(t *testing.T) {
+	pieces := []string{"action:user.login", "action:user.*", "-action:user.logout", "actor:ada@acme.io", "actor:bob",
+		"-actor:eve", "category:audit", "outcome:failure", "-outcome:success", "ip:10.0.0.1", "word", `"two words"`,
+		"-word", "OR", "AND", "or", "(", ")", "-(", "after:24h", "before:2026-11-01"}
+	r := rand.New(rand.NewPCG(1, 2))
+	parsed := 0
+	for range 20000 {
+		var b strings.Builder
+		for range 1 + r.IntN(10) {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+			b.WriteByte(' ')
+		}
+		in := b.String()
+		q, err := Parse(in, now)
+		if err != nil {
+			continue
+		}
+		parsed++
+		checkRoundTrip(t, in, q)
+	}
+	if parsed < 1000 {
+		t.Fatalf("only %d random queries parsed", parsed)
 	}
 }

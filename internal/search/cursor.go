@@ -97,21 +97,36 @@ func cursorMessage(accountID int64, q stele.Query, content []byte) []byte {
 	b = append(b, "stele cursor v2\x00"...)
 	b = binary.BigEndian.AppendUint64(b, uint64(accountID))
 	b = appendBytes(b, content)
-	b = binary.AppendUvarint(b, uint64(len(q.Terms)))
-	for _, t := range q.Terms {
+	b = appendTerms(b, q.Terms)
+	b = appendBound(b, q.AfterAgo, q.After.IsZero(), record.Micros(q.After))
+	return appendBound(b, q.BeforeAgo, q.Before.IsZero(), record.Micros(q.Before))
+}
+
+// appendTerms appends terms as the cursor's MAC covers them: a group
+// (whose Field says it is one) is followed by its alternatives, each a
+// count of terms and the terms.
+func appendTerms(b []byte, terms []stele.Term) []byte {
+	b = binary.AppendUvarint(b, uint64(len(terms)))
+	for _, t := range terms {
 		b = appendBytes(b, []byte(t.Field))
 		if t.Negate {
 			b = append(b, 1)
 		} else {
 			b = append(b, 0)
 		}
+		if t.Field == stele.FieldGroup {
+			b = binary.AppendUvarint(b, uint64(len(t.Any)))
+			for _, c := range t.Any {
+				b = appendTerms(b, c)
+			}
+			continue
+		}
 		b = binary.AppendUvarint(b, uint64(len(t.Values)))
 		for _, v := range t.Values {
 			b = appendBytes(b, []byte(v))
 		}
 	}
-	b = appendBound(b, q.AfterAgo, q.After.IsZero(), record.Micros(q.After))
-	return appendBound(b, q.BeforeAgo, q.Before.IsZero(), record.Micros(q.Before))
+	return b
 }
 
 // appendBound appends a time bound: as written when it is relative to

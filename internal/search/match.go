@@ -9,7 +9,8 @@ import (
 	"github.com/stele-audit/stele/internal/seal"
 )
 
-// Matches reports whether e satisfies every term of q and its time range. The
+// Matches reports whether e satisfies every term of q (a group: every
+// term of one of its alternatives) and its time range. The
 // store has already filtered on clear columns and tokens; checking again on
 // the plaintext removes blind-index collisions and applies text terms.
 func Matches(e *stele.Event, q stele.Query) bool {
@@ -29,6 +30,16 @@ func Matches(e *stele.Event, q stele.Query) bool {
 }
 
 func matchTerm(e *stele.Event, t stele.Term) bool {
+	if t.Field == stele.FieldGroup {
+		return slices.ContainsFunc(t.Any, func(c []stele.Term) bool {
+			for _, u := range c {
+				if matchTerm(e, u) == u.Negate {
+					return false
+				}
+			}
+			return true
+		})
+	}
 	for _, v := range t.Values {
 		if matchValue(e, t.Field, v) {
 			return true

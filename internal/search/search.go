@@ -191,34 +191,62 @@ func decryptTo(e *stele.Event, keys *seal.AccountKeys, account string, r *stele.
 }
 
 // plan builds the store query for q and reports whether some condition can
-// only be checked after decryption.
+// only be checked after decryption: a text term, or a group holding one,
+// which is left to that check whole (a store cannot tell which rows a
+// negated group would keep).
 func plan(keys seal.Tokenizer, accountID int64, q stele.Query) (stele.RowQuery, bool) {
 	rq := stele.RowQuery{AccountID: accountID, After: record.Micros(q.After), Before: record.Micros(q.Before)}
 	post := false
 	for _, t := range q.Terms {
-		f := stele.RowFilter{Field: t.Field, Negate: t.Negate}
-		switch {
-		case t.Field == stele.FieldText:
+		if hasText(t) {
 			post = true
 			continue
-		case t.Field.Blind():
-			for _, v := range t.Values {
-				f.Tokens = append(f.Tokens, seal.QueryTokens(keys, t.Field, v)...)
-			}
-		case t.Field == stele.FieldAction:
-			for _, v := range t.Values {
-				if p, ok := strings.CutSuffix(v, "*"); ok {
-					f.Prefixes = append(f.Prefixes, p)
-				} else {
-					f.Values = append(f.Values, v)
-				}
-			}
-		default:
-			f.Values = t.Values
 		}
-		rq.Filters = append(rq.Filters, f)
+		rq.Filters = append(rq.Filters, filterOf(keys, t))
 	}
 	return rq, post
+}
+
+// hasText reports whether t is or holds a text term.
+func hasText(t stele.Term) bool {
+	if t.Field == stele.FieldText {
+		return true
+	}
+	for _, c := range t.Any {
+		if slices.ContainsFunc(c, hasText) {
+			return true
+		}
+	}
+	return false
+}
+
+// filterOf is the store's filter of t, which holds no text term.
+func filterOf(keys seal.Tokenizer, t stele.Term) stele.RowFilter {
+	f := stele.RowFilter{Field: t.Field, Negate: t.Negate}
+	switch {
+	case t.Field == stele.FieldGroup:
+		f.Any = make([][]stele.RowFilter, len(t.Any))
+		for i, c := range t.Any {
+			for _, u := range c {
+				f.Any[i] = append(f.Any[i], filterOf(keys, u))
+			}
+		}
+	case t.Field.Blind():
+		for _, v := range t.Values {
+			f.Tokens = append(f.Tokens, seal.QueryTokens(keys, t.Field, v)...)
+		}
+	case t.Field == stele.FieldAction:
+		for _, v := range t.Values {
+			if p, ok := strings.CutSuffix(v, "*"); ok {
+				f.Prefixes = append(f.Prefixes, p)
+			} else {
+				f.Values = append(f.Values, v)
+			}
+		}
+	default:
+		f.Values = t.Values
+	}
+	return f
 }
 
 // pagedPlan is plan for reads that go page by page, with its action

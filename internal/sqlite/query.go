@@ -51,7 +51,7 @@ func buildRowQueryOf(q stele.RowQuery, columns string) (string, []any, error) {
 		driver, arms = sqlstore.PickDriver(q.Filters)
 	}
 	for i, f := range q.Filters {
-		if f.Field == stele.FieldText || i == driver {
+		if f.Field == stele.FieldText || (i == driver && !sqlstore.Keep(f)) {
 			continue // text is checked on the plaintext, after decryption
 		}
 		b.sql.WriteString(` AND `)
@@ -100,6 +100,8 @@ func (b *rowQuery) filter(f stele.RowFilter) error {
 			func(ps []string) []any { return codes(stele.Outcomes, ps, true) })
 	case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
 		b.blind(sqlstore.BlindColumns(f.Field), f)
+	case stele.FieldGroup:
+		return b.group(f)
 	default:
 		return stele.Errorf(stele.EINVALID, "unknown field %q", f.Field)
 	}
@@ -204,4 +206,40 @@ func strs(vs []string) []any {
 
 func marks(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// group writes the condition of a group: an OR of ANDs, or, negated, an AND
+// of ORs of the negated filters (De Morgan), so that each filter is written
+// in its own negated form, which keeps rows whose blind columns are NULL.
+func (b *rowQuery) group(f stele.RowFilter) error {
+	outer, inner := ` OR `, ` AND `
+	if f.Negate {
+		outer, inner = inner, outer
+	}
+	if len(f.Any) == 0 {
+		b.sql.WriteString(map[bool]string{false: "0", true: "1"}[f.Negate])
+		return nil
+	}
+	b.sql.WriteString(`(`)
+	for i, c := range f.Any {
+		if i > 0 {
+			b.sql.WriteString(outer)
+		}
+		b.sql.WriteString(`(`)
+		if len(c) == 0 {
+			b.sql.WriteString(map[bool]string{false: "1", true: "0"}[f.Negate])
+		}
+		for j, u := range c {
+			if j > 0 {
+				b.sql.WriteString(inner)
+			}
+			u.Negate = u.Negate != f.Negate
+			if err := b.filter(u); err != nil {
+				return err
+			}
+		}
+		b.sql.WriteString(`)`)
+	}
+	b.sql.WriteString(`)`)
+	return nil
 }

@@ -66,6 +66,11 @@ func rollupOnly(filters []stele.RowFilter) bool {
 	for _, f := range filters {
 		switch f.Field {
 		case stele.FieldAction, stele.FieldCategory, stele.FieldOutcome, stele.FieldText:
+		case stele.FieldGroup:
+			if !slices.ContainsFunc(f.Any, func(c []stele.RowFilter) bool { return !rollupOnly(c) }) {
+				continue
+			}
+			return false
 		default:
 			return false
 		}
@@ -152,11 +157,18 @@ func (db *DB) countFromRollup(ctx context.Context, q stele.RowQuery, bucket int6
 	return sortedCounts(sums), nil
 }
 
-// keepRollup evaluates action, category and outcome filters on a rollup row.
+// keepRollup evaluates action, category and outcome filters, and groups of
+// them, on a rollup row.
 func keepRollup(filters []stele.RowFilter, action, category, outcome string) bool {
 	for _, f := range filters {
 		var v string
 		switch f.Field {
+		case stele.FieldGroup:
+			hit := slices.ContainsFunc(f.Any, func(c []stele.RowFilter) bool { return keepRollup(c, action, category, outcome) })
+			if hit == f.Negate {
+				return false
+			}
+			continue
 		case stele.FieldAction:
 			v = action
 		case stele.FieldCategory:

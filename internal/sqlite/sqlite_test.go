@@ -202,6 +202,16 @@ func TestQueryPlansUseIndexesInOrder(t *testing.T) {
 			Filters: []stele.RowFilter{{Field: stele.FieldActor, Tokens: []int64{1, 2}}, {Field: stele.FieldOutcome, Values: []string{"failure"}}}}, "events_actor ("},
 		{"actions", stele.RowQuery{AccountID: 1, Limit: 100, Filters: []stele.RowFilter{{Field: stele.FieldAction, Values: []string{"user.login", "user.logout"}}}}, "events_action"},
 		{"targets", stele.RowQuery{AccountID: 1, Limit: 100, Filters: []stele.RowFilter{{Field: stele.FieldTarget, Tokens: []int64{1, 2, 3}}}}, "events_target"},
+		// action:user.login OR target:t: a union of the two indexes.
+		{"action or target", stele.RowQuery{AccountID: 1, Limit: 100, Filters: []stele.RowFilter{{Field: stele.FieldGroup, Any: [][]stele.RowFilter{
+			{{Field: stele.FieldAction, Values: []string{"user.login"}}}, {{Field: stele.FieldTarget, Tokens: one}}}}}}, "events_target"},
+		{"action or target, the action's branch", stele.RowQuery{AccountID: 1, Limit: 100, Filters: []stele.RowFilter{{Field: stele.FieldGroup, Any: [][]stele.RowFilter{
+			{{Field: stele.FieldAction, Values: []string{"user.login"}}}, {{Field: stele.FieldTarget, Tokens: one}}}}}}, "events_action"},
+		// category:audit (actor:a OR ip:i outcome:failure)
+		{"category and a group", stele.RowQuery{AccountID: 1, Limit: 100, Filters: []stele.RowFilter{
+			{Field: stele.FieldCategory, Values: []string{stele.CategoryAudit}},
+			{Field: stele.FieldGroup, Any: [][]stele.RowFilter{{{Field: stele.FieldActor, Tokens: one}},
+				{{Field: stele.FieldIP, Tokens: one}, {Field: stele.FieldOutcome, Values: []string{"failure"}}}}}}}, "events_ip"},
 	}
 	for _, tc := range cases {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {

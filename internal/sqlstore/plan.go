@@ -18,33 +18,61 @@ type Arm struct {
 
 // PickDriver returns the index of the first positive filter that matches
 // several values of indexed columns, and its branches; -1 if there is none.
+// A group (an OR) drives when each of its alternatives has such a filter,
+// with the branches of all of them; the branches then only narrow the rows
+// down, and the caller keeps the group's own condition (Keep).
 func PickDriver(filters []stele.RowFilter) (int, []Arm) {
 	for i, f := range filters {
-		if f.Negate {
-			continue
-		}
-		var arms []Arm
-		switch f.Field {
-		case stele.FieldAction:
-			if len(f.Prefixes) > 0 {
-				continue
-			}
-			for _, v := range f.Values {
-				arms = append(arms, Arm{"action", v})
-			}
-		case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
-			for _, col := range BlindColumns(f.Field) {
-				for _, t := range f.Tokens {
-					arms = append(arms, Arm{col, t})
-				}
-			}
-		}
+		arms := armsOf(f)
 		if len(arms) >= 2 && len(arms) <= stele.MaxIndexedValues {
 			return i, arms
 		}
 	}
 	return -1, nil
 }
+
+// armsOf returns the branches that find every row f matches, each an
+// index range; nil when there are none.
+func armsOf(f stele.RowFilter) []Arm {
+	if f.Negate {
+		return nil
+	}
+	var arms []Arm
+	switch f.Field {
+	case stele.FieldAction:
+		if len(f.Prefixes) > 0 {
+			return nil
+		}
+		for _, v := range f.Values {
+			arms = append(arms, Arm{"action", v})
+		}
+	case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
+		for _, col := range BlindColumns(f.Field) {
+			for _, t := range f.Tokens {
+				arms = append(arms, Arm{col, t})
+			}
+		}
+	case stele.FieldGroup:
+		for _, c := range f.Any {
+			// The alternative's narrowest filter with branches.
+			var best []Arm
+			for _, u := range c {
+				if a := armsOf(u); a != nil && (best == nil || len(a) < len(best)) {
+					best = a
+				}
+			}
+			if best == nil {
+				return nil
+			}
+			arms = append(arms, best...)
+		}
+	}
+	return arms
+}
+
+// Keep reports whether the driving filter f stays in the WHERE clause of
+// each branch: a group does, since its branches may match rows it does not.
+func Keep(f stele.RowFilter) bool { return f.Field == stele.FieldGroup }
 
 // BlindColumns are the columns holding each blind field's tokens. An actor
 // matches by id or by email: the caller gives the tokens of both domains

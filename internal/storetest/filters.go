@@ -1,9 +1,11 @@
 package storetest
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stele-audit/stele"
 )
@@ -69,6 +71,15 @@ func matches(r *stele.EventRow, f stele.RowFilter) bool {
 		m = has(r.IPTok)
 	case stele.FieldText:
 		return true // not a store's concern
+	case stele.FieldGroup:
+		m = slices.ContainsFunc(f.Any, func(c []stele.RowFilter) bool {
+			for _, u := range c {
+				if !matches(r, u) {
+					return false
+				}
+			}
+			return true
+		})
 	}
 	return m != f.Negate
 }
@@ -112,6 +123,39 @@ func testRowsFilters(t *testing.T, s stele.Store) {
 		{name: "ip", filters: []stele.RowFilter{{Field: stele.FieldIP, Tokens: []int64{tok("ip1")}}}},
 		{name: "ip negated", filters: []stele.RowFilter{{Field: stele.FieldIP, Tokens: []int64{tok("ip1")}, Negate: true}}},
 		{name: "text ignored", filters: []stele.RowFilter{{Field: stele.FieldText, Values: []string{"anything"}}}},
+		// Groups: ORs of ANDs, from the query's OR and parentheses.
+		{name: "group of fields", filters: []stele.RowFilter{anyOf(
+			[]stele.RowFilter{{Field: stele.FieldAction, Values: []string{"user.logout"}}},
+			[]stele.RowFilter{{Field: stele.FieldActor, Tokens: alice}})}},
+		{name: "group of conjunctions", filters: []stele.RowFilter{anyOf(
+			[]stele.RowFilter{{Field: stele.FieldAction, Prefixes: []string{"user."}}, {Field: stele.FieldOutcome, Values: []string{stele.OutcomeFailure}}},
+			[]stele.RowFilter{{Field: stele.FieldCategory, Values: []string{stele.CategoryAudit}}})}},
+		{name: "group driving with other filters", filters: []stele.RowFilter{
+			{Field: stele.FieldCategory, Values: []string{stele.CategoryAuthentication}},
+			anyOf([]stele.RowFilter{{Field: stele.FieldAction, Values: []string{"user.logout"}}},
+				[]stele.RowFilter{{Field: stele.FieldTarget, Tokens: []int64{tok("targetb")}}, {Field: stele.FieldIP, Tokens: []int64{tok("ip0")}}})}},
+		{name: "group with a prefix does not drive", filters: []stele.RowFilter{anyOf(
+			[]stele.RowFilter{{Field: stele.FieldAction, Prefixes: []string{"api_key."}}},
+			[]stele.RowFilter{{Field: stele.FieldSource, Tokens: []int64{tok("github")}}})}},
+		{name: "group with a negated member", filters: []stele.RowFilter{anyOf(
+			[]stele.RowFilter{{Field: stele.FieldActor, Tokens: alice, Negate: true}},
+			[]stele.RowFilter{{Field: stele.FieldAction, Values: []string{"api_key.created"}}})}},
+		{name: "negated group keeps absent fields", filters: []stele.RowFilter{negated(anyOf(
+			[]stele.RowFilter{{Field: stele.FieldActor, Tokens: alice}},
+			[]stele.RowFilter{{Field: stele.FieldSource, Tokens: []int64{tok("github")}}}))}},
+		{name: "negated conjunction", filters: []stele.RowFilter{negated(anyOf(
+			[]stele.RowFilter{{Field: stele.FieldAction, Values: []string{"user.login"}}, {Field: stele.FieldIP, Tokens: []int64{tok("ip1")}}}))}},
+		{name: "nested groups", filters: []stele.RowFilter{anyOf(
+			[]stele.RowFilter{anyOf(
+				[]stele.RowFilter{{Field: stele.FieldTarget, Tokens: []int64{tok("targeta")}}},
+				[]stele.RowFilter{negated(anyOf([]stele.RowFilter{{Field: stele.FieldTarget, Tokens: []int64{tok("targetc")}}}))}),
+				{Field: stele.FieldOutcome, Values: []string{stele.OutcomeSuccess}}},
+			[]stele.RowFilter{{Field: stele.FieldIP, Tokens: []int64{tok("ip0")}}})}},
+		{name: "group of counted columns", filters: []stele.RowFilter{anyOf(
+			[]stele.RowFilter{{Field: stele.FieldCategory, Values: []string{stele.CategoryAudit}}},
+			[]stele.RowFilter{{Field: stele.FieldOutcome, Values: []string{stele.OutcomeFailure}}, {Field: stele.FieldAction, Prefixes: []string{"user"}, Negate: true}})}},
+		{name: "group of nothing", filters: []stele.RowFilter{{Field: stele.FieldGroup}}},
+		{name: "negated group of nothing", filters: []stele.RowFilter{{Field: stele.FieldGroup, Negate: true}}},
 		{name: "after", after: base + 8000},
 		{name: "before", before: base + 8000},
 		{name: "after and before", after: base + 3000, before: base + 12000},
@@ -145,12 +189,45 @@ func testRowsFilters(t *testing.T, s stele.Store) {
 			}
 			q := stele.RowQuery{AccountID: a.ID, Filters: tc.filters, After: tc.after, Before: tc.before}
 			sameAsRows(t, s, q, got)
+			sameCounts(t, s, q, got)
 			if len(got) > 2 { // from a cursor in the middle
 				mid := got[len(got)/2]
 				q.HasBelow, q.BelowTime, q.BelowSeq = true, mid.Time, mid.Seq
 				sameAsRows(t, s, q, got[len(got)/2+1:])
 			}
 		})
+	}
+}
+
+func anyOf(alts ...[]stele.RowFilter) stele.RowFilter {
+	return stele.RowFilter{Field: stele.FieldGroup, Any: alts}
+}
+
+func negated(f stele.RowFilter) stele.RowFilter {
+	f.Negate = !f.Negate
+	return f
+}
+
+// sameCounts checks that CountByBucket counts, by category, the rows that
+// Rows returned for q.
+func sameCounts(t *testing.T, s stele.Store, q stele.RowQuery, want []stele.EventRow) {
+	t.Helper()
+	wantBy := map[string]int64{}
+	for _, r := range want {
+		wantBy[r.Category]++
+	}
+	for _, bucket := range []int64{int64(time.Hour / time.Microsecond), 1000} {
+		counts, err := s.CountByBucket(ctx(t), q, bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotBy := map[string]int64{}
+		for _, c := range counts {
+			gotBy[c.Category] += c.Count
+		}
+		if !maps.Equal(gotBy, wantBy) {
+			t.Fatalf("CountByBucket(%d) by category = %v\nRows                   = %v", bucket, gotBy, wantBy)
+		}
 	}
 }
 
