@@ -98,6 +98,10 @@ type Page struct {
 	Events []stele.Event
 	// NextCursor asks for the next page; it is "" on the last one.
 	NextCursor string
+	// Query is how the server read the query, in its canonical form
+	// (OR and parentheses made explicit, repeated qualifiers joined);
+	// "" from a server that does not say.
+	Query string
 }
 
 // Events returns a page of the events that match q, in the query language
@@ -122,11 +126,12 @@ func (c *Client) Events(ctx context.Context, q string, limit int, cursor string)
 	var answer struct {
 		Events     []stele.Event `json:"events"`
 		NextCursor *string       `json:"next_cursor"`
+		Query      string        `json:"query"`
 	}
 	if err := c.getJSON(ctx, path, &answer); err != nil {
 		return nil, err
 	}
-	p := &Page{Events: answer.Events}
+	p := &Page{Events: answer.Events, Query: answer.Query}
 	if answer.NextCursor != nil {
 		p.NextCursor = *answer.NextCursor
 	}

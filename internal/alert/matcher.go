@@ -160,28 +160,57 @@ func Compile(rules []*stele.AlertRule, gen int64, now time.Time) *RuleSet {
 	return set
 }
 
-// index files c under the values of its query's first positive action
-// term: any event it matches has one of them. A query without one is
+// index files c under the actions its query requires (requiredActions):
+// any event it matches has one of them. A query without such actions is
 // checked against every event.
 func (ar *accountRules) index(c *compiled) {
-	for _, t := range c.q.Terms {
-		if t.Field != stele.FieldAction || t.Negate {
-			continue
-		}
-		for _, v := range t.Values {
-			if p, ok := strings.CutSuffix(v, "*"); ok {
-				ar.prefixes[p] = append(ar.prefixes[p], c)
-				if !slices.Contains(ar.lens, len(p)) {
-					ar.lens = append(ar.lens, len(p))
-					slices.Sort(ar.lens)
-				}
-			} else {
-				ar.exact[v] = append(ar.exact[v], c)
-			}
-		}
+	values := requiredActions(c.q.Terms)
+	if values == nil {
+		ar.always = append(ar.always, c)
 		return
 	}
-	ar.always = append(ar.always, c)
+	slices.Sort(values)
+	for _, v := range slices.Compact(values) {
+		if p, ok := strings.CutSuffix(v, "*"); ok {
+			ar.prefixes[p] = append(ar.prefixes[p], c)
+			if !slices.Contains(ar.lens, len(p)) {
+				ar.lens = append(ar.lens, len(p))
+				slices.Sort(ar.lens)
+			}
+		} else {
+			ar.exact[v] = append(ar.exact[v], c)
+		}
+	}
+}
+
+// requiredActions returns actions and action prefixes one of which every
+// event matching terms (which AND together) has: the values of the first
+// positive action term, or else those of every alternative of a positive
+// group (action:a OR (action:b actor:x)); nil when there are none.
+func requiredActions(terms []stele.Term) []string {
+	for _, t := range terms {
+		if t.Field == stele.FieldAction && !t.Negate {
+			return slices.Clone(t.Values)
+		}
+	}
+	for _, t := range terms {
+		if t.Field != stele.FieldGroup || t.Negate {
+			continue
+		}
+		var values []string
+		for _, c := range t.Any {
+			vs := requiredActions(c)
+			if vs == nil {
+				values = nil
+				break
+			}
+			values = append(values, vs...)
+		}
+		if values != nil {
+			return values
+		}
+	}
+	return nil
 }
 
 // Generation is the rule generation the set was read at.

@@ -125,7 +125,9 @@ func TestIndexedMatchingAgreesWithCheckingEveryRule(t *testing.T) {
 	actions := []string{"user.login", "user.login_failed", "user.role_changed", "integration.added", "integration.removed",
 		"finding.deleted", "u.x", "user", "users.created", "alert_rule.created"}
 	values := []string{"user.login", "user.*", "us*", "integration.*", "finding.deleted", "user.login_failed", "u*", "users.*"}
-	others := []string{"outcome:failure", "-outcome:success", "actor:u_1", "category:authentication", "-action:user.login", "ada", ""}
+	others := []string{"outcome:failure", "-outcome:success", "actor:u_1", "category:authentication", "-action:user.login", "ada", "",
+		"OR action:finding.deleted", "OR actor:u_2", "(action:u.x OR action:users.* outcome:failure)", "-(action:user.login OR ada)",
+		"(actor:u_1 OR action:user.login_failed)", "OR (action:integration.removed OR action:user.role_changed -outcome:failure)"}
 	var rules []*stele.AlertRule
 	for i := range 60 {
 		var parts []string
@@ -140,8 +142,8 @@ func TestIndexedMatchingAgreesWithCheckingEveryRule(t *testing.T) {
 		if o := others[r.IntN(len(others))]; o != "" {
 			parts = append(parts, o)
 		}
-		if len(parts) == 0 {
-			parts = append(parts, "outcome:failure")
+		if len(parts) == 0 || strings.HasPrefix(parts[0], "OR") {
+			parts = append([]string{"outcome:failure"}, parts...)
 		}
 		rules = append(rules, &stele.AlertRule{ID: fmt.Sprintf("rul_%02d", i), Key: int64(100 + i), AccountID: 1, Query: strings.Join(parts, " ")})
 	}

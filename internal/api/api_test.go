@@ -157,6 +157,7 @@ func (e *env) mustPost(key, body string) []stele.Receipt {
 type page struct {
 	Events     []stele.Event `json:"events"`
 	NextCursor *string       `json:"next_cursor"`
+	Query      string        `json:"query"`
 }
 
 func (e *env) list(key, q string, limit int, cursor string) page {
@@ -456,6 +457,12 @@ func TestQueryLanguageOverHTTP(t *testing.T) {
 		{"bob", []string{"user.role_changed", "user.login_failed"}},
 		{`"promoted to"`, []string{"user.role_changed"}},
 		{"action:user.* -outcome:failure actor:u_1", []string{"user.role_changed", "user.login"}},
+		{"action:user.login action:finding.generated", []string{"finding.generated", "user.login"}},
+		{"-action:user.login -action:finding.generated -action:deploy.finished", []string{"user.role_changed", "user.login_failed"}},
+		{"action:user.login_failed OR source:aws-prod-123", []string{"finding.generated", "user.login_failed"}},
+		{"(actor:ada@acme.io OR target:u_2) -outcome:success", []string{"user.role_changed"}},
+		{"-(actor:u_1 OR critical) action:user.*", []string{"user.login_failed"}},
+		{"admin OR bob AND outcome:failure", []string{"user.role_changed", "user.login_failed"}},
 	}
 	for _, tt := range tests {
 		p := e.list("acme", tt.q, 100, "")
@@ -470,6 +477,29 @@ func TestQueryLanguageOverHTTP(t *testing.T) {
 	r := e.do("GET", "/v1/events?q="+url.QueryEscape("category:nonsense"), e.keys["acme"], "", nil)
 	if _, _, d := r.errorBody(t); r.Status != 400 || len(d) == 0 || d[0].Field != "q" {
 		t.Errorf("bad query: %d %s", r.Status, r.Body)
+	}
+	r = e.do("GET", "/v1/events?q="+url.QueryEscape("(action:user.login OR x"), e.keys["acme"], "", nil)
+	if _, msg, d := r.errorBody(t); r.Status != 400 || len(d) == 0 || d[0].Field != "q" || !strings.Contains(msg, "unbalanced parenthesis at byte 0") {
+		t.Errorf("unbalanced query: %d %s", r.Status, r.Body)
+	}
+}
+
+// The list response says how the query was read: its canonical form, with
+// OR and parentheses made explicit and repeated qualifiers joined.
+func TestListSaysHowTheQueryWasRead(t *testing.T) {
+	e := newEnv(t)
+	e.mustPost("acme", `{"action":"user.login","outcome":"success","description":"or else"}`)
+	for q, want := range map[string]string{
+		"":                                       "",
+		"action:user.login action:user.logout":   "action:user.login,user.logout",
+		"action:user.login or action:user.logout": "action:user.login,user.logout or",
+		"a b OR c AND d":                         "(a b) OR (c d)",
+		"  Action:user.login   AND <b>OR</b> ":   "action:user.login <b>OR</b>",
+		`x OR "OR"`:                              `x OR "OR"`,
+	} {
+		if got := e.list("acme", q, 10, "").Query; got != want {
+			t.Errorf("%q was read as %q, want %q", q, got, want)
+		}
 	}
 }
 
@@ -585,6 +615,7 @@ func TestListBodyIsWhatEncodingJSONWrites(t *testing.T) {
 		var p struct {
 			Events     []*stele.Event `json:"events"`
 			NextCursor *string        `json:"next_cursor"`
+			Query      string         `json:"query"`
 		}
 		dec := json.NewDecoder(bytes.NewReader(r.Body))
 		dec.UseNumber()
@@ -594,7 +625,7 @@ func TestListBodyIsWhatEncodingJSONWrites(t *testing.T) {
 		var want bytes.Buffer
 		enc := json.NewEncoder(&want)
 		enc.SetEscapeHTML(false)
-		enc.Encode(map[string]any{"events": p.Events, "next_cursor": p.NextCursor})
+		enc.Encode(map[string]any{"events": p.Events, "next_cursor": p.NextCursor, "query": p.Query})
 		if !bytes.Equal(r.Body, want.Bytes()) {
 			t.Fatalf("page %d:\n%s\nencoding/json:\n%s", pages, r.Body, want.Bytes())
 		}

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -92,8 +94,9 @@ func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request, p *ste
 		s.writeError(w, r, err)
 		return
 	}
-	// {"events":[…],"next_cursor":…} as encoding/json wrote it, each event
-	// appended without reflection (export.AppendEventJSON).
+	// {"events":[…],"next_cursor":…,"query":…} as encoding/json wrote it,
+	// each event appended without reflection (export.AppendEventJSON). The
+	// query is how it was read: its canonical form.
 	body := append(make([]byte, 0, 1024*(len(page.Events)+1)), `{"events":[`...)
 	for i, e := range page.Events {
 		if i > 0 {
@@ -111,6 +114,11 @@ func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request, p *ste
 	} else {
 		body = strconv.AppendQuote(body, page.NextCursor) // base64url: no character to escape
 	}
+	var read bytes.Buffer
+	enc := json.NewEncoder(&read)
+	enc.SetEscapeHTML(false)
+	enc.Encode(q.String()) // a string always encodes
+	body = append(append(body, `,"query":`...), bytes.TrimSuffix(read.Bytes(), []byte("\n"))...)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	w.Write(append(body, "}\n"...)) // the client may be gone; nothing useful to do about it

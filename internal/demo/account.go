@@ -19,11 +19,16 @@ type profile struct {
 	office    [3]int  // office egress /24
 	sources   int     // connected integrations
 	routes    []string
+	// owner, when set, is the first person on the account, the same on
+	// every run (first name, last name, email), so that documented queries
+	// (actor:ada@acme.io) find something whatever the seed.
+	owner [3]string
 }
 
 var profiles = []profile{
 	{name: "acme", typ: "business", company: "Acme", domain: "acme.io", utcOffset: -5, users: 40, scale: 1,
-		office: [3]int{64, 39, 112}, sources: 7, routes: []string{"POST /v1/events", "GET /v1/events", "GET /v1/export", "GET /v1/checkpoint", "GET /admin/audit-logs"}},
+		office: [3]int{64, 39, 112}, sources: 7, routes: []string{"POST /v1/events", "GET /v1/events", "GET /v1/export", "GET /v1/checkpoint", "GET /admin/audit-logs"},
+		owner: [3]string{"Ada", "Lovelace", "ada@acme.io"}},
 	{name: "globex", typ: "team", company: "Globex", domain: "globex.com", utcOffset: 1, users: 16, scale: 0.4,
 		office: [3]int{82, 165, 23}, sources: 4, routes: []string{"POST /v1/events", "GET /v1/events", "GET /admin/audit-logs"}},
 	{name: "initech", typ: "enterprise", company: "Initech", domain: "initech.com", utcOffset: -6, users: 28, scale: 0.7,
@@ -93,11 +98,16 @@ func newState(p profile, r *rand.Rand) *state {
 	used := map[string]bool{}
 	for i := 0; i < p.users; i++ {
 		var first, last string
-		for {
+		email := ""
+		if i == 0 && p.owner[0] != "" {
+			first, last, email = p.owner[0], p.owner[1], p.owner[2]
+			used[first+last] = true
+		}
+		for email == "" {
 			first, last = pick(r, firstNames), pick(r, lastNames)
 			if !used[first+last] {
 				used[first+last] = true
-				break
+				email = emailLocal(first, last) + "@" + p.domain
 			}
 		}
 		role := roleMember
@@ -111,7 +121,7 @@ func newState(p profile, r *rand.Rand) *state {
 		}
 		u := &user{
 			ref: stele.Ref{Type: "user", ID: "u_" + strconv.Itoa(1000+r.IntN(9000)) + strconv.Itoa(i),
-				Name: first + " " + last, Email: emailLocal(first, last) + "@" + p.domain},
+				Name: first + " " + last, Email: email},
 			first:  first,
 			role:   role,
 			homeIP: homeIP(r),

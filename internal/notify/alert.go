@@ -108,8 +108,11 @@ func (a *Alert) Omitted() int {
 
 // SearchQuery returns the query that finds the alert's events in the
 // console: the rule's query, the group's value and the window's bounds.
-// The rule's query may carry its own after: or before:; the parser keeps
-// the tighter bound, so appending is safe.
+// The rule's query is parenthesised when the group's value is added: side
+// by side, a qualifier of the same field would join the rule's as an
+// alternative, and an OR in the rule would take the value into its last
+// alternative only. (A rule's query has no after: or before:, which may
+// not stand inside parentheses.)
 func (a *Alert) SearchQuery() string {
 	q := stele.Query{}
 	if a.Group != nil && a.Group.Value != "" {
@@ -124,8 +127,11 @@ func (a *Alert) SearchQuery() string {
 		// before: is exclusive and the window's end is not.
 		q.Before = a.WindowEnd.Add(stele.TimeUnit)
 	}
-	parts := []string{strings.TrimSpace(a.Rule.Query), q.String()}
-	return strings.TrimSpace(strings.Join(parts, " "))
+	rule := strings.TrimSpace(a.Rule.Query)
+	if len(q.Terms) > 0 && rule != "" {
+		rule = "(" + rule + ")"
+	}
+	return strings.TrimSpace(rule + " " + q.String())
 }
 
 var groupFields = map[string]stele.Field{

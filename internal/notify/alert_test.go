@@ -54,6 +54,22 @@ func TestSearchQueryFindsTheAlertsEvents(t *testing.T) {
 	}
 }
 
+// The group's value narrows the rule's query, whatever the rule's query
+// holds: an OR, or the same field.
+func TestSearchQueryKeepsTheRulesQueryWhole(t *testing.T) {
+	for _, rule := range []string{"action:user.login OR actor:u_9", "actor:u_9,u_8", "actor:u_9"} {
+		a := &Alert{Rule: Rule{Query: rule}, Group: &Group{By: GroupByActor, Value: "ada@acme.io"}}
+		q, err := query.Parse(a.SearchQuery(), fired)
+		if err != nil {
+			t.Fatalf("%q: %v", a.SearchQuery(), err)
+		}
+		last := q.Terms[len(q.Terms)-1]
+		if len(q.Terms) != 2 || last.Field != stele.FieldActor || !slices.Equal(last.Values, []string{"ada@acme.io"}) {
+			t.Errorf("rule %q: %q reads as %q, want the rule AND the actor", rule, a.SearchQuery(), q)
+		}
+	}
+}
+
 func TestConsoleLinks(t *testing.T) {
 	c := Console{base: "https://stele.example.com"}
 	a := hostileAlert()
