@@ -490,12 +490,12 @@ func TestListSaysHowTheQueryWasRead(t *testing.T) {
 	e := newEnv(t)
 	e.mustPost("acme", `{"action":"user.login","outcome":"success","description":"or else"}`)
 	for q, want := range map[string]string{
-		"":                                       "",
-		"action:user.login action:user.logout":   "action:user.login,user.logout",
+		"":                                     "",
+		"action:user.login action:user.logout": "action:user.login,user.logout",
 		"action:user.login or action:user.logout": "action:user.login,user.logout or",
-		"a b OR c AND d":                         "(a b) OR (c d)",
-		"  Action:user.login   AND <b>OR</b> ":   "action:user.login <b>OR</b>",
-		`x OR "OR"`:                              `x OR "OR"`,
+		"a b OR c AND d":                       "(a b) OR (c d)",
+		"  Action:user.login   AND <b>OR</b> ": "action:user.login <b>OR</b>",
+		`x OR "OR"`:                            `x OR "OR"`,
 	} {
 		if got := e.list("acme", q, 10, "").Query; got != want {
 			t.Errorf("%q was read as %q, want %q", q, got, want)
