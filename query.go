@@ -69,6 +69,33 @@ func (t Term) Mergeable() bool {
 	return !t.Negate && t.Field != FieldText && t.Field != FieldGroup
 }
 
+// HasText reports whether t is a text term or a group that holds one: a
+// condition only the decrypted event can answer.
+func (t Term) HasText() bool {
+	if t.Field == FieldText {
+		return true
+	}
+	for _, c := range t.Any {
+		for _, u := range c {
+			if u.HasText() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// HasText reports whether some term of q is or holds a text term, which
+// counts made from the store's filters leave out.
+func (q Query) HasText() bool {
+	for _, t := range q.Terms {
+		if t.HasText() {
+			return true
+		}
+	}
+	return false
+}
+
 func conjunction(terms []Term) string {
 	var b strings.Builder
 	seen := map[Field]bool{}

@@ -133,6 +133,15 @@ func TestAdminCommandsWorkWhileServeRuns(t *testing.T) {
 	if !strings.Contains(out, "user.logout") || !strings.Contains(out, "user.role_changed") {
 		t.Fatalf("query table:\n%s", out)
 	}
+	// OR and repeats, and how the server read them.
+	out, _, _ = runCLIErr(t, "", env, "query", "action:user.login OR action:user.logout")
+	if !strings.Contains(out, "Read as: action:user.login,user.logout\n") || !strings.Contains(out, "user.logout") || strings.Contains(out, "role_changed") {
+		t.Fatalf("query with OR:\n%s", out)
+	}
+	out, _, _ = runCLIErr(t, "", env, "query", "--", "-(action:user.login OR action:user.logout)")
+	if !strings.Contains(out, "Read as: -action:user.login,user.logout\n") || strings.Contains(out, "user.logout ") || !strings.Contains(out, "user.role_changed") {
+		t.Fatalf("query with a negated group:\n%s", out)
+	}
 	// Metadata numbers print as they were sent.
 	if out, _, _ = runCLIErr(t, "", env, "query", "--json", "action:user.role_changed"); !strings.Contains(out, `"score":1.50`) {
 		t.Fatalf("query --json of a metadata number:\n%s", out)

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/query"
 )
 
 // queryConfig is the configuration of stele query.
@@ -25,7 +26,8 @@ func runQuery(ctx context.Context, args []string, out io.Writer) error {
 }
 
 func parseQuery(args []string) (queryConfig, error) {
-	fs := newFlags("query", "query [--url U --key K] [--limit N] [--all] [--json] 'QUERY'")
+	fs := newFlags("query", "query [--url U --key K] [--limit N] [--all] [--json] 'QUERY'\n\n"+
+		"Asks a server for the events that match QUERY, newest first.\n\n"+query.Help())
 	var c queryConfig
 	c.client.register(fs)
 	fs.IntVar(&c.limit, "limit", 50, "events per page (at most 1000)")
@@ -70,6 +72,10 @@ func (c queryConfig) run(ctx context.Context, out io.Writer) error {
 	page, err := api.Events(ctx, c.query, c.limit, "")
 	if err != nil {
 		return err
+	}
+	if !c.json && page.Query != strings.Join(strings.Fields(c.query), " ") {
+		// OR, parentheses and repeats, made explicit: how the server read it.
+		fmt.Fprintf(out, "Read as: %s\n", page.Query)
 	}
 	for i := range page.Events {
 		if err := show(&page.Events[i]); err != nil {

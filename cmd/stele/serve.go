@@ -198,8 +198,8 @@ func printWelcome(out io.Writer, base string, sf storeFlags, demoKey string) {
 	}
 	if demoKey != "" {
 		fmt.Fprintf(out, "Demo read/write key for account acme (shown once; acme has no ingest quota, for stele loadgen):\n  export STELE_URL=%s STELE_KEY=%s\n\n", base, demoKey)
-		fmt.Fprintf(out, "Try (after go build -o stele ./cmd/stele, in another terminal with the export above):\n  ./stele query 'action:user.login_failed'\n  ./stele query 'category:user_management after:7d'\n")
-		fmt.Fprintf(out, "  curl -H \"Authorization: Bearer $STELE_KEY\" '%s/v1/events?q=action:user.role_changed&limit=5'\n\n", base)
+		fmt.Fprintf(out, "Try (after go build -o stele ./cmd/stele, in another terminal with the export above):\n  ./stele query 'action:user.login_failed'\n  ./stele query '(actor:ada@acme.io OR actor:source-scanner) -category:system'\n  ./stele query --help   # the query language, with more examples\n")
+		fmt.Fprintf(out, "  curl -H \"Authorization: Bearer $STELE_KEY\" '%s/v1/events?q=actor:ada@acme.io&limit=5'\n\n", base)
 		return
 	}
 	fmt.Fprintf(out, "Next steps%s:\n", storeShell(sf))

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stele-audit/stele/internal/query"
 )
 
 // TestUsageErrorsArePrintedOnceAndExit2: a wrong flag, a bad value from the
@@ -156,5 +158,20 @@ func TestLocalOrRemoteIsTheCommandLinesChoice(t *testing.T) {
 	}
 	if stdout, _, _ := runCLIErr(t, "", nil, "export", "--help"); !strings.Contains(stdout, "Works on the local store when") {
 		t.Errorf("export --help does not say when it is local:\n%s", stdout)
+	}
+}
+
+// TestQueryHelpListsTheLanguageWithExamples: stele query --help shows the
+// language and every documented example (each finds events in the demo
+// data: internal/demo's tests run them).
+func TestQueryHelpListsTheLanguageWithExamples(t *testing.T) {
+	stdout, _, code := runCLIErr(t, "", nil, "query", "--help")
+	if code != 0 || !strings.Contains(stdout, "t1 OR t2") || !strings.Contains(stdout, "a repeated qualifier means any") {
+		t.Fatalf("query --help: exit %d\n%s", code, stdout)
+	}
+	for _, ex := range query.Examples {
+		if !strings.Contains(stdout, "stele query '"+ex.Query+"'") {
+			t.Errorf("query --help does not show %q", ex.Query)
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -36,6 +35,9 @@ func (s *Server) handleAuditLogs(w http.ResponseWriter, r *http.Request, v *visi
 		data["Export"+format] = "/admin/audit-logs/export?" + ev.Encode()
 	}
 	now := s.now()
+	if read := f.readAs(now); read != "" {
+		data["ReadAs"] = read
+	}
 	q, err := f.query(now)
 	if err != nil {
 		w.WriteHeader(http.StatusBadRequest)
@@ -73,7 +75,7 @@ func (s *Server) handleAuditLogs(w http.ResponseWriter, r *http.Request, v *visi
 		data["ChartError"] = true
 	} else {
 		data["Chart"] = ch
-		data["HasText"] = slices.ContainsFunc(q.Terms, func(t stele.Term) bool { return t.Field == stele.FieldText })
+		data["HasText"] = q.HasText()
 	}
 	s.render(w, r, v, "auditlogs", data)
 }

@@ -3,11 +3,13 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -310,5 +312,47 @@ func TestOperatorManagesAccountsButCannotReadTheirLogs(t *testing.T) {
 	}
 	if resp, _ := m.do("GET", "/admin/audit-logs/export?format=csv", nil); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("member exported: %d", resp.StatusCode)
+	}
+}
+
+// TestQueryBoxTakesTheLanguageAndSaysHowItWasRead: the filter box takes
+// OR, parentheses and repeated qualifiers as the API does, and shows under
+// itself how a query it had to interpret was read.
+func TestQueryBoxTakesTheLanguageAndSaysHowItWasRead(t *testing.T) {
+	s := newSite(t)
+	s.user("acme", "auditor@acme.example", stele.RoleAuditor)
+	s.seed(6) // seqs 0 and 3 user.login by ada, 1 and 4 user.role_changed by bob, 2 and 5 finding.generated from aws-prod-123
+	b := s.client(t)
+	b.login("auditor@acme.example", password)
+	for _, tc := range []struct {
+		q      string
+		events []int
+		readAs string // "" when shown as typed
+	}{
+		{"action:user.login action:user.role_changed", []int{0, 1, 3, 4}, "action:user.login,user.role_changed"},
+		{"action:user.login OR source:aws-prod-123", []int{0, 2, 3, 5}, ""},
+		{"(actor:ada@acme.io OR source:aws-prod-123) -action:user.login", []int{2, 5}, ""},
+		{"-(action:user.login OR actor:bob@acme.io)", []int{2, 5}, ""},
+		{"actor:ada@acme.io OR actor:bob@acme.io AND outcome:success", []int{0, 1, 3, 4}, "actor:ada@acme.io OR (actor:bob@acme.io outcome:success)"},
+		{"action:user.login or", nil, "action:user.login or"}, // shown: "or" was taken as a word
+	} {
+		resp, body := b.do("GET", "/admin/audit-logs?range=all&q="+url.QueryEscape(tc.q), nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%q: %d", tc.q, resp.StatusCode)
+		}
+		for i := range 6 {
+			link := `href="/admin/audit-logs/` + stele.EventID(s.accts["acme"].ID, int64(i)) + `"`
+			if shown := strings.Contains(body, link); shown != slices.Contains(tc.events, i) {
+				t.Errorf("%q: event %d shown %v, want the events %v", tc.q, i, shown, tc.events)
+			}
+		}
+		read := strings.Contains(body, `id="q-read"`)
+		if read != (tc.readAs != "") || tc.readAs != "" && !strings.Contains(body, "Read as: <code>"+html.EscapeString(tc.readAs)+"</code>") {
+			t.Errorf("%q: read-as line %v, want %q", tc.q, read, tc.readAs)
+		}
+	}
+	resp, body := b.do("GET", "/admin/audit-logs?range=all&q="+url.QueryEscape("(action:user.login OR x"), nil)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "unbalanced parenthesis at byte 0") {
+		t.Fatalf("unbalanced query: %d", resp.StatusCode)
 	}
 }

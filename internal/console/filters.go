@@ -99,6 +99,35 @@ func (f filters) query(now time.Time) (stele.Query, error) {
 	return q, nil
 }
 
+// readAs returns how the query box was read, its canonical form, when
+// that differs from what was typed beyond spacing (OR and parentheses made
+// explicit, repeated qualifiers joined, a relative time written out) or
+// when it searched for the word or or and, so that an ambiguous query
+// shows what it searched for; "" otherwise, and for a query that does not
+// parse (its error says why).
+func (f filters) readAs(now time.Time) string {
+	q, err := query.Parse(f.Q, now)
+	if err != nil {
+		return ""
+	}
+	read := q.String()
+	if read == strings.Join(strings.Fields(f.Q), " ") && !hasOperatorWord(q.Terms) {
+		return ""
+	}
+	return read
+}
+
+// hasOperatorWord reports whether terms search for "or" or "and" as words,
+// as they do written in lower case.
+func hasOperatorWord(terms []stele.Term) bool {
+	return slices.ContainsFunc(terms, func(t stele.Term) bool {
+		if t.Field == stele.FieldText {
+			return slices.ContainsFunc(t.Values, func(v string) bool { return strings.EqualFold(v, "or") || strings.EqualFold(v, "and") })
+		}
+		return slices.ContainsFunc(t.Any, hasOperatorWord)
+	})
+}
+
 // relative reports whether the range is a preset counted back from now.
 func (f filters) relative() bool {
 	return f.Range == "24h" || f.Range == "7d" || f.Range == "30d"

@@ -1,6 +1,11 @@
 package demo_test
 
 import (
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,11 +16,14 @@ import (
 )
 
 // TestDocumentedQueriesFindDemoEvents runs every query the docs show
-// (query.Examples) against a store filled as `serve --demo` fills it, 30
-// days of activity, and against the activity of other seeds (serve picks
-// one at random): each finds events in acme, the account of the demo key.
+// (query.Examples, and every query of the README's commands and of the
+// examples tables of the README and docs/CONSOLE.md) against a store
+// filled as `serve --demo` fills it, 30 days of activity, and the examples
+// against the activity of other seeds (serve picks one at random): each
+// finds events in acme, the account of the demo key.
 func TestDocumentedQueriesFindDemoEvents(t *testing.T) {
 	ctx := t.Context()
+	documented := documentedQueries(t)
 	db, path := openStore(t)
 	end := time.Now()
 	gen := demo.New(end.UnixNano(), end.AddDate(0, 0, -30), end)
@@ -26,17 +34,17 @@ func TestDocumentedQueriesFindDemoEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ex := range query.Examples {
-		q, err := query.Parse(ex.Query, time.Now())
+	for _, text := range documented {
+		q, err := query.Parse(text, time.Now())
 		if err != nil {
-			t.Fatalf("%q: %v", ex.Query, err)
+			t.Fatalf("%q: %v", text, err)
 		}
 		p, err := path.Search.Search(ctx, acme, q, "", 1)
 		if err != nil {
-			t.Fatalf("%q: %v", ex.Query, err)
+			t.Fatalf("%q: %v", text, err)
 		}
 		if len(p.Events) == 0 {
-			t.Errorf("%q (%s) finds nothing in the demo data", ex.Query, ex.Finds)
+			t.Errorf("%q finds nothing in the demo data", text)
 		}
 	}
 	for _, seed := range []int64{1, 2} {
@@ -61,4 +69,57 @@ func TestDocumentedQueriesFindDemoEvents(t *testing.T) {
 			}
 		}
 	}
+}
+
+var (
+	commandQuery = regexp.MustCompile(`\./stele (?:query|export)[^'\n]*'([^'\n]*)'`)
+	curlQuery    = regexp.MustCompile(`(?m)^.*curl .*[?&]q=([^&'"\s]+)`)
+	// The rows of an examples table: the lines after its header, up to a
+	// blank line.
+	examplesTable = regexp.MustCompile("(?m)^\\| query \\| finds \\|\n\\|---\\|---\\|\n((?:\\|.*\n)+)")
+	tableQuery    = regexp.MustCompile("(?m)^\\| `(.+)` \\|")
+)
+
+// documentedQueries returns the queries of the README's commands and of
+// the examples tables of the README and docs/CONSOLE.md, and checks that
+// both tables show every one of query.Examples.
+func documentedQueries(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, doc := range []string{"../../README.md", "../../docs/CONSOLE.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var table []string
+		rows := examplesTable.FindSubmatch(b)
+		if rows == nil {
+			t.Fatalf("%s has no examples table (| query | finds |)", doc)
+		}
+		for _, m := range tableQuery.FindAllStringSubmatch(string(rows[1]), -1) {
+			table = append(table, strings.ReplaceAll(m[1], `\|`, "|"))
+		}
+		for _, ex := range query.Examples {
+			if !slices.Contains(table, ex.Query) {
+				t.Errorf("%s does not show the example %q in its table", doc, ex.Query)
+			}
+		}
+		out = append(out, table...)
+		for _, m := range commandQuery.FindAllStringSubmatch(string(b), -1) {
+			out = append(out, m[1])
+		}
+		for _, m := range curlQuery.FindAllStringSubmatch(string(b), -1) {
+			q, err := url.QueryUnescape(m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, q)
+		}
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) < len(query.Examples)+3 {
+		t.Fatalf("found only %d documented queries: %q", len(out), out)
+	}
+	return out
 }

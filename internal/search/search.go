@@ -198,26 +198,13 @@ func plan(keys seal.Tokenizer, accountID int64, q stele.Query) (stele.RowQuery, 
 	rq := stele.RowQuery{AccountID: accountID, After: record.Micros(q.After), Before: record.Micros(q.Before)}
 	post := false
 	for _, t := range q.Terms {
-		if hasText(t) {
+		if t.HasText() {
 			post = true
 			continue
 		}
 		rq.Filters = append(rq.Filters, filterOf(keys, t))
 	}
 	return rq, post
-}
-
-// hasText reports whether t is or holds a text term.
-func hasText(t stele.Term) bool {
-	if t.Field == stele.FieldText {
-		return true
-	}
-	for _, c := range t.Any {
-		if slices.ContainsFunc(c, hasText) {
-			return true
-		}
-	}
-	return false
 }
 
 // filterOf is the store's filter of t, which holds no text term.
