@@ -383,3 +383,30 @@ func TestStreamForwardsOverTLSToRsyslog(t *testing.T) {
 		t.Fatalf("rsyslog got %d events, want %d in order", len(sent), len(got))
 	}
 }
+
+// TestStreamForwardsWhatAnORQueryMatches: a stream's query may hold OR and
+// parentheses; exactly the events it matches are forwarded, in order.
+func TestStreamForwardsWhatAnORQueryMatches(t *testing.T) {
+	e := newEnv(t)
+	c := newCollector(t)
+	e.trust(c)
+	e.create("acme", stream.Input{Name: "lake", Query: "action:user.login OR (actor:u_1 -outcome:failure)",
+		Destination: &stele.StreamDestination{Type: "https", URL: c.srv.URL, Format: "ndjson"}})
+	e.run()
+	got := e.record("acme", 40, time.Time{}) // even: user.login; odd: user.role_changed; actor u_<index>
+	var want []string
+	for k, r := range got {
+		if k%2 == 0 || k == 1 {
+			want = append(want, r.ID)
+		}
+	}
+	var lines []map[string]any
+	e.until("the matching events at the receiver", func() bool { lines, _ = c.got(); return len(lines) >= len(want) })
+	var ids []string
+	for _, line := range lines {
+		ids = append(ids, fmt.Sprint(line["id"]))
+	}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("forwarded %v\nwant      %v", ids, want)
+	}
+}

@@ -44,6 +44,8 @@ func TestCreateRefusesBadStreamsNamingFieldAndRule(t *testing.T) {
 		{"empty", stream.Input{}, map[string]string{"name": "required", "destination": "required"}, ""},
 		{"bad query", stream.Input{Name: "s", Query: "colour:red", Destination: syslogTo("siem:514", "cef")},
 			map[string]string{"query": "unknown_field"}, "colour"},
+		{"unbalanced parenthesis", stream.Input{Name: "s", Query: "category:audit (action:user.login OR x", Destination: syslogTo("siem:514", "cef")},
+			map[string]string{"query": "syntax"}, "unbalanced parenthesis at byte 15"},
 		{"relative time", stream.Input{Name: "s", Query: "after:24h", Destination: syslogTo("siem:514", "cef")},
 			map[string]string{"query": "relative_time"}, "relative to now"},
 		{"long name", stream.Input{Name: strings.Repeat("n", 101), Destination: syslogTo("siem:514", "cef")},
