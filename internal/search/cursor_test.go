@@ -132,6 +132,61 @@ func TestCursorIsBoundToAccountAndQuery(t *testing.T) {
 	}
 }
 
+// TestCursorIsBoundToTheQueryAsRead: a cursor of a query with OR and
+// parentheses continues that query however it is written, and no other:
+// not one grouped otherwise, negated otherwise, or with another value.
+func TestCursorIsBoundToTheQueryAsRead(t *testing.T) {
+	ctx := t.Context()
+	_, c, acme := newSQLiteCore(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	var events []stele.Event
+	for i := range 40 {
+		events = append(events, stele.Event{Account: "acme", Action: []string{"user.login", "user.logout"}[i%2], Outcome: stele.OutcomeSuccess,
+			Actor: &stele.Ref{ID: fmt.Sprintf("u_%d", i%3)}, Time: now.Add(-time.Duration(i) * time.Minute)})
+	}
+	if _, err := c.Ingest.Record(ctx, events...); err != nil {
+		t.Fatal(err)
+	}
+	parse := func(s string) stele.Query {
+		q, err := query.Parse(s, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	q := parse("action:user.login OR (actor:u_1 -action:user.logout) OR actor:u_2")
+	first, err := c.Search.Search(ctx, acme, q, "", 5)
+	if err != nil || first.NextCursor == "" {
+		t.Fatalf("first page: %v %+v", err, first)
+	}
+	for _, same := range []string{"action:user.login OR (actor:u_1 -action:user.logout) OR actor:u_2",
+		"(action:user.login OR (actor:u_1 AND -action:user.logout)) OR actor:u_2", "action:user.login OR actor:u_1 -action:user.logout OR actor:u_2"} {
+		if p, err := c.Search.Search(ctx, acme, parse(same), first.NextCursor, 5); err != nil || len(p.Events) == 0 {
+			t.Errorf("%q, the same query written otherwise: %v", same, err)
+		}
+	}
+	for _, other := range []string{
+		"action:user.login OR (actor:u_1 -action:user.logout) OR actor:u_1",
+		"action:user.login OR -(actor:u_1 -action:user.logout) OR actor:u_2",
+		"action:user.login OR (actor:u_1 action:user.logout) OR actor:u_2",
+		"(action:user.login OR actor:u_1) -action:user.logout OR actor:u_2",
+		"action:user.login actor:u_1 -action:user.logout actor:u_2",
+		"action:user.login (actor:u_1 -action:user.logout) actor:u_2",
+	} {
+		_, err := c.Search.Search(ctx, acme, parse(other), first.NextCursor, 5)
+		refusedCursor(t, other, err)
+	}
+	// Repeats joined are the list they join into.
+	rq := parse("actor:u_1 actor:u_2")
+	p, err := c.Search.Search(ctx, acme, rq, "", 5)
+	if err != nil || p.NextCursor == "" {
+		t.Fatalf("repeats: %v", err)
+	}
+	if _, err := c.Search.Search(ctx, acme, parse("actor:u_1,u_2"), p.NextCursor, 5); err != nil {
+		t.Errorf("actor:u_1,u_2 refused the cursor of actor:u_1 actor:u_2: %v", err)
+	}
+}
+
 // TestPagingWithRelativeTimesReachesTheEnd: after:24h and before:1h move
 // with the clock, so each page parses to other instants; paging still
 // goes on to the end, each event once.
