@@ -45,6 +45,9 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		if err := normal(q.Terms, 0); err != "" {
+			t.Fatalf("Parse(%q) = %#v: %s", in, q, err)
+		}
 		s := q.String()
 		again, err := Parse(s, now)
 		if len(s) > MaxBytes {
@@ -63,4 +66,33 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip of %q through %q\n got %#v\nwant %#v", in, s, again, q)
 		}
 	})
+}
+
+// normal returns what is wrong with the shape of parsed terms, "" if
+// nothing: groups are as deep as parentheses may nest, a group not negated
+// has two alternatives or more (one would have been spliced in), no group
+// or alternative is empty, and no term holds more than MaxValues values.
+func normal(terms []stele.Term, depth int) string {
+	if depth > MaxDepth {
+		return "groups nest deeper than MaxDepth"
+	}
+	for _, t := range terms {
+		switch {
+		case t.Field == stele.FieldGroup && len(t.Any) == 0:
+			return "an empty group"
+		case t.Field == stele.FieldGroup && !t.Negate && len(t.Any) < 2:
+			return "a group of one alternative left unspliced"
+		case t.Field != stele.FieldGroup && (len(t.Values) == 0 || len(t.Values) > MaxValues):
+			return "a term without values or with too many"
+		}
+		for _, c := range t.Any {
+			if len(c) == 0 {
+				return "an empty alternative"
+			}
+			if err := normal(c, depth+1); err != "" {
+				return err
+			}
+		}
+	}
+	return ""
 }

@@ -43,6 +43,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -229,7 +230,7 @@ func (p *parser) or() ([][]stele.Term, error) {
 
 func (p *parser) missingSide(op string, at int, bound bool) error {
 	if bound {
-		return fail("syntax", "%s at byte %d has no term on its left: after: and before: bound the whole query and are not terms", op, at)
+		return fail("syntax", "%s at byte %d needs a term on each side: after: and before: bound the whole query and are not terms", op, at)
 	}
 	return fail("syntax", "%s at byte %d needs a term on each side; quote it (\"%s\") to search for the word", op, at, op)
 }
@@ -287,7 +288,7 @@ func conjunction(terms []stele.Term) []stele.Term {
 			push(inner, false)
 		case join && t.Mergeable():
 			if i, ok := first[t.Field]; ok {
-				out[i].Values = append(out[i].Values, t.Values...)
+				out[i].Values = joinValues(out[i].Values, t.Values)
 				return
 			}
 			first[t.Field] = len(out)
@@ -320,7 +321,7 @@ func group(alts [][]stele.Term, negate bool) stele.Term {
 	for _, a := range flat {
 		if len(a) == 1 && a[0].Mergeable() {
 			if i, ok := first[a[0].Field]; ok {
-				out[i][0].Values = append(out[i][0].Values, a[0].Values...)
+				out[i][0].Values = joinValues(out[i][0].Values, a[0].Values)
 				continue
 			}
 			first[a[0].Field] = len(out)
@@ -328,6 +329,16 @@ func group(alts [][]stele.Term, negate bool) stele.Term {
 		out = append(out, a)
 	}
 	return stele.Term{Field: stele.FieldGroup, Any: out, Negate: negate}
+}
+
+// joinValues appends to values those of more it does not hold yet.
+func joinValues(values, more []string) []string {
+	for _, v := range more {
+		if !slices.Contains(values, v) {
+			values = append(values, v)
+		}
+	}
+	return values
 }
 
 // checkValues enforces MaxValues on the terms repeated qualifiers joined.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,9 @@ func TestParse(t *testing.T) {
 			terms(notTerm(stele.FieldAction, "user.login"), notTerm(stele.FieldAction, "user.logout"))},
 		{"text words still AND", "alpha alpha", terms(text("alpha"), text("alpha"))},
 		{"OR of one field joins", "action:user.login OR action:user.logout", terms(term(stele.FieldAction, "user.login", "user.logout"))},
+		{"joined repeats drop values already there", "action:user.login action:user.login,user.logout OR action:user.logout",
+			terms(term(stele.FieldAction, "user.login", "user.logout"))},
+		{"a list keeps its own repeats", "action:user.login,user.login", terms(term(stele.FieldAction, "user.login", "user.login"))},
 		{"OR of fields", "action:user.login OR actor:ada@acme.io",
 			terms(grp(all(term(stele.FieldAction, "user.login")), all(term(stele.FieldActor, "ada@acme.io"))))},
 		{"AND binds tighter than OR", "a b OR c", terms(grp(all(text("a"), text("b")), all(text("c"))))},
@@ -160,6 +164,19 @@ func TestParse(t *testing.T) {
 			checkRoundTrip(t, tt.in, got)
 		})
 	}
+}
+
+// repeatedActors returns n actor: qualifiers of k distinct values each.
+func repeatedActors(n, k int) string {
+	var parts []string
+	for i := range n {
+		var vs []string
+		for j := range k {
+			vs = append(vs, "u_"+strconv.Itoa(i*k+j))
+		}
+		parts = append(parts, "actor:"+strings.Join(vs, ","))
+	}
+	return strings.Join(parts, " ")
 }
 
 func repeat(s string, n int) []string {
@@ -243,8 +260,9 @@ func TestParseErrors(t *testing.T) {
 		{"OR at the start of a group", "a (OR b)", "syntax", "OR at byte 3"},
 		{"OR before a close", "(a OR) b", "syntax", "OR at byte 3"},
 		{"OR after a time bound only", "after:24h OR action:user.login", "syntax", "after: and before: bound the whole query"},
+		{"OR before a time bound only", "action:user.login OR after:24h", "syntax", "OR at byte 18 needs a term on each side: after: and before:"},
 		{"time bound in parentheses", "(after:24h action:user.login)", "syntax", "inside parentheses"},
-		{"repeats past the value limit", strings.Repeat("category:audit,audit,audit ", 21) + "category:audit,audit", "max_length", "repeated category: qualifiers add up"},
+		{"repeats past the value limit", repeatedActors(22, 3), "max_length", "repeated actor: qualifiers add up"},
 		{"too many terms in groups", strings.Repeat("(w OR w) ", MaxTerms/2) + "w", "max_length", "more than 32 terms"},
 		{"too many values", "category:" + strings.Repeat("audit,", MaxValues) + "audit", "max_length", "more than 64 values"},
 		{"actor too long", "actor:" + strings.Repeat("x", 257), "max_length", "actor value is 257 characters"},
@@ -382,6 +400,9 @@ func TestRoundTripOfCombinedShapes(t *testing.T) {
 			continue
 		}
 		parsed++
+		if e := normal(q.Terms, 0); e != "" {
+			t.Fatalf("Parse(%q) = %#v: %s", in, q, e)
+		}
 		checkRoundTrip(t, in, q)
 	}
 	if parsed < 1000 {
