@@ -29,6 +29,7 @@ var fuzzSeeds = []string{
 	"a b OR c AND -(d OR -(e f)) or g",
 	`((("x)" OR y)) "OR" AND`,
 	"(a OR b)) ) (c",
+	"a OR -(b OR -(c OR -(d OR -(e OR f))))",
 	"after:24h OR x (before:1h)",
 }
 
@@ -69,11 +70,12 @@ func FuzzParse(f *testing.F) {
 }
 
 // normal returns what is wrong with the shape of parsed terms, "" if
-// nothing: groups are as deep as parentheses may nest, a group not negated
+// nothing: groups are as deep as parentheses may nest (one more for an OR
+// outside any parentheses), a group not negated
 // has two alternatives or more (one would have been spliced in), no group
 // or alternative is empty, and no term holds more than MaxValues values.
 func normal(terms []stele.Term, depth int) string {
-	if depth > MaxDepth {
+	if depth > MaxDepth+1 {
 		return "groups nest deeper than MaxDepth"
 	}
 	for _, t := range terms {

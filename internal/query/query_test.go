@@ -149,6 +149,9 @@ func TestParse(t *testing.T) {
 		{"parentheses inside a word at the top", "f(x) b)", terms(text("f(x)"), text("b)"))},
 		{"quoted value with parentheses", `(actor:"a (b)")`, terms(term(stele.FieldActor, "a (b)"))},
 		{"four levels", "((((a))))", terms(text("a"))},
+		{"four levels of groups under an OR", "a OR -(b OR -(c OR -(d OR -(e OR f))))",
+			terms(grp(all(text("a")), all(notGrp(all(text("b")), all(notGrp(all(text("c")), all(notGrp(all(text("d")),
+				all(notGrp(all(text("e")), all(text("f"))))))))))))},
 		{"32 terms", strings.Repeat("w ", MaxTerms), stele.Query{Terms: repeatTerm(text("w"), MaxTerms)}},
 		{"64 values", "category:" + strings.Repeat("audit,", MaxValues-1) + "audit", stele.Query{Terms: []stele.Term{term(stele.FieldCategory, repeat("audit", MaxValues)...)}}},
 	}
