@@ -52,6 +52,13 @@ func TestPagesAreReadInTimeOrderWithoutSorting(t *testing.T) {
 		{"actions", stele.RowQuery{Filters: action("user.login", "user.logout")}},
 		{"action or target", stele.RowQuery{Filters: []stele.RowFilter{{Field: stele.FieldGroup, Any: [][]stele.RowFilter{
 			action("user.login"), {{Field: stele.FieldTarget, Tokens: []int64{5}}}}}}}},
+		{"category and an OR of conjunctions", stele.RowQuery{Filters: []stele.RowFilter{
+			{Field: stele.FieldCategory, Values: []string{stele.Categories[1]}},
+			{Field: stele.FieldGroup, Any: [][]stele.RowFilter{
+				{{Field: stele.FieldActor, Tokens: []int64{7}}, {Field: stele.FieldOutcome, Values: []string{"failure"}}},
+				append(action("user.logout"), stele.RowFilter{Field: stele.FieldTarget, Tokens: []int64{5}, Negate: true})}}}}},
+		{"negated group", stele.RowQuery{Filters: []stele.RowFilter{{Field: stele.FieldGroup, Negate: true, Any: [][]stele.RowFilter{
+			action("user.login"), {{Field: stele.FieldTarget, Tokens: []int64{5}}}}}}}},
 	}
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
