@@ -149,6 +149,16 @@ func TestEveryEventPassesValidationAndLandsWithItsActor(t *testing.T) {
 		{"audit_log.denied", []string{"acme"}, "key_0123456789abcdef", func() error {
 			return s.rec.Denied(ctx, key, audit.Denial{Account: "acme", Resource: audit.Endpoint("GET /v1/export"), Permission: string(stele.ScopeEventsExport), Method: "GET"})
 		}},
+		{"audit_log.viewed", []string{"acme"}, "u_ada", func() error {
+			return s.rec.Viewed(ctx, byAda, audit.View{Account: "acme", Kind: audit.ViewSearch, Query: "action:user.* after:24h", Results: 50})
+		}},
+		{"audit_log.viewed", []string{"acme"}, "key_0123456789abcdef", func() error {
+			return s.rec.Viewed(ctx, key, audit.View{Account: "acme", Kind: audit.ViewInclusion, Query: "seq:4 size:10", Results: 1})
+		}},
+		{"audit_log.viewed", both, "key_operator", func() error {
+			op := audit.Key(&stele.Principal{Account: stele.SystemAccount, KeyID: "key_operator", Operator: true}, "", "")
+			return s.rec.Viewed(ctx, op, audit.View{Account: "acme", Reader: stele.SystemAccount, Kind: audit.ViewEvent, Query: "evt_1_2", Results: 1})
+		}},
 		{"audit_log.verified", []string{stele.SystemAccount}, cli.Ref.ID, func() error {
 			return s.rec.Verified(ctx, cli, audit.Verification{Account: stele.SystemAccount, Mode: "store", Events: 100, Checkpoints: 3})
 		}},
