@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/export"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/query"
@@ -84,12 +85,17 @@ func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request, p *ste
 		}
 		limit = n
 	}
+	t, err := s.readTarget(r, p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	q, err := query.Parse(v.Get("q"), s.now())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	page, err := s.Search.Search(r.Context(), &stele.Account{ID: p.AccountID, Name: p.Account}, q, v.Get("cursor"), limit)
+	page, err := s.Search.Search(r.Context(), &stele.Account{ID: t.AccountID, Name: t.Account}, q, v.Get("cursor"), limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -122,6 +128,7 @@ func (s *Server) handleListEvents(w http.ResponseWriter, r *http.Request, p *ste
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	w.Write(append(body, "}\n"...)) // the client may be gone; nothing useful to do about it
+	s.noteRead(r, p, t, audit.View{Kind: audit.ViewSearch, Query: audit.QueryText(q), Results: len(page.Events)})
 }
 
 func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
@@ -129,9 +136,14 @@ func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, p *stele
 		s.writeError(w, r, err)
 		return
 	}
+	t, err := s.readTarget(r, p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	id := r.PathValue("id")
 	accountID, seq, err := stele.ParseEventID(id)
-	if err == nil && accountID != p.AccountID {
+	if err == nil && accountID != t.AccountID {
 		// Another account's event is, to this key, an event that does not exist.
 		err = stele.Errorf(stele.ENOTFOUND, "event %q not found", id)
 	}
@@ -139,7 +151,7 @@ func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, p *stele
 		s.writeError(w, r, err)
 		return
 	}
-	e, err := s.Search.Event(r.Context(), &stele.Account{ID: p.AccountID, Name: p.Account}, seq)
+	e, err := s.Search.Event(r.Context(), &stele.Account{ID: t.AccountID, Name: t.Account}, seq)
 	if stele.ErrorCode(err) == stele.ENOTFOUND {
 		err = stele.Errorf(stele.ENOTFOUND, "event %q not found", id)
 	}
@@ -148,10 +160,13 @@ func (s *Server) handleGetEvent(w http.ResponseWriter, r *http.Request, p *stele
 		return
 	}
 	if r.URL.Query().Get("proof") == "true" {
-		s.writeEventWithProof(w, r, p, e)
+		if s.writeEventWithProof(w, r, p, t, e) {
+			s.noteRead(r, p, t, audit.View{Kind: audit.ViewEvent, Query: id, Results: 1})
+		}
 		return
 	}
 	writeJSON(w, http.StatusOK, e)
+	s.noteRead(r, p, t, audit.View{Kind: audit.ViewEvent, Query: id, Results: 1})
 }
 
 // readBody reads the request body, at most stele.MaxBodyBytes of it, into a

@@ -3,12 +3,14 @@ package api
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/ledger"
 )
@@ -67,16 +69,23 @@ func intParam(r *http.Request, name string, def int64) (int64, error) {
 	return n, nil
 }
 
-func (s *Server) readPrincipal(w http.ResponseWriter, r *http.Request, p *stele.Principal) bool {
+// readPrincipal checks that p may read tamper evidence here and returns
+// the principal whose account it reads (readTarget).
+func (s *Server) readPrincipal(w http.ResponseWriter, r *http.Request, p *stele.Principal) (*stele.Principal, bool) {
 	if err := requireScope(p, stele.ScopeEventsRead); err != nil {
 		s.writeError(w, r, err)
-		return false
+		return nil, false
 	}
 	if s.Checkpoints == nil {
 		s.writeError(w, r, stele.Errorf(stele.EUNAVAILABLE, "tamper evidence is not configured on this server"))
-		return false
+		return nil, false
 	}
-	return true
+	t, err := s.readTarget(r, p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	return t, true
 }
 
 // latestCheckpoint returns the account's latest checkpoint, signing one if
@@ -92,8 +101,9 @@ func (s *Server) latestCheckpoint(ctx context.Context, p *stele.Principal) (*ste
 // handleCheckpoint serves the latest checkpoint of the key's account, or
 // the one of ?size=N, as the signed note (text/plain), or as JSON when the
 // client accepts application/json.
-func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
-	if !s.readPrincipal(w, r, p) {
+func (s *Server) handleCheckpoint(w http.ResponseWriter, r *http.Request, reader *stele.Principal) {
+	p, ok := s.readPrincipal(w, r, reader)
+	if !ok {
 		return
 	}
 	var (
@@ -135,8 +145,9 @@ func acceptsJSON(r *http.Request) bool {
 	return false
 }
 
-func (s *Server) handleInclusionProof(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
-	if !s.readPrincipal(w, r, p) {
+func (s *Server) handleInclusionProof(w http.ResponseWriter, r *http.Request, reader *stele.Principal) {
+	p, ok := s.readPrincipal(w, r, reader)
+	if !ok {
 		return
 	}
 	if !r.URL.Query().Has("seq") {
@@ -159,6 +170,7 @@ func (s *Server) handleInclusionProof(w http.ResponseWriter, r *http.Request, p 
 		return
 	}
 	writeJSON(w, http.StatusOK, inclusionOf(proof))
+	s.noteRead(r, reader, p, audit.View{Kind: audit.ViewInclusion, Query: fmt.Sprintf("seq:%d size:%d", seq, proof.Size), Results: 1})
 }
 
 // sizeParam returns a tree size parameter, by default the latest checkpoint's.
@@ -173,8 +185,9 @@ func (s *Server) sizeParam(r *http.Request, p *stele.Principal, name string) (in
 	return c.Size, nil
 }
 
-func (s *Server) handleConsistencyProof(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
-	if !s.readPrincipal(w, r, p) {
+func (s *Server) handleConsistencyProof(w http.ResponseWriter, r *http.Request, reader *stele.Principal) {
+	p, ok := s.readPrincipal(w, r, reader)
+	if !ok {
 		return
 	}
 	from, err := intParam(r, "from", 0)
@@ -193,14 +206,15 @@ func (s *Server) handleConsistencyProof(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	writeJSON(w, http.StatusOK, consistencyJSON{From: proof.From, To: proof.To, FromRoot: b64(proof.FromRoot), ToRoot: b64(proof.ToRoot), Proof: b64s(proof.Hashes)})
+	s.noteRead(r, reader, p, audit.View{Kind: audit.ViewConsistency, Query: fmt.Sprintf("from:%d to:%d", proof.From, proof.To), Results: 0})
 }
 
 // writeEventWithProof answers GET /v1/events/{id}?proof=true: the event,
 // its inclusion proof against the latest checkpoint (signed now if the
 // event is newer than it), and that checkpoint's signed note.
-func (s *Server) writeEventWithProof(w http.ResponseWriter, r *http.Request, p *stele.Principal, e *stele.Event) {
-	if !s.readPrincipal(w, r, p) {
-		return
+func (s *Server) writeEventWithProof(w http.ResponseWriter, r *http.Request, reader, p *stele.Principal, e *stele.Event) bool {
+	if _, ok := s.readPrincipal(w, r, reader); !ok {
+		return false
 	}
 	ctx := r.Context()
 	c, err := s.latestCheckpoint(ctx, p)
@@ -209,14 +223,15 @@ func (s *Server) writeEventWithProof(w http.ResponseWriter, r *http.Request, p *
 	}
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+		return false
 	}
 	proof, err := integrity.ProveInclusion(ctx, s.Checkpoints.Events, p.AccountID, e.Seq, c.Size)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+		return false
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"event": e, "proof": inclusionOf(proof), "checkpoint": string(c.Note)})
+	return true
 }
 
 // handleExportBundle serves GET /v1/export?format=bundle: a verifiable

@@ -43,6 +43,9 @@ type Server struct {
 	// Audit records the API's own actions (exports, refusals); Routes
 	// makes one over Ingest when it is nil.
 	Audit *audit.Recorder
+	// Reads records reads of the log (audit_log.viewed), coalesced and
+	// off the request's path; nil records none.
+	Reads *audit.Reads
 	// Streams manages /v1/streams; nil answers them 503.
 	Streams *stream.Service
 	// Alerts manages alert rules (/v1/alert-rules); nil answers 503.
