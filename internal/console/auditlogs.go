@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"time"
@@ -25,9 +26,24 @@ func (s *Server) handleAuditLogs(w http.ResponseWriter, r *http.Request, v *visi
 		return
 	}
 	f := parseFilters(r.URL.Query())
+	account, err := s.readAccount(r.Context(), v, f.Account)
+	if err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
 	data := map[string]any{
 		"F": f, "Ranges": ranges, "Categories": stele.Categories, "Outcomes": stele.Outcomes,
 		"Actions": catalogActions(), "Filtered": f.active(), "CanExport": v.can(stele.PermAuditLogsExport),
+		"Viewing": account,
+	}
+	if account != v.account {
+		data["Other"] = account.Name
+	}
+	if v.user.Operator() {
+		if data["Accounts"], err = s.Accounts.Accounts(r.Context()); err != nil {
+			s.serverError(w, r, v, err)
+			return
+		}
 	}
 	for _, format := range export.Names() {
 		ev := f.values()
@@ -45,11 +61,11 @@ func (s *Server) handleAuditLogs(w http.ResponseWriter, r *http.Request, v *visi
 		s.render(w, r, v, "auditlogs", data)
 		return
 	}
-	page, err := s.Search.Search(r.Context(), v.account, q, f.Cursor, PageSize)
+	page, err := s.Search.Search(r.Context(), account, q, f.Cursor, PageSize)
 	if err != nil {
 		switch stele.ErrorCode(err) {
 		case stele.EINTERNAL:
-			s.Logger.Error("audit logs search", "account", v.account.Name, "err", err)
+			s.Logger.Error("audit logs search", "account", account.Name, "err", err)
 			data["LoadError"] = "The events could not be loaded. The error was logged; try again in a moment."
 		case stele.EGONE:
 			data["LoadError"] = stele.ErrorMessage(err)
@@ -60,6 +76,7 @@ func (s *Server) handleAuditLogs(w http.ResponseWriter, r *http.Request, v *visi
 		s.render(w, r, v, "auditlogs", data)
 		return
 	}
+	s.Reads.Read(v.who(r), audit.View{Account: account.Name, Reader: v.account.Name, Kind: audit.ViewSearch, Query: audit.QueryText(q), Results: len(page.Events)})
 	data["Events"] = page.Events
 	if page.NextCursor != "" {
 		nv := f.values()
@@ -69,9 +86,9 @@ func (s *Server) handleAuditLogs(w http.ResponseWriter, r *http.Request, v *visi
 	if f.Cursor != "" {
 		data["FirstURL"] = "/admin/audit-logs?" + f.values().Encode()
 	}
-	ch, err := s.chart(r.Context(), v.account, q, now)
+	ch, err := s.chart(r.Context(), account, q, now)
 	if err != nil {
-		s.Logger.Error("audit logs chart", "account", v.account.Name, "err", err)
+		s.Logger.Error("audit logs chart", "account", account.Name, "err", err)
 		data["ChartError"] = true
 	} else {
 		data["Chart"] = ch
@@ -142,14 +159,19 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request, v *visit) {
 	if !s.require(w, r, v, stele.PermAuditLogsRead) {
 		return
 	}
+	account, err := s.readAccount(r.Context(), v, r.URL.Query().Get("account"))
+	if err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
 	id := r.PathValue("id")
 	accountID, seq, err := stele.ParseEventID(id)
-	if err == nil && accountID != v.account.ID {
+	if err == nil && accountID != account.ID {
 		err = stele.Errorf(stele.ENOTFOUND, "event %q not found", id) // another account's event does not exist here
 	}
 	var e *stele.Event
 	if err == nil {
-		e, err = s.Search.Event(r.Context(), v.account, seq)
+		e, err = s.Search.Event(r.Context(), account, seq)
 	}
 	if err != nil {
 		if stele.ErrorCode(err) == stele.ENOTFOUND {
@@ -158,10 +180,14 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request, v *visit) {
 		s.serverError(w, r, v, err)
 		return
 	}
+	s.Reads.Read(v.who(r), audit.View{Account: account.Name, Reader: v.account.Name, Kind: audit.ViewEvent, Query: id, Results: 1})
 	data := map[string]any{"E": e, "Back": localPath(r.URL.Query().Get("back"))}
+	if data["Back"] == "" && account != v.account {
+		data["Back"] = "/admin/audit-logs?" + url.Values{"account": {account.Name}}.Encode()
+	}
 	if raw, err := eventJSON(e); err != nil {
 		// Not the error's text: it may quote the event.
-		s.Logger.Error("event detail: the event cannot be written as JSON", "account", v.account.Name, "seq", e.Seq)
+		s.Logger.Error("event detail: the event cannot be written as JSON", "account", account.Name, "seq", e.Seq)
 		data["RawError"] = true
 	} else {
 		data["Raw"] = raw
@@ -169,8 +195,8 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request, v *visit) {
 	if s.Integrity == nil {
 		data["Integrity"] = integrity.EventStatus{Detail: "Integrity status appears here once tamper evidence (signed checkpoints) is enabled."}
 		data["IntegrityUnavailable"] = true
-	} else if st, err := s.Integrity(r.Context(), v.account, e); err != nil {
-		s.Logger.Error("integrity check", "account", v.account.Name, "seq", e.Seq, "err", err)
+	} else if st, err := s.Integrity(r.Context(), account, e); err != nil {
+		s.Logger.Error("integrity check", "account", account.Name, "seq", e.Seq, "err", err)
 		data["Integrity"] = integrity.EventStatus{Detail: "The integrity check failed to run; the error was logged."}
 		data["IntegrityUnavailable"] = true
 	} else {
@@ -227,6 +253,11 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, v *visit) 
 		return
 	}
 	f := parseFilters(r.URL.Query())
+	account, err := s.readAccount(r.Context(), v, f.Account)
+	if err != nil {
+		s.serverError(w, r, v, err)
+		return
+	}
 	format, err := export.Lookup(r.URL.Query().Get("format"))
 	if err != nil {
 		s.serverError(w, r, v, err)
@@ -243,10 +274,27 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, v *visit) 
 	}
 	h := w.Header()
 	h.Set("Content-Type", format.ContentType)
-	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="stele-%s-%s.%s"`, v.account.Name, s.now().UTC().Format("20060102-150405"), format.Extension))
-	n, err := export.Events(r.Context(), w, s.Search, v.account, q, format)
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="stele-%s-%s.%s"`, account.Name, s.now().UTC().Format("20060102-150405"), format.Extension))
+	n, err := export.Events(r.Context(), w, s.Search, account, q, format)
 	if err != nil {
-		s.Logger.Warn("console export ended early", "account", v.account.Name, "rows", n, "err", err)
+		s.Logger.Warn("console export ended early", "account", account.Name, "rows", n, "err", err)
 	}
-	s.Audit.Log(s.Audit.Exported(detached(r), v.who(r), audit.Export{Account: v.account.Name, Query: q.String(), Format: format.Name, Rows: n, Err: err}))
+	s.Audit.Log(s.Audit.Exported(detached(r), v.who(r), audit.Export{Account: account.Name, Query: q.String(), Format: format.Name, Rows: n, Err: err}))
+}
+
+// readAccount is the account whose log the visitor reads: their own, or,
+// for an operator (a user of _system) who names another, that account.
+// Anyone else naming an account not their own is refused.
+func (s *Server) readAccount(ctx context.Context, v *visit, name string) (*stele.Account, error) {
+	if name == "" || name == v.account.Name {
+		return v.account, nil
+	}
+	if !v.user.Operator() {
+		return nil, stele.Errorf(stele.EFORBIDDEN, "Only an operator may read another account's log.")
+	}
+	a, err := s.Accounts.AccountByName(ctx, name)
+	if stele.ErrorCode(err) == stele.ENOTFOUND {
+		return nil, stele.Errorf(stele.ENOTFOUND, "There is no account %s.", name)
+	}
+	return a, err
 }

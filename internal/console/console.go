@@ -55,7 +55,11 @@ type Server struct {
 	Ingest   *ingest.Service
 	// Audit records the console's own actions; Init makes one over Ingest
 	// when it is nil.
-	Audit        *audit.Recorder
+	Audit *audit.Recorder
+	// Reads records views of the Audit Logs page and of events
+	// (audit_log.viewed), coalesced and off the request's path; nil
+	// records none.
+	Reads        *audit.Reads
 	Logger       *slog.Logger
 	AccountTypes []stele.AccountType
 	// TLS is set when the console is served over HTTPS: cookies are then

@@ -22,6 +22,9 @@ type filters struct {
 	Range    string // 24h, 7d, 30d, all or custom
 	From, To string // custom range, dates (YYYY-MM-DD) in UTC, both inclusive
 	Cursor   string
+	// Account is the account whose log an operator reads; "" for the
+	// visitor's own (see Server.readAccount).
+	Account string
 }
 
 // ranges are the time presets, in the order the page offers them.
@@ -35,7 +38,7 @@ func parseFilters(v url.Values) filters {
 	f := filters{
 		Q: strings.TrimSpace(v.Get("q")), Category: v.Get("category"), Action: strings.TrimSpace(v.Get("action")),
 		Actor: strings.TrimSpace(v.Get("actor")), Outcome: v.Get("outcome"), Range: v.Get("range"),
-		From: v.Get("from"), To: v.Get("to"), Cursor: v.Get("cursor"),
+		From: v.Get("from"), To: v.Get("to"), Cursor: v.Get("cursor"), Account: v.Get("account"),
 	}
 	if !slices.ContainsFunc(ranges, func(r struct{ Value, Label string }) bool { return r.Value == f.Range }) {
 		f.Range = defaultRange
@@ -51,6 +54,7 @@ func (f filters) values() url.Values {
 			v.Set(k, val)
 		}
 	}
+	set("account", f.Account)
 	set("q", f.Q)
 	set("category", f.Category)
 	set("action", f.Action)
