@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/console"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
@@ -29,7 +30,7 @@ type serveJobs struct {
 // checkpoint signing, the retention purge and (on PostgreSQL) partition
 // upkeep; on every node its metrics, its record of ingest throttling and
 // the expiry of console sessions. stop ends them.
-func startJobs(ctx context.Context, a *app, c serveConfig, quotas *ingest.Quotas, con *console.Server) *serveJobs {
+func startJobs(ctx context.Context, a *app, c serveConfig, quotas *ingest.Quotas, con *console.Server, reads *audit.Reads) *serveJobs {
 	// `stele crypto rotate --master` in another process adds a master key
 	// version to the key file; keys rewrapped under it unwrap here too.
 	a.keyring.ReloadMaster = func() (*seal.MasterKey, error) { return seal.ReadMasterKey(c.store.data, os.Getenv) }
@@ -40,7 +41,8 @@ func startJobs(ctx context.Context, a *app, c serveConfig, quotas *ingest.Quotas
 				out = append(out, metrics.Throttled(r))
 			}
 			return out
-		}, Logger: a.logger, Streams: a.streams.forwarder.Figures})
+		}, Logger: a.logger, Streams: a.streams.forwarder.Figures,
+		Reads: func() metrics.ReadFigures { return metrics.ReadFigures(reads.Figures()) }})
 	retention := a.retentionJob(c.types)
 	jobs := leader.Start(ctx, a.leader, a.logger)
 	jobs.Lead("checkpoints", leader.Until(func(ctx context.Context) { a.checkpoints.Loop(ctx, c.checkpointEvery) }))

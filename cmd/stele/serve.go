@@ -13,6 +13,7 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/api"
+	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/ingest"
 	"github.com/stele-audit/stele/internal/integrity"
 )
@@ -122,9 +123,15 @@ func (c serveConfig) run(ctx context.Context, out io.Writer) error {
 		ln.Close()
 		return err
 	}
-	jobs := startJobs(ctx, a, c, quotas, con)
-	// The last checkpoint is signed once nothing more is served.
+	// Reads of the log (audit_log.viewed) are recorded off the requests'
+	// path, by the ingest path.
+	reads := audit.NewReads(a.audit, audit.ReadsConfig{})
+	srv.Reads, con.Reads = reads, reads
+	jobs := startJobs(ctx, a, c, quotas, con, reads)
+	// The last checkpoint is signed once nothing more is served, and the
+	// last reads are recorded.
 	defer jobs.stop()
+	defer reads.Close()
 	httpSrv := &http.Server{
 		Handler:           jobs.handler(withConsole(con, srv.Handler()), c.metricsToken),
 		ConnState:         jobs.metrics.ConnState,

@@ -53,8 +53,8 @@ func (s *site) recordReads(t *testing.T) func(account string) []stele.Event {
 }
 
 var (
-	olderLink = regexp.MustCompile(`id="older"[^>]*href="([^"]+)"|href="([^"]+)" id="older"`)
-	eventRowLink   = regexp.MustCompile(`class="row-link" href="([^"]+)"`)
+	olderLink    = regexp.MustCompile(`id="older"[^>]*href="([^"]+)"|href="([^"]+)" id="older"`)
+	eventRowLink = regexp.MustCompile(`class="row-link" href="([^"]+)"`)
 )
 
 func firstMatch(t *testing.T, re *regexp.Regexp, body string) string {

@@ -48,6 +48,20 @@ type Config struct {
 	// Streams returns the figures of the streams this node runs
 	// (stream.Forwarder.Figures).
 	Streams func() []StreamFigure
+
+	// Reads returns what the record of reads of the log did since start
+	// (audit.Reads.Figures).
+	Reads func() ReadFigures
+}
+
+// ReadFigures are the counts of audit.Reads: reads recorded, covered by
+// an earlier record of the same read, dropped for a full queue, and
+// refused by the store.
+type ReadFigures struct {
+	Recorded  int64
+	Coalesced int64
+	Dropped   int64
+	Failed    int64
 }
 
 type key struct{ account, route string }
@@ -111,6 +125,20 @@ func New(cfg Config) *Collector {
 	}
 	if cfg.Streams != nil {
 		c.reg.MustRegister(newStreamCollector(cfg.Streams))
+	}
+	if cfg.Reads != nil {
+		for _, f := range []struct {
+			name, help string
+			of         func(ReadFigures) int64
+		}{
+			{"stele_audit_reads_recorded_total", "Reads of the log recorded as audit_log.viewed.", func(f ReadFigures) int64 { return f.Recorded }},
+			{"stele_audit_reads_coalesced_total", "Reads of the log covered by a record of the same read less than its window ago.", func(f ReadFigures) int64 { return f.Coalesced }},
+			{"stele_audit_reads_dropped_total", "Reads of the log not recorded because the queue to the ingest path was full.", func(f ReadFigures) int64 { return f.Dropped }},
+			{"stele_audit_reads_failed_total", "Reads of the log whose record the store refused (logged).", func(f ReadFigures) int64 { return f.Failed }},
+		} {
+			c.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: f.name, Help: f.help},
+				func() float64 { return float64(f.of(cfg.Reads())) }))
+		}
 	}
 	if cfg.StoreSize != nil {
 		c.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stele_store_size_bytes",

@@ -321,3 +321,25 @@ func TestThrottledRequestsAreCountedPerAccount(t *testing.T) {
 		}
 	}
 }
+
+// TestReadRecordFiguresAreExposed: the counts of the record of reads,
+// dropped ones above all, are on /metrics.
+func TestReadRecordFiguresAreExposed(t *testing.T) {
+	c := metrics.New(metrics.Config{Recorder: &events{}, Reads: func() metrics.ReadFigures {
+		return metrics.ReadFigures{Recorded: 4, Coalesced: 30, Dropped: 2, Failed: 1}
+	}})
+	srv := httptest.NewServer(c.Handler(""))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"stele_audit_reads_recorded_total 4\n", "stele_audit_reads_coalesced_total 30\n",
+		"stele_audit_reads_dropped_total 2\n", "stele_audit_reads_failed_total 1\n"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
