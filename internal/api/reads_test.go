@@ -44,6 +44,7 @@ func (c *readClock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t
 // real listener, on SQLite.
 type readEnv struct {
 	srv    *httptest.Server
+	plain  *httptest.Server // the same API on the same store, reads unrecorded
 	db     *sqlite.DB
 	search *search.Service
 	ingest *ingest.Service
@@ -79,8 +80,12 @@ func newReadEnv(t testing.TB, sink audit.Sink, cfg audit.ReadsConfig) *readEnv {
 	s := &api.Server{Ingest: c.Ingest, Search: c.Search, Accounts: db, APIKeys: db, Logger: logger, Ready: db.Ping,
 		Checkpoints: cp, Audit: &audit.Recorder{Sink: c.Ingest, Logger: logger}, Reads: e.reads}
 	e.srv = httptest.NewServer(s.Handler())
+	plain := *s
+	plain.Reads = nil
+	e.plain = httptest.NewServer(plain.Handler())
 	t.Cleanup(func() {
 		e.srv.Close()
+		e.plain.Close()
 		e.reads.Close()
 		c.Stop()
 		db.Close()
