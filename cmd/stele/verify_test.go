@@ -132,13 +132,18 @@ func TestVerifyURLDetectsRollback(t *testing.T) {
 
 	// The log grows and a new checkpoint is signed: the second verify
 	// trusts the key from the state file and proves consistency.
-	// The verify recorded itself in the account's log: one event more.
+	// The verify recorded itself in the account's log (one event), and
+	// its reads of events and proofs, recorded off the requests' path,
+	// some of them before the checkpoint perhaps: at least 21 events more.
 	ingestN(t, base, created.Key, 20, 40)
 	runCLI(t, "checkpoint", "sign", "--data", data)
 	out, code = verify()
-	grown := first + 1 + 20
-	if code != 0 || !strings.Contains(out, fmt.Sprintf("checkpoint %d is consistent with the trusted checkpoint %d", grown, first)) ||
-		!strings.Contains(out, fmt.Sprintf("at size %d ", grown)) {
+	m = regexp.MustCompile(`OK: \S+ at size (\d+) `).FindStringSubmatch(out)
+	grown := 0
+	if m != nil {
+		grown, _ = strconv.Atoi(m[1])
+	}
+	if code != 0 || grown < first+1+20 || !strings.Contains(out, fmt.Sprintf("checkpoint %d is consistent with the trusted checkpoint %d", grown, first)) {
 		t.Fatalf("verify after growth: exit %d:\n%s", code, out)
 	}
 
