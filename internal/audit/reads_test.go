@@ -193,3 +193,33 @@ func TestQueryTextKeepsRelativeBoundsAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestAnyQueryIsRecordedWhole: the query is the reader's to write; the
+// longest and oddest the parser takes is recorded, clipped, never refused
+// or salvaged, so no reader can make their reads unrecorded.
+func TestAnyQueryIsRecordedWhole(t *testing.T) {
+	s := newStack(t)
+	key := audit.Key(&stele.Principal{Account: "acme", KeyID: "key_a"}, "", "")
+	for _, text := range []string{
+		`-"` + strings.Repeat(`\"`, 1000) + `"`,
+		`"<script>alert(1)</script>" "line` + "\n" + `break" ` + strings.Repeat("é", 900),
+		strings.Repeat("x", query.MaxBytes),
+	} {
+		q, err := query.Parse(text, time.Now())
+		if err != nil {
+			t.Fatalf("%.40q: %v", text, err)
+		}
+		v := audit.View{Account: "acme", Kind: audit.ViewSearch, Query: audit.QueryText(q), Results: 3}
+		if err := s.rec.Viewed(t.Context(), key, v); err != nil {
+			t.Fatalf("%.40q: %v", text, err)
+		}
+		e := s.stored(t)[0]
+		got, _ := e.Metadata["query"].(string)
+		if _, salvaged := e.Metadata["salvaged"]; salvaged || got == "" || len(got) > 1100 {
+			t.Fatalf("%.40q: recorded as %d bytes, metadata keys %v", text, len(got), e.Metadata)
+		}
+		if long := len(v.Query) > 1024; long != (e.Metadata["query_truncated"] == true) {
+			t.Errorf("%.40q: %d bytes, truncated %v", text, len(v.Query), e.Metadata["query_truncated"])
+		}
+	}
+}

@@ -48,6 +48,12 @@ func (r *Recorder) Viewed(ctx context.Context, a Actor, v View) error {
 // user agent set from a (a batch of views of several actors is recorded
 // at once).
 func viewedEvents(a Actor, v View) []stele.Event {
+	// The query is the reader's to choose: clipped, so that no query, however
+	// long, makes its own record too long to keep.
+	full := v.Query
+	if len(v.Query) > maxViewQuery {
+		v.Query = clip(v.Query, maxViewQuery) + "…"
+	}
 	var desc string
 	target := &stele.Ref{Type: "audit_log", ID: v.Account}
 	switch v.Kind {
@@ -73,6 +79,9 @@ func viewedEvents(a Actor, v View) []stele.Event {
 	e := stele.Event{Account: v.Account, Action: "audit_log.viewed", Outcome: stele.OutcomeSuccess,
 		Actor: a.Ref, IP: a.IP, UserAgent: a.UserAgent, Target: target, Description: desc,
 		Metadata: map[string]any{"query": v.Query, "results": json.Number(strconv.Itoa(v.Results)), "view": v.Kind, "via": a.via}}
+	if v.Query != full {
+		e.Metadata["query_truncated"] = true
+	}
 	if v.Reader == "" || v.Reader == v.Account {
 		return []stele.Event{e}
 	}
@@ -111,3 +120,7 @@ func QueryText(q stele.Query) string {
 	}
 	return s
 }
+
+// maxViewQuery bounds the query a record of a read quotes, in bytes: far
+// below what a description or a metadata value may hold.
+const maxViewQuery = 1024
