@@ -324,7 +324,7 @@ func TestAPIReadsSucceedWhenTheirRecordCannot(t *testing.T) {
 		<-release
 		return nil, nil
 	})
-	e := newReadEnv(t, stuck, audit.ReadsConfig{Queue: 1})
+	e := newReadEnv(t, stuck, audit.ReadsConfig{Queue: 1, Linger: time.Nanosecond})
 	e.send(t, "acme", 3)
 	for i := range 10 {
 		e.mustGet(t, "acme", fmt.Sprintf("/v1/events?q=u_%d", i), nil)

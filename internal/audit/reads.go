@@ -14,6 +14,7 @@ const (
 	DefaultReadWindow = 5 * time.Minute
 	DefaultReadQueue  = 4096
 	DefaultReadTable  = 100_000
+	DefaultReadLinger = 200 * time.Millisecond
 )
 
 // ReadsConfig tunes Reads; zero values take the defaults.
@@ -26,7 +27,11 @@ type ReadsConfig struct {
 	Queue int
 	// Table bounds the reads remembered for coalescing.
 	Table int
-	Now   func() time.Time // time.Now when nil
+	// Linger is how long the first record of a batch waits for others
+	// before the batch is stored: one commit for the reads of a moment
+	// rather than one each.
+	Linger time.Duration
+	Now    func() time.Time // time.Now when nil
 }
 
 // Reads records reads of the log (Recorder.Viewed) off the reader's path:
@@ -73,6 +78,9 @@ func NewReads(rec *Recorder, cfg ReadsConfig) *Reads {
 	}
 	if cfg.Table <= 0 {
 		cfg.Table = DefaultReadTable
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = DefaultReadLinger
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -151,20 +159,24 @@ const maxReadBatch = 64
 func (r *Reads) run() {
 	defer close(r.done)
 	batch := make([]pendingView, 0, maxReadBatch)
+	linger := time.NewTimer(r.cfg.Linger)
+	linger.Stop()
 	for p := range r.queue {
 		batch = append(batch[:0], p)
+		linger.Reset(r.cfg.Linger)
 	more:
 		for len(batch) < maxReadBatch {
 			select {
 			case p, ok := <-r.queue:
-				if !ok {
+				if !ok { // closing: store what waits now
 					break more
 				}
 				batch = append(batch, p)
-			default:
+			case <-linger.C:
 				break more
 			}
 		}
+		linger.Stop()
 		r.store(batch)
 	}
 }

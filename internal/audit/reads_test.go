@@ -155,7 +155,8 @@ func TestARefusedRecordIsLoggedAndTriedAgain(t *testing.T) {
 		key := audit.Key(&stele.Principal{Account: "acme", KeyID: "key_a"}, "", "")
 		v := audit.View{Account: "acme", Kind: audit.ViewSearch, Query: "secret-query-text"}
 		reads.Read(key, v)
-		synctest.Wait() // the worker tried, failed, and waits for more
+		time.Sleep(audit.DefaultReadLinger) // the batch waits its linger out
+		synctest.Wait()                     // the worker tried, failed, and waits for more
 		if f := reads.Figures(); f.Failed != 1 || f.Recorded != 0 {
 			t.Fatalf("figures %+v", f)
 		}
