@@ -2,6 +2,7 @@ package demo
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -123,9 +124,12 @@ func (s *state) work(r *rand.Rand, t time.Time, ss session) stele.Event {
 }
 
 func (s *state) auditViewed(r *rand.Rand, t time.Time, ss session) stele.Event {
+	// The shape of Stele's own record of a read (audit.Recorder.Viewed).
 	q := pick(r, auditQueries)
-	e := s.userEvent(r, t, ss, "audit_log.viewed", stele.OutcomeSuccess, ss.u.ref.Name+" searched the audit log for "+q)
-	e.Metadata = map[string]any{"query": q, "results": num(r.IntN(500))}
+	e := s.userEvent(r, t, ss, "audit_log.viewed", stele.OutcomeSuccess, "")
+	n := r.IntN(500)
+	e.Description = fmt.Sprintf("%s searched the audit log for %s: %d events", ss.u.ref.Name, q, n)
+	e.Metadata = map[string]any{"query": q, "results": num(n), "view": "search", "via": "console"}
 	return e
 }
 
