@@ -2,6 +2,8 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,8 +59,22 @@ type Reads struct {
 	recorded, coalesced, dropped, failed atomic.Int64
 }
 
-type readKey struct {
-	account, reader, via, kind, query string
+// readKey names a read for coalescing: the SHA-256 of its account,
+// reader, way in, kind and query, so that the table's size does not grow
+// with the queries' (up to kilobytes each) and no two reads share a key.
+type readKey [sha256.Size]byte
+
+func keyOf(account, reader, via, kind, query string) readKey {
+	h := sha256.New()
+	for _, part := range []string{account, reader, via, kind, query} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+		h.Write(n[:])
+		h.Write([]byte(part))
+	}
+	var k readKey
+	h.Sum(k[:0])
+	return k
 }
 
 type pendingView struct {
@@ -98,14 +114,15 @@ func (r *Reads) Read(a Actor, v View) {
 	if r == nil {
 		return
 	}
-	k := readKey{account: v.Account, via: a.via, kind: v.Kind, query: v.Query}
+	query, reader := v.Query, ""
 	if v.Kind == ViewInclusion || v.Kind == ViewConsistency {
 		// A verifier samples many proofs at once: one read of the tree.
-		k.query = ""
+		query = ""
 	}
 	if a.Ref != nil {
-		k.reader = a.Ref.Type + ":" + a.Ref.ID
+		reader = a.Ref.Type + ":" + a.Ref.ID
 	}
+	k := keyOf(v.Account, reader, a.via, v.Kind, query)
 	now := r.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -223,4 +224,29 @@ func TestAnyQueryIsRecordedWhole(t *testing.T) {
 			t.Errorf("%.40q: %d bytes, truncated %v", text, len(v.Query), e.Metadata["query_truncated"])
 		}
 	}
+}
+
+// BenchmarkRead is what noting a read costs the request that made it: a
+// refresh of a query recorded moments ago (coalesced), and a new query
+// (queued for the recorder, whose sink here drops the records).
+func BenchmarkRead(b *testing.B) {
+	rec := &audit.Recorder{Sink: audit.SinkFunc(func(context.Context, ...stele.Event) ([]stele.Receipt, error) { return nil, nil })}
+	key := audit.Key(&stele.Principal{Account: "acme", KeyID: "key_0123456789abcdef"}, "203.0.113.7", "curl/8")
+	q := "action:user.login actor:ada@acme.io after:24h"
+	b.Run("coalesced", func(b *testing.B) {
+		reads := audit.NewReads(rec, audit.ReadsConfig{})
+		defer reads.Close()
+		for b.Loop() {
+			reads.Read(key, audit.View{Account: "acme", Kind: audit.ViewSearch, Query: q, Results: 50})
+		}
+	})
+	b.Run("new", func(b *testing.B) {
+		reads := audit.NewReads(rec, audit.ReadsConfig{Queue: 1 << 20, Table: 1 << 22})
+		defer reads.Close()
+		i := 0
+		for b.Loop() {
+			reads.Read(key, audit.View{Account: "acme", Kind: audit.ViewSearch, Query: q + strconv.Itoa(i), Results: 50})
+			i++
+		}
+	})
 }
