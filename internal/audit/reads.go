@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/recovery"
 )
 
 // Defaults of ReadsConfig.
@@ -198,15 +199,19 @@ func (r *Reads) run() {
 	}
 }
 
-// store records a batch of views in one call to the sink.
+// store records a batch of views in one call to the sink. A panic on the
+// way fails the batch alone, like a refusal: the recorder goes on.
 func (r *Reads) store(batch []pendingView) {
-	events := make([]stele.Event, 0, len(batch))
-	for _, p := range batch {
-		events = append(events, viewedEvents(p.a, p.v)...)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := r.rec.record(ctx, Actor{}, events...); err != nil {
+	err := recovery.Call(func() error {
+		events := make([]stele.Event, 0, len(batch))
+		for _, p := range batch {
+			events = append(events, viewedEvents(p.a, p.v)...)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return r.rec.record(ctx, Actor{}, events...)
+	})
+	if err != nil {
 		r.failed.Add(int64(len(batch)))
 		r.rec.Log(err)
 		for _, p := range batch {

@@ -250,3 +250,31 @@ func BenchmarkRead(b *testing.B) {
 		}
 	})
 }
+
+// TestAPanicInTheRecorderFailsOneBatch: a sink that panics fails the
+// batch, as a refusal would; the recorder lives on and records the next.
+func TestAPanicInTheRecorderFailsOneBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		calls := 0
+		rec := &audit.Recorder{Logger: slog.New(slog.DiscardHandler), Sink: audit.SinkFunc(func(context.Context, ...stele.Event) ([]stele.Receipt, error) {
+			calls++
+			if calls == 1 {
+				panic("boom")
+			}
+			return nil, nil
+		})}
+		reads := audit.NewReads(rec, audit.ReadsConfig{})
+		key := audit.Key(&stele.Principal{Account: "acme", KeyID: "key_a"}, "", "")
+		reads.Read(key, audit.View{Account: "acme", Kind: audit.ViewSearch, Query: "a"})
+		time.Sleep(audit.DefaultReadLinger)
+		synctest.Wait()
+		if f := reads.Figures(); f.Failed != 1 {
+			t.Fatalf("figures %+v", f)
+		}
+		reads.Read(key, audit.View{Account: "acme", Kind: audit.ViewSearch, Query: "b"})
+		reads.Close()
+		if f := reads.Figures(); f.Failed != 1 || f.Recorded != 1 {
+			t.Fatalf("figures %+v", f)
+		}
+	})
+}
