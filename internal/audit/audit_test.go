@@ -143,6 +143,9 @@ func TestEveryEventPassesValidationAndLandsWithItsActor(t *testing.T) {
 		{"audit_log.exported", []string{"acme"}, "u_ada", func() error {
 			return s.rec.Exported(ctx, byAda, audit.Export{Account: "acme", Format: "jsonl", Rows: 3, Err: context.Canceled})
 		}},
+		{"audit_log.exported", both, "u_ada", func() error {
+			return s.rec.Exported(ctx, byAda, audit.Export{Account: "acme", Reader: stele.SystemAccount, Format: "csv", Rows: 3})
+		}},
 		{"audit_log.denied", []string{"acme"}, "u_ada", func() error {
 			return s.rec.Denied(ctx, byAda, audit.Denial{Account: "acme", Resource: audit.Page("/admin/users"), Permission: string(stele.PermUsersManage), Role: string(ada.Role), Method: "GET"})
 		}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 
 	"github.com/stele-audit/stele"
@@ -13,10 +14,13 @@ import (
 // many events left, and why it ended early (nil when it was complete).
 type Export struct {
 	Account string
-	Query   string
-	Format  string
-	Rows    int64
-	Err     error
+	// Reader is the exporter's own account when it is another (an
+	// operator exporting a customer's log): the record goes there too.
+	Reader string
+	Query  string
+	Format string
+	Rows   int64
+	Err    error
 }
 
 // Exported records in the account's log that a exported what x says.
@@ -31,10 +35,20 @@ func (r *Recorder) Exported(ctx context.Context, a Actor, x Export) error {
 	if x.Err != nil {
 		desc = fmt.Sprintf("%s exported %d events as %s before the export ended early", a.name(), x.Rows, x.Format)
 	}
-	return r.record(ctx, a, stele.Event{Account: x.Account, Action: "audit_log.exported", Outcome: outcome,
+	e := stele.Event{Account: x.Account, Action: "audit_log.exported", Outcome: outcome,
 		Target: &stele.Ref{Type: "audit_log", ID: x.Account}, Description: desc,
 		Metadata: map[string]any{"query": x.Query, "format": x.Format, "rows": json.Number(strconv.FormatInt(x.Rows, 10)),
-			"complete": x.Err == nil, "via": a.via}})
+			"complete": x.Err == nil, "via": a.via}}
+	if x.Reader == "" || x.Reader == x.Account {
+		return r.record(ctx, a, e)
+	}
+	e.Description += " (from account " + x.Reader + ")"
+	own := e
+	own.Account = x.Reader
+	own.Metadata = maps.Clone(e.Metadata)
+	own.Metadata["read_account"] = x.Account
+	e.Metadata["reader_account"] = x.Reader
+	return r.record(ctx, a, e, own)
 }
 
 // Denial is an attempt on the audit log refused for want of a permission:

@@ -279,7 +279,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, v *visit) 
 	if err != nil {
 		s.Logger.Warn("console export ended early", "account", account.Name, "rows", n, "err", err)
 	}
-	s.Audit.Log(s.Audit.Exported(detached(r), v.who(r), audit.Export{Account: account.Name, Query: q.String(), Format: format.Name, Rows: n, Err: err}))
+	s.Audit.Log(s.Audit.Exported(detached(r), v.who(r), audit.Export{Account: account.Name, Reader: v.account.Name, Query: q.String(), Format: format.Name, Rows: n, Err: err}))
 }
 
 // readAccount is the account whose log the visitor reads: their own, or,

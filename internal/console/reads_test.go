@@ -167,6 +167,10 @@ func TestConsoleOperatorReadsAreRecordedInTheAccountRead(t *testing.T) {
 	if resp, _ := op.do("GET", event, nil); resp.StatusCode != 200 {
 		t.Fatalf("operator's view of an acme event: %d", resp.StatusCode)
 	}
+	if resp, body := op.do("GET", "/admin/audit-logs/export?format=jsonl&range=all&account=acme", nil); resp.StatusCode != 200 ||
+		!strings.Contains(body, "ada@acme.io") || strings.Contains(body, "spy@globex.io") {
+		t.Fatalf("operator's export of acme: %d", resp.StatusCode)
+	}
 	cust := s.client(t)
 	cust.login("owner@acme.example", password)
 	for _, path := range []string{"/admin/audit-logs?account=globex", "/admin/audit-logs/" + strings.TrimSuffix(strings.TrimPrefix(event, "/admin/audit-logs/"), "?account=acme") + "?account=globex"} {
@@ -188,5 +192,10 @@ func TestConsoleOperatorReadsAreRecordedInTheAccountRead(t *testing.T) {
 		if !slices.Equal(views, []string{"search", "event"}) {
 			t.Errorf("%s: the operator's reads recorded as %v", account, views)
 		}
+	}
+	// The export, recorded at once (not a coalesced read), in both logs.
+	exported := s.apiEvents("action:audit_log.exported")
+	if len(exported) != 1 || exported[0].Actor.Email != "op@stele.example" || exported[0].Metadata["reader_account"] != stele.SystemAccount {
+		t.Fatalf("acme's record of the operator's export: %+v", exported)
 	}
 }
