@@ -268,7 +268,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, v *visit) 
 		s.serverError(w, r, v, err)
 		return
 	}
-	if err := s.Search.Readable(r.Context(), v.account); err != nil {
+	if err := s.Search.Readable(r.Context(), account); err != nil {
 		s.serverError(w, r, v, err)
 		return
 	}
