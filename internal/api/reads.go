@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/stele-audit/stele"
@@ -17,6 +18,9 @@ func (s *Server) readTarget(r *http.Request, p *stele.Principal) (*stele.Princip
 		return p, nil
 	}
 	if !p.Operator || p.Account != stele.SystemAccount {
+		// A key reaching for another tenant's log is worth an entry in its own.
+		s.Audit.Log(s.Audit.Denied(context.WithoutCancel(r.Context()), s.who(r, p), audit.Denial{Account: p.Account,
+			Resource: audit.Endpoint(r.Pattern), Permission: "operator", Method: r.Method}))
 		return nil, &stele.Error{Code: stele.EFORBIDDEN, Message: "only an operator key may read another account's log",
 			Details: []stele.FieldError{{Field: "account", Rule: "operator"}}}
 	}

@@ -299,6 +299,15 @@ func TestAPIOperatorReadsAreRecordedInTheAccountRead(t *testing.T) {
 	if got := e.viewed(t, "globex"); len(got) != 0 {
 		t.Fatalf("globex's refused reads were recorded: %d", len(got))
 	}
+	// …as refusals, in globex's own log.
+	q := stele.Query{Terms: []stele.Term{{Field: stele.FieldAction, Values: []string{"audit_log.denied"}}}}
+	denied, err := e.search.Search(context.Background(), e.accts["globex"], q, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(denied.Events) != 3 || denied.Events[0].Metadata["permission"] != "operator" || denied.Events[0].Actor.ID != e.ids["globex"] {
+		t.Fatalf("globex's refusals: %d", len(denied.Events))
+	}
 }
 
 // TestAPIReadingTheRecordsOfReadsEndsThere: reading audit_log.viewed

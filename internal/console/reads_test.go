@@ -178,6 +178,9 @@ func TestConsoleOperatorReadsAreRecordedInTheAccountRead(t *testing.T) {
 			t.Fatalf("a customer naming globex: %s %d", path, resp.StatusCode)
 		}
 	}
+	if denied := s.apiEvents("action:audit_log.denied"); len(denied) != 2 || denied[0].Metadata["permission"] != "operator" || denied[0].Actor.Email != "owner@acme.example" {
+		t.Fatalf("the customer's refusals: %+v", denied)
+	}
 	if resp, _ := op.do("GET", "/admin/audit-logs?account=initech", nil); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("an unknown account: %d", resp.StatusCode)
 	}
