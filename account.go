@@ -147,6 +147,17 @@ func (a *Account) Retention(types []AccountType) int {
 	return 0
 }
 
+// RetentionCutoff returns the time before which the account's events are
+// past their retention at now, and its retention in days; ok is false when
+// the account has no known retention (then none of its events expire).
+func (a *Account) RetentionCutoff(types []AccountType, now time.Time) (cutoff time.Time, days int, ok bool) {
+	days = a.Retention(types)
+	if days <= 0 {
+		return time.Time{}, 0, false
+	}
+	return now.Add(-time.Duration(days) * 24 * time.Hour).UTC().Truncate(TimeUnit), days, true
+}
+
 // Clone returns a copy of a that shares nothing with it.
 func (a *Account) Clone() *Account {
 	c := *a

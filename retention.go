@@ -38,6 +38,67 @@ type RetentionStore interface {
 	// ExpiredPrefix reports, without deleting, what PurgeExpired would
 	// delete if the account's events below seq from were already gone.
 	ExpiredPrefix(ctx context.Context, accountID, cutoff, from int64, limit int) (PurgeBatch, error)
+
+	// ExpiredEvents returns, without deleting, up to limit of the account's
+	// events whose time is before cutoff (Unix µs), wherever their seqs lie,
+	// oldest first by (time, seq): what PurgeEvents is given to delete.
+	ExpiredEvents(ctx context.Context, accountID, cutoff int64, limit int) ([]PurgedEvent, error)
+	// PurgeEvents deletes, in one transaction, the account's events at the
+	// seqs of batch, keeps each one's seq, time and leaf hash (PurgedEvents:
+	// the tree's leaves stay, so proofs and consistency still hold), deletes
+	// their idempotency records and stores stmt, their signed statement. An
+	// event of the batch that is gone, or whose time or leaf hash is not the
+	// batch's, or whose time is not before cutoff, fails the whole batch with
+	// ECONFLICT and deletes nothing.
+	PurgeEvents(ctx context.Context, accountID, cutoff int64, batch []PurgedEvent, stmt *PurgeStatement) error
+	// PurgedEvents returns up to limit of the account's purged events with
+	// seq >= from, by seq.
+	PurgedEvents(ctx context.Context, accountID, from int64, limit int) ([]PurgedEvent, error)
+	// PurgeStatements returns the account's set purge statements, by First.
+	PurgeStatements(ctx context.Context, accountID int64) ([]*PurgeStatement, error)
+}
+
+// PurgedEvent is what is kept of an event a retention purge deleted: its
+// seq, its time (Unix µs) and its leaf hash, which the Merkle tree still
+// needs. Nothing of its content is kept.
+type PurgedEvent struct {
+	Seq      int64
+	Time     int64
+	LeafHash [32]byte
+}
+
+// PurgeStatement records a retention purge of any set of an account's seqs
+// (docs/INTEGRITY.md, stele.purge/v2): Note is the signed statement, which
+// lists the seqs as ranges and commits to the seq, time and leaf hash of
+// every purged event and to the cutoff they were all before. First is its
+// lowest seq, which no other statement of the account covers.
+type PurgeStatement struct {
+	AccountID int64
+	First     int64
+	Note      []byte
+	CreatedAt time.Time
+}
+
+// CheckPurgeBatch is the stores' check, inside a purge's transaction, that
+// the events deleted (seq, time and leaf hash, as the store read them) are
+// exactly the batch, all before cutoff, and that stmt is the batch's.
+func CheckPurgeBatch(accountID, cutoff int64, batch, deleted []PurgedEvent, stmt *PurgeStatement) error {
+	if stmt != nil && (stmt.AccountID != accountID || len(batch) > 0 && stmt.First != batch[0].Seq) {
+		return Errorf(ECONFLICT, "purge statement of account %d from seq %d is not this batch's; nothing deleted", stmt.AccountID, stmt.First)
+	}
+	if len(deleted) != len(batch) {
+		return Errorf(ECONFLICT, "purge of %d events found %d of them; nothing deleted", len(batch), len(deleted))
+	}
+	for i := range batch {
+		b, d := &batch[i], &deleted[i]
+		if *b != *d {
+			return Errorf(ECONFLICT, "purged event at seq %d is not the one read (seq %d); nothing deleted", b.Seq, d.Seq)
+		}
+		if d.Time >= cutoff {
+			return Errorf(ECONFLICT, "event at seq %d is not before the cutoff; nothing deleted", d.Seq)
+		}
+	}
+	return nil
 }
 
 // CheckPurgeStatement is the stores' check, inside a purge's transaction,

@@ -86,11 +86,7 @@ func (j *Job) batch() int {
 // now, and its retention in days; ok is false when the account has no known
 // retention (then nothing of it is purged).
 func Cutoff(a *stele.Account, types []stele.AccountType, now time.Time) (cutoff time.Time, days int, ok bool) {
-	days = a.Retention(types)
-	if days <= 0 {
-		return time.Time{}, 0, false
-	}
-	return now.Add(-time.Duration(days) * 24 * time.Hour).UTC().Truncate(stele.TimeUnit), days, true
+	return a.RetentionCutoff(types, now)
 }
 
 // Run purges every account, or only the one named (when name is not "").

@@ -90,7 +90,10 @@ func scanEvent(rows *sql.Rows, r *stele.EventRow, blocks *sqlstore.Blocks) error
 
 // LeafHashes returns the leaf hashes of seqs [from, to) in seq order.
 func (db *DB) LeafHashes(ctx context.Context, accountID, from, to int64) ([][32]byte, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT leaf_hash FROM events WHERE account_id = ? AND seq >= ? AND seq < ? ORDER BY seq`,
+	// The leaves of purged events are kept apart from the events.
+	rows, err := db.reader.QueryContext(ctx, `SELECT leaf_hash FROM (
+		SELECT seq, leaf_hash FROM events WHERE account_id = ?1 AND seq >= ?2 AND seq < ?3
+		UNION ALL SELECT seq, leaf_hash FROM purged_events WHERE account_id = ?1 AND seq >= ?2 AND seq < ?3) ORDER BY seq`,
 		accountID, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: leaf hashes: %w", mapErr(err))

@@ -10,7 +10,7 @@ import (
 
 // proofHashesQuery reads, in one statement and so one read transaction,
 // the stored tree nodes named in ?1 ([[level, idx], ...]) and the leaf
-// hashes of the seq ranges in ?2 ([[from, to], ...]), each by primary key:
+// hashes (of events, or kept of purged ones) of the seq ranges in ?2 ([[from, to], ...]), each by primary key:
 // CROSS JOIN keeps the JSON lists the outer loops (SQLite would otherwise
 // scan the account's rows and look each up in the list).
 const proofHashesQuery = `
@@ -18,7 +18,10 @@ SELECT t.level, t.idx, t.hash FROM json_each(?1) AS j
 	CROSS JOIN tree_nodes AS t ON t.account_id = ?3 AND t.level = json_extract(j.value, '$[0]') AND t.idx = json_extract(j.value, '$[1]')
 UNION ALL
 SELECT -1, e.seq, e.leaf_hash FROM json_each(?2) AS j
-	CROSS JOIN events AS e ON e.account_id = ?3 AND e.seq >= json_extract(j.value, '$[0]') AND e.seq < json_extract(j.value, '$[1]')`
+	CROSS JOIN events AS e ON e.account_id = ?3 AND e.seq >= json_extract(j.value, '$[0]') AND e.seq < json_extract(j.value, '$[1]')
+UNION ALL
+SELECT -1, p.seq, p.leaf_hash FROM json_each(?2) AS j
+	CROSS JOIN purged_events AS p ON p.account_id = ?3 AND p.seq >= json_extract(j.value, '$[0]') AND p.seq < json_extract(j.value, '$[1]')`
 
 // ProofHashes returns, in one query, the account's stored tree nodes at the
 // (Level, Index) of nodes, and as nodes of level 0 the leaf hashes of the

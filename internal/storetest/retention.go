@@ -16,6 +16,7 @@ func runRetention(t *testing.T, open func(t *testing.T) stele.Store) {
 		{"PurgeExpiredDeletesOnlyTheExpiredSeqPrefix", testPurgeExpired},
 		{"PurgeExpiredStoresItsStatementOrDeletesNothing", testPurgeStatement},
 		{"UpdatePayloads", testUpdatePayloads},
+		{"PurgeEventsByTimeWhereverTheirSeqsLie", testPurgeEventsAnywhere},
 		{"DeleteAccountRemovesKeysAndRows", testDeleteAccount},
 	}
 	for _, tc := range tests {
