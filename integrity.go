@@ -47,6 +47,11 @@ type IntegrityStore interface {
 	// events below p.Below (tree nodes and the head are kept). A record of
 	// the same account and Below already stored is kept and not an error.
 	AddPurge(ctx context.Context, p *Purge) error
+	// PurgedEvents returns up to limit of the account's purged events with
+	// seq >= from, by seq (RetentionStore.PurgeEvents keeps them).
+	PurgedEvents(ctx context.Context, accountID, from int64, limit int) ([]PurgedEvent, error)
+	// PurgeStatements returns the account's set purge statements, by First.
+	PurgeStatements(ctx context.Context, accountID int64) ([]*PurgeStatement, error)
 	// RowsBySeq returns up to limit of the account's rows with seq >= from, by seq.
 	RowsBySeq(ctx context.Context, accountID, from int64, limit int) ([]EventRow, error)
 	// MaxSeq returns the account's largest stored seq, -1 when it has no rows.

@@ -42,7 +42,8 @@ type RetentionStore interface {
 	// ExpiredEvents returns, without deleting, up to limit of the account's
 	// events whose time is before cutoff (Unix µs), wherever their seqs lie,
 	// oldest first by (time, seq): what PurgeEvents is given to delete.
-	ExpiredEvents(ctx context.Context, accountID, cutoff int64, limit int) ([]PurgedEvent, error)
+	// after, when not nil, continues past that event (a dry run's pages).
+	ExpiredEvents(ctx context.Context, accountID, cutoff int64, after *PurgedEvent, limit int) ([]PurgedEvent, error)
 	// PurgeEvents deletes, in one transaction, the account's events at the
 	// seqs of batch, keeps each one's seq, time and leaf hash (PurgedEvents:
 	// the tree's leaves stay, so proofs and consistency still hold), deletes
@@ -51,11 +52,6 @@ type RetentionStore interface {
 	// batch's, or whose time is not before cutoff, fails the whole batch with
 	// ECONFLICT and deletes nothing.
 	PurgeEvents(ctx context.Context, accountID, cutoff int64, batch []PurgedEvent, stmt *PurgeStatement) error
-	// PurgedEvents returns up to limit of the account's purged events with
-	// seq >= from, by seq.
-	PurgedEvents(ctx context.Context, accountID, from int64, limit int) ([]PurgedEvent, error)
-	// PurgeStatements returns the account's set purge statements, by First.
-	PurgeStatements(ctx context.Context, accountID int64) ([]*PurgeStatement, error)
 }
 
 // PurgedEvent is what is kept of an event a retention purge deleted: its

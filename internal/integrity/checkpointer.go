@@ -171,3 +171,29 @@ func (c *Checkpointer) SignPurge(ctx context.Context, account *stele.Account, be
 	}
 	return &stele.Purge{AccountID: account.ID, Below: below, Frontier: frontier, Note: msg, CreatedAt: now}, nil
 }
+
+// SignPurgeSet prepares the signed statement (stele.purge/v2) that the
+// account's events of batch, in seq order and every one before cutoff, are
+// purged. The store keeps it in the transaction that deletes them
+// (RetentionStore.PurgeEvents), whose First is the batch's lowest seq.
+func (c *Checkpointer) SignPurgeSet(ctx context.Context, account *stele.Account, cutoff time.Time, batch []stele.PurgedEvent) (*stele.PurgeStatement, error) {
+	if len(batch) == 0 {
+		return nil, stele.Errorf(stele.EINVALID, "a purge statement needs at least one event")
+	}
+	d := ledger.NewPurgeDigest()
+	seqs := make([]int64, len(batch))
+	for i, e := range batch {
+		if i > 0 && e.Seq <= batch[i-1].Seq {
+			return nil, stele.Errorf(stele.EINVALID, "purged events must be in ascending seq order")
+		}
+		d.Add(e.Seq, e.Time, e.LeafHash)
+		seqs[i] = e.Seq
+	}
+	now := c.now().UTC()
+	msg, err := ledger.SignPurgeSet(c.Key.Signer, ledger.PurgeSetBody{Origin: c.Origin(account.Name), Cutoff: cutoff, Time: now,
+		Count: int64(len(batch)), Digest: d.Sum(), Ranges: ledger.Ranges(seqs)})
+	if err != nil {
+		return nil, err
+	}
+	return &stele.PurgeStatement{AccountID: account.ID, First: batch[0].Seq, Note: msg, CreatedAt: now}, nil
+}

@@ -30,6 +30,7 @@ const (
 	KindCheckpointRoot    = "checkpoint root mismatch"
 	KindCheckpointUnknown = "checkpoint not checkable"
 	KindPurgeInvalid      = "purge statement invalid"
+	KindPurgedTooEarly    = "purged before its retention ended"
 	// KindKeysDestroyed: the account was deleted and its keys destroyed
 	// in the key store; its events here (a copy of the event store from
 	// before the deletion) cannot be decrypted, so they are not checked.
@@ -136,6 +137,7 @@ type accountCheck struct {
 	lastSeen  int64
 	floor     int64 // the purge point the recomputation starts from
 	nodeCheck func(stele.TreeNode)
+	purged    purgedCheck // the set purges (stele.purge/v2)
 }
 
 func (c *accountCheck) fail(seq, cp int64, kind, format string, args ...any) {
@@ -161,6 +163,9 @@ func (v *StoreVerifier) verifyAccount(ctx context.Context, a *stele.Account, rep
 	}
 	rep.Purged += start.Size
 	c.tree, c.floor = start, start.Size
+	if err := c.loadPurgeSets(ctx); err != nil {
+		return err
+	}
 	if err := c.loadNodes(ctx); err != nil {
 		return err
 	}
@@ -173,8 +178,11 @@ func (v *StoreVerifier) verifyAccount(ctx context.Context, a *stele.Account, rep
 	if err := c.streamRows(ctx, start.Size); err != nil {
 		return err
 	}
+	if c.purged.err != nil {
+		return c.purged.err
+	}
 	c.finish(ctx)
-	return nil
+	return c.purged.err
 }
 
 // purgePoint returns the tree state the leaves start from: the frontier of
@@ -435,7 +443,11 @@ func (c *accountCheck) consume(r *rowResult) {
 		return
 	}
 	if seq != c.lastSeen+1 {
-		c.missing(c.lastSeen+1, seq)
+		c.gap(seq)
+	}
+	if e := c.purgedAt(seq); e != nil {
+		c.fail(seq, -1, KindPurgeInvalid, "the event at seq %d is both stored and recorded as purged", seq)
+		c.countPurged(e)
 	}
 	c.lastSeen = seq
 	switch r.bad {
@@ -445,13 +457,19 @@ func (c *accountCheck) consume(r *rowResult) {
 	case badLeaf:
 		c.fail(seq, -1, KindLeafMismatch, "the stored leaf hash is not the hash of the decrypted event")
 	}
+	c.appendLeaf(r.stored)
+}
+
+// appendLeaf extends the recomputed tree by one leaf, and checks the root
+// against a checkpoint of the new size.
+func (c *accountCheck) appendLeaf(leaf ledger.Hash) {
 	if c.broken >= 0 {
 		return
 	}
 	if c.nodeCheck == nil {
 		c.nodeCheck = c.checkNode // one func value, not one per row
 	}
-	c.tree = ledger.Append(c.tree, r.stored, c.nodeCheck)
+	c.tree = ledger.Append(c.tree, leaf, c.nodeCheck)
 	if _, ok := c.cps[c.tree.Size]; ok {
 		root, _ := ledger.Root(c.tree)
 		c.checkRootAt(c.tree.Size, root)
@@ -482,8 +500,9 @@ func (c *accountCheck) missing(from, to int64) {
 
 func (c *accountCheck) finish(ctx context.Context) {
 	if c.lastSeen+1 < c.head.Size {
-		c.missing(c.lastSeen+1, c.head.Size)
+		c.gap(c.head.Size)
 	}
+	c.finishPurgeSets()
 	if c.broken < 0 && c.tree.Size == c.head.Size {
 		if fmt.Sprint(c.tree.Frontier) != fmt.Sprint(c.head.Frontier) {
 			c.fail(-1, -1, KindTreeMismatch, "the stored head of size %d differs from the tree recomputed from the events", c.head.Size)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -14,12 +15,16 @@ import (
 // ExpiredEvents returns up to limit of the account's events whose time is
 // before cutoff, oldest first, read from the time index wherever their
 // seqs lie (and from the partitions before the cutoff only).
-func (db *DB) ExpiredEvents(ctx context.Context, accountID, cutoff int64, limit int) ([]stele.PurgedEvent, error) {
+func (db *DB) ExpiredEvents(ctx context.Context, accountID, cutoff int64, after *stele.PurgedEvent, limit int) ([]stele.PurgedEvent, error) {
 	if limit <= 0 {
 		return nil, stele.Errorf(stele.EINVALID, "purge limit must be positive")
 	}
-	rows, err := db.pool.Query(ctx, `SELECT seq, time, leaf_hash FROM events WHERE account_id = $1 AND time < $2 ORDER BY time, seq LIMIT $3`,
-		accountID, cutoff, limit)
+	from := [2]int64{math.MinInt64, math.MinInt64}
+	if after != nil {
+		from = [2]int64{after.Time, after.Seq}
+	}
+	rows, err := db.pool.Query(ctx, `SELECT seq, time, leaf_hash FROM events WHERE account_id = $1 AND time < $2 AND (time, seq) > ($3, $4)
+		ORDER BY time, seq LIMIT $5`, accountID, cutoff, from[0], from[1], limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: expired events: %w", mapErr(err))
 	}

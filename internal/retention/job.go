@@ -1,10 +1,12 @@
 package retention
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/stele-audit/stele"
@@ -13,12 +15,12 @@ import (
 	"github.com/stele-audit/stele/internal/recovery"
 )
 
-// PurgeRecorder signs the integrity record of purges: the "purged below
-// seq N" statement, prepared while the rows below N still exist
-// (integrity.Checkpointer.SignPurge). The store keeps it in the transaction
-// that deletes them.
+// PurgeRecorder signs the integrity record of purges: the statement that
+// a batch of events, each before the cutoff, is purged
+// (integrity.Checkpointer.SignPurgeSet). The store keeps it in the
+// transaction that deletes them.
 type PurgeRecorder interface {
-	SignPurge(ctx context.Context, account *stele.Account, below int64) (*stele.Purge, error)
+	SignPurgeSet(ctx context.Context, account *stele.Account, cutoff time.Time, batch []stele.PurgedEvent) (*stele.PurgeStatement, error)
 }
 
 // DefaultBatch is how many rows one purge transaction deletes.
@@ -151,9 +153,8 @@ func (j *Job) RunAccount(ctx context.Context, a *stele.Account, dryRun bool) (Re
 	if !ok || a.LegalHold {
 		return res, nil
 	}
-	cut := record.Micros(cutoff)
 	if dryRun {
-		plan, err := j.plan(ctx, a.ID, cut)
+		plan, err := j.plan(ctx, a.ID, record.Micros(cutoff))
 		res.fill(plan)
 		return res, err
 	}
@@ -168,7 +169,7 @@ func (j *Job) RunAccount(ctx context.Context, a *stele.Account, dryRun bool) (Re
 			break
 		}
 		start := time.Now()
-		b, err := j.purgeBatch(ctx, a, cut)
+		b, err := j.purgeBatch(ctx, a, cutoff)
 		if err != nil {
 			res.fill(done)
 			if done.Deleted > 0 { // what is gone is recorded whatever happens next
@@ -182,7 +183,7 @@ func (j *Job) RunAccount(ctx context.Context, a *stele.Account, dryRun bool) (Re
 		res.Batches++
 		done = merge(done, b)
 		if b.Deleted < int64(j.batch()) {
-			break // stopped at an unexpired event, or at the end
+			break // no more expired events
 		}
 		if err := j.yield(ctx, time.Since(start)); err != nil {
 			res.fill(done)
@@ -199,43 +200,61 @@ func (j *Job) RunAccount(ctx context.Context, a *stele.Account, dryRun bool) (Re
 	return res, nil
 }
 
-// purgeBatch deletes the next batch of the account's expired prefix. The
-// batch is found first on a read connection, its statement signed while its
-// rows still exist, then it is deleted (bounded by that statement's seq) in
-// the transaction that stores the statement.
-func (j *Job) purgeBatch(ctx context.Context, a *stele.Account, cut int64) (stele.PurgeBatch, error) {
-	next, err := j.Store.ExpiredPrefix(ctx, a.ID, cut, 0, j.batch())
-	if err != nil || next.Deleted == 0 {
-		return next, err
+// purgeBatch deletes the next batch of the account's expired events,
+// wherever their seqs lie: the oldest are read first, on a read
+// connection, their statement signed, then they are deleted in the
+// transaction that stores it, which deletes nothing unless it finds the
+// batch as it was read.
+func (j *Job) purgeBatch(ctx context.Context, a *stele.Account, cutoff time.Time) (stele.PurgeBatch, error) {
+	cut := record.Micros(cutoff)
+	batch, err := j.Store.ExpiredEvents(ctx, a.ID, cut, nil, j.batch())
+	if err != nil || len(batch) == 0 {
+		return stele.PurgeBatch{}, err
 	}
-	var stmt *stele.Purge
+	slices.SortFunc(batch, func(x, y stele.PurgedEvent) int { return cmp.Compare(x.Seq, y.Seq) })
+	var stmt *stele.PurgeStatement
 	if j.Integrity != nil {
-		if stmt, err = j.Integrity.SignPurge(ctx, a, next.BelowSeq); err != nil {
+		if stmt, err = j.Integrity.SignPurgeSet(ctx, a, cutoff, batch); err != nil {
 			return stele.PurgeBatch{}, fmt.Errorf("sign purge statement: %w", err)
 		}
 	}
-	// The batch is bounded by the statement's seq and purges only ever take
-	// prefixes, so it ends there even if another purger took its start
-	// meanwhile (or is empty if it took all of it); the store still checks
-	// it does (ECONFLICT, nothing deleted) before it deletes.
-	return j.Store.PurgeExpired(ctx, a.ID, cut, next.BelowSeq, j.batch(), stmt)
+	if err := j.Store.PurgeEvents(ctx, a.ID, cut, batch, stmt); err != nil {
+		return stele.PurgeBatch{}, err
+	}
+	return summary(batch), nil
 }
 
-// plan reads, without deleting, the whole expired prefix of an account.
+// plan reads, without deleting, every expired event of an account.
 func (j *Job) plan(ctx context.Context, accountID, cutoff int64) (stele.PurgeBatch, error) {
-	var plan stele.PurgeBatch
-	from := int64(0)
+	var (
+		plan  stele.PurgeBatch
+		after *stele.PurgedEvent
+	)
 	for {
-		b, err := j.Store.ExpiredPrefix(ctx, accountID, cutoff, from, j.batch())
+		b, err := j.Store.ExpiredEvents(ctx, accountID, cutoff, after, j.batch())
 		if err != nil {
 			return plan, err
 		}
-		plan = merge(plan, b)
-		if b.Deleted < int64(j.batch()) {
+		plan = merge(plan, summary(b))
+		if len(b) < j.batch() {
 			return plan, nil
 		}
-		from = b.BelowSeq
+		after = &b[len(b)-1]
 	}
+}
+
+// summary describes a batch of purged events.
+func summary(batch []stele.PurgedEvent) stele.PurgeBatch {
+	var b stele.PurgeBatch
+	for i, e := range batch {
+		if i == 0 {
+			b = stele.PurgeBatch{FromSeq: e.Seq, BelowSeq: e.Seq + 1, OldestTime: e.Time, NewestTime: e.Time}
+		}
+		b.Deleted++
+		b.FromSeq, b.BelowSeq = min(b.FromSeq, e.Seq), max(b.BelowSeq, e.Seq+1)
+		b.OldestTime, b.NewestTime = min(b.OldestTime, e.Time), max(b.NewestTime, e.Time)
+	}
+	return b
 }
 
 func merge(a, b stele.PurgeBatch) stele.PurgeBatch {

@@ -144,28 +144,42 @@ func TestPurgeDeletesEverythingExpiredAndNothingYounger(t *testing.T) {
 	if err != nil || res[0].Deleted != 0 {
 		t.Fatalf("second run %+v, %v", res, err)
 	}
-	// Time passes: the next day's events expire, and only they.
+	// Time passes: the next day's events expire, and only they: the day's
+	// own (seq 15) and the one sent out of order at the end (seq 46).
 	e.clock.Set(t0.Add(days(1)))
 	res, err = e.job.Run(t.Context(), "acme", false)
-	if err != nil || res[0].Deleted != 1 || res[0].FromSeq != 15 {
+	if err != nil || res[0].Deleted != 2 || res[0].FromSeq != 15 || res[0].BelowSeq != 47 {
 		t.Fatalf("run a day later %+v, %v", res, err)
 	}
 }
 
-func TestPurgeStopsAtFirstUnexpiredSeq(t *testing.T) {
+// Back-filled events (old times after younger seqs) expire with their
+// time, not their place in the log.
+func TestPurgeDeletesBackfilledEventsWhereverTheirSeqsLie(t *testing.T) {
 	e := newEnv(t)
 	old := t0.Add(-days(60))
-	// seq 2 is young; seq 3 and 4 are old but come after it.
-	e.ingestAt(t, old, old, t0.Add(-days(1)), old, old)
+	// seq 2 is young; seqs 3 and 4 are old but come after it, and so
+	// do seqs 6 and 8 among younger ones.
+	young := t0.Add(-days(1))
+	e.ingestAt(t, old, old, young, old, old, young, old.Add(time.Hour), young, old.Add(-time.Hour), young)
 	res, err := e.job.Run(t.Context(), "acme", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res[0].Deleted != 2 || res[0].BelowSeq != 2 {
-		t.Fatalf("result %+v, want seqs 0 and 1 only", res[0])
+	if res[0].Deleted != 6 || res[0].FromSeq != 0 || res[0].BelowSeq != 9 || !res[0].Oldest.Equal(old.Add(-time.Hour)) || !res[0].Newest.Equal(old.Add(time.Hour)) {
+		t.Fatalf("result %+v, want seqs 0, 1, 3, 4, 6 and 8", res[0])
 	}
-	if got := e.rows(t); len(got) != 3 || got[0].Seq != 2 {
-		t.Fatalf("rows left %v", got)
+	var left []int64
+	for _, r := range e.rows(t) {
+		left = append(left, r.Seq)
+	}
+	if fmt.Sprint(left) != "[2 5 7 9]" {
+		t.Fatalf("rows left %v, want the young seqs 2 5 7 9", left)
+	}
+	a, _ := e.db.AccountByName(t.Context(), "acme")
+	kept, err := e.db.PurgedEvents(t.Context(), a.ID, 0, 100)
+	if err != nil || len(kept) != 6 {
+		t.Fatalf("purged leaves kept: %+v, %v", kept, err)
 	}
 }
 
@@ -214,19 +228,26 @@ func TestDryRunDeletesNothing(t *testing.T) {
 }
 
 // purges is a PurgeRecorder that checks that each statement is signed
-// while the rows it describes still exist.
+// while the rows it describes still exist, and before the cutoff.
 type purges struct {
 	t      *testing.T
 	e      *env
-	signed []int64
+	signed [][]int64
 }
 
-func (p *purges) SignPurge(ctx context.Context, a *stele.Account, below int64) (*stele.Purge, error) {
-	if _, err := p.e.db.Row(ctx, a.ID, below-1); err != nil {
-		p.t.Errorf("signing below %d after the rows went: %v", below, err)
+func (p *purges) SignPurgeSet(ctx context.Context, a *stele.Account, cutoff time.Time, batch []stele.PurgedEvent) (*stele.PurgeStatement, error) {
+	var seqs []int64
+	for _, ev := range batch {
+		if _, err := p.e.db.Row(ctx, a.ID, ev.Seq); err != nil {
+			p.t.Errorf("signing seq %d after its row went: %v", ev.Seq, err)
+		}
+		if !record.Time(ev.Time).Before(cutoff) {
+			p.t.Errorf("signing seq %d of time %v, not before the cutoff %v", ev.Seq, record.Time(ev.Time), cutoff)
+		}
+		seqs = append(seqs, ev.Seq)
 	}
-	p.signed = append(p.signed, below)
-	return &stele.Purge{AccountID: a.ID, Below: below, Note: fmt.Appendf(nil, "below %d", below), CreatedAt: t0}, nil
+	p.signed = append(p.signed, seqs)
+	return &stele.PurgeStatement{AccountID: a.ID, First: seqs[0], Note: fmt.Appendf(nil, "seqs %v", seqs), CreatedAt: t0}, nil
 }
 
 func TestEveryBatchGetsASignedPurgeStatement(t *testing.T) {
@@ -235,6 +256,8 @@ func TestEveryBatchGetsASignedPurgeStatement(t *testing.T) {
 	for i := range 10 {
 		times = append(times, t0.Add(-days(40)+time.Duration(i)*time.Minute))
 	}
+	// The first event is the newest of the old ones: batches go by time.
+	times[0] = t0.Add(-days(40) + time.Hour)
 	e.ingestAt(t, append(times, t0)...)
 	p := &purges{t: t, e: e}
 	e.job.Batch, e.job.Integrity = 4, p
@@ -245,19 +268,16 @@ func TestEveryBatchGetsASignedPurgeStatement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := e.db.Purges(t.Context(), a.ID)
+	stored, err := e.db.PurgeStatements(t.Context(), a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var belows []int64
+	var notes []string
 	for _, s := range stored {
-		if string(s.Note) != fmt.Sprintf("below %d", s.Below) {
-			t.Errorf("statement below %d holds %q", s.Below, s.Note)
-		}
-		belows = append(belows, s.Below)
+		notes = append(notes, string(s.Note))
 	}
-	if fmt.Sprint(p.signed) != "[4 8 10]" || fmt.Sprint(belows) != "[4 8 10]" {
-		t.Fatalf("signed %v, stored %v; want [4 8 10] both", p.signed, belows)
+	if fmt.Sprint(p.signed) != "[[1 2 3 4] [5 6 7 8] [0 9]]" || fmt.Sprint(notes) != "[seqs [0 9] seqs [1 2 3 4] seqs [5 6 7 8]]" {
+		t.Fatalf("signed %v, stored %v", p.signed, notes)
 	}
 }
 

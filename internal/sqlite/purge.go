@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/stele-audit/stele"
@@ -16,12 +17,16 @@ import (
 // ExpiredEvents returns up to limit of the account's events whose time is
 // before cutoff, oldest first, read from the time index wherever their
 // seqs lie.
-func (db *DB) ExpiredEvents(ctx context.Context, accountID, cutoff int64, limit int) ([]stele.PurgedEvent, error) {
+func (db *DB) ExpiredEvents(ctx context.Context, accountID, cutoff int64, after *stele.PurgedEvent, limit int) ([]stele.PurgedEvent, error) {
 	if limit <= 0 {
 		return nil, stele.Errorf(stele.EINVALID, "purge limit must be positive")
 	}
+	from := [2]int64{math.MinInt64, math.MinInt64}
+	if after != nil {
+		from = [2]int64{after.Time, after.Seq}
+	}
 	rows, err := db.reader.QueryContext(ctx, `SELECT seq, time, leaf_hash FROM events INDEXED BY events_time
-		WHERE account_id = ? AND time < ? ORDER BY time, seq LIMIT ?`, accountID, cutoff, limit)
+		WHERE account_id = ? AND time < ? AND (time, seq) > (?, ?) ORDER BY time, seq LIMIT ?`, accountID, cutoff, from[0], from[1], limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: expired events: %w", mapErr(err))
 	}

@@ -35,7 +35,7 @@ func testPurgeEventsAnywhere(t *testing.T, s stele.Store) {
 		t.Fatal(err)
 	}
 
-	exp, err := s.ExpiredEvents(ctx(t), a.ID, cutoff, 100)
+	exp, err := s.ExpiredEvents(ctx(t), a.ID, cutoff, nil, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +49,11 @@ func testPurgeEventsAnywhere(t *testing.T, s stele.Store) {
 	if want := []int64{8, 0, 3, 4, 7}; !slices.Equal(got, want) {
 		t.Fatalf("ExpiredEvents = %v, want %v (oldest first)", got, want)
 	}
-	if two, _ := s.ExpiredEvents(ctx(t), a.ID, cutoff, 2); len(two) != 2 || two[0].Seq != 8 || two[1].Seq != 0 {
+	if two, _ := s.ExpiredEvents(ctx(t), a.ID, cutoff, nil, 2); len(two) != 2 || two[0].Seq != 8 || two[1].Seq != 0 {
 		t.Fatalf("ExpiredEvents limit 2 = %+v", two)
+	}
+	if next, _ := s.ExpiredEvents(ctx(t), a.ID, cutoff, &exp[1], 2); len(next) != 2 || next[0].Seq != 3 || next[1].Seq != 4 {
+		t.Fatalf("ExpiredEvents after seq 0, limit 2 = %+v", next)
 	}
 	if n, _ := s.CountRows(ctx(t), a.ID); n != 10 {
 		t.Fatal("ExpiredEvents deleted rows")
@@ -80,7 +83,7 @@ func testPurgeEventsAnywhere(t *testing.T, s stele.Store) {
 	}
 	// Purged again (another purger took them first): nothing, and a conflict.
 	wantCode(t, s.PurgeEvents(ctx(t), a.ID, cutoff, batch, nil), stele.ECONFLICT)
-	rest, _ := s.ExpiredEvents(ctx(t), a.ID, cutoff, 100)
+	rest, _ := s.ExpiredEvents(ctx(t), a.ID, cutoff, nil, 100)
 	if len(rest) != 2 || rest[0].Seq != 4 || rest[1].Seq != 7 {
 		t.Fatalf("expired after the first batch: %+v", rest)
 	}
