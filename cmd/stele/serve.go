@@ -113,6 +113,8 @@ func (c serveConfig) run(ctx context.Context, out io.Writer) error {
 	defer alerting.stop()
 	quotas := ingest.NewQuotas(a.db, ingest.QuotaConfig{Types: c.types})
 	a.ingest.SetQuotas(quotas)
+	// Reads hide what the retention job purges by these types' days.
+	a.search.SetRetention(c.types, nil)
 	srv := &api.Server{
 		Ingest: a.ingest, Search: a.search, Accounts: a.db, APIKeys: a.db, Logger: logger,
 		Ready: a.readiness().Ready, Checkpoints: a.checkpoints, Audit: a.audit, Streams: a.streams.service,

@@ -21,6 +21,7 @@ func (s *Service) Each(ctx context.Context, account *stele.Account, q stele.Quer
 	if err != nil {
 		return 0, err
 	}
+	s.bound(&rq, account)
 	rq.Limit = MaxLimit
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -76,12 +77,15 @@ func (s *Service) Each(ctx context.Context, account *stele.Account, q stele.Quer
 // can check (clear columns and blind-index tokens) and the time bounds.
 // Text terms are left to the caller, who cannot check them without
 // decrypting; counts built on the plan ignore them. Action prefixes are
-// expanded into actions as Search expands them.
+// expanded into actions as Search expands them, and the lower time bound
+// is at least the account's retention cutoff, so counts leave out expired
+// events as every read does.
 func (s *Service) Plan(ctx context.Context, account *stele.Account, q stele.Query) (stele.RowQuery, error) {
 	keys, err := s.keys.Account(ctx, account.ID)
 	if err != nil {
 		return stele.RowQuery{}, err
 	}
 	rq, _, err := s.pagedPlan(ctx, keys, account.ID, q)
+	s.bound(&rq, account)
 	return rq, err
 }

@@ -43,6 +43,7 @@ func (s *Service) Encode(ctx context.Context, account *stele.Account, q stele.Qu
 		return 0, err
 	}
 	rq, _ := plan(keys, account.ID, q)
+	s.bound(&rq, account)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 

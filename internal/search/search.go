@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/record"
@@ -25,15 +26,57 @@ const (
 	maxScan = 50_000
 )
 
-// Service answers queries over one account's events.
+// Service answers queries over one account's events. It never shows an
+// event past its account's retention, even before the retention job has
+// purged it: every store query it makes starts at the account's cutoff.
 type Service struct {
 	store stele.EventStore
 	keys  *seal.Keyring
+	types []stele.AccountType // nil: stele.DefaultAccountTypes
+	now   func() time.Time
 }
 
 // New returns a search service.
 func New(store stele.EventStore, keys *seal.Keyring) *Service {
-	return &Service{store: store, keys: keys}
+	return &Service{store: store, keys: keys, now: time.Now}
+}
+
+// SetRetention sets the account types whose retention reads honour (those
+// the retention job purges by) and the clock it is measured by; nil keeps
+// the default (stele.DefaultAccountTypes, time.Now). Call it before the
+// service is used.
+func (s *Service) SetRetention(types []stele.AccountType, now func() time.Time) {
+	s.types = types
+	if now != nil {
+		s.now = now
+	}
+}
+
+// floor returns the time (Unix µs) before which the account's events are
+// past their retention and not shown, 0 when none is: an account on legal
+// hold keeps, and shows, all of them.
+func (s *Service) floor(account *stele.Account) int64 {
+	if account.LegalHold {
+		return 0
+	}
+	types := s.types
+	if types == nil {
+		types = stele.DefaultAccountTypes
+	}
+	cutoff, _, ok := account.RetentionCutoff(types, s.now())
+	if !ok {
+		return 0
+	}
+	return record.Micros(cutoff)
+}
+
+// bound raises rq's lower time bound to the account's retention floor. It
+// is a bound of the time index every store query already walks, so it
+// costs nothing and lets the store stop at the cutoff.
+func (s *Service) bound(rq *stele.RowQuery, account *stele.Account) {
+	if f := s.floor(account); f > rq.After {
+		rq.After = f
+	}
 }
 
 // Readable checks that the account's events can be decrypted here: its
@@ -68,6 +111,7 @@ func (s *Service) Search(ctx context.Context, account *stele.Account, q stele.Qu
 	if err != nil {
 		return nil, err
 	}
+	s.bound(&rq, account)
 	if cursor != "" {
 		if rq.BelowTime, rq.BelowSeq, err = s.position(ctx, account, keys, q, cursor); err != nil {
 			return nil, err
@@ -141,11 +185,15 @@ func (s *Service) Search(ctx context.Context, account *stele.Account, q stele.Qu
 	}
 }
 
-// Event returns one event of account by seq.
+// Event returns one event of account by seq; ENOTFOUND once it is past
+// its retention, as after the purge.
 func (s *Service) Event(ctx context.Context, account *stele.Account, seq int64) (*stele.Event, error) {
 	r, err := s.store.Row(ctx, account.ID, seq)
 	if err != nil {
 		return nil, err
+	}
+	if r.Time < s.floor(account) {
+		return nil, stele.Errorf(stele.ENOTFOUND, "event %s not found", stele.EventID(account.ID, seq))
 	}
 	keys, err := s.keys.Account(ctx, account.ID)
 	if err != nil {
