@@ -16,18 +16,38 @@ import (
 // BenchmarkIngestDuringPurge measures batched ingest alone, then while a
 // retention run purges N expired events (STELE_BENCH_PURGE_N, default
 // 200,000), in the same run on the same store, and reports both rates and
-// their ratio. Run it once: go test -run '^$' -bench IngestDuringPurge -benchtime 1x ./internal/retention
+// their ratio. In "in-order" the expired events are the log's oldest seqs,
+// as when events arrive in time order; in "scattered" each is back-filled
+// among as many current events (STELE_BENCH_CURRENT_N, default N), one of
+// each in turn, so that the purge deletes every other seq. Run it once:
+//
+//	go test -run '^$' -bench IngestDuringPurge -benchtime 1x ./internal/retention
+//	STELE_BENCH_PURGE_N=1000000 go test -run '^$' -bench 'IngestDuringPurge/scattered' -benchtime 1x -timeout 1h ./internal/retention
 func BenchmarkIngestDuringPurge(b *testing.B) {
 	n := 200_000
 	if v, err := strconv.Atoi(os.Getenv("STELE_BENCH_PURGE_N")); err == nil && v > 0 {
 		n = v
 	}
-	for b.Loop() {
-		benchIngestDuringPurge(b, n)
+	current := n
+	if v, err := strconv.Atoi(os.Getenv("STELE_BENCH_CURRENT_N")); err == nil && v >= 0 {
+		current = v
 	}
+	b.Run("in-order", func(b *testing.B) {
+		for b.Loop() {
+			benchIngestDuringPurge(b, n, 0)
+		}
+	})
+	b.Run("scattered", func(b *testing.B) {
+		for b.Loop() {
+			benchIngestDuringPurge(b, n, current)
+		}
+	})
 }
 
-func benchIngestDuringPurge(b *testing.B, n int) {
+// benchIngestDuringPurge fills a store with n expired events, each of the
+// first current ones followed by a current event, then measures ingest
+// alone and during their purge.
+func benchIngestDuringPurge(b *testing.B, n, current int) {
 	e := newBenchEnv(b)
 	e.job.Batch, e.job.Pause = 0, 0 // the defaults: 5,000 rows, then as long a pause
 	if v, err := strconv.Atoi(os.Getenv("STELE_BENCH_PURGE_BATCH")); err == nil {
@@ -40,15 +60,38 @@ func benchIngestDuringPurge(b *testing.B, n int) {
 	const batch = 500
 	const writers = 4
 	old := t0.Add(-days(60))
-	// Fill the store with n expired events.
-	for i := 0; i < n; i += batch {
-		evs := make([]stele.Event, min(batch, n-i))
-		for j := range evs {
-			evs[j] = benchEvent(old.Add(time.Duration(i+j)*time.Millisecond), i+j)
-		}
-		if _, err := e.svc.Record(ctx, evs...); err != nil {
-			b.Fatal(err)
-		}
+	recent := t0.Add(-days(1))
+	// Fill the store: n expired events, interleaved with current ones, by
+	// several writers (each a stripe of the events) to share commits.
+	var fill sync.WaitGroup
+	for w := range writers {
+		fill.Go(func() {
+			var evs []stele.Event
+			flush := func() {
+				if _, err := e.svc.Record(ctx, evs...); err != nil {
+					b.Error(err)
+				}
+				evs = evs[:0]
+			}
+			for i := w; i < n || i < current; i += writers {
+				if i < n {
+					evs = append(evs, benchEvent(old.Add(time.Duration(i)*time.Millisecond), i))
+				}
+				if i < current {
+					evs = append(evs, benchEvent(recent.Add(time.Duration(i)*time.Millisecond), n+i))
+				}
+				if len(evs) >= batch {
+					flush()
+				}
+			}
+			if len(evs) > 0 {
+				flush()
+			}
+		})
+	}
+	fill.Wait()
+	if b.Failed() {
+		b.FailNow()
 	}
 	ingest := func(stop <-chan struct{}, count *atomic.Int64) {
 		var wg sync.WaitGroup
@@ -104,8 +147,8 @@ func benchIngestDuringPurge(b *testing.B, n int) {
 	b.ReportMetric(rate1, "ingest-during-purge-events/s")
 	b.ReportMetric(100*rate1/rate0, "%-of-undisturbed")
 	b.ReportMetric(float64(n)/purgeTook.Seconds(), "purged-events/s")
-	b.Logf("purged %d in %v (%d batches); ingest alone %.0f ev/s, during purge %.0f ev/s (%.0f%%)",
-		n, purgeTook.Round(time.Millisecond), res[0].Batches, rate0, rate1, 100*rate1/rate0)
+	b.Logf("purged %d (among %d current) in %v (%d batches); ingest alone %.0f ev/s, during purge %.0f ev/s (%.0f%%)",
+		n, current, purgeTook.Round(time.Millisecond), res[0].Batches, rate0, rate1, 100*rate1/rate0)
 }
 
 func benchEvent(tm time.Time, i int) stele.Event {
