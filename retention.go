@@ -5,10 +5,10 @@ import (
 	"time"
 )
 
-// PurgeBatch is what one retention batch removed (or, in a dry run, would
-// remove) from an account: the run of seqs [FromSeq, BelowSeq) whose event
-// times lie in [OldestTime, NewestTime] (Unix µs). Deleted is 0 when the
-// account's oldest remaining event is not expired.
+// PurgeBatch sums up what a retention purge removed (or, in a dry run,
+// would remove) from an account: Deleted events, with seqs in [FromSeq,
+// BelowSeq) (not every seq of it: only the expired ones) and times in
+// [OldestTime, NewestTime] (Unix µs). Deleted is 0 when nothing expired.
 type PurgeBatch struct {
 	Deleted    int64
 	FromSeq    int64
@@ -17,35 +17,20 @@ type PurgeBatch struct {
 	NewestTime int64
 }
 
-// RetentionStore deletes expired events. A purge always removes a prefix of
-// an account's seqs: the longest run of its oldest remaining events whose
-// times are all before the cutoff. An event is therefore never deleted
-// while an older seq of its account is kept, so "everything below seq N is
-// gone" describes every purge exactly, and the Merkle tree's stored hashes
-// and the account's head are left as they are.
+// RetentionStore deletes expired events: those whose time is before their
+// account's cutoff, wherever their seqs lie (an event sent late with an
+// old time expires with its time, not its place in the log). What is kept
+// of a purged event is its seq, time and leaf hash, so the Merkle tree's
+// hashes and the account's head stay as they are, and each purge's signed
+// statement (stele.purge/v2) says which seqs went.
 type RetentionStore interface {
-	// PurgeExpired deletes, in one transaction, up to limit of the
-	// account's oldest events with seq below below, stopping at the first
-	// whose time is not before cutoff (Unix µs). Idempotency records of the
-	// deleted events go too.
-	//
-	// stmt, when not nil, is the signed statement of the batch ("every
-	// event below stmt.Below is gone") and is stored in the same
-	// transaction, so that no crash can leave deleted rows without their
-	// statement. A batch that would not end exactly at stmt.Below deletes
-	// nothing and fails with ECONFLICT.
-	PurgeExpired(ctx context.Context, accountID, cutoff, below int64, limit int, stmt *Purge) (PurgeBatch, error)
-	// ExpiredPrefix reports, without deleting, what PurgeExpired would
-	// delete if the account's events below seq from were already gone.
-	ExpiredPrefix(ctx context.Context, accountID, cutoff, from int64, limit int) (PurgeBatch, error)
-
 	// ExpiredEvents returns, without deleting, up to limit of the account's
 	// events whose time is before cutoff (Unix µs), wherever their seqs lie,
 	// oldest first by (time, seq): what PurgeEvents is given to delete.
 	// after, when not nil, continues past that event (a dry run's pages).
 	ExpiredEvents(ctx context.Context, accountID, cutoff int64, after *PurgedEvent, limit int) ([]PurgedEvent, error)
 	// PurgeEvents deletes, in one transaction, the account's events at the
-	// seqs of batch, keeps each one's seq, time and leaf hash (PurgedEvents:
+	// seqs of batch (in seq order), keeps each one's seq, time and leaf hash (PurgedEvents:
 	// the tree's leaves stay, so proofs and consistency still hold), deletes
 	// their idempotency records and stores stmt, their signed statement. An
 	// event of the batch that is gone, or whose time or leaf hash is not the
@@ -93,20 +78,6 @@ func CheckPurgeBatch(accountID, cutoff int64, batch, deleted []PurgedEvent, stmt
 		if d.Time >= cutoff {
 			return Errorf(ECONFLICT, "event at seq %d is not before the cutoff; nothing deleted", d.Seq)
 		}
-	}
-	return nil
-}
-
-// CheckPurgeStatement is the stores' check, inside a purge's transaction,
-// that stmt (nil when the purge keeps no integrity record) describes the
-// batch b about to be deleted from the account.
-func CheckPurgeStatement(stmt *Purge, accountID int64, b PurgeBatch) error {
-	if stmt == nil {
-		return nil
-	}
-	if stmt.AccountID != accountID || stmt.Below != b.BelowSeq {
-		return Errorf(ECONFLICT, "purge statement for account %d below seq %d, but the batch of account %d ends below seq %d; nothing deleted",
-			stmt.AccountID, stmt.Below, accountID, b.BelowSeq)
 	}
 	return nil
 }

@@ -12,6 +12,12 @@ import (
 	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
+var _ stele.RetentionStore = (*DB)(nil)
+
+// purgeLockClass is the first key of the per-account advisory lock that
+// serialises purges of one account (the second is the account id).
+const purgeLockClass = int32(0x53745075) // "StPu"
+
 // ExpiredEvents returns up to limit of the account's events whose time is
 // before cutoff, oldest first, read from the time index wherever their
 // seqs lie (and from the partitions before the cutoff only).
@@ -37,8 +43,7 @@ func (db *DB) ExpiredEvents(ctx context.Context, accountID, cutoff int64, after 
 
 // PurgeEvents deletes the batch's events and keeps their leaves, in one
 // transaction that also stores the statement; see stele.RetentionStore.
-// Purgers of one account take turns on the advisory lock PurgeExpired
-// takes. The DELETE names the batch's time range too, so that only the
+// Purgers of one account take turns on an advisory lock. The DELETE names the batch's time range too, so that only the
 // partitions holding it are read.
 func (db *DB) PurgeEvents(ctx context.Context, accountID, cutoff int64, batch []stele.PurgedEvent, stmt *stele.PurgeStatement) error {
 	if len(batch) == 0 {

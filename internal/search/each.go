@@ -21,7 +21,9 @@ func (s *Service) Each(ctx context.Context, account *stele.Account, q stele.Quer
 	if err != nil {
 		return 0, err
 	}
-	s.bound(&rq, account)
+	if err := s.bound(ctx, &rq, account); err != nil {
+		return 0, err
+	}
 	rq.Limit = MaxLimit
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -86,6 +88,8 @@ func (s *Service) Plan(ctx context.Context, account *stele.Account, q stele.Quer
 		return stele.RowQuery{}, err
 	}
 	rq, _, err := s.pagedPlan(ctx, keys, account.ID, q)
-	s.bound(&rq, account)
-	return rq, err
+	if err != nil {
+		return rq, err
+	}
+	return rq, s.bound(ctx, &rq, account)
 }

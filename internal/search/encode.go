@@ -43,7 +43,9 @@ func (s *Service) Encode(ctx context.Context, account *stele.Account, q stele.Qu
 		return 0, err
 	}
 	rq, _ := plan(keys, account.ID, q)
-	s.bound(&rq, account)
+	if err := s.bound(ctx, &rq, account); err != nil {
+		return 0, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 

@@ -104,6 +104,8 @@ func TestReadsHideEventsPastRetentionBeforeThePurge(t *testing.T) {
 		}
 	}
 	t.Run("past retention", func(t *testing.T) { check(t, acct, 20) })
+	// As the API passes it: the service reads the account's retention.
+	t.Run("given by id and name", func(t *testing.T) { check(t, &stele.Account{ID: acct.ID, Name: acct.Name}, 20) })
 	held := *acct
 	held.LegalHold = true
 	t.Run("legal hold", func(t *testing.T) { check(t, &held, 30) })

@@ -32,13 +32,19 @@ const (
 type Service struct {
 	store stele.EventStore
 	keys  *seal.Keyring
-	types []stele.AccountType // nil: stele.DefaultAccountTypes
-	now   func() time.Time
+	// accounts reads an account's retention when a caller passes only its
+	// id and name (the API's principals); nil when the store keeps none.
+	accounts stele.AccountStore
+	types    []stele.AccountType // nil: stele.DefaultAccountTypes
+	now      func() time.Time
 }
 
-// New returns a search service.
+// New returns a search service. A store that keeps accounts too (both
+// Stele stores do) is where it reads their retention.
 func New(store stele.EventStore, keys *seal.Keyring) *Service {
-	return &Service{store: store, keys: keys, now: time.Now}
+	s := &Service{store: store, keys: keys, now: time.Now}
+	s.accounts, _ = store.(stele.AccountStore)
+	return s
 }
 
 // SetRetention sets the account types whose retention reads honour (those
@@ -54,10 +60,18 @@ func (s *Service) SetRetention(types []stele.AccountType, now func() time.Time) 
 
 // floor returns the time (Unix µs) before which the account's events are
 // past their retention and not shown, 0 when none is: an account on legal
-// hold keeps, and shows, all of them.
-func (s *Service) floor(account *stele.Account) int64 {
+// hold keeps, and shows, all of them. An account given by id and name
+// only is read first.
+func (s *Service) floor(ctx context.Context, account *stele.Account) (int64, error) {
+	if account.Type == "" && s.accounts != nil {
+		a, err := s.accounts.Account(ctx, account.ID)
+		if err != nil {
+			return 0, err
+		}
+		account = a
+	}
 	if account.LegalHold {
-		return 0
+		return 0, nil
 	}
 	types := s.types
 	if types == nil {
@@ -65,18 +79,20 @@ func (s *Service) floor(account *stele.Account) int64 {
 	}
 	cutoff, _, ok := account.RetentionCutoff(types, s.now())
 	if !ok {
-		return 0
+		return 0, nil
 	}
-	return record.Micros(cutoff)
+	return record.Micros(cutoff), nil
 }
 
 // bound raises rq's lower time bound to the account's retention floor. It
 // is a bound of the time index every store query already walks, so it
 // costs nothing and lets the store stop at the cutoff.
-func (s *Service) bound(rq *stele.RowQuery, account *stele.Account) {
-	if f := s.floor(account); f > rq.After {
+func (s *Service) bound(ctx context.Context, rq *stele.RowQuery, account *stele.Account) error {
+	f, err := s.floor(ctx, account)
+	if f > rq.After {
 		rq.After = f
 	}
+	return err
 }
 
 // Readable checks that the account's events can be decrypted here: its
@@ -111,7 +127,9 @@ func (s *Service) Search(ctx context.Context, account *stele.Account, q stele.Qu
 	if err != nil {
 		return nil, err
 	}
-	s.bound(&rq, account)
+	if err := s.bound(ctx, &rq, account); err != nil {
+		return nil, err
+	}
 	if cursor != "" {
 		if rq.BelowTime, rq.BelowSeq, err = s.position(ctx, account, keys, q, cursor); err != nil {
 			return nil, err
@@ -192,7 +210,11 @@ func (s *Service) Event(ctx context.Context, account *stele.Account, seq int64) 
 	if err != nil {
 		return nil, err
 	}
-	if r.Time < s.floor(account) {
+	floor, err := s.floor(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	if r.Time < floor {
 		return nil, stele.Errorf(stele.ENOTFOUND, "event %s not found", stele.EventID(account.ID, seq))
 	}
 	keys, err := s.keys.Account(ctx, account.ID)

@@ -14,6 +14,8 @@ import (
 	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
+var _ stele.RetentionStore = (*DB)(nil)
+
 // ExpiredEvents returns up to limit of the account's events whose time is
 // before cutoff, oldest first, read from the time index wherever their
 // seqs lie.
@@ -51,7 +53,7 @@ func (db *DB) PurgeEvents(ctx context.Context, accountID, cutoff int64, batch []
 	}
 	list, _ := json.Marshal(seqs)
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		if err := uncountSeqs(ctx, tx, accountID, string(list)); err != nil {
+		if err := uncount(ctx, tx, accountID, string(list)); err != nil {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `DELETE FROM events WHERE account_id = ? AND seq IN (SELECT value FROM json_each(?))
@@ -93,7 +95,10 @@ func (db *DB) PurgeEvents(ctx context.Context, accountID, cutoff int64, batch []
 	if err != nil {
 		return err
 	}
-	// As PurgeExpired: the purge pays for checkpointing the pages it dirtied.
+	// A purge dirties pages all over the indexes. Checkpoint them now, as
+	// part of the purge's own cost (which its caller paces itself by),
+	// rather than in whichever ingest commit next crosses the
+	// autocheckpoint threshold. PASSIVE never waits for readers.
 	if _, err := db.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
 		return fmt.Errorf("sqlite: checkpoint after purge: %w", mapErr(err))
 	}
@@ -162,10 +167,10 @@ func scanPurged(rows *sql.Rows) ([]stele.PurgedEvent, error) {
 	return out, nil
 }
 
-// uncountSeqs takes the events of the seqs in list (a JSON array) that the
+// uncount takes the events of the seqs in list (a JSON array) that the
 // chart's hourly rollup has counted out of it, in the purge's transaction,
-// as uncount does for a seq range.
-func uncountSeqs(ctx context.Context, tx *sql.Tx, accountID int64, list string) error {
+// so that once the events are gone, so is every trace of them, counts included.
+func uncount(ctx context.Context, tx *sql.Tx, accountID int64, list string) error {
 	var counted int64
 	err := tx.QueryRowContext(ctx, `SELECT counted_to FROM event_counts_head WHERE account_id = ?`, accountID).Scan(&counted)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && counted <= 0 {

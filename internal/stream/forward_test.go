@@ -244,9 +244,12 @@ func TestStreamSkipsEventsPurgedBeforeItSentThem(t *testing.T) {
 	v := e.create("acme", stream.Input{Name: "siem", Query: userEvents, Start: "oldest", Destination: syslogTo(rs.Addr(), "cef")})
 	acme := e.accts["acme"]
 	cutoff := old.Add(10 * time.Second).UnixMicro() // the first ten events
-	b, err := e.db.PurgeExpired(t.Context(), acme.ID, cutoff, 30, 100, nil)
-	if err != nil || b.Deleted != 10 {
-		t.Fatalf("purge: %+v, %v", b, err)
+	expired, err := e.db.ExpiredEvents(t.Context(), acme.ID, cutoff, nil, 100)
+	if err != nil || len(expired) != 10 {
+		t.Fatalf("expired: %+v, %v", expired, err)
+	}
+	if err := e.db.PurgeEvents(t.Context(), acme.ID, cutoff, expired, nil); err != nil {
+		t.Fatalf("purge: %v", err)
 	}
 	e.run()
 	msgs := rs.WaitFor(t.Context(), 20)
