@@ -219,3 +219,38 @@ func TestLegalHoldWinsOverAPurgeByTime(t *testing.T) {
 		t.Fatalf("verify under legal hold: %+v", rep)
 	}
 }
+
+// TestRemoteVerifierFollowsTheLogAcrossAPurgeByTime: a client that trusted
+// a checkpoint before back-filled events were purged verifies the log
+// after it: consistency and inclusion proofs read the purged leaves.
+func TestRemoteVerifierFollowsTheLogAcrossAPurgeByTime(t *testing.T) {
+	ctx := t.Context()
+	s := newLiveServer(t) // acme is a team account: 90 days
+	now := time.Now().UTC().Truncate(time.Second)
+	var times []time.Time
+	for i := range 30 {
+		if i%3 == 1 {
+			times = append(times, now.Add(-100*24*time.Hour+time.Duration(i)*time.Minute))
+		} else {
+			times = append(times, now.Add(-time.Duration(i)*time.Minute))
+		}
+	}
+	s.recordAt(t, "acme", times...)
+	v := &integrity.RemoteVerifier{API: s.api, Samples: 50}
+	state := &integrity.TrustState{}
+	if rep, err := v.Verify(ctx, state, s.key.VerifierKey); err != nil || !rep.OK() || rep.Size != 30 {
+		t.Fatalf("before the purge: %+v %v", rep, err)
+	}
+	res, err := s.purgeJob(now).Run(ctx, "acme", false)
+	if err != nil || res[0].Deleted != 10 {
+		t.Fatalf("purge: %+v %v", res, err)
+	}
+	s.recordAt(t, "acme", now, now)
+	if _, err := s.cp.SignAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := v.Verify(ctx, state, "")
+	if err != nil || !rep.OK() || rep.Trusted != 30 || rep.Size != 33 || len(rep.Events) != 23 {
+		t.Fatalf("after the purge: %+v %v", rep, err)
+	}
+}
