@@ -91,6 +91,9 @@ func (c serveConfig) run(ctx context.Context, out io.Writer) error {
 		return stele.Errorf(stele.EINVALID, "the master key does not unwrap this store's account keys (%v): it is not the key the store was made with. "+
 			"Set STELE_MASTER_KEY or STELE_MASTER_KEY_FILE to that key (stele init printed it or wrote it to its --keys-dir; on SQLite it is DATA/master.key)", err)
 	}
+	// Reads hide what the retention job purges by these types' days; set
+	// before anything reads.
+	a.search.SetRetention(c.types, nil)
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
@@ -113,8 +116,6 @@ func (c serveConfig) run(ctx context.Context, out io.Writer) error {
 	defer alerting.stop()
 	quotas := ingest.NewQuotas(a.db, ingest.QuotaConfig{Types: c.types})
 	a.ingest.SetQuotas(quotas)
-	// Reads hide what the retention job purges by these types' days.
-	a.search.SetRetention(c.types, nil)
 	srv := &api.Server{
 		Ingest: a.ingest, Search: a.search, Accounts: a.db, APIKeys: a.db, Logger: logger,
 		Ready: a.readiness().Ready, Checkpoints: a.checkpoints, Audit: a.audit, Streams: a.streams.service,
