@@ -141,7 +141,7 @@ func (j *Job) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// RunAccount purges one account: it finds the expired prefix, records the
+// RunAccount purges one account: it finds the expired events, records the
 // statement, deletes it batch by batch (re-reading the legal hold before
 // each), and records a retention.purged event in the account. A dry run
 // only reports what would go.
