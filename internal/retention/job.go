@@ -142,7 +142,7 @@ func (j *Job) log() *slog.Logger {
 }
 
 // RunAccount purges one account: it finds the expired events, records the
-// statement, deletes it batch by batch (re-reading the legal hold before
+// statements, deletes them batch by batch (re-reading the legal hold before
 // each), and records a retention.purged event in the account. A dry run
 // only reports what would go.
 func (j *Job) RunAccount(ctx context.Context, a *stele.Account, dryRun bool) (Result, error) {
