@@ -56,6 +56,13 @@ func (db *DB) PurgeEvents(ctx context.Context, accountID, cutoff int64, batch []
 		if err := uncount(ctx, tx, accountID, string(list)); err != nil {
 			return err
 		}
+		// What is kept is copied from the rows themselves, in one statement;
+		// the delete then says what it took, which must be the batch.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO purged_events (account_id, seq, time, leaf_hash)
+			SELECT account_id, seq, time, leaf_hash FROM events WHERE account_id = ? AND seq IN (SELECT value FROM json_each(?))`,
+			accountID, string(list)); err != nil {
+			return fmt.Errorf("sqlite: keep purged leaves: %w", mapErr(err))
+		}
 		rows, err := tx.QueryContext(ctx, `DELETE FROM events WHERE account_id = ? AND seq IN (SELECT value FROM json_each(?))
 			RETURNING seq, time, leaf_hash`, accountID, string(list))
 		if err != nil {
@@ -68,16 +75,6 @@ func (db *DB) PurgeEvents(ctx context.Context, accountID, cutoff int64, batch []
 		slices.SortFunc(deleted, func(a, b stele.PurgedEvent) int { return cmp.Compare(a.Seq, b.Seq) })
 		if err := stele.CheckPurgeBatch(accountID, cutoff, batch, deleted, stmt); err != nil {
 			return err
-		}
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO purged_events (account_id, seq, time, leaf_hash) VALUES (?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("sqlite: keep purged leaves: %w", mapErr(err))
-		}
-		defer ins.Close()
-		for _, e := range deleted {
-			if _, err := ins.ExecContext(ctx, accountID, e.Seq, e.Time, e.LeafHash[:]); err != nil {
-				return fmt.Errorf("sqlite: keep purged leaves: %w", mapErr(err))
-			}
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE account_id = ? AND seq IN (SELECT value FROM json_each(?))`,
 			accountID, string(list)); err != nil {
