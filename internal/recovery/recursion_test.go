@@ -19,6 +19,15 @@ var boundedRecursion = map[string]string{
 	"internal/ledger.LoadSigningKey": "calls itself once, when another process created the key first",
 	"internal/ingest.value":          "walks a body json.Valid accepted: at most 10,000 levels, encoding/json's nesting limit",
 	"internal/smtptest.readPart":     "a test helper reading the mail Stele's own tests send: multipart one level deep",
+	"internal/alert.requiredActions": "walks a parsed query's groups: they nest at most query.MaxDepth (4) deep, which query.Parse enforces on every query Stele reads (rules and streams are stored as text and parsed again)",
+	"internal/query.checkValues":     "walks a parsed query's groups: they nest at most query.MaxDepth (4) deep, which query.Parse enforces on every query Stele reads (rules and streams are stored as text and parsed again)",
+	"internal/search.appendTerms":    "walks a parsed query's groups: they nest at most query.MaxDepth (4) deep, which query.Parse enforces on every query Stele reads (rules and streams are stored as text and parsed again)",
+	"internal/search.matchTerm":      "walks a parsed query's groups: they nest at most query.MaxDepth (4) deep, which query.Parse enforces on every query Stele reads (rules and streams are stored as text and parsed again)",
+	"internal/search.filterOf":       "walks a parsed query's groups: they nest at most query.MaxDepth (4) deep, which query.Parse enforces on every query Stele reads (rules and streams are stored as text and parsed again)",
+	"internal/sqlite.rollupOnly":     "walks a parsed query's groups: they nest at most query.MaxDepth (4) deep, which query.Parse enforces on every query Stele reads (rules and streams are stored as text and parsed again)",
+	"internal/sqlite.keepRollup":     "walks a parsed query's groups: they nest at most query.MaxDepth (4) deep, which query.Parse enforces on every query Stele reads (rules and streams are stored as text and parsed again)",
+	"internal/sqlstore.armsOf":       "walks a parsed query's groups: they nest at most query.MaxDepth (4) deep, which query.Parse enforces on every query Stele reads (rules and streams are stored as text and parsed again)",
+	"internal/storetest.matches":     "a test helper walking the contract suite's own queries",
 }
 
 // TestNothingRecursesOnData: a stack overflow is fatal, beyond any
