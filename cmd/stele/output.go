@@ -17,6 +17,7 @@ type exportOutput struct {
 	path string // "" for out
 	out  io.Writer
 	tmp  *os.File // the file being written, renamed to path on success
+	dev  *os.File // --output names a device or a pipe: written through, as out
 	held bytes.Buffer
 	live bool // held has been written through: writes go straight out
 }
@@ -29,6 +30,19 @@ func openExportOutput(path string, out io.Writer) (*exportOutput, error) {
 	o := &exportOutput{path: path, out: out}
 	if path == "" || path == "-" {
 		o.path = ""
+		return o, nil
+	}
+	// A device or a pipe (/dev/null, /dev/stdout, a FIFO) is written to as
+	// standard output is: renaming a file over it would replace it.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return nil, fmt.Errorf("--output: %s is a directory; name a file", path)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("--output: %w", err)
+		}
+		o.path, o.out, o.dev = "", f, f
 		return o, nil
 	}
 	dir := filepath.Dir(path)
@@ -80,6 +94,11 @@ func (o *exportOutput) finish(err error) error {
 	}
 	if err == nil && !o.live {
 		_, err = o.out.Write(o.held.Bytes())
+	}
+	if o.dev != nil {
+		if cerr := o.dev.Close(); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }

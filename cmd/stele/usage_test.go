@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stele-audit/stele/internal/query"
@@ -128,6 +129,28 @@ func TestExportOutputIsWrittenWhole(t *testing.T) {
 	logins := func(s string) int { return strings.Count(s, `"action":"user.login"`) }
 	if logins(string(file)) != 3000 || logins(stdout) != 3000 || !strings.HasSuffix(stdout, string(file)[strings.Index(string(file), "\n")+1:]) {
 		t.Fatalf("--output holds %d logins in %d bytes; standard output %d in %d bytes", logins(string(file)), len(file), logins(stdout), len(stdout))
+	}
+
+	// A pipe or a device (/dev/null, /dev/stdout) is written to, never
+	// replaced by a file renamed over it.
+	fifo := filepath.Join(t.TempDir(), "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan []byte)
+	go func() {
+		b, _ := os.ReadFile(fifo)
+		read <- b
+	}()
+	runCLI(t, "export", "--url", base, "--key", created.Key, "--format", "jsonl", "--output", fifo)
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("--output replaced the pipe (%v): its reader waits on it for ever", err)
+	}
+	if b := <-read; logins(string(b)) != 3000 {
+		t.Errorf("--output to a pipe: %d logins in %d bytes", logins(string(b)), len(b))
+	}
+	if _, stderr, code := runCLIErr(t, "", nil, "export", "--url", base, "--key", created.Key, "--output", t.TempDir()); code == 0 || !strings.Contains(stderr, "is a directory") {
+		t.Errorf("--output to a directory: exit %d\n%s", code, stderr)
 	}
 }
 
