@@ -42,7 +42,8 @@ func OpenCheckpoint(signed, verifierKey string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("%w: the checkpoint's size %q", ErrNotVerified, truncate(lines[1], 40))
 	}
 	root, err := base64.StdEncoding.Strict().DecodeString(lines[2])
-	if err != nil || len(root) != sha256.Size {
+	// Strict decoding still skips CR and LF: only the canonical text is a root.
+	if err != nil || len(root) != sha256.Size || base64.StdEncoding.EncodeToString(root) != lines[2] {
 		return nil, fmt.Errorf("%w: the checkpoint's root %q", ErrNotVerified, truncate(lines[2], 60))
 	}
 	return &Checkpoint{Origin: lines[0], Size: size, Root: [32]byte(root), Note: signed}, nil

@@ -87,9 +87,12 @@ func parseSize(s string) (int64, error) {
 	return n, nil
 }
 
+// parseHash parses a hash in its one canonical encoding: the decoder skips
+// carriage returns and newlines even in strict mode, so the text must be
+// what encoding the hash gives back.
 func parseHash(s string) (Hash, error) {
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != len(Hash{}) {
+	if err != nil || len(b) != len(Hash{}) || base64.StdEncoding.EncodeToString(b) != s {
 		return Hash{}, fmt.Errorf("%q is not a base64 SHA-256 hash", s)
 	}
 	return Hash(b), nil
