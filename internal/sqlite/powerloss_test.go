@@ -7,12 +7,33 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/lazyfs"
 )
+
+// The store's side of TestCommitsSurvivePowerLoss runs in a child process
+// of the test binary. The file system is served by this process, in Go: a
+// thread of the same process that unmaps SQLite's shared-memory file holds
+// the address space's lock while the kernel waits for this server to write
+// the file's dirty pages back, and the Go runtime, needing that lock to
+// map or release memory, may never run the server again (seen once in a
+// few CI runs: the test hung in munmap). A child has its own address space.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("STELE_POWERLOSS_CHILD"); mode != "" {
+		out, err := powerLossChild(mode, os.Getenv("STELE_POWERLOSS_PATH"), os.Getenv("STELE_POWERLOSS_SEED"))
+		fmt.Print(out)
+		if err != nil {
+			fmt.Print("error: ", err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // TestCommitsSurvivePowerLoss cuts the power under the store's writer
 // (on walbuf.c where it is built) before its kth change to the file or
@@ -46,82 +67,98 @@ func TestCommitsSurvivePowerLoss(t *testing.T) {
 			}
 			return ops == k
 		})
-		committed, attempted := writeUntilCut(t, path, rng, cut)
+		var committed, attempted int64
+		out, err := runPowerLossChild(t, "write", path, round)
+		if _, serr := fmt.Sscanf(out, "committed %d attempted %d", &committed, &attempted); serr != nil {
+			t.Fatalf("cut before change %d: the writer said %q (%v)", k, out, err)
+		}
+		if err != nil {
+			select {
+			case <-cut: // the writer failed because the power went
+			default:
+				t.Fatalf("cut before change %d: failed without a cut: %s", k, out)
+			}
+		}
 		if err := fsys.Restore(); err != nil {
 			t.Fatal(err)
 		}
 
-		n := reopenAndCount(t, path, k, committed)
+		var n int64
+		out, err = runPowerLossChild(t, "count", path, round)
+		if _, serr := fmt.Sscanf(out, "rows %d", &n); err != nil || serr != nil {
+			t.Fatalf("cut before change %d: reopen: %s (%v)", k, out, err)
+		}
 		if n < committed || n > attempted {
 			t.Fatalf("cut before change %d: %d rows after the cut; %d were committed, %d attempted", k, n, committed, attempted)
+		}
+		if n == 0 && committed > 0 {
+			t.Fatalf("cut before change %d: the account is gone with %d rows committed", k, committed)
 		}
 		t.Logf("cut before change %d: %d rows committed, %d stored", k, committed, n)
 	}
 }
 
-// reopenAndCount opens the store after the cut, checks the file is whole,
-// and returns the account's rows.
-func reopenAndCount(t *testing.T, path string, k int, committed int64) int64 {
+// runPowerLossChild runs this test binary as the store's side of the
+// test (TestMain) and returns what it printed; err when it failed.
+func runPowerLossChild(t *testing.T, mode, path string, seed int) (string, error) {
 	t.Helper()
-	db, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatalf("cut before change %d: reopen: %v", k, err)
-	}
-	defer db.Close()
-	var check string
-	if err := db.reader.QueryRowContext(t.Context(), "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("cut before change %d: integrity_check %.200q, %v", k, check, err)
-	}
-	a, err := db.AccountByName(t.Context(), "acme")
-	if err != nil {
-		if committed > 0 {
-			t.Fatalf("cut before change %d: the account is gone with %d rows committed: %v", k, committed, err)
-		}
-		return 0
-	}
-	n, err := db.CountRows(t.Context(), a.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "STELE_POWERLOSS_CHILD="+mode, "STELE_POWERLOSS_PATH="+path, fmt.Sprint("STELE_POWERLOSS_SEED=", seed))
+	out, err := cmd.Output()
+	return string(out), err
 }
 
-// writeUntilCut opens the store, appends batches until the cut makes one
-// fail, and closes the store. It returns the rows whose commits returned,
-// and those plus the batch that failed.
-func writeUntilCut(t *testing.T, path string, rng *rand.Rand, cut <-chan struct{}) (committed, attempted int64) {
-	t.Helper()
+// powerLossChild is the store's side: "write" opens the store, appends
+// batches until one fails and prints the rows whose commits returned and
+// those plus the failed batch; "count" reopens the store after the cut,
+// checks the file is whole and prints the account's rows.
+func powerLossChild(mode, path, seed string) (string, error) {
 	ctx := context.Background()
-	db, err := Open(ctx, path)
-	if err != nil {
-		requireCut(t, cut, err) // the cut came while it was made
-		return 0, 0
-	}
-	defer db.Close() // errors: the power is off
-	a := &stele.Account{Name: "acme", Type: "team"}
-	if err := db.CreateAccount(ctx, a); err != nil {
-		requireCut(t, cut, err)
-		return 0, 0
-	}
-	for {
-		n := 1 + rng.IntN(200)
-		attempted = committed + int64(n)
-		if err := appendRows(ctx, db, rng, a.ID, n, n, 300); err != nil {
-			requireCut(t, cut, err)
-			return committed, attempted
+	var s uint64
+	fmt.Sscan(seed, &s)
+	rng := rand.New(rand.NewPCG(s, 7))
+	switch mode {
+	case "write":
+		var committed, attempted int64
+		report := func() string { return fmt.Sprintf("committed %d attempted %d\n", committed, attempted) }
+		db, err := Open(ctx, path)
+		if err != nil {
+			return report(), err // the cut came while it was made
 		}
-		committed = attempted
+		defer db.Close() // errors: the power is off
+		a := &stele.Account{Name: "acme", Type: "team"}
+		if err := db.CreateAccount(ctx, a); err != nil {
+			return report(), err
+		}
+		for {
+			n := 1 + rng.IntN(200)
+			attempted = committed + int64(n)
+			if err := appendRows(ctx, db, rng, a.ID, n, n, 300); err != nil {
+				return report(), err
+			}
+			committed = attempted
+		}
+	case "count":
+		db, err := Open(ctx, path)
+		if err != nil {
+			return "", err
+		}
+		defer db.Close()
+		var check string
+		if err := db.reader.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+			return "", fmt.Errorf("integrity_check %.200q, %v", check, err)
+		}
+		a, err := db.AccountByName(ctx, "acme")
+		if err != nil {
+			return "rows 0\n", nil
+		}
+		n, err := db.CountRows(ctx, a.ID)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("rows %d\n", n), nil
 	}
-}
-
-// requireCut fails the test unless err came from the cut.
-func requireCut(t *testing.T, cut <-chan struct{}, err error) {
-	t.Helper()
-	select {
-	case <-cut:
-	default:
-		t.Fatalf("failed without a cut: %v", err)
-	}
+	return "", fmt.Errorf("no such mode %q", mode)
 }
 
 func syncPath(t *testing.T, dir string) {
