@@ -138,6 +138,10 @@ func parseSignature(h string) (ts string, sigs [][]byte, ok bool) {
 			}
 			ts = v
 		case "v1":
+			// Only the lower-case hex Sign writes: one MAC, one spelling.
+			if strings.ToLower(v) != v {
+				return "", nil, false
+			}
 			sig, err := hex.DecodeString(v)
 			if err != nil || len(sig) != sha256.Size || len(sigs) == maxSignatures {
 				return "", nil, false

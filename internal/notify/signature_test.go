@@ -50,6 +50,7 @@ func TestVerifyWebhook(t *testing.T) {
 		{"no t", []string{goodSecret}, header[strings.Index(header, "v1="):], body, sent, ErrSignatureMissing},
 		{"two t", []string{goodSecret}, "t=1795000000," + header, body, sent, ErrSignatureMissing},
 		{"signed t", []string{goodSecret}, strings.Replace(header, "t=", "t=+", 1), body, sent, ErrSignatureMissing},
+		{"upper-case hex", []string{goodSecret}, header[:strings.Index(header, "v1=")+3] + strings.ToUpper(header[strings.Index(header, "v1=")+3:]), body, sent, ErrSignatureMissing},
 		{"short v1", []string{goodSecret}, "t=1795000000,v1=abcd", body, sent, ErrSignatureMissing},
 		{"unknown scheme beside v1", []string{goodSecret}, header + ",v9=zz", body, sent, nil},
 		{"huge header", []string{goodSecret}, header + strings.Repeat(",v9=0", 1000), body, sent, ErrSignatureMissing},
