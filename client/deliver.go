@@ -149,7 +149,7 @@ func (r *recorder) sendChunk(events [][]byte, once bool) error {
 		}
 		var se *StatusError
 		isStatus := errors.As(err, &se)
-		if isStatus && !retryable(se.StatusCode) {
+		if isStatus && !retryable(se.StatusCode) && !keyRefused(se) {
 			rest, err := r.refuse(events, se, once)
 			if err != nil {
 				return err
@@ -185,6 +185,23 @@ func retryable(status int) bool {
 	return status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status == http.StatusTooEarly
 }
 
+// keyRefused reports an answer about the key, not the events: 401 (the key
+// is unknown, revoked or expired) or a 403 that names no event (the key
+// lacks events:write). The events are as good as they were, so they wait,
+// in the buffer or the spool, as through an outage, until an operator
+// fixes the key (a producer restarted with a new key sends the spool):
+// an audit trail is not thrown away over a rotated key. A 403 that names
+// events (one names an account the key may not write to) refuses those.
+func keyRefused(se *StatusError) bool {
+	switch se.StatusCode {
+	case http.StatusUnauthorized:
+		return true
+	case http.StatusForbidden:
+		return se.Err == nil || len(se.Err.Details) == 0
+	}
+	return false
+}
+
 // backoff is the wait before attempt+1: exponential from backoffMin to
 // backoffMax with jitter (half of it random), or the server's Retry-After
 // when that is longer.
@@ -208,7 +225,7 @@ func (r *recorder) backoff(attempt int, se *StatusError) time.Duration {
 // the bad ones are refused.
 func (r *recorder) refuse(events [][]byte, se *StatusError, once bool) ([][]byte, error) {
 	bad := map[int][]stele.FieldError{}
-	if se.StatusCode == http.StatusBadRequest {
+	if se.StatusCode == http.StatusBadRequest || se.StatusCode == http.StatusForbidden {
 		// Details index the events of the batch; each event's are reported
 		// as its own, at index 0.
 		for _, d := range se.Err.Details {
@@ -219,7 +236,7 @@ func (r *recorder) refuse(events [][]byte, se *StatusError, once bool) ([][]byte
 			}
 		}
 	}
-	if len(bad) == 0 && len(events) > 1 && se.StatusCode != http.StatusUnauthorized && se.StatusCode != http.StatusForbidden {
+	if len(bad) == 0 && len(events) > 1 {
 		for _, e := range events {
 			if err := r.sendChunk([][]byte{e}, once); err != nil {
 				return nil, err

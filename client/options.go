@@ -100,7 +100,10 @@ func FailClosed() Option {
 // events the server refused (a *RejectedError, with the server's details;
 // these are never retried), delivery attempts that failed and will be
 // retried (a *DeliveryError), and spool records found torn (a
-// *SpoolError). It runs on the recorder's goroutines and must be quick.
+// *SpoolError). A key the server does not take (401, or a 403 that names
+// no event) is a *DeliveryError wrapping its *StatusError: the events
+// wait for a working key as through an outage, never thrown away. It runs
+// on the recorder's goroutines and must be quick.
 func WithErrorHandler(f func(error)) Option {
 	return func(c *Client) { c.rec.onError = f }
 }

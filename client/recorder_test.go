@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -333,6 +334,82 @@ func TestCloseWithoutSpoolCountsWhatItLoses(t *testing.T) {
 	}
 	// A client that never recorded closes at once.
 	if err := s.client(t).Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKeyRefusedKeepsTheEvents: a key the server does not take (unknown or
+// revoked: 401; without events:write: 403 naming no event) is an outage of
+// the producer's own making, not a verdict on its events: they wait in the
+// spool, reported as delivery errors, and a run with a working key sends
+// them. An event the key may not write (it names another account: a 403
+// naming it) is refused alone.
+func TestKeyRefusedKeepsTheEvents(t *testing.T) {
+	s := startLive(t)
+	dir := t.TempDir()
+	for _, key := range []string{s.keys["globex"], "stele_" + strings.Repeat("0", 40)} {
+		errs := newErrorLog()
+		c, err := client.New(s.URL(), key, client.WithSpool(dir, 0), client.WithBatchSize(5), client.WithFlushInterval(10*time.Millisecond),
+			client.WithBackoff(5*time.Millisecond, 20*time.Millisecond), client.WithErrorHandler(errs.handle))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recordN(t, c, 0, 5)
+		errs.wait(t)
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		err = c.Close(ctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "kept in the spool") || c.Dropped() != 0 {
+			t.Fatalf("Close with a refused key: %v, %d dropped", err, c.Dropped())
+		}
+		for _, e := range errs.all() {
+			var de *client.DeliveryError
+			var se *client.StatusError
+			if !errors.As(e, &de) || !errors.As(e, &se) || (se.StatusCode != 401 && se.StatusCode != 403) {
+				t.Fatalf("reported %v, want delivery errors naming the key's refusal", e)
+			}
+		}
+		if len(storedNs(t, s)) != 0 {
+			t.Fatal("a refused key stored events")
+		}
+		os.RemoveAll(dir) // the next key's run starts afresh
+	}
+
+	errs := newErrorLog()
+	c, err := client.New(s.URL(), s.keys["globex"], client.WithSpool(dir, 0), client.WithBatchSize(5),
+		client.WithBackoff(5*time.Millisecond, 20*time.Millisecond), client.WithErrorHandler(errs.handle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordN(t, c, 0, 3)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	c.Close(ctx)
+	cancel()
+	// The operator fixes the key; the producer's next run sends the spool.
+	c = s.client(t, client.WithSpool(dir, 0), client.WithBatchSize(5), client.WithErrorHandler(errs.handle))
+	other := login(3)
+	other.Account = "globex"
+	if err := c.Record(t.Context(), other); err != nil {
+		t.Fatal(err)
+	}
+	recordN(t, c, 4, 1)
+	flush(t, c)
+	checkStoredInOrder(t, s, []int{0, 1, 2, 4})
+	var re *client.RejectedError
+	var se *stele.Error
+	rejected := 0
+	for _, e := range errs.all() {
+		if errors.As(e, &re) {
+			rejected++
+			if !errors.As(re, &se) || se.Code != stele.EFORBIDDEN || len(se.Details) != 1 || se.Details[0].Field != "account" || re.Event.Account != "globex" {
+				t.Fatalf("reported %v, want the event naming globex refused with the server's details", e)
+			}
+		}
+	}
+	if rejected != 1 {
+		t.Fatalf("%d events refused, want the one naming globex", rejected)
+	}
+	if err := c.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -295,7 +295,8 @@ func TestKeysAndScopes(t *testing.T) {
 	if r := e.do("GET", "/v1/events", e.keys["operator"], "", nil); r.Status != 403 {
 		t.Errorf("write-only key reading: %d", r.Status)
 	}
-	if r := e.post("acme", `{"account":"globex","action":"user.login"}`); r.Status != 403 {
+	if r := e.post("acme", `{"events":[{"action":"user.login"},{"account":"globex","action":"user.login"}]}`); r.Status != 403 ||
+		!strings.Contains(string(r.Body), `"index":1,"field":"account","rule":"forbidden"`) {
 		t.Errorf("account key writing to another account: %d %s", r.Status, r.Body)
 	}
 	// Revocation takes effect on the next request.

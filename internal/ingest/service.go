@@ -112,6 +112,12 @@ func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele
 				details = append(details, stele.FieldError{Index: i, Field: "account", Rule: "unknown", Message: stele.ErrorMessage(err)})
 				continue
 			}
+			if stele.ErrorCode(err) == stele.EFORBIDDEN {
+				// The key may write, but not this event: name it, so that a
+				// producer tells it from a key that may not write at all.
+				return nil, &stele.Error{Code: stele.EFORBIDDEN, Message: stele.ErrorMessage(err),
+					Details: []stele.FieldError{{Index: i, Field: "account", Rule: "forbidden", Message: stele.ErrorMessage(err)}}}
+			}
 			return nil, err
 		}
 		resolved[i] = acct
