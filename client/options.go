@@ -122,7 +122,8 @@ func WithReceiptHandler(f func([]stele.Receipt)) Option {
 // the order they were recorded. Each record is framed with its length and
 // a checksum and the files are synced, so a crash in the middle of a write
 // leaves a torn record that is skipped and reported, never sent in part.
-// One directory belongs to one Client at a time.
+// One directory belongs to one Client at a time: on Unix a second Client
+// on a directory in use, in any process, is refused by New.
 func WithSpool(dir string, maxBytes int64) Option {
 	return func(c *Client) {
 		c.rec.spoolDir = dir

@@ -69,6 +69,7 @@ type spool struct {
 	bytes   int64    // not yet delivered
 	records int      // not yet delivered, as far as their headers tell
 	roomCh  chan struct{}
+	lock    *os.File // held while the spool is open (lockSpool)
 }
 
 // spoolPos is where a read ended: the head once its events are delivered.
@@ -81,9 +82,14 @@ func openSpool(dir string, maxBytes int64, report func(error)) (*spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("stele client: spool: %w", err)
 	}
-	s := &spool{dir: dir, maxBytes: maxBytes, report: report, wake: make(chan struct{}, 1), sizes: map[int64]int64{}, roomCh: make(chan struct{})}
+	lock, err := lockSpool(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &spool{dir: dir, maxBytes: maxBytes, report: report, wake: make(chan struct{}, 1), sizes: map[int64]int64{}, roomCh: make(chan struct{}), lock: lock}
 	names, err := filepath.Glob(filepath.Join(dir, "*.seg"))
 	if err != nil {
+		s.close()
 		return nil, fmt.Errorf("stele client: spool: %w", err)
 	}
 	for _, name := range names {
@@ -93,6 +99,7 @@ func openSpool(dir string, maxBytes int64, report func(error)) (*spool, error) {
 		}
 		fi, err := os.Stat(name)
 		if err != nil {
+			s.close()
 			return nil, fmt.Errorf("stele client: spool: %w", err)
 		}
 		s.segs = append(s.segs, n)
@@ -385,6 +392,10 @@ func (s *spool) close() error {
 	if s.rf != nil {
 		s.rf.Close()
 		s.rf = nil
+	}
+	if s.lock != nil {
+		s.lock.Close() // lets the flock go
+		s.lock = nil
 	}
 	return err
 }

@@ -209,3 +209,22 @@ func TestSpoolSurvivesProducerKilled(t *testing.T) {
 	flush(t, c)
 	checkStoredInOrder(t, s, seq(0, 40))
 }
+
+// TestSpoolBelongsToOneClient: a second Client on a spool directory in use
+// is refused with a clear error; once the first closes, the directory is
+// free again.
+func TestSpoolBelongsToOneClient(t *testing.T) {
+	s := startLive(t)
+	dir := t.TempDir()
+	first := s.client(t, client.WithSpool(dir, 0))
+	if _, err := client.New(s.URL(), s.keys["all"], client.WithSpool(dir, 0)); err == nil || !strings.Contains(err.Error(), "in use by another Client") {
+		t.Fatalf("a second Client on the spool: %v", err)
+	}
+	if err := first.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	second := s.client(t, client.WithSpool(dir, 0))
+	if err := second.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
