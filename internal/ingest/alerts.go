@@ -47,7 +47,7 @@ func (s *Service) matchAlerts(ctx context.Context, b *batch, atLeast int64, own 
 		return err
 	}
 	b.matchRules, b.ruleGen = true, rules.Generation()
-	for _, p := range b.events {
+	for _, p := range b.events[b.next:] { // a batch stored in part is matched again for the rest
 		p.matches = p.matches[:0]
 		if own && strings.HasPrefix(p.event.Action, "alert.") {
 			continue

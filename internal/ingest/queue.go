@@ -3,6 +3,7 @@ package ingest
 import (
 	"container/heap"
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -73,7 +74,7 @@ func (q *queue) push(ctx context.Context, b *batch) error {
 		l = &line{account: b.account, finish: q.vtime}
 		q.lines[b.account] = l
 	}
-	l.finish += int64(len(b.events))
+	l.finish += int64(len(b.events) - b.next)
 	b.finish = l.finish
 	l.batches = append(l.batches, b)
 	if len(l.batches) == 1 {
@@ -96,6 +97,13 @@ func (q *queue) push(ctx context.Context, b *batch) error {
 // its account's share of the commit within fairEvents: a quiet account's
 // event then commits without a flooder's large batch beside it, while many
 // accounts' small batches still share one commit.
+//
+// While accounts share the writer, a batch larger than the share goes in
+// pieces of at most fairEvents (b.piece events from b.next), one piece a
+// commit, so that no commit another account waits for holds more than a
+// share of anyone's events. A batch whose last piece is taken leaves the
+// queue; until then it stays at the head of its line, and the writer
+// advances it (advance) or drops it (drop) after each commit.
 func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) ([]*batch, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -105,8 +113,9 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 	if len(q.order) > 1 {
 		q.sharedUntil = now.Add(fairWindow)
 	}
+	sharing := now.Before(q.sharedUntil)
 	share := maxEvents
-	if now.Before(q.sharedUntil) {
+	if sharing {
 		share = fairEvents
 	}
 	n, taken := 0, 0
@@ -114,15 +123,29 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 	for len(q.order) > 0 {
 		l := q.order[0]
 		b := l.batches[0]
-		if n > 0 && (n+len(b.events) > maxEvents || l.inGroup+len(b.events) > share) {
+		rest := len(b.events) - b.next
+		piece := rest
+		if n > 0 || sharing {
+			room := min(maxEvents-n, share-l.inGroup)
+			if rest > room {
+				if !sharing || room <= 0 {
+					q.skipped = append(q.skipped, heap.Pop(&q.order).(*line))
+					continue
+				}
+				piece = room
+			}
+		}
+		b.piece = piece
+		group = append(group, b)
+		n += piece
+		l.inGroup += piece
+		q.vtime = max(q.vtime, b.finish-int64(rest))
+		if piece < rest {
+			// The rest waits at the head of the line for a later commit.
 			q.skipped = append(q.skipped, heap.Pop(&q.order).(*line))
 			continue
 		}
-		group = append(group, b)
-		n += len(b.events)
-		l.inGroup += len(b.events)
 		taken++
-		q.vtime = max(q.vtime, b.finish-int64(len(b.events)))
 		l.batches[0] = nil
 		l.batches = l.batches[1:]
 		if len(l.batches) == 0 {
@@ -145,6 +168,61 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 		<-q.slots
 	}
 	return group, n
+}
+
+// takeStarted appends to group, whole, the rest of every batch that earlier
+// commits stored in part: at shutdown they go in before the queue closes.
+func (q *queue) takeStarted(group []*batch) ([]*batch, int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	kept := q.order[:0]
+	for _, l := range q.order {
+		if b := l.batches[0]; b.next > 0 {
+			b.piece = len(b.events) - b.next
+			group = append(group, b)
+			n += b.piece
+			l.batches[0] = nil
+			l.batches = l.batches[1:]
+			q.n--
+			<-q.slots
+		}
+		if len(l.batches) == 0 {
+			delete(q.lines, l.account)
+			continue
+		}
+		kept = append(kept, l)
+	}
+	clear(q.order[len(kept):])
+	q.order = kept
+	heap.Init(&q.order)
+	return group, n
+}
+
+// pieceLeft reports whether b went into the last commit as a piece with
+// more of it still queued.
+func (b *batch) pieceLeft() bool { return b.next+b.piece < len(b.events) }
+
+// drop takes out of the queue a batch still waiting there after a commit
+// carried one of its pieces: the commit failed, or found the batch stale.
+func (q *queue) drop(b *batch) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	l := q.lines[b.account]
+	if l == nil || len(l.batches) == 0 || l.batches[0] != b {
+		return // the queue was closed, and failed it
+	}
+	l.batches[0] = nil
+	l.batches = l.batches[1:]
+	i := slices.Index(q.order, l)
+	if len(l.batches) == 0 {
+		heap.Remove(&q.order, i)
+		delete(q.lines, l.account)
+	} else {
+		heap.Fix(&q.order, i)
+	}
+	q.n--
+	<-q.slots
 }
 
 // close fails every batch waiting with err, and every later push.

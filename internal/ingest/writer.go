@@ -30,13 +30,18 @@ type pending struct {
 	matches []stele.AlertMatch
 }
 
-// batch is one caller's events; the writer commits it whole with others.
+// batch is one caller's events; the writer commits it with others, whole,
+// or, while accounts share the writer, in pieces of a share (queue.take).
 type batch struct {
 	// account is the account the batch waits in line for: its first
 	// event's (an operator's batch may name several).
 	account int64
 	finish  int64 // virtual finish time in the queue (queue.go)
 	events  []*pending
+	// next is how many of events earlier commits stored, when the batch
+	// goes in pieces (queue.take); piece is how many from next the commit
+	// being made carries.
+	next, piece int
 	// gen, when confirm is set, is the key generation the events' API key
 	// was read at; the commit stores the batch only if it reads the same.
 	gen     int64
@@ -119,8 +124,9 @@ type WriterConfig struct {
 	// FairEvents caps one account's events in a commit while more than
 	// one account is writing, default 32: a quiet account's small batch
 	// then commits without a flooder's large one, and many accounts' small
-	// batches still share a commit. A batch larger than the cap still goes
-	// whole, in a commit it starts.
+	// batches still share a commit. A batch larger than the cap goes in
+	// pieces of the cap, one a commit, and is answered once its last piece
+	// is stored.
 	FairEvents int
 	Queue      int // batches waiting, default 4096
 	Now        func() time.Time
@@ -170,6 +176,12 @@ func (w *Writer) run(ctx context.Context) {
 		select {
 		case <-w.queue.ready:
 		case <-ctx.Done():
+			// A batch part stored goes in whole before the writer stops, so
+			// that a shutdown never leaves one cut; the rest fail.
+			group, _ = w.queue.takeStarted(group[:0])
+			if len(group) > 0 {
+				w.finish(group, w.commit(context.WithoutCancel(ctx), group))
+			}
 			w.queue.close(errStopped)
 			return
 		}
@@ -185,17 +197,35 @@ func (w *Writer) run(ctx context.Context) {
 			err := w.commit(context.WithoutCancel(ctx), group)
 			if err != nil {
 				w.logger.Error("commit events", "err", err, "batches", len(group), "events", n)
-				err = stele.Errorf(stele.EUNAVAILABLE, "the events could not be stored; retry")
 			}
-			for _, b := range group {
-				b.err = err
-				if err == nil && b.stale {
-					b.err = ErrKeyChanged
-				}
-				close(b.done)
-			}
+			w.finish(group, err)
 			clear(group) // let the batches go
 		}
+	}
+}
+
+// finish tells each batch of a group the outcome of the commit that
+// carried it, or, for a batch that went in as a piece and has more to go,
+// leaves it queued for a later commit.
+func (w *Writer) finish(group []*batch, err error) {
+	if err != nil {
+		err = stele.Errorf(stele.EUNAVAILABLE, "the events could not be stored; retry")
+	}
+	for _, b := range group {
+		b.err = err
+		if err == nil && b.stale {
+			b.err = ErrKeyChanged
+		}
+		stored := err == nil && !b.stale && !b.rulesStale
+		if stored {
+			b.next += b.piece
+			if b.next < len(b.events) {
+				continue // the rest waits in the queue for a later commit
+			}
+		} else if b.pieceLeft() {
+			w.queue.drop(b)
+		}
+		close(b.done)
 	}
 }
 
@@ -221,8 +251,8 @@ func (w *Writer) commit(ctx context.Context, group []*batch) error {
 			if b.stale || b.rulesStale {
 				continue
 			}
-			total += len(b.events)
-			for _, p := range b.events {
+			total += b.piece
+			for _, p := range b.events[b.next : b.next+b.piece] {
 				if _, ok := byAccount[p.accountID]; !ok {
 					ids = append(ids, p.accountID)
 				}
@@ -282,7 +312,9 @@ func confirmKeys(ctx context.Context, tx stele.AppendTx, group []*batch) error {
 	)
 	for _, b := range group {
 		b.stale = false
-		if !b.confirm {
+		if !b.confirm || b.next > 0 {
+			// A batch going in pieces was confirmed with its first: the
+			// key could write when it was stored, as for a whole batch.
 			continue
 		}
 		if !read {

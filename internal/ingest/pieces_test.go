@@ -1,0 +1,228 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/seal"
+	"github.com/stele-audit/stele/internal/sqlite"
+)
+
+// record sends n events for account in one batch, in the background, and
+// returns where its receipts and error will come.
+func (f *fairStack) record(account string, n int) chan recorded {
+	events := make([]stele.Event, n)
+	for i := range events {
+		events[i] = stele.Event{Account: account, Action: "user.login"}
+	}
+	out := make(chan recorded, 1)
+	f.wg.Go(func() {
+		r, err := f.svc.Record(context.Background(), events...)
+		out <- recorded{r, err}
+	})
+	return out
+}
+
+type recorded struct {
+	receipts []stele.Receipt
+	err      error
+}
+
+// sharing holds a commit of acme's and queues acme's batch of n and one
+// event of globex behind it, so that the writer sees two accounts waiting.
+func (f *fairStack) sharing(t *testing.T, n int) (big, small chan recorded) {
+	t.Helper()
+	f.hold(t)
+	big = f.record("acme", n)
+	f.waitQueued(1)
+	small = f.record("globex", 1)
+	f.waitQueued(2)
+	f.step() // the held one
+	return big, small
+}
+
+// TestWriterCommitsALargeBatchInPiecesWhileSharing: while another account
+// writes, a batch larger than FairEvents is stored a share at a time, one
+// piece a commit; the other account's event goes in the first; the batch
+// is answered once its last piece is stored, with its events in order.
+func TestWriterCommitsALargeBatchInPiecesWhileSharing(t *testing.T) {
+	f := newFairStack(t, WriterConfig{FairEvents: 5})
+	big, small := f.sharing(t, 12)
+	var sizes []int
+	for n := 0; n < 13; {
+		rows := f.step()
+		sizes = append(sizes, len(rows))
+		n += len(rows)
+		if n < 13 && len(big) > 0 {
+			t.Fatalf("the batch was answered after %d of its events", n-1)
+		}
+	}
+	if !slices.Equal(sizes, []int{6, 5, 2}) {
+		t.Fatalf("commits of %v events, want globex's one with acme's first 5, then 5, then 2", sizes)
+	}
+	if r := <-small; r.err != nil {
+		t.Fatal(r.err)
+	}
+	r := <-big
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	for i, rc := range r.receipts {
+		if rc.Seq != int64(i+1) { // seq 0 is the held event's
+			t.Fatalf("receipt %d has seq %d: %+v", i, rc.Seq, r.receipts)
+		}
+	}
+}
+
+// TestWriterFailsABatchWhosePieceFails: a commit that fails carries the
+// batch's piece with it: the batch is answered unavailable with its earlier
+// pieces stored (a retry with idempotency keys completes it once), its
+// rest is not stored, and the writer goes on with the next batches.
+func TestWriterFailsABatchWhosePieceFails(t *testing.T) {
+	f := newFairStack(t, WriterConfig{FairEvents: 5})
+	big, small := f.sharing(t, 12)
+	f.step() // globex's event and acme's first piece
+	f.store.fail.Store(true)
+	f.step()
+	r := <-big
+	if stele.ErrorCode(r.err) != stele.EUNAVAILABLE {
+		t.Fatalf("the batch whose piece failed got %v, want unavailable", r.err)
+	}
+	if r := <-small; r.err != nil {
+		t.Fatal(r.err)
+	}
+	next := f.record("acme", 1)
+	if rows := f.step(); len(rows) != 1 {
+		t.Fatalf("after the failure the next commit wrote %v, want acme's next event alone", rows)
+	}
+	if r := <-next; r.err != nil || r.receipts[0].Seq != 6 {
+		t.Fatalf("acme's next event: %+v, %v; want seq 6, after the held event and the stored piece", r.receipts, r.err)
+	}
+	if f.w.queued() != 0 {
+		t.Fatalf("%d batches left queued", f.w.queued())
+	}
+}
+
+// TestWriterStopFinishesABatchStoredInPart: a shutdown between two pieces
+// stores the rest of the batch whole before the writer stops, so that
+// stopping never leaves a batch cut; batches not begun fail.
+func TestWriterStopFinishesABatchStoredInPart(t *testing.T) {
+	f := newFairStack(t, WriterConfig{FairEvents: 5})
+	big, _ := f.sharing(t, 12)
+	f.step()          // globex's event and acme's first piece
+	<-f.store.entered // the second piece is on its way
+	f.store.entered <- struct{}{}
+	waiting := f.record("globex", 1)
+	f.waitQueued(2)
+	f.stop()
+	// The second piece, in flight at the stop, is stored, and then the
+	// rest, whole.
+	for _, want := range []int{5, 2} {
+		if rows := f.step(); len(rows) != want || !slices.Equal(accounts(rows), []int64{f.acme.ID}) {
+			t.Fatalf("a commit after the stop wrote %v, want %d of acme's batch", rows, want)
+		}
+	}
+	if r := <-big; r.err != nil || len(r.receipts) != 12 || r.receipts[11].Seq != 12 {
+		t.Fatalf("the batch stored in part at shutdown: %v", r.err)
+	}
+	if r := <-waiting; stele.ErrorCode(r.err) != stele.EUNAVAILABLE {
+		t.Fatalf("a batch not begun at shutdown got %v, want unavailable", r.err)
+	}
+}
+
+// generationMatcher matches nothing and notes, for each rule generation,
+// the events it was asked to match; its generation is the store's.
+type generationMatcher struct {
+	db   *sqlite.DB
+	mu   sync.Mutex
+	seen map[int64][]string
+}
+
+type generationRules struct {
+	m   *generationMatcher
+	gen int64
+}
+
+func (m *generationMatcher) Rules(ctx context.Context, atLeast int64) (AlertRules, error) {
+	gen, err := m.db.AlertRuleGeneration(ctx)
+	if err != nil || gen < atLeast {
+		return nil, fmt.Errorf("generation %d, want at least %d: %v", gen, atLeast, err)
+	}
+	return generationRules{m, gen}, nil
+}
+
+func (m *generationMatcher) Matched() {}
+
+func (r generationRules) Generation() int64 { return r.gen }
+
+func (r generationRules) Match(dst []stele.AlertMatch, _ int64, e *stele.Event, _ seal.RowTokens) []stele.AlertMatch {
+	if n, ok := e.Metadata["n"].(string); ok {
+		r.m.mu.Lock()
+		r.m.seen[r.gen] = append(r.m.seen[r.gen], n)
+		r.m.mu.Unlock()
+	}
+	return dst
+}
+
+// TestWriterMatchesTheRestAgainWhenRulesChangeBetweenPieces: when the
+// alert rules change between two pieces of a batch, the pieces stored
+// stay stored and the rest is matched again against the new rules, then
+// stored: every event once, in order.
+func TestWriterMatchesTheRestAgainWhenRulesChangeBetweenPieces(t *testing.T) {
+	f := newFairStack(t, WriterConfig{FairEvents: 5})
+	m := &generationMatcher{db: f.db, seen: map[int64][]string{}}
+	f.svc.SetAlertMatcher(m)
+	before, err := f.db.AlertRuleGeneration(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.hold(t)
+	events := make([]stele.Event, 12)
+	for i := range events {
+		events[i] = stele.Event{Account: "acme", Action: "user.login", Metadata: map[string]any{"n": strconv.Itoa(i)}}
+	}
+	big := make(chan recorded, 1)
+	f.wg.Go(func() {
+		r, err := f.svc.Record(context.Background(), events...)
+		big <- recorded{r, err}
+	})
+	f.waitQueued(1)
+	small := f.record("globex", 1)
+	f.waitQueued(2)
+	f.step()          // the held one
+	f.step()          // globex's event and acme's first piece
+	<-f.store.entered // the second piece is on its way: the rules change under it
+	if err := f.db.CreateAlertRule(t.Context(), &stele.AlertRule{ID: "r1", AccountID: f.acme.ID, Name: "r", Query: "action:user.login", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	f.store.entered <- struct{}{}
+	if rows := f.step(); len(rows) != 0 {
+		t.Fatalf("the commit that found the rules changed wrote %v", rows)
+	}
+	for n := 0; n < 7; {
+		n += len(f.step())
+	}
+	r := <-big
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r := <-small; r.err != nil {
+		t.Fatal(r.err)
+	}
+	for i, rc := range r.receipts {
+		if rc.Seq != int64(i+1) {
+			t.Fatalf("receipt %d has seq %d", i, rc.Seq)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if got := strings.Join(m.seen[before+1], ","); got != "5,6,7,8,9,10,11" {
+		t.Fatalf("matched against the new rules: %s; want the 7 events not yet stored", got)
+	}
+}
