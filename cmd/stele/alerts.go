@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/client"
@@ -46,12 +45,6 @@ type ruleFlags struct {
 	disabled, enable            bool
 	set                         map[string]bool // the flags given
 }
-
-// multiFlag is a flag that may be given more than once.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func (rf *ruleFlags) register(fs *flag.FlagSet, update bool) {
 	fs.StringVar(&rf.template, "template", "", "start from a template (stele alerts templates lists them)")

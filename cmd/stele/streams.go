@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/client"
@@ -42,7 +41,7 @@ type streamConfig struct {
 	syslog, https      string
 	tls                bool
 	format             string
-	headers            headerList
+	headers            multiFlag
 	headerFile         string
 	start              string
 	allAccounts        bool
@@ -52,12 +51,6 @@ type streamConfig struct {
 	asJSON             bool
 	disabledAtCreation bool
 }
-
-// headerList is a repeatable --header 'Name: value'.
-type headerList []string
-
-func (h *headerList) String() string     { return strings.Join(*h, ", ") }
-func (h *headerList) Set(v string) error { *h = append(*h, v); return nil }
 
 func (c *streamConfig) register(fs *flag.FlagSet, create bool) {
 	c.client.register(fs)
