@@ -180,9 +180,26 @@ func streamsUpdate(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d, err := c.destination(&cur.Destination)
+	in, err := c.update(cur)
 	if err != nil {
 		return err
+	}
+	s, err := api.UpdateStream(ctx, cur.ID, in)
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		return printJSON(out, s)
+	}
+	fmt.Fprintf(out, "updated stream %s (%s): %s\n", s.ID, s.Name, s.Status.State)
+	return nil
+}
+
+// update is the stream cur as the flags change it.
+func (c *streamConfig) update(cur *client.Stream) (client.StreamInput, error) {
+	d, err := c.destination(&cur.Destination)
+	if err != nil {
+		return client.StreamInput{}, err
 	}
 	in := client.StreamInput{Name: cur.Name, Query: cur.Query, Destination: d}
 	if c.set["name"] {
@@ -194,20 +211,12 @@ func streamsUpdate(ctx context.Context, args []string, out io.Writer) error {
 	if c.enabled != "" {
 		on, err := strconv.ParseBool(c.enabled)
 		if err != nil {
-			return &stele.Error{Code: stele.EINVALID, Message: "--enabled is true or false",
+			return client.StreamInput{}, &stele.Error{Code: stele.EINVALID, Message: "--enabled is true or false",
 				Details: []stele.FieldError{{Field: "enabled", Rule: "type"}}}
 		}
 		in.Enabled = &on
 	}
-	s, err := api.UpdateStream(ctx, cur.ID, in)
-	if err != nil {
-		return err
-	}
-	if c.asJSON {
-		return printJSON(out, s)
-	}
-	fmt.Fprintf(out, "updated stream %s (%s): %s\n", s.ID, s.Name, s.Status.State)
-	return nil
+	return in, nil
 }
 
 func streamsDelete(ctx context.Context, args []string, out io.Writer) error {

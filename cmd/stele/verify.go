@@ -118,18 +118,7 @@ func verifyStore(ctx context.Context, sf storeFlags, publicKeys []string, accoun
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		if rep.Failures == nil {
-			rep.Failures = []integrity.Failure{}
-		}
-		printJSON(out, rep)
-	} else {
-		for _, f := range rep.Failures {
-			fmt.Fprintln(out, "FAIL", f)
-		}
-		fmt.Fprintf(out, "%d accounts, %d events, %d checkpoints, %d events purged under signed statements: %d failures\n",
-			rep.Accounts, rep.Events, rep.Checkpoints, rep.Purged, len(rep.Failures))
-	}
+	printStoreReport(out, rep, asJSON)
 	target := stele.SystemAccount
 	if account != "" {
 		target = account
@@ -142,6 +131,23 @@ func verifyStore(ctx context.Context, sf storeFlags, publicKeys []string, accoun
 	return nil
 }
 
+// printStoreReport prints what a store verification found.
+func printStoreReport(out io.Writer, rep *integrity.Report, asJSON bool) {
+	if asJSON {
+		if rep.Failures == nil {
+			rep.Failures = []integrity.Failure{}
+		}
+		printJSON(out, rep)
+		return
+	}
+	for _, f := range rep.Failures {
+		fmt.Fprintln(out, "FAIL", f)
+	}
+	fmt.Fprintf(out, "%d accounts, %d events, %d checkpoints, %d events purged under signed statements: %d failures\n",
+		rep.Accounts, rep.Events, rep.Checkpoints, rep.Purged, len(rep.Failures))
+}
+
+// verifyBundle checks a bundle offline against the verifier key given.
 func verifyBundle(path, publicKey string, asJSON bool, out io.Writer) error {
 	if publicKey == "" {
 		return &stele.Error{Code: stele.EINVALID, Message: "--public-key is required to verify a bundle",
