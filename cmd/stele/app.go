@@ -20,7 +20,7 @@ import (
 // app is Stele wired together on the local store.
 type app struct {
 	db stele.Store
-	// keys is the key store, apart from db (store.go).
+	// keys is the key store, apart from db (stores.Open).
 	keys stores.KeyStore
 	// leader decides whether this process runs the background jobs of
 	// serve: always on SQLite, one node at a time on PostgreSQL.
