@@ -78,6 +78,28 @@ func (a *Account) IngestQuota(types []AccountType) IngestQuota {
 	return a.Ingest.Over(q)
 }
 
+// AccountSettings is an account's settings as in force: its retention and
+// ingest quota, its type's unless its own (stele accounts list --json).
+type AccountSettings struct {
+	Name          string    `json:"name"`
+	Type          string    `json:"type"`
+	RetentionDays int       `json:"retention_days"`
+	Override      bool      `json:"retention_overridden"`
+	LegalHold     bool      `json:"legal_hold"`
+	CreatedAt     time.Time `json:"created_at"`
+	// Ingest is the quota enforced (0: unlimited); IngestOverride the
+	// settings that are the account's own rather than its type's.
+	Ingest         IngestQuota    `json:"ingest"`
+	IngestOverride IngestOverride `json:"ingest_override"`
+}
+
+// Settings returns the account's settings in force under types.
+func (a *Account) Settings(types []AccountType) AccountSettings {
+	return AccountSettings{Name: a.Name, Type: a.Type, RetentionDays: a.Retention(types),
+		Override: a.RetentionDays != nil, LegalHold: a.LegalHold, CreatedAt: a.CreatedAt,
+		Ingest: a.IngestQuota(types), IngestOverride: a.Ingest}
+}
+
 // Validate checks an account as it is to be stored: its name (or the
 // reserved SystemAccount), its type among types, and its own settings.
 // Every problem is listed in one EINVALID error, each naming its field and

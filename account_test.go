@@ -130,3 +130,26 @@ func TestAccountIngestQuotaIsTheTypesWithTheAccountsOwnOver(t *testing.T) {
 		t.Fatalf("an unknown type's quota is %+v, want none", got)
 	}
 }
+
+func TestAccountSettingsAreThoseInForce(t *testing.T) {
+	types := []AccountType{{Name: "team", RetentionDays: 90, Ingest: IngestQuota{EventsPerSecond: 100, BytesPerSecond: 1 << 20, BurstSeconds: 5}}}
+	for _, tc := range []struct {
+		name string
+		a    Account
+		want AccountSettings
+	}{
+		{"the type's", Account{Name: "acme", Type: "team"},
+			AccountSettings{Name: "acme", Type: "team", RetentionDays: 90, Ingest: types[0].Ingest}},
+		{"its own", Account{Name: "acme", Type: "team", RetentionDays: iptr(30), LegalHold: true, Ingest: IngestOverride{EventsPerSecond: i64(0)}},
+			AccountSettings{Name: "acme", Type: "team", RetentionDays: 30, Override: true, LegalHold: true,
+				Ingest: IngestQuota{BytesPerSecond: 1 << 20, BurstSeconds: 5}, IngestOverride: IngestOverride{EventsPerSecond: i64(0)}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.a.Settings(types)
+			if got.Name != tc.want.Name || got.Type != tc.want.Type || got.RetentionDays != tc.want.RetentionDays || got.Override != tc.want.Override ||
+				got.LegalHold != tc.want.LegalHold || got.Ingest != tc.want.Ingest || got.IngestOverride.IsZero() != tc.want.IngestOverride.IsZero() {
+				t.Fatalf("Settings = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}

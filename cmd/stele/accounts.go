@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/audit"
@@ -47,23 +44,13 @@ func registerQuotaFlags(fs *flag.FlagSet, clear string) quotaFlags {
 
 // changes returns the settings the flags change; "default" clears one.
 func (q quotaFlags) changes() (events, bytes, burst stele.SettingChange, err error) {
-	parse := func(field, text string) (stele.SettingChange, error) {
-		switch strings.TrimSpace(text) {
-		case "":
-			return stele.SettingChange{}, nil
-		case "default":
-			return stele.SettingChange{Clear: true}, nil
-		}
-		n, err := ingest.ParseQuotaSetting(field, text)
-		return stele.SettingChange{Set: &n}, err
-	}
-	if events, err = parse(stele.FieldIngestEventsPerSecond, *q.events); err != nil {
+	if events, err = ingest.ParseQuotaChange(stele.FieldIngestEventsPerSecond, *q.events); err != nil {
 		return
 	}
-	if bytes, err = parse(stele.FieldIngestBytesPerSecond, *q.bytes); err != nil {
+	if bytes, err = ingest.ParseQuotaChange(stele.FieldIngestBytesPerSecond, *q.bytes); err != nil {
 		return
 	}
-	burst, err = parse(stele.FieldIngestBurstSeconds, *q.burst)
+	burst, err = ingest.ParseQuotaChange(stele.FieldIngestBurstSeconds, *q.burst)
 	return
 }
 
@@ -126,122 +113,10 @@ func (c accountsCreateConfig) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	if c.json {
-		return printJSON(out, accountView(acct, c.types))
+		return printJSON(out, acct.Settings(c.types))
 	}
-	fmt.Fprintf(out, "created account %s (type %s, %d days retention, ingest %s)\n", acct.Name, acct.Type, acct.Retention(c.types), quotaText(acct.IngestQuota(c.types)))
+	fmt.Fprintf(out, "created account %s (type %s, %d days retention, ingest %s)\n", acct.Name, acct.Type, acct.Retention(c.types), ingest.QuotaText(acct.IngestQuota(c.types), nil))
 	return nil
-}
-
-type accountJSON struct {
-	Name          string    `json:"name"`
-	Type          string    `json:"type"`
-	RetentionDays int       `json:"retention_days"`
-	Override      bool      `json:"retention_overridden"`
-	LegalHold     bool      `json:"legal_hold"`
-	CreatedAt     time.Time `json:"created_at"`
-	// Ingest is the quota enforced (0: unlimited); IngestOverride the
-	// settings that are the account's own rather than its type's.
-	Ingest         stele.IngestQuota    `json:"ingest"`
-	IngestOverride stele.IngestOverride `json:"ingest_override"`
-}
-
-func accountView(a *stele.Account, types []stele.AccountType) accountJSON {
-	return accountJSON{Name: a.Name, Type: a.Type, RetentionDays: a.Retention(types),
-		Override: a.RetentionDays != nil, LegalHold: a.LegalHold, CreatedAt: a.CreatedAt,
-		Ingest: a.IngestQuota(types), IngestOverride: a.Ingest}
-}
-
-// quotaText is a quota for the terminal, a star on the account's own settings.
-func quotaText(q stele.IngestQuota, own ...stele.IngestOverride) string {
-	star := func(p *int64) string {
-		if len(own) > 0 && p != nil {
-			return "*"
-		}
-		return ""
-	}
-	var o stele.IngestOverride
-	if len(own) > 0 {
-		o = own[0]
-	}
-	bytes := "unlimited"
-	if q.BytesPerSecond > 0 {
-		bytes = byteSize(q.BytesPerSecond)
-	}
-	events := "unlimited"
-	if q.EventsPerSecond > 0 {
-		events = strconv.FormatInt(q.EventsPerSecond, 10)
-	}
-	return fmt.Sprintf("%s%s events/s, %s%s/s, burst %ds%s", events, star(o.EventsPerSecond), bytes, star(o.BytesPerSecond), q.BurstSeconds, star(o.BurstSeconds))
-}
-
-// byteSize writes n in the largest binary unit that divides it.
-func byteSize(n int64) string {
-	for _, u := range []struct {
-		name string
-		size int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n%u.size == 0 {
-			return strconv.FormatInt(n/u.size, 10) + " " + u.name
-		}
-	}
-	return strconv.FormatInt(n, 10) + " B"
-}
-
-// accountsListConfig is the configuration of stele accounts list.
-type accountsListConfig struct {
-	store storeFlags
-	types []stele.AccountType
-	json  bool
-}
-
-func parseAccountsList(args []string) (accountsListConfig, error) {
-	fs := newFlags("accounts list", "accounts list [--json]")
-	var c accountsListConfig
-	c.store.register(fs)
-	readTypes := accountTypesFlag(fs)
-	fs.BoolVar(&c.json, "json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
-		return c, err
-	}
-	var err error
-	c.types, err = readTypes()
-	return c, err
-}
-
-func (c accountsListConfig) run(ctx context.Context, out io.Writer) error {
-	a, err := openApp(ctx, c.store, newLogger("warn"))
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	accts, err := a.db.Accounts(ctx)
-	if err != nil {
-		return err
-	}
-	views := make([]accountJSON, len(accts))
-	for i, ac := range accts {
-		views[i] = accountView(ac, c.types)
-	}
-	if c.json {
-		return printJSON(out, views)
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTYPE\tRETENTION\tLEGAL HOLD\tINGEST QUOTA (* the account's own)\tCREATED")
-	for _, v := range views {
-		ret := strconv.Itoa(v.RetentionDays) + " days"
-		if v.Override {
-			ret += " (override)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\n", v.Name, v.Type, ret, onOff(v.LegalHold), quotaText(v.Ingest, v.IngestOverride), v.CreatedAt.Format(time.DateOnly))
-	}
-	return tw.Flush()
-}
-
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
 }
 
 // accountsSetConfig is the configuration of stele accounts set.
@@ -278,26 +153,8 @@ func parseAccountsSet(args []string) (accountsSetConfig, error) {
 	if *typ != "" {
 		u.Type = typ
 	}
-	switch *days {
-	case "":
-	case "default":
-		u.ClearRetention = true
-	default:
-		n, err := strconv.Atoi(*days)
-		if err != nil {
-			return c, &stele.Error{Code: stele.EINVALID, Message: "--retention-days must be a number of days or 'default'",
-				Details: []stele.FieldError{{Field: "retention_days", Rule: "type"}}}
-		}
-		u.RetentionDays = &n
-	}
-	switch *hold {
-	case "":
-	case "on", "off":
-		on := *hold == "on"
-		u.LegalHold = &on
-	default:
-		return c, &stele.Error{Code: stele.EINVALID, Message: "--legal-hold must be on or off",
-			Details: []stele.FieldError{{Field: "legal_hold", Rule: "enum"}}}
+	if err := setRetention(u, *days, *hold); err != nil {
+		return c, err
 	}
 	if u.IngestEventsPerSecond, u.IngestBytesPerSecond, u.IngestBurstSeconds, err = quota.changes(); err != nil {
 		return c, err
@@ -326,9 +183,34 @@ func (c accountsSetConfig) run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	if c.json {
-		return printJSON(out, accountView(after, c.types))
+		return printJSON(out, after.Settings(c.types))
 	}
 	fmt.Fprintf(out, "account %s: type %s, %d days retention, legal hold %s, ingest %s\n", after.Name, after.Type, after.Retention(c.types), onOff(after.LegalHold),
-		quotaText(after.IngestQuota(c.types), after.Ingest))
+		ingest.QuotaText(after.IngestQuota(c.types), &after.Ingest))
+	return nil
+}
+
+// setRetention sets in u what --retention-days and --legal-hold say.
+func setRetention(u *stele.AccountUpdate, days, hold string) error {
+	switch days {
+	case "":
+	case "default":
+		u.ClearRetention = true
+	default:
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return &stele.Error{Code: stele.EINVALID, Message: "--retention-days must be a number of days or 'default'",
+				Details: []stele.FieldError{{Field: "retention_days", Rule: "type"}}}
+		}
+		u.RetentionDays = &n
+	}
+	switch hold {
+	case "":
+	case "on", "off":
+		u.LegalHold = new(hold == "on")
+	default:
+		return &stele.Error{Code: stele.EINVALID, Message: "--legal-hold must be on or off",
+			Details: []stele.FieldError{{Field: "legal_hold", Rule: "enum"}}}
+	}
 	return nil
 }

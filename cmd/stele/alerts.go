@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/client"
@@ -48,12 +45,6 @@ type ruleFlags struct {
 	disabled, enable            bool
 	set                         map[string]bool // the flags given
 }
-
-// multiFlag is a flag that may be given more than once.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func (rf *ruleFlags) register(fs *flag.FlagSet, update bool) {
 	fs.StringVar(&rf.template, "template", "", "start from a template (stele alerts templates lists them)")
@@ -106,71 +97,34 @@ func (rf *ruleFlags) input(base client.AlertRuleInput) (client.AlertRuleInput, e
 			defer f.Close()
 			r = f
 		}
-		dec := json.NewDecoder(r)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			return in, &stele.Error{Code: stele.EINVALID, Message: "--file: not an alert rule's JSON: " + err.Error(),
-				Details: []stele.FieldError{{Field: "file", Rule: "json"}}}
+		if err := alert.DecodeRule(r, &in); err != nil {
+			return in, err
 		}
 	}
-	if rf.template != "" {
-		t, ok := alert.TemplateNamed(rf.template)
-		if !ok {
-			var names []string
-			for _, t := range alert.Templates {
-				names = append(names, t.Name)
-			}
-			return in, &stele.Error{Code: stele.EINVALID, Message: fmt.Sprintf("--template: no template %q (%s)", rf.template, strings.Join(names, ", ")),
-				Details: []stele.FieldError{{Field: "template", Rule: "one_of"}}}
+	return rf.change().Apply(in)
+}
+
+// change is what the flags given say about the rule.
+func (rf *ruleFlags) change() alert.RuleChange {
+	c := alert.RuleChange{Template: rf.template, Webhooks: rf.webhooks, Slacks: rf.slacks, Emails: rf.emails}
+	given := func(name string, v *string) *string {
+		if rf.set[name] {
+			return v
 		}
-		in.Name, in.Query, in.Cooldown = t.Title, t.Query, t.Cooldown
-		in.Threshold = nil
-		if t.Threshold != nil {
-			in.Threshold = &client.AlertThreshold{Count: t.Threshold.Count, Window: t.Threshold.Window, GroupBy: t.Threshold.GroupBy}
-		}
+		return nil
 	}
-	if rf.set["name"] {
-		in.Name = rf.name
-	}
-	if rf.set["query"] {
-		in.Query = rf.query
-	}
-	if rf.set["count"] || rf.set["window"] || rf.set["group-by"] {
-		if in.Threshold == nil {
-			in.Threshold = &client.AlertThreshold{}
-		}
-		if rf.set["count"] {
-			in.Threshold.Count = rf.count
-		}
-		if rf.set["window"] {
-			in.Threshold.Window = rf.window
-		}
-		if rf.set["group-by"] {
-			in.Threshold.GroupBy = rf.groupBy
-		}
-	}
-	if rf.set["cooldown"] {
-		in.Cooldown = rf.cooldown
-	}
-	if len(rf.webhooks)+len(rf.slacks)+len(rf.emails) > 0 {
-		in.Destinations = nil
-		for _, u := range rf.webhooks {
-			in.Destinations = append(in.Destinations, client.AlertDestination{Type: "webhook", URL: u})
-		}
-		for _, u := range rf.slacks {
-			in.Destinations = append(in.Destinations, client.AlertDestination{Type: "slack", URL: u})
-		}
-		if len(rf.emails) > 0 {
-			in.Destinations = append(in.Destinations, client.AlertDestination{Type: "email", To: rf.emails})
-		}
+	c.Name, c.Query, c.Cooldown = given("name", &rf.name), given("query", &rf.query), given("cooldown", &rf.cooldown)
+	c.Window, c.GroupBy = given("window", &rf.window), given("group-by", &rf.groupBy)
+	if rf.set["count"] {
+		c.Count = &rf.count
 	}
 	switch {
 	case rf.disabled:
-		in.Enabled = new(false)
+		c.Enabled = new(false)
 	case rf.enable:
-		in.Enabled = new(true)
+		c.Enabled = new(true)
 	}
-	return in, nil
+	return c
 }
 
 func runAlertsCreate(ctx context.Context, args []string, out io.Writer) error {
@@ -287,116 +241,6 @@ func runAlertsTest(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d destinations did not take the test alert", failed, len(res))
-	}
-	return nil
-}
-
-func runAlertsHistory(ctx context.Context, args []string, out io.Writer) error {
-	var limit *int
-	c, id, asJSON, err := idCommand("history", args, func(fs *flag.FlagSet) { limit = fs.Int("limit", 20, "at most this many firings") })
-	if err != nil {
-		return err
-	}
-	fs, err := c.AlertFirings(ctx, id, *limit)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		if fs == nil {
-			fs = []client.AlertFiring{}
-		}
-		return printJSON(out, fs)
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FIRED\tID\tCOUNT\tDELIVERIES")
-	for _, f := range fs {
-		var ds []string
-		for _, d := range f.Deliveries {
-			ds = append(ds, fmt.Sprintf("%s %s (%d)", d.Destination.Type, d.State, d.Attempts))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", f.FiredAt.UTC().Format("2006-01-02 15:04:05"), f.ID, f.Count, strings.Join(ds, ", "))
-	}
-	return tw.Flush()
-}
-
-func runAlertsList(ctx context.Context, args []string, out io.Writer) error {
-	fs := newFlags("alerts list", "alerts list [--json]")
-	var cf clientFlags
-	cf.register(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	c, err := cf.client()
-	if err != nil {
-		return err
-	}
-	rules, err := c.AlertRules(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if rules == nil {
-			rules = []client.AlertRule{}
-		}
-		return printJSON(out, rules)
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tON\tQUERY\tTHRESHOLD\tDESTINATIONS")
-	for _, r := range rules {
-		th := "every event"
-		if r.Threshold != nil {
-			th = fmt.Sprintf("%d in %s", r.Threshold.Count, r.Threshold.Window)
-			if r.Threshold.GroupBy != "" {
-				th += " per " + r.Threshold.GroupBy
-			}
-		}
-		var ds []string
-		for _, d := range r.Destinations {
-			ds = append(ds, d.Type)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", r.ID, r.Name, r.Enabled, r.Query, th, strings.Join(ds, ","))
-	}
-	return tw.Flush()
-}
-
-func runAlertsTemplates(_ context.Context, args []string, out io.Writer) error {
-	fs := newFlags("alerts templates", "alerts templates")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TEMPLATE\tRULE\tQUERY\tTHRESHOLD")
-	for _, t := range alert.Templates {
-		th := ""
-		if t.Threshold != nil {
-			th = fmt.Sprintf("%d in %s", t.Threshold.Count, t.Threshold.Window)
-			if t.Threshold.GroupBy != "" {
-				th += " per " + t.Threshold.GroupBy
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Name, t.Title, t.Query, th)
-	}
-	return tw.Flush()
-}
-
-func destText(d client.AlertDestination) string {
-	if d.Type == "email" {
-		return strings.Join(d.To, ", ")
-	}
-	return d.URL
-}
-
-func printRule(out io.Writer, r *client.AlertRule, asJSON bool, verb string) error {
-	if asJSON {
-		return printJSON(out, r)
-	}
-	fmt.Fprintf(out, "%s alert rule %s (%s): %s\n", verb, r.ID, r.Name, r.Query)
-	for _, d := range r.Destinations {
-		fmt.Fprintf(out, "  %-8s %s\n", d.Type, destText(d))
-		if d.Secret != "" {
-			fmt.Fprintf(out, "           signing secret (shown once): %s\n", d.Secret)
-		}
 	}
 	return nil
 }

@@ -13,14 +13,15 @@ import (
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/search"
+	"github.com/stele-audit/stele/internal/stores"
 	"github.com/stele-audit/stele/internal/users"
 )
 
 // app is Stele wired together on the local store.
 type app struct {
 	db stele.Store
-	// keys is the key store, apart from db (store.go).
-	keys keyStore
+	// keys is the key store, apart from db (stores.Open).
+	keys stores.KeyStore
 	// leader decides whether this process runs the background jobs of
 	// serve: always on SQLite, one node at a time on PostgreSQL.
 	leader  stele.Leadership
@@ -55,17 +56,17 @@ func openApp(ctx context.Context, sf storeFlags, logger *slog.Logger) (*app, err
 
 // openAppIn opens the store as mode allows (prepareStore), with the keys
 // given (init) or found.
-func openAppIn(ctx context.Context, sf storeFlags, mode storeMode, given *storeKeys, logger *slog.Logger) (*app, error) {
+func openAppIn(ctx context.Context, sf storeFlags, mode stores.Mode, given *stores.Keys, logger *slog.Logger) (*app, error) {
 	found, err := prepareStore(ctx, sf, mode, given, logger)
 	if err != nil {
 		return nil, err
 	}
-	db, keys, lead, err := openStore(ctx, sf, found.master, logger)
+	db, keys, lead, err := openStore(ctx, sf, found.Master, logger)
 	if err != nil {
 		return nil, err
 	}
 	a := &app{db: db, keys: keys, leader: lead, logger: logger}
-	a.data = datapath.Start(db, keys, found.master, logger, ingest.WriterConfig{})
+	a.data = datapath.Start(db, keys, found.Master, logger, ingest.WriterConfig{})
 	a.keyring, a.writer, a.ingest, a.search = a.data.Keyring, a.data.Writer, a.data.Ingest, a.data.Search
 	a.audit = &audit.Recorder{Sink: a.ingest, Logger: logger}
 	a.users = &users.Service{Store: a.db, Audit: a.audit}
@@ -75,8 +76,8 @@ func openAppIn(ctx context.Context, sf storeFlags, mode storeMode, given *storeK
 		a.Close()
 		return nil, err
 	}
-	a.noSigning = found.noSigning
-	if a.checkpoints, err = newCheckpointer(ctx, a, found.signing, logger); err != nil {
+	a.noSigning = found.NoSigning
+	if a.checkpoints, err = newCheckpointer(ctx, a, found.Signing, logger); err != nil {
 		a.Close()
 		return nil, err
 	}

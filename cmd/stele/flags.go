@@ -89,6 +89,12 @@ func givenOnCommandLine(args []string, name string) bool {
 	return false
 }
 
+// multiFlag is a flag given once per value: --webhook A --webhook B.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
 // storeFlags are the flags of commands that open the local store.
 type storeFlags struct {
 	data   string

@@ -14,6 +14,7 @@ import (
 	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/ledger"
 	"github.com/stele-audit/stele/internal/seal"
+	"github.com/stele-audit/stele/internal/stores"
 	"github.com/stele-audit/stele/internal/users"
 )
 
@@ -91,12 +92,12 @@ func (c initConfig) keyFiles() (master, signing string) {
 }
 
 func (c initConfig) run(ctx context.Context, out io.Writer) error {
-	exists, err := storeExists(ctx, c.store)
+	exists, err := stores.Exists(ctx, c.store.place())
 	if err != nil {
 		return err
 	}
 	if exists {
-		return stele.Errorf(stele.ECONFLICT, "%s already holds a Stele store: stele init makes new stores only, and overwrites nothing", storePlace(c.store))
+		return stele.Errorf(stele.ECONFLICT, "%s already holds a Stele store: stele init makes new stores only, and overwrites nothing", c.store.place())
 	}
 	masterFile, signingFile := c.keyFiles()
 	for _, p := range []string{masterFile, signingFile} {
@@ -118,7 +119,7 @@ func (c initConfig) run(ctx context.Context, out io.Writer) error {
 			return err
 		}
 	}
-	a, err := openAppIn(ctx, c.store, newStore, &storeKeys{master: master, signing: signing}, newLogger("warn"))
+	a, err := openAppIn(ctx, c.store, newStore, &stores.Keys{Master: master, Signing: signing}, newLogger("warn"))
 	if err != nil {
 		os.Remove(masterFile)
 		os.Remove(signingFile)
@@ -156,7 +157,7 @@ func (c initConfig) prepare(ctx context.Context, a *app, out io.Writer, masterFi
 	if _, err := a.checkpoints.Sign(ctx, sys); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Made a new Stele store: %s\n\n", storePlace(c.store))
+	fmt.Fprintf(out, "Made a new Stele store: %s\n\n", c.store.place())
 	fmt.Fprintf(out, "Checkpoints are signed as %s (origin %s/ACCOUNT). Publish the verifier key for auditors to pin:\n  %s\n\n", c.origin, c.origin, key.VerifierKey)
 	env := ""
 	switch {
@@ -169,7 +170,7 @@ func (c initConfig) prepare(ctx context.Context, a *app, out io.Writer, masterFi
 		mf, _ := filepath.Abs(masterFile)
 		sf, _ := filepath.Abs(signingFile)
 		fmt.Fprintf(out, "The keys are in %s and %s (mode 0600). Point every node and admin command at them:\n  export STELE_MASTER_KEY_FILE=%s STELE_SIGNING_KEY_FILE=%s\n"+
-			"Keep copies apart from the database: without the master key nothing stored can be read.\n\n", masterFile, signingFile, shellQuote(mf), shellQuote(sf))
+			"Keep copies apart from the database: without the master key nothing stored can be read.\n\n", masterFile, signingFile, stores.ShellQuote(mf), stores.ShellQuote(sf))
 		env = " (in a shell with the export above"
 	default:
 		fmt.Fprintf(out, "The keys are %s and %s (mode 0600).\nKeep copies apart from the data: without the master key nothing stored can be read.\n\n", masterFile, signingFile)
@@ -185,9 +186,9 @@ func (c initConfig) prepare(ctx context.Context, a *app, out io.Writer, masterFi
 		fmt.Fprintf(out, "  password: %s   (shown once)\n", password)
 	}
 	fmt.Fprintf(out, "\nNext steps%s:\n", env)
-	fmt.Fprintf(out, "  stele serve %s\n", storeArgs(c.store))
-	fmt.Fprintf(out, "  stele accounts create acme --type team %s\n", storeArgs(c.store))
-	fmt.Fprintf(out, "  stele keys create --account acme --scopes events:write,events:read,events:export %s\n", storeArgs(c.store))
+	fmt.Fprintf(out, "  stele serve %s\n", c.store.place().Args())
+	fmt.Fprintf(out, "  stele accounts create acme --type team %s\n", c.store.place().Args())
+	fmt.Fprintf(out, "  stele keys create --account acme --scopes events:write,events:read,events:export %s\n", c.store.place().Args())
 	return nil
 }
 

@@ -202,7 +202,7 @@ func serveDebug(addr string, logger *slog.Logger) {
 
 func printWelcome(out io.Writer, base string, sf storeFlags, demoKey string) {
 	if sf.shared() {
-		fmt.Fprintf(out, "Stele is listening on %s (store: %s)\n\n", base, storePlace(sf))
+		fmt.Fprintf(out, "Stele is listening on %s (store: %s)\n\n", base, sf.place())
 	} else {
 		fmt.Fprintf(out, "Stele is listening on %s (data in %s)\n\n", base, sf.data)
 	}
@@ -213,8 +213,8 @@ func printWelcome(out io.Writer, base string, sf storeFlags, demoKey string) {
 		return
 	}
 	fmt.Fprintf(out, "Next steps%s:\n", storeShell(sf))
-	fmt.Fprintf(out, "  stele accounts create acme --type team %s\n", storeArgs(sf))
-	fmt.Fprintf(out, "  stele keys create --account acme --scopes events:write,events:read %s\n", storeArgs(sf))
+	fmt.Fprintf(out, "  stele accounts create acme --type team %s\n", sf.place().Args())
+	fmt.Fprintf(out, "  stele keys create --account acme --scopes events:write,events:read %s\n", sf.place().Args())
 	fmt.Fprintf(out, "  curl -H \"Authorization: Bearer KEY\" -H 'Content-Type: application/json' \\\n    -d '{\"action\":\"user.login\",\"actor\":{\"id\":\"u_1\",\"email\":\"ada@acme.io\"}}' %s/v1/events\n\n", base)
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/stele-audit/stele"
@@ -15,7 +14,6 @@ import (
 	"github.com/stele-audit/stele/internal/audit"
 	"github.com/stele-audit/stele/internal/export"
 	"github.com/stele-audit/stele/internal/integrity"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // verifyConfig is the configuration of stele verify: a bundle, a live
@@ -44,9 +42,9 @@ func parseVerify(args []string) (verifyConfig, error) {
 	var c verifyConfig
 	c.store.register(fs)
 	c.client.register(fs)
-	fs.Var((*keyList)(&c.moreKeys), "public-key", "the checkpoint verifier key to trust (default: the local signing key's, or the one in --state); with --data, give it again for each key that signed, before and after a change of signing key")
+	fs.Var((*multiFlag)(&c.moreKeys), "public-key", "the checkpoint verifier key to trust (default: the local signing key's, or the one in --state); with --data, give it again for each key that signed, before and after a change of signing key")
 	fs.StringVar(&c.account, "account", "", "verify only this account (with --data)")
-	fs.StringVar(&c.statePath, "state", defaultStatePath(), "file keeping the last checkpoint trusted per log (with --url)")
+	fs.StringVar(&c.statePath, "state", integrity.DefaultTrustStatePath(), "file keeping the last checkpoint trusted per log (with --url)")
 	fs.IntVar(&c.samples, "samples", 5, "events to spot-check for inclusion (with --url)")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 	pos, err := parse(fs, args)
@@ -71,16 +69,6 @@ func parseVerify(args []string) (verifyConfig, error) {
 	return c, nil
 }
 
-// keyList is a flag given once per value: --public-key OLD --public-key NEW.
-type keyList []string
-
-func (l *keyList) String() string { return strings.Join(*l, ",") }
-
-func (l *keyList) Set(v string) error {
-	*l = append(*l, v)
-	return nil
-}
-
 func (c verifyConfig) run(ctx context.Context, out io.Writer) error {
 	switch {
 	case c.bundle != "":
@@ -101,15 +89,6 @@ func (c verifyConfig) run(ctx context.Context, out io.Writer) error {
 	return verifyStore(ctx, c.store, append([]string{c.publicKey}, c.moreKeys...), c.account, c.json, out)
 }
 
-func verifierOf(key string) (note.Verifier, error) {
-	v, err := note.NewVerifier(strings.TrimSpace(key))
-	if err != nil {
-		return nil, &stele.Error{Code: stele.EINVALID, Message: "--public-key is not a note verifier key (stele checkpoint public-key prints one)",
-			Details: []stele.FieldError{{Field: "public-key", Rule: "format"}}}
-	}
-	return v, nil
-}
-
 var errVerifyFailed = errors.New("verification failed")
 
 // verifyStore checks the local store under the verifier keys given (the
@@ -124,21 +103,11 @@ func verifyStore(ctx context.Context, sf storeFlags, publicKeys []string, accoun
 	if a.checkpoints.Key != nil {
 		v.Verifier = a.checkpoints.Key.Verifier
 	}
-	for i, k := range publicKeys {
-		if k == "" {
-			continue
-		}
-		verifier, err := verifierOf(k)
-		if err != nil {
-			return err
-		}
-		if i == 0 {
-			v.Verifier = verifier
-		} else {
-			v.Also = append(v.Also, verifier)
-		}
+	trusted, err := v.TrustKeys(publicKeys)
+	if err != nil {
+		return err
 	}
-	if v.Verifier == nil { // no --public-key, and no local key to trust
+	if !trusted { // no --public-key, and no local key to trust
 		return a.noSigning
 	}
 	var names []string
@@ -149,18 +118,7 @@ func verifyStore(ctx context.Context, sf storeFlags, publicKeys []string, accoun
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		if rep.Failures == nil {
-			rep.Failures = []integrity.Failure{}
-		}
-		printJSON(out, rep)
-	} else {
-		for _, f := range rep.Failures {
-			fmt.Fprintln(out, "FAIL", f)
-		}
-		fmt.Fprintf(out, "%d accounts, %d events, %d checkpoints, %d events purged under signed statements: %d failures\n",
-			rep.Accounts, rep.Events, rep.Checkpoints, rep.Purged, len(rep.Failures))
-	}
+	printStoreReport(out, rep, asJSON)
 	target := stele.SystemAccount
 	if account != "" {
 		target = account
@@ -173,12 +131,29 @@ func verifyStore(ctx context.Context, sf storeFlags, publicKeys []string, accoun
 	return nil
 }
 
+// printStoreReport prints what a store verification found.
+func printStoreReport(out io.Writer, rep *integrity.Report, asJSON bool) {
+	if asJSON {
+		if rep.Failures == nil {
+			rep.Failures = []integrity.Failure{}
+		}
+		printJSON(out, rep)
+		return
+	}
+	for _, f := range rep.Failures {
+		fmt.Fprintln(out, "FAIL", f)
+	}
+	fmt.Fprintf(out, "%d accounts, %d events, %d checkpoints, %d events purged under signed statements: %d failures\n",
+		rep.Accounts, rep.Events, rep.Checkpoints, rep.Purged, len(rep.Failures))
+}
+
+// verifyBundle checks a bundle offline against the verifier key given.
 func verifyBundle(path, publicKey string, asJSON bool, out io.Writer) error {
 	if publicKey == "" {
 		return &stele.Error{Code: stele.EINVALID, Message: "--public-key is required to verify a bundle",
 			Details: []stele.FieldError{{Field: "public-key", Rule: "required"}}}
 	}
-	verifier, err := verifierOf(publicKey)
+	verifier, err := integrity.ParseVerifierKey(publicKey)
 	if err != nil {
 		return err
 	}
@@ -210,24 +185,12 @@ func verifyBundle(path, publicKey string, asJSON bool, out io.Writer) error {
 	return nil
 }
 
-func defaultStatePath() string {
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return "verify-state.json"
-	}
-	return filepath.Join(dir, "stele", "verify-state.json")
-}
-
 // verifyRemote verifies the log of api's key against the trust kept in
-// the state file, prints what it checked, and moves the trust on when
-// everything passed.
+// the state file, which it moves on when everything passed, and prints
+// what it checked.
 func verifyRemote(ctx context.Context, api *client.Client, publicKey, statePath string, samples int, out io.Writer) (*integrity.RemoteReport, error) {
-	state, err := integrity.LoadTrustState(statePath)
-	if err != nil {
-		return nil, err
-	}
-	rep, err := (&integrity.RemoteVerifier{API: api, Samples: samples}).Verify(ctx, state, publicKey)
-	if err != nil {
+	rep, err := (&integrity.RemoteVerifier{API: api, Samples: samples}).VerifyTrusted(ctx, statePath, publicKey)
+	if rep == nil {
 		return nil, err
 	}
 	switch {
@@ -254,7 +217,7 @@ func verifyRemote(ctx context.Context, api *client.Client, publicKey, statePath 
 	if !rep.OK() {
 		return rep, errVerifyFailed
 	}
-	if err := state.Save(statePath); err != nil {
+	if err != nil { // checked, but the trust was not moved on
 		return rep, err
 	}
 	fmt.Fprintf(out, "OK: %s at size %d is signed, consistent with what was trusted before, and includes the events checked\n", rep.Origin, rep.Size)

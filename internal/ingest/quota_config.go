@@ -41,6 +41,57 @@ func ParseQuotaSetting(field, text string) (int64, error) {
 	return n * mult, nil
 }
 
+// ParseQuotaChange reads a change of one of an account's own ingest quota
+// settings: nothing when text is empty, back to its type's for "default",
+// else the value ParseQuotaSetting reads.
+func ParseQuotaChange(field, text string) (stele.SettingChange, error) {
+	switch strings.TrimSpace(text) {
+	case "":
+		return stele.SettingChange{}, nil
+	case "default":
+		return stele.SettingChange{Clear: true}, nil
+	}
+	n, err := ParseQuotaSetting(field, text)
+	return stele.SettingChange{Set: &n}, err
+}
+
+// QuotaText is a quota for the terminal, in the units ParseQuotaSetting
+// reads; with own, a star marks each setting that is the account's own.
+func QuotaText(q stele.IngestQuota, own *stele.IngestOverride) string {
+	star := func(p *int64) string {
+		if own != nil && p != nil {
+			return "*"
+		}
+		return ""
+	}
+	var o stele.IngestOverride
+	if own != nil {
+		o = *own
+	}
+	bytes := "unlimited"
+	if q.BytesPerSecond > 0 {
+		bytes = ByteSize(q.BytesPerSecond)
+	}
+	events := "unlimited"
+	if q.EventsPerSecond > 0 {
+		events = strconv.FormatInt(q.EventsPerSecond, 10)
+	}
+	return fmt.Sprintf("%s%s events/s, %s%s/s, burst %ds%s", events, star(o.EventsPerSecond), bytes, star(o.BytesPerSecond), q.BurstSeconds, star(o.BurstSeconds))
+}
+
+// ByteSize writes n in the largest binary unit that divides it.
+func ByteSize(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + " " + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + " B"
+}
+
 func quotaSyntax(field string) string {
 	switch field {
 	case stele.FieldIngestBytesPerSecond:

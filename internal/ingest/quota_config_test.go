@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stele-audit/stele"
@@ -61,6 +62,76 @@ func TestParseTypeQuotasOverridesNamedTypesOnly(t *testing.T) {
 	for _, bad := range [][3]string{{"gold=10", "", ""}, {"free", "", ""}, {"", "", "free=0"}, {"free=-1", "", ""}, {"", "team=lots", ""}} {
 		if _, err := ParseTypeQuotas(stele.DefaultAccountTypes, bad[0], bad[1], bad[2]); stele.ErrorCode(err) != stele.EINVALID {
 			t.Errorf("%q: %v, want EINVALID", bad, err)
+		}
+	}
+}
+
+func TestParseQuotaChangeSetsClearsOrLeaves(t *testing.T) {
+	for _, tc := range []struct {
+		field, text string
+		want        stele.SettingChange
+		ok          bool
+	}{
+		{stele.FieldIngestEventsPerSecond, "", stele.SettingChange{}, true},
+		{stele.FieldIngestEventsPerSecond, "  ", stele.SettingChange{}, true},
+		{stele.FieldIngestEventsPerSecond, "default", stele.SettingChange{Clear: true}, true},
+		{stele.FieldIngestBurstSeconds, " default ", stele.SettingChange{Clear: true}, true},
+		{stele.FieldIngestEventsPerSecond, "unlimited", stele.SettingChange{Set: new(int64(0))}, true},
+		{stele.FieldIngestBytesPerSecond, "2MiB", stele.SettingChange{Set: new(int64(2 << 20))}, true},
+		{stele.FieldIngestBurstSeconds, "10s", stele.SettingChange{Set: new(int64(10))}, true},
+		{stele.FieldIngestBurstSeconds, "Default", stele.SettingChange{}, false},
+		{stele.FieldIngestEventsPerSecond, "lots", stele.SettingChange{}, false},
+	} {
+		got, err := ParseQuotaChange(tc.field, tc.text)
+		if !tc.ok {
+			if stele.ErrorCode(err) != stele.EINVALID {
+				t.Errorf("%s %q: ParseQuotaChange = %+v, %v; want EINVALID", tc.field, tc.text, got, err)
+			}
+			continue
+		}
+		if err != nil || got.Clear != tc.want.Clear || (got.Set == nil) != (tc.want.Set == nil) || got.Set != nil && *got.Set != *tc.want.Set {
+			t.Errorf("%s %q: ParseQuotaChange = %+v, %v; want %+v", tc.field, tc.text, got, err, tc.want)
+		}
+	}
+}
+
+func TestQuotaTextStarsTheAccountsOwnSettings(t *testing.T) {
+	q := stele.IngestQuota{EventsPerSecond: 500, BytesPerSecond: 4 << 20, BurstSeconds: 10}
+	for _, tc := range []struct {
+		name string
+		q    stele.IngestQuota
+		own  *stele.IngestOverride
+		want string
+	}{
+		{"type's", q, nil, "500 events/s, 4 MiB/s, burst 10s"},
+		{"none own", q, &stele.IngestOverride{}, "500 events/s, 4 MiB/s, burst 10s"},
+		{"own events and burst", q, &stele.IngestOverride{EventsPerSecond: new(int64(500)), BurstSeconds: new(int64(10))}, "500* events/s, 4 MiB/s, burst 10s*"},
+		{"unlimited", stele.IngestQuota{BurstSeconds: 1}, &stele.IngestOverride{BytesPerSecond: new(int64(0))}, "unlimited events/s, unlimited*/s, burst 1s"},
+		{"odd bytes", stele.IngestQuota{EventsPerSecond: 1, BytesPerSecond: 1500}, nil, "1 events/s, 1500 B/s, burst 0s"},
+	} {
+		if got := QuotaText(tc.q, tc.own); got != tc.want {
+			t.Errorf("%s: QuotaText = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestByteSizeReadsBackThroughParseQuotaSetting: what the CLI shows of a
+// bytes rate is what an operator may type to set it again.
+func TestByteSizeReadsBackThroughParseQuotaSetting(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		want string
+	}{
+		{1, "1 B"}, {1000, "1000 B"}, {1024, "1 KiB"}, {1536, "1536 B"},
+		{3 << 19, "1536 KiB"}, {1 << 20, "1 MiB"}, {5 << 30, "5 GiB"}, {1<<30 + 1<<20, "1025 MiB"},
+	} {
+		got := ByteSize(tc.n)
+		if got != tc.want {
+			t.Errorf("ByteSize(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+		text := strings.TrimSuffix(got, " B")
+		if back, err := ParseQuotaSetting(stele.FieldIngestBytesPerSecond, text); err != nil || back != tc.n {
+			t.Errorf("ParseQuotaSetting(%q) = %d, %v; want %d", text, back, err, tc.n)
 		}
 	}
 }

@@ -127,6 +127,22 @@ func (v *RemoteVerifier) Verify(ctx context.Context, state *TrustState, publicKe
 	return rep, nil
 }
 
+// VerifyTrusted verifies against the trust kept in the state file at path
+// (LoadTrustState), and moves the trust on there when every check passed.
+// The report is nil when the verification could not run; with an error
+// that is not, the checks ran but the new trust was not saved.
+func (v *RemoteVerifier) VerifyTrusted(ctx context.Context, path, publicKey string) (*RemoteReport, error) {
+	state, err := LoadTrustState(path)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := v.Verify(ctx, state, publicKey)
+	if err != nil || !rep.OK() {
+		return rep, err
+	}
+	return rep, state.Save(path)
+}
+
 // checkExtends proves that the tree of size old with root oldRoot is a
 // prefix of the signed tree now.
 func (v *RemoteVerifier) checkExtends(ctx context.Context, old int64, oldRoot ledger.Hash, now ledger.CheckpointBody) error {

@@ -80,3 +80,14 @@ func (s *TrustState) Save(path string) error {
 	}
 	return nil
 }
+
+// DefaultTrustStatePath is where stele verify --url keeps its trust unless
+// told: verify-state.json in the user's configuration directory (stele/),
+// or in the working directory when there is none.
+func DefaultTrustStatePath() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "verify-state.json"
+	}
+	return filepath.Join(dir, "stele", "verify-state.json")
+}
