@@ -10,7 +10,7 @@ import (
 
 // The types of this file mirror internal/alert's Rule, Input, TestResult
 // and Firing (with their parts) deliberately, as the client imports
-// nothing internal; internal/api/client_types_test.go holds their JSON
+// nothing internal; internal/api/client_mirror_test.go holds their JSON
 // equal.
 
 // AlertRule is an alert rule as the server returns it (GET /v1/alert-rules).

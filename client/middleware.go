@@ -202,7 +202,7 @@ var latencyActor = &stele.Ref{Type: "system", ID: "api_latency", Name: "API late
 // the shape of Stele's own: the tenant's figures, then requests, errors
 // and p95 of its busiest routes under the route's slug. It, routeSlug and
 // statusWriter mirror internal/metrics/collector.go deliberately (the
-// client imports nothing internal); internal/metrics/client_test.go holds
+// client imports nothing internal); internal/api/client_mirror_test.go holds
 // them equal.
 func latencyEvent(tenant string, start, now time.Time, tw *window, routes map[latencyKey]*window) stele.Event {
 	s := tw.summary()

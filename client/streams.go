@@ -11,7 +11,7 @@ import (
 
 // The types of this file mirror internal/stream's Input and View (with
 // their parts) deliberately, as the client imports nothing internal;
-// internal/api/client_types_test.go holds their JSON equal.
+// internal/api/client_mirror_test.go holds their JSON equal.
 
 // StreamInput is a stream as POST and PUT /v1/streams take it. On an
 // update, a nil Enabled keeps the stream's switch, and a destination
