@@ -8,6 +8,11 @@ import (
 	"time"
 )
 
+// The types of this file mirror internal/alert's Rule, Input, TestResult
+// and Firing (with their parts) deliberately, as the client imports
+// nothing internal; internal/api/client_mirror_test.go holds their JSON
+// equal.
+
 // AlertRule is an alert rule as the server returns it (GET /v1/alert-rules).
 // Destinations come back without their secrets, except a webhook secret
 // the server generated, in the answer to the request that made it.

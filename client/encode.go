@@ -117,7 +117,10 @@ const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string, escaped as encoding/json
 // escapes it: quotes, backslashes, control characters, <, > and &, U+2028
-// and U+2029; invalid UTF-8 becomes U+FFFD.
+// and U+2029; invalid UTF-8 becomes U+FFFD. It and appendValue mirror
+// internal/export/metadata.go deliberately (the client imports nothing
+// internal); internal/api/client_mirror_test.go holds the events both write
+// equal, and encode_test.go this file to encoding/json.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0

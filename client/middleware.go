@@ -200,7 +200,10 @@ var latencyActor = &stele.Ref{Type: "system", ID: "api_latency", Name: "API late
 
 // latencyEvent is the system.api_latency event of a tenant's window, in
 // the shape of Stele's own: the tenant's figures, then requests, errors
-// and p95 of its busiest routes under the route's slug.
+// and p95 of its busiest routes under the route's slug. It, routeSlug and
+// statusWriter mirror internal/metrics/collector.go deliberately (the
+// client imports nothing internal); internal/api/client_mirror_test.go holds
+// them equal.
 func latencyEvent(tenant string, start, now time.Time, tw *window, routes map[latencyKey]*window) stele.Event {
 	s := tw.summary()
 	meta := map[string]any{
@@ -306,6 +309,8 @@ func RecordRequest(ctx context.Context, e stele.Event) error {
 	return info.m.c.Record(ctx, e)
 }
 
+// statusWriter mirrors internal/metrics/collector.go's deliberately; see
+// latencyEvent.
 type statusWriter struct {
 	http.ResponseWriter
 	status int

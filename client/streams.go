@@ -9,6 +9,10 @@ import (
 	"github.com/stele-audit/stele"
 )
 
+// The types of this file mirror internal/stream's Input and View (with
+// their parts) deliberately, as the client imports nothing internal;
+// internal/api/client_mirror_test.go holds their JSON equal.
+
 // StreamInput is a stream as POST and PUT /v1/streams take it. On an
 // update, a nil Enabled keeps the stream's switch, and a destination
 // without Headers (nil) keeps the stored ones for the same host.

@@ -10,6 +10,8 @@ import (
 const maxSamples = 2048
 
 // window accumulates one tenant's, or one route's, requests of a window.
+// It mirrors internal/metrics/window.go deliberately (the client imports
+// nothing internal); internal/api/client_mirror_test.go holds the two equal.
 type window struct {
 	count, errors, clientErrors int64
 	samples                     []time.Duration // a uniform reservoir of at most maxSamples

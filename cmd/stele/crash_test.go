@@ -191,8 +191,8 @@ func TestAcknowledgedEventsSurviveSIGKILL(t *testing.T) {
 	t.Logf("%d events acknowledged, %d stored after SIGKILL and restart", len(acked), len(found))
 }
 
-// listedEvent is what the tests that restart a server compare of each
-// event they read back.
+// listedEvent is what the tests that run a server (restarted, killed, or
+// several nodes) compare of each event they read back.
 type listedEvent struct {
 	ID          string `json:"id"`
 	Seq         int64  `json:"seq"`

@@ -260,7 +260,7 @@ func TestThreeNodesShareOneDatabase(t *testing.T) {
 	_, base := c.start()
 	for _, name := range accounts {
 		seen := map[string]int{}
-		for _, e := range listAll(t, client, base, keys[name]) {
+		for _, e := range listEvents(t, client, base, keys[name]) {
 			seen[e.Description]++
 		}
 		for key := range acked {
@@ -276,41 +276,4 @@ func TestThreeNodesShareOneDatabase(t *testing.T) {
 	}
 	out := c.cli("verify")
 	t.Logf("verify: %s", strings.TrimSpace(out))
-}
-
-type listed struct {
-	ID          string `json:"id"`
-	Description string `json:"description"`
-}
-
-func listAll(t *testing.T, client *http.Client, base, key string) []listed {
-	t.Helper()
-	var all []listed
-	cursor := ""
-	for {
-		u := base + "/v1/events?limit=1000"
-		if cursor != "" {
-			u += "&cursor=" + cursor
-		}
-		req, _ := http.NewRequest("GET", u, nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var page struct {
-			Events     []listed `json:"events"`
-			NextCursor *string  `json:"next_cursor"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || err != nil {
-			t.Fatalf("list: %d %v", resp.StatusCode, err)
-		}
-		all = append(all, page.Events...)
-		if page.NextCursor == nil {
-			return all
-		}
-		cursor = *page.NextCursor
-	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/alert"
-	"github.com/stele-audit/stele/internal/audit"
 )
 
 // maxRuleBody bounds an alert rule's JSON: ten destinations of twenty
@@ -74,14 +73,6 @@ func badJSON(err error) error {
 		Details: []stele.FieldError{{Field: "", Rule: "json"}}}
 }
 
-func (s *Server) actorOf(r *http.Request, p *stele.Principal) audit.Actor {
-	ua := r.UserAgent()
-	if len(ua) > 1024 {
-		ua = ua[:1024]
-	}
-	return audit.Key(p, clientIP(r), ua)
-}
-
 func (s *Server) handleCreateAlertRule(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
 	acct, ok := s.alertsFor(w, r, p)
 	if !ok {
@@ -90,7 +81,7 @@ func (s *Server) handleCreateAlertRule(w http.ResponseWriter, r *http.Request, p
 	in, err := decodeRule(w, r)
 	if err == nil {
 		var rule *alert.Rule
-		if rule, err = s.Alerts.Create(r.Context(), acct, in, s.actorOf(r, p)); err == nil {
+		if rule, err = s.Alerts.Create(r.Context(), acct, in, keyActor(p, r)); err == nil {
 			w.Header().Set("Location", "/v1/alert-rules/"+rule.ID)
 			writeJSON(w, http.StatusCreated, rule)
 			return
@@ -105,11 +96,7 @@ func (s *Server) handleListAlertRules(w http.ResponseWriter, r *http.Request, p 
 		return
 	}
 	rules, err := s.Alerts.List(r.Context(), acct)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"alert_rules": rules})
+	s.reply(w, r, http.StatusOK, map[string]any{"alert_rules": rules}, err)
 }
 
 func (s *Server) handleGetAlertRule(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
@@ -118,11 +105,7 @@ func (s *Server) handleGetAlertRule(w http.ResponseWriter, r *http.Request, p *s
 		return
 	}
 	rule, err := s.Alerts.Get(r.Context(), acct, r.PathValue("id"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rule)
+	s.reply(w, r, http.StatusOK, rule, err)
 }
 
 func (s *Server) handleUpdateAlertRule(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
@@ -133,7 +116,7 @@ func (s *Server) handleUpdateAlertRule(w http.ResponseWriter, r *http.Request, p
 	in, err := decodeRule(w, r)
 	if err == nil {
 		var rule *alert.Rule
-		if rule, err = s.Alerts.Update(r.Context(), acct, r.PathValue("id"), in, s.actorOf(r, p)); err == nil {
+		if rule, err = s.Alerts.Update(r.Context(), acct, r.PathValue("id"), in, keyActor(p, r)); err == nil {
 			writeJSON(w, http.StatusOK, rule)
 			return
 		}
@@ -146,7 +129,7 @@ func (s *Server) handleDeleteAlertRule(w http.ResponseWriter, r *http.Request, p
 	if !ok {
 		return
 	}
-	if err := s.Alerts.Delete(r.Context(), acct, r.PathValue("id"), s.actorOf(r, p)); err != nil {
+	if err := s.Alerts.Delete(r.Context(), acct, r.PathValue("id"), keyActor(p, r)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -158,12 +141,8 @@ func (s *Server) handleTestAlertRule(w http.ResponseWriter, r *http.Request, p *
 	if !ok {
 		return
 	}
-	res, err := s.Alerts.Test(r.Context(), acct, r.PathValue("id"), s.actorOf(r, p))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": res})
+	res, err := s.Alerts.Test(r.Context(), acct, r.PathValue("id"), keyActor(p, r))
+	s.reply(w, r, http.StatusOK, map[string]any{"results": res}, err)
 }
 
 func (s *Server) handleAlertFirings(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
@@ -183,9 +162,5 @@ func (s *Server) handleAlertFirings(w http.ResponseWriter, r *http.Request, p *s
 	}
 	// A deleted rule's history stays readable.
 	fs, err := s.Alerts.History(r.Context(), acct, r.PathValue("id"), limit)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"firings": fs})
+	s.reply(w, r, http.StatusOK, map[string]any{"firings": fs}, err)
 }

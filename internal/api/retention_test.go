@@ -17,6 +17,10 @@ import (
 // hold it shows again.
 func TestAPIHidesEventsPastRetentionBeforeThePurge(t *testing.T) {
 	e := newEnv(t)
+	// Back to the type's retention: newEnv gives every account a century.
+	if _, _, err := e.db.UpdateAccount(t.Context(), e.accts["acme"].ID, stele.AccountUpdate{ClearRetention: true}); err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now().UTC()
 	old := now.Add(-100 * 24 * time.Hour).Format(time.RFC3339Nano)
 	body := fmt.Sprintf(`{"events": [

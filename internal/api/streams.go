@@ -71,11 +71,7 @@ func (s *Server) handleListStreams(w http.ResponseWriter, r *http.Request, p *st
 		return
 	}
 	list, err := s.Streams.List(r.Context(), o)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"streams": list})
+	s.reply(w, r, http.StatusOK, map[string]any{"streams": list}, err)
 }
 
 func (s *Server) handleGetStream(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
@@ -84,11 +80,7 @@ func (s *Server) handleGetStream(w http.ResponseWriter, r *http.Request, p *stel
 		return
 	}
 	v, err := s.Streams.Get(r.Context(), o, r.PathValue("id"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	s.reply(w, r, http.StatusOK, v, err)
 }
 
 func (s *Server) handleUpdateStream(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
@@ -102,11 +94,7 @@ func (s *Server) handleUpdateStream(w http.ResponseWriter, r *http.Request, p *s
 		return
 	}
 	v, err := s.Streams.Update(r.Context(), o, r.PathValue("id"), in, keyActor(p, r))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	s.reply(w, r, http.StatusOK, v, err)
 }
 
 func (s *Server) handleDeleteStream(w http.ResponseWriter, r *http.Request, p *stele.Principal) {
@@ -138,11 +126,7 @@ func (s *Server) handleReplayStream(w http.ResponseWriter, r *http.Request, p *s
 		return
 	}
 	rp, err := s.Streams.Replay(r.Context(), o, r.PathValue("id"), in.After, in.Before, keyActor(p, r))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, rp)
+	s.reply(w, r, http.StatusAccepted, rp, err)
 }
 
 // decodeJSON decodes a request's JSON body into v, strictly: the

@@ -5,28 +5,23 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/export"
+	"github.com/stele-audit/stele/internal/goldentest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func events() []*stele.Event {
-	t0 := time.Date(2026, 11, 24, 10, 0, 0, 123456000, time.UTC)
+	first := goldentest.RoleChange()
+	first.Description = "Ada changed Bob's role\nfrom viewer to admin" // a line break for CSV to quote
+	t0 := first.Time
 	return []*stele.Event{
-		{ID: "evt_0000000000000001", Seq: 1, Account: "acme", Time: t0, ReceivedAt: t0.Add(77 * time.Millisecond),
-			Action: "user.role_changed", Category: "user_management", Outcome: "success",
-			Actor:  &stele.Ref{Type: "user", ID: "u_123", Name: "Ada Lovelace", Email: "ada@acme.io"},
-			Target: &stele.Ref{Type: "user", ID: "u_456", Name: "Björn \"Bob\" Ødegård, Jr."},
-			IP:     "203.0.113.7", UserAgent: "Mozilla/5.0", RequestID: "req_1",
-			Description: "Ada changed Bob's role\nfrom viewer to admin",
-			Metadata:    map[string]any{"role_before": "viewer", "role_after": "admin", "n": json.Number("3"), "ok": true}},
+		first,
 		{ID: "evt_0000000000000002", Seq: 2, Account: "acme", Time: t0.Add(time.Second), ReceivedAt: t0.Add(time.Second),
 			Action: "finding.generated", Category: "source_activity", Outcome: "failure",
 			Actor:       &stele.Ref{Type: "service", ID: "=HYPERLINK(\"http://evil\")", Name: "+cmd|' /C calc'!A0"},
@@ -37,19 +32,7 @@ func events() []*stele.Event {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n got: %q\nwant: %q", name, got, want)
-	}
+	goldentest.Check(t, name, got, *update)
 }
 
 func write(t *testing.T, format string, evs []*stele.Event) []byte {

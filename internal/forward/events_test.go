@@ -1,17 +1,14 @@
 package forward_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/goldentest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -20,15 +17,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // change, a failed login, and fields full of what breaks framing and
 // escaping (newlines, ] " \ = |, NUL, invalid UTF-8).
 func fixtures() []*stele.Event {
-	t0 := time.Date(2026, 11, 24, 10, 0, 0, 123456000, time.UTC)
+	first := goldentest.RoleChange()
+	t0 := first.Time
 	return []*stele.Event{
-		{ID: "evt_0000000000000001", Seq: 1, Account: "acme", Time: t0, ReceivedAt: t0.Add(77 * time.Millisecond),
-			Action: "user.role_changed", Category: "user_management", Outcome: "success",
-			Actor:  &stele.Ref{Type: "user", ID: "u_123", Name: "Ada Lovelace", Email: "ada@acme.io"},
-			Target: &stele.Ref{Type: "user", ID: "u_456", Name: "Björn \"Bob\" Ødegård, Jr."},
-			IP:     "203.0.113.7", UserAgent: "Mozilla/5.0", RequestID: "req_1",
-			Description: "Ada changed Bob's role from viewer to admin",
-			Metadata:    map[string]any{"role_before": "viewer", "role_after": "admin", "n": json.Number("3"), "ok": true}},
+		first,
 		{ID: "evt_0000000000000002", Seq: 2, Account: "acme", Time: t0.Add(time.Second), ReceivedAt: t0.Add(time.Second),
 			Action: "user.login_failed", Category: "authentication", Outcome: "failure",
 			Actor: &stele.Ref{ID: "u_9", Email: "mallory@evil.example"}, IP: "2001:db8::7",
@@ -60,19 +52,7 @@ func huge() *stele.Event {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n got: %q\nwant: %q", name, got, want)
-	}
+	goldentest.Check(t, name, got, *update)
 }
 
 // utf8Like replaces each invalid byte of s with U+FFFD, as encoding/json

@@ -9,6 +9,9 @@ import (
 	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
+// bools are PostgreSQL's literals.
+var bools = sqlstore.Bools{True: "true", False: "false"}
+
 // rowQuery builds the WHERE clause of a stele.RowQuery with numbered
 // parameters; a parameter may be referenced more than once.
 type rowQuery struct {
@@ -45,21 +48,12 @@ func buildRowQuery(q stele.RowQuery) (string, []any, error) {
 	if q.HasBelow {
 		b.sql.WriteString(` AND (time, seq) < (` + b.arg(q.BelowTime) + `, ` + b.arg(q.BelowSeq) + `)`)
 	}
-	driver, arms := -1, []sqlstore.Arm(nil)
-	if q.Limit > 0 {
-		driver, arms = sqlstore.PickDriver(q.Filters)
-	}
-	for i, f := range q.Filters {
-		if f.Field == stele.FieldText || (i == driver && !sqlstore.Keep(f)) {
-			continue // text is checked on the plaintext, after decryption
-		}
-		b.sql.WriteString(` AND `)
-		if err := b.filter(f); err != nil {
-			return "", nil, err
-		}
+	arms, err := sqlstore.WriteFilters(&b.sql, q, b.filter)
+	if err != nil {
+		return "", nil, err
 	}
 	const order = ` ORDER BY time DESC, seq DESC`
-	if driver < 0 {
+	if arms == nil {
 		query := `SELECT ` + eventColumns + ` FROM events WHERE ` + b.sql.String() + order
 		if q.Limit > 0 {
 			query += ` LIMIT ` + strconv.Itoa(q.Limit)
@@ -96,7 +90,7 @@ func (b *rowQuery) filter(f stele.RowFilter) error {
 	case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
 		b.blind(sqlstore.BlindColumns(f.Field), f)
 	case stele.FieldGroup:
-		return b.group(f)
+		return sqlstore.WriteGroup(&b.sql, f, bools, b.filter)
 	default:
 		return stele.Errorf(stele.EINVALID, "unknown field %q", f.Field)
 	}
@@ -129,7 +123,7 @@ func (b *rowQuery) action(f stele.RowFilter) {
 		// Byte-wise: the column is COLLATE "C".
 		terms = append(terms, `CASE WHEN starts_with(action, `+b.arg(p)+`) THEN true ELSE false END`)
 	}
-	b.condition(terms, f.Negate)
+	b.sql.WriteString(bools.AnyOf(terms, f.Negate))
 }
 
 // codes writes the condition on a column of codes (category, outcome):
@@ -146,28 +140,14 @@ func (b *rowQuery) codes(col string, names []string, f stele.RowFilter) {
 	if len(list) > 0 {
 		terms = append(terms, col+` IN (`+strings.Join(list, ",")+`)`)
 	}
-	b.condition(terms, f.Negate)
+	b.sql.WriteString(bools.AnyOf(terms, f.Negate))
 }
 
-// condition writes the OR of terms, "false" when there is none, negated
-// when asked (the columns are NOT NULL, so NOT is exact).
-func (b *rowQuery) condition(terms []string, negate bool) {
-	cond := "false"
-	if len(terms) > 0 {
-		cond = `(` + strings.Join(terms, ` OR `) + `)`
-	}
-	if negate {
-		cond = `NOT ` + cond
-	}
-	b.sql.WriteString(cond)
-}
-
-// blind writes the condition on blind-index columns. The row matches when
-// any column holds any token. Negated, NULL columns (the field is absent)
-// count as not matching, so the row is kept.
+// blind writes the condition on blind-index columns
+// (sqlstore.BlindCondition), the tokens one parameter used by every column.
 func (b *rowQuery) blind(cols []string, f stele.RowFilter) {
 	if len(f.Tokens) == 0 {
-		b.sql.WriteString(map[bool]string{false: "false", true: "true"}[f.Negate])
+		b.sql.WriteString(bools.Of(f.Negate))
 		return
 	}
 	var p string
@@ -176,53 +156,10 @@ func (b *rowQuery) blind(cols []string, f stele.RowFilter) {
 	} else {
 		p = `ANY(` + b.arg(f.Tokens) + `::bigint[])`
 	}
-	terms := make([]string, len(cols))
-	for i, c := range cols {
+	b.sql.WriteString(sqlstore.BlindCondition(cols, f.Negate, func(c string) string {
 		if f.Negate {
-			terms[i] = `(` + c + ` IS NULL OR NOT ` + c + ` = ` + p + `)`
-		} else {
-			terms[i] = c + ` = ` + p
+			return `NOT ` + c + ` = ` + p
 		}
-	}
-	if f.Negate {
-		b.sql.WriteString(`(` + strings.Join(terms, ` AND `) + `)`)
-	} else {
-		b.sql.WriteString(`(` + strings.Join(terms, ` OR `) + `)`)
-	}
-}
-
-// group writes the condition of a group: an OR of ANDs, or, negated, an AND
-// of ORs of the negated filters (De Morgan), so that each filter is written
-// in its own negated form, which keeps rows whose blind columns are NULL.
-func (b *rowQuery) group(f stele.RowFilter) error {
-	outer, inner := ` OR `, ` AND `
-	if f.Negate {
-		outer, inner = inner, outer
-	}
-	if len(f.Any) == 0 {
-		b.sql.WriteString(map[bool]string{false: "false", true: "true"}[f.Negate])
-		return nil
-	}
-	b.sql.WriteString(`(`)
-	for i, c := range f.Any {
-		if i > 0 {
-			b.sql.WriteString(outer)
-		}
-		b.sql.WriteString(`(`)
-		if len(c) == 0 {
-			b.sql.WriteString(map[bool]string{false: "true", true: "false"}[f.Negate])
-		}
-		for j, u := range c {
-			if j > 0 {
-				b.sql.WriteString(inner)
-			}
-			u.Negate = u.Negate != f.Negate
-			if err := b.filter(u); err != nil {
-				return err
-			}
-		}
-		b.sql.WriteString(`)`)
-	}
-	b.sql.WriteString(`)`)
-	return nil
+		return c + ` = ` + p
+	}))
 }

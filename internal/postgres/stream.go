@@ -85,15 +85,8 @@ func (db *DB) streams(ctx context.Context, where string, args ...any) ([]*stele.
 		return nil, fmt.Errorf("postgres: streams: %w", mapErr(err))
 	}
 	defer rows.Close()
-	out := []*stele.Stream{}
-	for rows.Next() {
-		s, err := sqlstore.ScanStream(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: streams: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlstore.Collect(rows, sqlstore.ScanStream)
+	if err != nil {
 		return nil, fmt.Errorf("postgres: streams: %w", mapErr(err))
 	}
 	return out, nil
@@ -172,15 +165,8 @@ func (db *DB) StreamPositions(ctx context.Context, streamID string) ([]stele.Str
 		return nil, fmt.Errorf("postgres: stream positions: %w", mapErr(err))
 	}
 	defer rows.Close()
-	out := []stele.StreamPosition{}
-	for rows.Next() {
-		var p stele.StreamPosition
-		if err := rows.Scan(&p.AccountID, &p.Account, &p.NextSeq, &p.Forwarded, &p.Skipped, &p.Head); err != nil {
-			return nil, fmt.Errorf("postgres: stream positions: %w", err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlstore.Collect(rows, sqlstore.ScanStreamPosition)
+	if err != nil {
 		return nil, fmt.Errorf("postgres: stream positions: %w", mapErr(err))
 	}
 	return out, nil
@@ -249,15 +235,8 @@ func (db *DB) StreamReplays(ctx context.Context, streamID string, limit int) ([]
 		return nil, fmt.Errorf("postgres: stream replays: %w", mapErr(err))
 	}
 	defer rows.Close()
-	out := []*stele.StreamReplay{}
-	for rows.Next() {
-		r, err := sqlstore.ScanReplay(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: stream replays: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlstore.Collect(rows, sqlstore.ScanReplay)
+	if err != nil {
 		return nil, fmt.Errorf("postgres: stream replays: %w", mapErr(err))
 	}
 	return out, nil

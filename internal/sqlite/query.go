@@ -8,6 +8,9 @@ import (
 	"github.com/stele-audit/stele/internal/sqlstore"
 )
 
+// bools are SQLite's literals.
+var bools = sqlstore.Bools{True: "1", False: "0"}
+
 // rowQuery builds the WHERE clause of a stele.RowQuery.
 type rowQuery struct {
 	sql  strings.Builder
@@ -46,21 +49,12 @@ func buildRowQueryOf(q stele.RowQuery, columns string) (string, []any, error) {
 		b.sql.WriteString(` AND (time, seq) < (?, ?)`)
 		b.args = append(b.args, q.BelowTime, q.BelowSeq)
 	}
-	driver, arms := -1, []sqlstore.Arm(nil)
-	if q.Limit > 0 {
-		driver, arms = sqlstore.PickDriver(q.Filters)
-	}
-	for i, f := range q.Filters {
-		if f.Field == stele.FieldText || (i == driver && !sqlstore.Keep(f)) {
-			continue // text is checked on the plaintext, after decryption
-		}
-		b.sql.WriteString(` AND `)
-		if err := b.filter(f); err != nil {
-			return "", nil, err
-		}
+	arms, err := sqlstore.WriteFilters(&b.sql, q, b.filter)
+	if err != nil {
+		return "", nil, err
 	}
 	const order = ` ORDER BY time DESC, seq DESC`
-	if driver < 0 {
+	if arms == nil {
 		query := `SELECT ` + columns + ` FROM events WHERE ` + b.sql.String() + order
 		if q.Limit > 0 {
 			query += ` LIMIT ?`
@@ -101,7 +95,7 @@ func (b *rowQuery) filter(f stele.RowFilter) error {
 	case stele.FieldActor, stele.FieldTarget, stele.FieldSource, stele.FieldIP:
 		b.blind(sqlstore.BlindColumns(f.Field), f)
 	case stele.FieldGroup:
-		return b.group(f)
+		return sqlstore.WriteGroup(&b.sql, f, bools, b.filter)
 	default:
 		return stele.Errorf(stele.EINVALID, "unknown field %q", f.Field)
 	}
@@ -138,22 +132,14 @@ func (b *rowQuery) clear(col string, f stele.RowFilter, values func([]string) []
 			}
 		}
 	}
-	cond := "0"
-	if len(terms) > 0 {
-		cond = `(` + strings.Join(terms, ` OR `) + `)`
-	}
-	if f.Negate {
-		cond = `NOT ` + cond
-	}
-	b.sql.WriteString(cond)
+	b.sql.WriteString(bools.AnyOf(terms, f.Negate))
 }
 
-// blind writes the condition on blind-index columns. The row matches when
-// any column holds any token. Negated, NULL columns (the field is absent)
-// count as not matching, so the row is kept.
+// blind writes the condition on blind-index columns
+// (sqlstore.BlindCondition), the tokens bound again for each column.
 func (b *rowQuery) blind(cols []string, f stele.RowFilter) {
 	if len(f.Tokens) == 0 {
-		b.sql.WriteString(map[bool]string{false: "0", true: "1"}[f.Negate])
+		b.sql.WriteString(bools.Of(f.Negate))
 		return
 	}
 	toks := make([]any, len(f.Tokens))
@@ -161,20 +147,13 @@ func (b *rowQuery) blind(cols []string, f stele.RowFilter) {
 		toks[i] = t
 	}
 	in := ` IN (` + marks(len(toks)) + `)`
-	terms := make([]string, len(cols))
-	for i, c := range cols {
-		if f.Negate {
-			terms[i] = `(` + c + ` IS NULL OR ` + c + ` NOT` + in + `)`
-		} else {
-			terms[i] = c + in
-		}
+	b.sql.WriteString(sqlstore.BlindCondition(cols, f.Negate, func(c string) string {
 		b.args = append(b.args, toks...)
-	}
-	if f.Negate {
-		b.sql.WriteString(`(` + strings.Join(terms, ` AND `) + `)`)
-	} else {
-		b.sql.WriteString(`(` + strings.Join(terms, ` OR `) + `)`)
-	}
+		if f.Negate {
+			return c + ` NOT` + in
+		}
+		return c + in
+	}))
 }
 
 // codes returns the stored codes (indexes in list) of the names in vs, or of
@@ -206,40 +185,4 @@ func strs(vs []string) []any {
 
 func marks(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
-}
-
-// group writes the condition of a group: an OR of ANDs, or, negated, an AND
-// of ORs of the negated filters (De Morgan), so that each filter is written
-// in its own negated form, which keeps rows whose blind columns are NULL.
-func (b *rowQuery) group(f stele.RowFilter) error {
-	outer, inner := ` OR `, ` AND `
-	if f.Negate {
-		outer, inner = inner, outer
-	}
-	if len(f.Any) == 0 {
-		b.sql.WriteString(map[bool]string{false: "0", true: "1"}[f.Negate])
-		return nil
-	}
-	b.sql.WriteString(`(`)
-	for i, c := range f.Any {
-		if i > 0 {
-			b.sql.WriteString(outer)
-		}
-		b.sql.WriteString(`(`)
-		if len(c) == 0 {
-			b.sql.WriteString(map[bool]string{false: "1", true: "0"}[f.Negate])
-		}
-		for j, u := range c {
-			if j > 0 {
-				b.sql.WriteString(inner)
-			}
-			u.Negate = u.Negate != f.Negate
-			if err := b.filter(u); err != nil {
-				return err
-			}
-		}
-		b.sql.WriteString(`)`)
-	}
-	b.sql.WriteString(`)`)
-	return nil
 }

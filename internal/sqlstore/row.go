@@ -15,6 +15,31 @@ import (
 // Scanner is one row of either driver.
 type Scanner interface{ Scan(dest ...any) error }
 
+// Rows is a result set of either driver (*sql.Rows, pgx.Rows), read row by
+// row.
+type Rows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// Collect reads every row with scan, into a slice that is empty, not nil,
+// when there is none. The caller closes rows.
+func Collect[T any](rows Rows, scan func(Scanner) (T, error)) ([]T, error) {
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Time is a stored time (Unix µs) in UTC.
 func Time(us int64) time.Time { return time.UnixMicro(us).UTC() }
 

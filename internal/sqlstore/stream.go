@@ -61,6 +61,15 @@ func StreamHealthValues(h *stele.StreamHealth) []any {
 		MicrosOrZero(h.LastSentAt), h.EventsPerSecond, MicrosOrZero(h.ReportedAt)}
 }
 
+// ScanStreamPosition reads a row of a stream's position in one account:
+// the account's id and name, the cursor's next seq, the events forwarded
+// and skipped, and the account's head.
+func ScanStreamPosition(row Scanner) (stele.StreamPosition, error) {
+	var p stele.StreamPosition
+	err := row.Scan(&p.AccountID, &p.Account, &p.NextSeq, &p.Forwarded, &p.Skipped, &p.Head)
+	return p, err
+}
+
 // ReplayColumns are the columns ScanReplay reads.
 const ReplayColumns = `id, stream_id, account_id, window_after, window_before, state, cursor_account, next_seq, until_seq,
 	sent, error, created_at, finished_at`
