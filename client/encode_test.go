@@ -64,5 +64,19 @@ func FuzzAppendEvent(f *testing.F) {
 		e := &stele.Event{Action: action, Actor: &stele.Ref{Name: name}, Description: desc,
 			Metadata: map[string]any{meta: desc, "n": n, "x": x, "flag": flag}}
 		sameAsEncodingJSON(t, e)
+		if want, _ := json.Marshal(desc); string(appendString(nil, desc)) != string(want) {
+			t.Fatalf("appendString(%q) = %s, encoding/json writes %s", desc, appendString(nil, desc), want)
+		}
 	})
+}
+
+// TestAppendStringWritesEncodingJSONsBytes: a string is escaped byte for
+// byte as encoding/json escapes it, not only to the same value.
+func TestAppendStringWritesEncodingJSONsBytes(t *testing.T) {
+	for _, s := range []string{"", "plain", "\b\f\n\r\t\x00\x1f\x7f", `"\`, "<a href>&", "\u2028\u2029", "é😀", "\xff\xfe", "a\xc3"} {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Errorf("appendString(%q) = %s, encoding/json writes %s", s, got, want)
+		}
+	}
 }
