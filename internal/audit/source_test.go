@@ -19,6 +19,7 @@ var eventBuilders = map[string]string{
 	"internal/demo":        "invents a platform's activity for demo accounts",
 	"internal/loadgen":     "invents a producer's events to measure a server",
 	"internal/hostiletest": "events a test stores to attack the console and the API",
+	"internal/goldentest":  "the ordinary event the export formats' golden files are written from",
 	"internal/storetest":   "the stores' contract suite and its fixtures",
 	// The producers' side: a platform's own activity, never Stele's.
 	"client":            "helpers for a platform's events and its API latency",
