@@ -268,6 +268,12 @@ type AlertStore interface {
 	UnrecordedAlertFirings(ctx context.Context, limit int) ([]*AlertFiring, error)
 	// MarkAlertFiringRecorded sets a firing's Recorded.
 	MarkAlertFiringRecorded(ctx context.Context, accountID int64, id string) error
+	// PruneAlertHistory deletes an account's firings fired before before
+	// (its retention cutoff) whose alert.fired is recorded and none of
+	// whose deliveries is pending, with their deliveries, and returns how
+	// many firings it deleted. A firing still owed to the log or to a
+	// destination stays until it is not.
+	PruneAlertHistory(ctx context.Context, accountID int64, before time.Time) (int64, error)
 
 	// DueAlertDeliveries returns pending deliveries, of any account, whose
 	// next attempt is at or before now, soonest first, at most limit.

@@ -100,15 +100,16 @@ var Catalog = map[string]string{
 	"ingest.throttled":      CategorySystem,
 
 	// audit
-	"audit_log.viewed":      CategoryAudit,
-	"audit_log.exported":    CategoryAudit,
-	"stream.replayed":       CategoryAudit,
-	"audit_log.verified":    CategoryAudit,
-	"audit_log.denied":      CategoryAudit,
-	"retention.purged":      CategoryAudit,
-	"checkpoint.signed":     CategoryAudit,
-	"alert.fired":           CategoryAudit,
-	"alert.delivery_failed": CategoryAudit,
+	"audit_log.viewed":               CategoryAudit,
+	"audit_log.exported":             CategoryAudit,
+	"stream.replayed":                CategoryAudit,
+	"audit_log.verified":             CategoryAudit,
+	"audit_log.denied":               CategoryAudit,
+	"retention.purged":               CategoryAudit,
+	"retention.alert_history_purged": CategoryAudit,
+	"checkpoint.signed":              CategoryAudit,
+	"alert.fired":                    CategoryAudit,
+	"alert.delivery_failed":          CategoryAudit,
 }
 
 // ActionPattern is the shape of every action, built-in or not.

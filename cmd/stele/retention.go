@@ -34,7 +34,7 @@ func accountTypesFlag(fs *flag.FlagSet) func() ([]stele.AccountType, error) {
 // retentionJob returns the retention job on the app's store.
 func (a *app) retentionJob(types []stele.AccountType) *retention.Job {
 	return &retention.Job{Accounts: a.db, Store: a.db, Audit: a.audit, Types: types, Logger: a.logger,
-		Integrity: a.checkpoints}
+		Integrity: a.checkpoints, Alerts: a.db}
 }
 
 func runRetention(ctx context.Context, args []string, out io.Writer) error {
@@ -107,6 +107,9 @@ func (c retentionRunConfig) run(ctx context.Context, out io.Writer) error {
 		}
 		if r.LegalHold {
 			note = "legal hold"
+		}
+		if r.AlertFirings > 0 {
+			note = fmt.Sprintf("%d alert firings", r.AlertFirings)
 		}
 		fmt.Fprintf(tw, "%s\t%d days\t%s\t%d\t%s\t%s\n", r.Account, r.RetentionDays, r.Cutoff.Format(time.RFC3339), r.Deleted, seqs, note)
 	}

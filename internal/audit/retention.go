@@ -76,3 +76,13 @@ func (r *Recorder) Purged(ctx context.Context, account string, p Purge) error {
 			"cutoff": p.Cutoff.Format(time.RFC3339Nano), "retention_days": p.RetentionDays, "batches": p.Batches,
 		}})
 }
+
+// AlertHistoryPurged records that the retention job deleted n of the
+// account's alert firings (with their deliveries) fired before cutoff.
+func (r *Recorder) AlertHistoryPurged(ctx context.Context, account string, n int64, cutoff time.Time, days int) error {
+	a := retentionJob
+	return r.record(ctx, a, stele.Event{Account: account, Action: "retention.alert_history_purged", Category: stele.CategoryAudit,
+		Outcome: stele.OutcomeSuccess, Target: accountRef(account),
+		Description: fmt.Sprintf("%s deleted %d alert firings older than %d days, with their deliveries", a.name(), n, days),
+		Metadata:    map[string]any{"firings": n, "cutoff": cutoff.Format(time.RFC3339Nano), "retention_days": days}})
+}

@@ -46,6 +46,15 @@ type Job struct {
 	// Integrity, when set, signs a purge statement for every batch before
 	// its rows are deleted; the deleting transaction stores it.
 	Integrity PurgeRecorder
+	// Alerts, when set, loses the account's alert history (firings and
+	// their deliveries) past the same cutoff as its events.
+	Alerts AlertHistory
+}
+
+// AlertHistory is the store of alert firings (stele.AlertStore's
+// PruneAlertHistory).
+type AlertHistory interface {
+	PruneAlertHistory(ctx context.Context, accountID int64, before time.Time) (int64, error)
 }
 
 // Result is one account's purge.
@@ -61,6 +70,9 @@ type Result struct {
 	Oldest        time.Time `json:"oldest,omitzero"`
 	Newest        time.Time `json:"newest,omitzero"`
 	Batches       int       `json:"batches"`
+	// AlertFirings is how many alert firings past the cutoff went, with
+	// their deliveries.
+	AlertFirings int64 `json:"alert_firings_deleted,omitempty"`
 }
 
 func (j *Job) now() time.Time {
@@ -196,6 +208,19 @@ func (j *Job) RunAccount(ctx context.Context, a *stele.Account, dryRun bool) (Re
 			return res, err
 		}
 		j.log().Info("retention purge", "account", a.Name, "deleted", done.Deleted, "below_seq", done.BelowSeq)
+	}
+	if j.Alerts != nil && !res.LegalHold {
+		n, err := j.Alerts.PruneAlertHistory(ctx, a.ID, cutoff)
+		res.AlertFirings = n
+		if err != nil {
+			return res, err
+		}
+		if n > 0 {
+			j.log().Info("retention purge of alert history", "account", a.Name, "firings", n)
+			if j.Audit != nil {
+				return res, j.Audit.AlertHistoryPurged(ctx, a.Name, n, cutoff, days)
+			}
+		}
 	}
 	return res, nil
 }

@@ -349,3 +349,48 @@ func TestParseAccountTypes(t *testing.T) {
 		t.Fatal("ParseAccountTypes changed the built-in defaults")
 	}
 }
+
+// TestPurgeTakesAlertHistoryPastTheCutoff: the alert firings of an account
+// older than its retention go with its events (once recorded and
+// delivered); newer ones stay, and a legal hold keeps them all.
+func TestPurgeTakesAlertHistoryPastTheCutoff(t *testing.T) {
+	e := newEnv(t)
+	e.job.Alerts = e.db
+	a, _ := e.db.AccountByName(t.Context(), "acme")
+	firing := func(id string, at time.Time) *stele.AlertFiring {
+		return &stele.AlertFiring{ID: id, AccountID: a.ID, RuleID: "rul_1", RuleName: "r", Query: "action:user.login",
+			Destinations: "sealed", Count: 1, Seqs: []int64{0}, FiredAt: at, Recorded: true}
+	}
+	old, recent := firing("alr_old", t0.Add(-days(40))), firing("alr_new", t0.Add(-days(10)))
+	if err := e.db.CommitAlertRound(t.Context(), &stele.AlertRound{Firings: []*stele.AlertFiring{old, recent}}); err != nil {
+		t.Fatal(err)
+	}
+	on := true
+	if _, _, err := e.db.UpdateAccount(t.Context(), a.ID, stele.AccountUpdate{LegalHold: &on}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.job.RunAccount(t.Context(), a, false); err != nil || res.AlertFirings != 0 {
+		t.Fatalf("under legal hold: %+v, %v", res, err)
+	}
+	off := false
+	_, a, err := e.db.UpdateAccount(t.Context(), a.ID, stele.AccountUpdate{LegalHold: &off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.job.RunAccount(t.Context(), a, false) // free: 30 days
+	if err != nil || res.AlertFirings != 1 {
+		t.Fatalf("purge: %+v, %v; want the 40-day-old firing gone", res, err)
+	}
+	if _, err := e.db.AlertFiring(t.Context(), a.ID, "alr_old"); stele.ErrorCode(err) != stele.ENOTFOUND {
+		t.Fatalf("the old firing: %v", err)
+	}
+	if _, err := e.db.AlertFiring(t.Context(), a.ID, "alr_new"); err != nil {
+		t.Fatalf("the recent firing: %v", err)
+	}
+	// Recorded in the account's log, as a purge of events is.
+	rows, err := e.db.Rows(t.Context(), stele.RowQuery{AccountID: a.ID, Limit: 10,
+		Filters: []stele.RowFilter{{Field: stele.FieldAction, Values: []string{"retention.alert_history_purged"}}}})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("retention.alert_history_purged recorded %d times, %v; want once", len(rows), err)
+	}
+}

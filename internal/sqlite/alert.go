@@ -374,6 +374,30 @@ func (db *DB) MarkAlertFiringRecorded(ctx context.Context, accountID int64, id s
 	})
 }
 
+// PruneAlertHistory deletes the account's recorded firings fired before
+// before that no pending delivery needs, with their deliveries.
+func (db *DB) PruneAlertHistory(ctx context.Context, accountID int64, before time.Time) (int64, error) {
+	var n int64
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		old := `SELECT id FROM alert_firings f WHERE f.account_id = ? AND f.fired_at < ? AND f.recorded = 1
+			AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.account_id = f.account_id AND d.firing_id = f.id AND d.state = 'pending')`
+		if _, err := tx.ExecContext(ctx, `DELETE FROM alert_deliveries WHERE account_id = ? AND firing_id IN (`+old+`)`,
+			accountID, accountID, before.UnixMicro()); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM alert_firings WHERE id IN (`+old+`)`, accountID, before.UnixMicro())
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: prune alert history: %w", mapErr(err))
+	}
+	return n, nil
+}
+
 // DueAlertDeliveries returns pending deliveries due at now.
 func (db *DB) DueAlertDeliveries(ctx context.Context, now time.Time, limit int) ([]*stele.AlertDelivery, error) {
 	return db.queryDeliveries(ctx, `SELECT `+sqlstore.AlertDeliveryColumns+` FROM alert_deliveries

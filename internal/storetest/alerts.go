@@ -24,6 +24,7 @@ func runAlerts(t *testing.T, open func(t *testing.T) stele.Store) {
 		{"AlertMatchesCommitWithTheirEvents", testAlertMatches},
 		{"AlertRoundStoresFiringsDeliveriesCursorsAtOnce", testAlertRound},
 		{"AlertDeliveriesDueUpdatedAndListed", testAlertDeliveries},
+		{"AlertHistoryPrunedPastRetention", testPruneAlertHistory},
 		{"DeleteAccountRemovesItsAlerts", testDeleteAccountAlerts},
 	}
 	for _, tc := range tests {
@@ -524,5 +525,57 @@ func testDeleteAccountAlerts(t *testing.T, s stele.Store) {
 	}
 	if due, _ := s.DueAlertDeliveries(ctx(t), now.Add(time.Minute), 10); len(due) != 1 || due[0].AccountID != b.ID {
 		t.Fatalf("due after acme's deletion: %v", due)
+	}
+}
+
+// testPruneAlertHistory: a firing before the cutoff goes, with its
+// deliveries, once its alert.fired is recorded and no delivery of it is
+// pending; a newer one, one not yet recorded, one with a pending delivery
+// and another account's all stay.
+func testPruneAlertHistory(t *testing.T, s stele.Store) {
+	a, b := mustAccount(t, s, "acme"), mustAccount(t, s, "beta")
+	now := time.Now().UTC().Truncate(stele.TimeUnit)
+	cutoff := now.Add(-24 * time.Hour)
+	old, oldPending, oldUnrecorded := firing(a, "alr_old", "rul_a", cutoff.Add(-time.Hour)), firing(a, "alr_pend", "rul_a", cutoff.Add(-time.Hour)), firing(a, "alr_unrec", "rul_a", cutoff.Add(-time.Hour))
+	recent, other := firing(a, "alr_new", "rul_a", cutoff.Add(time.Hour)), firing(b, "alr_b", "rul_b", cutoff.Add(-time.Hour))
+	done, failed, pending := delivery(old, "dlv_done", 0, now), delivery(old, "dlv_failed", 1, now), delivery(oldPending, "dlv_pend", 0, now)
+	sent := delivery(oldPending, "dlv_sent", 1, now)
+	done.State, failed.State, sent.State = stele.DeliveryDelivered, stele.DeliveryFailed, stele.DeliveryDelivered
+	round := &stele.AlertRound{Firings: []*stele.AlertFiring{old, oldPending, oldUnrecorded, recent, other},
+		Deliveries: []*stele.AlertDelivery{done, failed, pending, sent, delivery(other, "dlv_b", 0, now)}}
+	if err := s.CommitAlertRound(ctx(t), round); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*stele.AlertFiring{old, oldPending, recent, other} {
+		if err := s.MarkAlertFiringRecorded(ctx(t), f.AccountID, f.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.PruneAlertHistory(ctx(t), a.ID, cutoff)
+	if err != nil || n != 1 {
+		t.Fatalf("PruneAlertHistory = %d, %v; want the one old firing recorded and delivered", n, err)
+	}
+	wantCode(t, func() error { _, err := s.AlertFiring(ctx(t), a.ID, "alr_old"); return err }(), stele.ENOTFOUND)
+	if ds, _ := s.AlertDeliveries(ctx(t), a.ID, "alr_old"); len(ds) != 0 {
+		t.Fatalf("the pruned firing's deliveries stayed: %v", ds)
+	}
+	for _, f := range []*stele.AlertFiring{oldPending, oldUnrecorded, recent, other} {
+		if _, err := s.AlertFiring(ctx(t), f.AccountID, f.ID); err != nil {
+			t.Fatalf("firing %s: %v", f.ID, err)
+		}
+	}
+	if ds, _ := s.AlertDeliveries(ctx(t), a.ID, "alr_pend"); len(ds) != 2 {
+		t.Fatalf("a firing with a pending delivery kept %d deliveries, want both", len(ds))
+	}
+	if ds, _ := s.AlertDeliveries(ctx(t), b.ID, "alr_b"); len(ds) != 1 {
+		t.Fatalf("beta's delivery: %v", ds)
+	}
+	// Once the last delivery is done, the next pass takes it.
+	pending.State = stele.DeliveryDelivered
+	if err := s.UpdateAlertDelivery(ctx(t), pending); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneAlertHistory(ctx(t), a.ID, cutoff); err != nil || n != 1 {
+		t.Fatalf("second PruneAlertHistory = %d, %v; want the firing whose delivery finished", n, err)
 	}
 }
