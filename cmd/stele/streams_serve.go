@@ -15,7 +15,7 @@ type serveStreams struct {
 
 func newServeStreams(a *app) *serveStreams {
 	f := &stream.Forwarder{Store: a.db, Keys: a.keyring, Audit: a.audit, Logger: a.logger, Wake: a.writer.NextCommit,
-		Options: forward.Options{Logger: a.logger}}
+		Options: forward.Options{Logger: a.logger}, Retention: a.search}
 	return &serveStreams{forwarder: f,
 		service: &stream.Service{Store: a.db, Secrets: a.keyring, Audit: a.audit, Changed: f.Poke}}
 }

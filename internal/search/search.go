@@ -84,6 +84,14 @@ func (s *Service) floor(ctx context.Context, account *stele.Account) (int64, err
 	return record.Micros(cutoff), nil
 }
 
+// RetentionFloor returns the time (Unix µs) before which the account's
+// events are past their retention, 0 when none is: what every read of
+// this service starts at, for readers of rows that do not go through it
+// (streams).
+func (s *Service) RetentionFloor(ctx context.Context, account *stele.Account) (int64, error) {
+	return s.floor(ctx, account)
+}
+
 // bound raises rq's lower time bound to the account's retention floor. It
 // is a bound of the time index every store query already walks, so it
 // costs nothing and lets the store stop at the cutoff.

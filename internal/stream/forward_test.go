@@ -413,3 +413,40 @@ func TestStreamForwardsWhatAnORQueryMatches(t *testing.T) {
 		t.Fatalf("forwarded %v\nwant      %v", ids, want)
 	}
 }
+
+// TestStreamNeverForwardsEventsPastRetention: events stored already past
+// their account's retention (a back-fill), and not yet purged, are not
+// forwarded, live or by a replay, as no read shows them; they count as
+// skipped.
+func TestStreamNeverForwardsEventsPastRetention(t *testing.T) {
+	e := newEnv(t)
+	e.data.Search.SetRetention([]stele.AccountType{{Name: "enterprise", RetentionDays: 1}}, nil)
+	e.fwd.Retention = e.data.Search
+	rs := rsyslogtest.Start(t, rsyslogtest.Options{})
+	expired := e.record("acme", 10, time.Now().Add(-72*time.Hour))
+	current := e.record("acme", 10, time.Now().Add(-time.Hour))
+	v := e.create("acme", stream.Input{Name: "siem", Query: userEvents, Start: "oldest", Destination: syslogTo(rs.Addr(), "cef")})
+	e.run()
+	msgs := rs.WaitFor(t.Context(), 10)
+	if sent := syslogIDs(t, msgs); !slices.Equal(sent, ids(current)) {
+		t.Fatalf("rsyslog got %v, want the 10 current events, not %v", sent, ids(expired))
+	}
+	e.until("the skipped count", func() bool {
+		st := e.get("acme", v.ID).Status
+		return st.SkippedPurged == 10 && st.Forwarded == 10 && st.LagEvents == 0
+	})
+	// A replay of a window holding both sends the current ones only.
+	if _, err := e.svc.Replay(t.Context(), e.owner("acme"), v.ID, time.Now().Add(-100*time.Hour), time.Now(), e.actor); err != nil {
+		t.Fatal(err)
+	}
+	e.until("the replay to finish", func() bool {
+		reps := e.get("acme", v.ID).Status.Replays
+		return len(reps) == 1 && reps[0].State == stele.ReplayDone
+	})
+	if sent := e.get("acme", v.ID).Status.Replays[0].Sent; sent != 10 {
+		t.Fatalf("the replay sent %d events, want the 10 current ones", sent)
+	}
+	if sent := syslogIDs(t, rs.WaitFor(t.Context(), 20)[10:]); !slices.Equal(sent, ids(current)) {
+		t.Fatalf("the replay sent %v, want %v", sent, ids(current))
+	}
+}

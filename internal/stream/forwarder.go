@@ -36,12 +36,30 @@ type Forwarder struct {
 	Wake    func() <-chan struct{}
 	Options forward.Options
 	Config  Config
+	// Retention, when set, gives each account's retention floor: events
+	// older are past retention, not yet purged (a back-fill), and are
+	// never forwarded, as no read shows them (search.Service).
+	Retention Retention
 
 	poke    chan struct{}
 	changed signal // fired by Poke, for the replays
 	initMu  sync.Once
 	mu      sync.Mutex
 	figures map[string]*Figures // by stream id, of the streams this node runs
+}
+
+// Retention gives the time (Unix µs) before which an account's events are
+// past their retention, 0 for none (search.Service.RetentionFloor).
+type Retention interface {
+	RetentionFloor(ctx context.Context, account *stele.Account) (int64, error)
+}
+
+// floor is the account's retention floor, 0 without a Retention.
+func (f *Forwarder) floor(ctx context.Context, accountID int64) (int64, error) {
+	if f.Retention == nil {
+		return 0, nil
+	}
+	return f.Retention.RetentionFloor(ctx, &stele.Account{ID: accountID})
 }
 
 // Config tunes a Forwarder; zero values take the defaults.

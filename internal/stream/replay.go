@@ -105,6 +105,10 @@ func (f *Forwarder) replay(ctx context.Context, s *stele.Stream, q stele.Query, 
 		if err != nil {
 			return err
 		}
+		floor, err := f.floor(ctx, a.ID)
+		if err != nil {
+			return err
+		}
 		for rp.NextSeq < rp.UntilSeq {
 			rows, err := f.Store.RowsBySeq(ctx, a.ID, rp.NextSeq, int(min(int64(f.Config.Batch), rp.UntilSeq-rp.NextSeq)))
 			if err != nil {
@@ -121,8 +125,9 @@ func (f *Forwarder) replay(ctx context.Context, s *stele.Stream, q stele.Query, 
 					break
 				}
 				last = r.Seq
-				// The time is in clear: only the window's events are opened.
-				if r.Time < after || r.Time >= before {
+				// The time is in clear: only the window's events are opened,
+				// and none past retention.
+				if r.Time < after || r.Time >= before || r.Time < floor {
 					continue
 				}
 				e, err := search.Decrypt(keys, a.Name, r)

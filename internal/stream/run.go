@@ -207,8 +207,17 @@ func (r *run) step(ctx context.Context, c *cursor) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	floor, err := r.f.floor(ctx, c.id)
+	if err != nil {
+		return 0, err
+	}
 	r.events = r.events[:0]
+	var expired int64
 	for i := range rows {
+		if rows[i].Time < floor { // past retention: skipped as if purged
+			expired++
+			continue
+		}
 		e, err := search.Decrypt(keys, c.account, &rows[i])
 		if err != nil {
 			return 0, fmt.Errorf("read event %d of account %s: %w", rows[i].Seq, c.account, err)
@@ -237,7 +246,8 @@ func (r *run) step(ctx context.Context, c *cursor) (int, error) {
 	c.head = max(c.head, c.next)
 	c.forwarded += n
 	c.dirty = true
-	r.fig.read(c, lag, n, 0)
+	r.skip(c, expired)
+	r.fig.read(c, lag, n, expired)
 	return len(rows), nil
 }
 
