@@ -56,7 +56,8 @@ func startAlerting(ctx context.Context, a *app, f alertFlags, base string, logge
 	}
 	backoff := notify.Backoff{First: min(notify.DefaultBackoff.First, f.retryMax), Max: f.retryMax, GiveUpAfter: f.giveUp}
 	rules := &alert.Service{Store: a.db, Sealer: a.keyring, Audit: a.audit, Policy: policy, Notifier: n, Changed: a.alerts.Invalidate}
-	ev := &alert.Evaluator{Store: a.db, Sealer: a.keyring, Accounts: a.db, Events: a.search, Audit: a.audit, Matcher: a.alerts, Logger: logger}
+	ev := &alert.Evaluator{Store: a.db, Sealer: a.keyring, Accounts: a.db, Events: a.search, Audit: a.audit, Matcher: a.alerts, Logger: logger,
+		Retention: a.search}
 	dl := &alert.Deliverer{Store: a.db, Sealer: a.keyring, Accounts: a.db, Events: a.search, Notifier: n, Audit: a.audit,
 		Backoff: backoff, Logger: logger}
 	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -450,5 +451,34 @@ func TestNewLeaderDoesNotCountSpentMatchesAgain(t *testing.T) {
 	s.ingest(t, s.acme, `{"action": "finding.deleted"}`)
 	if n := count(); n != 2 {
 		t.Fatalf("3 new deletions: %d firings, want 2", n)
+	}
+}
+
+// TestEventsPastRetentionFireNoRule: a back-fill of events already past
+// the account's retention (not yet purged) matches no rule, as no read
+// shows them; current events of the same kind still fire.
+func TestEventsPastRetentionFireNoRule(t *testing.T) {
+	s := newStack(t)
+	j := s.jobs(t, notify.SMTPConfig{}, fastBackoff)
+	s.path.Search.SetRetention([]stele.AccountType{{Name: "enterprise", RetentionDays: 30}}, nil)
+	j.eval.Retention = s.path.Search
+	rule := s.rule(t, s.acme, Input{Name: "Role changes", Query: "action:user.role_changed", Destinations: webhookTo("http://127.0.0.1:1/")})
+	old := time.Now().Add(-40 * 24 * time.Hour).UTC().Format(time.RFC3339Nano)
+	s.ingest(t, s.acme, `{"events": [{"action": "user.role_changed", "time": "`+old+`"}, {"action": "user.role_changed", "time": "`+old+`"}]}`)
+	if len(s.matches(t, s.acme)) != 2 {
+		t.Fatal("the back-filled events were not matched at ingest")
+	}
+	if err := j.eval.Round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := s.db.AlertFirings(t.Context(), s.acme.ID, rule.ID, time.Time{}, 10); len(fs) != 0 {
+		t.Fatalf("events past retention fired %d times", len(fs))
+	}
+	current := s.ingest(t, s.acme, `{"action": "user.role_changed"}`)
+	if err := j.eval.Round(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := s.db.AlertFirings(t.Context(), s.acme.ID, rule.ID, time.Time{}, 10); len(fs) != 1 || !slices.Equal(fs[0].Seqs, []int64{current[0].Seq}) {
+		t.Fatalf("a current event: firings %v, want one of seq %d", fs, current[0].Seq)
 	}
 }

@@ -31,6 +31,12 @@ type EventReader interface {
 	Event(ctx context.Context, account *stele.Account, seq int64) (*stele.Event, error)
 }
 
+// Retention gives the time (Unix µs) before which an account's events are
+// past their retention, 0 for none (search.Service.RetentionFloor).
+type Retention interface {
+	RetentionFloor(ctx context.Context, account *stele.Account) (int64, error)
+}
+
 // AccountReader returns an account by id.
 type AccountReader interface {
 	Account(ctx context.Context, id int64) (*stele.Account, error)
@@ -49,6 +55,10 @@ type Evaluator struct {
 	Matcher *Matcher
 	// Delivered, when set, is told that a round stored deliveries.
 	Delivered func()
+	// Retention, when set, gives each account's retention floor (Unix µs):
+	// a match of an event already older (a back-fill not yet purged) is
+	// not counted, as no read shows the event (search.Service).
+	Retention Retention
 	Poll      time.Duration
 	Now       func() time.Time
 	Logger    *slog.Logger
@@ -226,7 +236,16 @@ func (e *Evaluator) Round(ctx context.Context) error {
 		if events := distinctSeqs(ms); events == matchPage {
 			to = ms[len(ms)-1].Seq + 1 // a full page: go on from there next round
 		}
+		floor := int64(0)
+		if e.Retention != nil && len(ms) > 0 {
+			if floor, err = e.Retention.RetentionFloor(ctx, &stele.Account{ID: acct}); err != nil {
+				return err
+			}
+		}
 		for _, m := range ms {
+			if m.Time < floor {
+				continue // past retention: read nowhere, alerted on by no rule
+			}
 			if st := e.byKey[m.Rule]; st != nil && st.rule.AccountID == acct {
 				st.match(m, now, round)
 			}
