@@ -95,7 +95,34 @@ func Parse(s string, now time.Time) (stele.Query, error) {
 	if err := p.parse(); err != nil {
 		return stele.Query{}, err
 	}
+	// The canonical form writes out how AND binds before OR ("a OR b c"
+	// is "a OR (b c)"), which can nest deeper than the input did; a query
+	// is taken only if that form parses again.
+	if d := parenDepth(p.q.String()); d > MaxDepth {
+		return stele.Query{}, fail("max_depth", "parentheses nest deeper than %d once the query is read: AND binds before OR, so \"a OR b c\" is \"a OR (b c)\"", MaxDepth)
+	}
 	return p.q, nil
+}
+
+// parenDepth returns how deep the parentheses of a canonical query nest,
+// those inside quoted values aside.
+func parenDepth(s string) int {
+	depth, deepest, quoted := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++ // the escaped byte
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '(':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ')':
+			depth--
+		}
+	}
+	return deepest
 }
 
 type parser struct {

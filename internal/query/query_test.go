@@ -255,6 +255,7 @@ func TestParseErrors(t *testing.T) {
 		{"empty parentheses", "a ()", "required", "empty parentheses at byte 2"},
 		{"empty negated parentheses", "-( )", "required", "empty parentheses at byte 0"},
 		{"too deep", "(((((a)))))", "max_depth", "nest deeper than 4"},
+		{"too deep once AND is written out", "-(0 (0 OR 0 (0 OR (0 0))))", "max_depth", "AND binds before OR"},
 		{"leading OR", "OR a", "syntax", "OR at byte 0 needs a term on each side"},
 		{"trailing OR", "a OR", "syntax", "OR at byte 2 needs a term on each side"},
 		{"trailing AND", "a AND ", "syntax", "AND at byte 2"},
