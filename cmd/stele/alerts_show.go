@@ -24,10 +24,7 @@ func runAlertsHistory(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if asJSON {
-		if fs == nil {
-			fs = []client.AlertFiring{}
-		}
-		return printJSON(out, fs)
+		return printJSONList(out, fs)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FIRED\tID\tCOUNT\tDELIVERIES")
@@ -59,10 +56,7 @@ func runAlertsList(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		if rules == nil {
-			rules = []client.AlertRule{}
-		}
-		return printJSON(out, rules)
+		return printJSONList(out, rules)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tON\tQUERY\tTHRESHOLD\tDESTINATIONS")

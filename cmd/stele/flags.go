@@ -168,6 +168,14 @@ func printJSON(out io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// printJSONList prints a list as printJSON does, none as [] rather than null.
+func printJSONList[T any](out io.Writer, list []T) error {
+	if list == nil {
+		list = []T{}
+	}
+	return printJSON(out, list)
+}
+
 // listConfig is the configuration of "X list --account NAME [--json]".
 type listConfig struct {
 	store   storeFlags

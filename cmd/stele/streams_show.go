@@ -31,10 +31,7 @@ func streamsList(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		if list == nil {
-			list = []client.Stream{}
-		}
-		return printJSON(out, list)
+		return printJSONList(out, list)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tLAG\tLAG (S)\tFORWARDED\tDESTINATION\tLAST ERROR")
