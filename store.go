@@ -55,6 +55,12 @@ type AppendTx interface {
 	// event first stored under each.
 	IdempotentSeqs(ctx context.Context, accountID int64, tokens []int64) (map[int64]int64, error)
 	InsertIdempotency(ctx context.Context, accountID int64, tokens map[int64]int64) error
+	// ClaimIdempotency records every token with its seq if none is
+	// recorded yet, and returns an empty map. Otherwise it records none and
+	// returns the seqs of those already recorded, as IdempotentSeqs does.
+	// Every seq given is new: at least the account's head size. One call
+	// does the usual case, a batch with no replay, in one pass.
+	ClaimIdempotency(ctx context.Context, accountID int64, tokens map[int64]int64) (map[int64]int64, error)
 	// APIKeyGeneration reads the key store's generation in the transaction
 	// (APIKeyGenerationStore), to confirm that the keys the events were
 	// sent with are unchanged.

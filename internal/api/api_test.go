@@ -376,6 +376,11 @@ func TestIdempotencyKeyReplaysOriginalIDs(t *testing.T) {
 	if again[1].Replayed || again[1].Seq != 2 {
 		t.Fatalf("new key %+v", again[1])
 	}
+	// The new keys of a batch that replayed one were recorded too.
+	third := e.mustPost("acme", `{"events":[{"action":"user.login"},{"action":"user.login","idempotency_key":"k3"},{"action":"user.login","idempotency_key":"k4"}]}`)
+	if third[0].Seq != 3 || third[1].Seq != 2 || !third[1].Replayed || third[2].Seq != 4 || third[2].Replayed {
+		t.Fatalf("after a batch with a replay %+v", third)
+	}
 	// Another account may use the same key for its own event.
 	if g := e.mustPost("globex", `{"action":"user.login","idempotency_key":"k1"}`); g[0].Replayed {
 		t.Fatal("idempotency keys leaked across accounts")
@@ -385,8 +390,8 @@ func TestIdempotencyKeyReplaysOriginalIDs(t *testing.T) {
 	if dup[1].ID != dup[0].ID || !dup[1].Replayed {
 		t.Fatalf("in-batch duplicate %+v", dup)
 	}
-	if p := e.list("acme", "", 100, ""); len(p.Events) != 4 {
-		t.Fatalf("stored %d events, want 4", len(p.Events))
+	if p := e.list("acme", "", 100, ""); len(p.Events) != 6 {
+		t.Fatalf("stored %d events, want 6", len(p.Events))
 	}
 }
 

@@ -340,7 +340,7 @@ func appendAccount(ctx context.Context, tx stele.AppendTx, accountID int64, ps [
 	if err := ledger.CheckHead(head); err != nil {
 		return nil, err
 	}
-	seen, err := lookupIdempotency(ctx, tx, accountID, ps)
+	seen, claimed, err := claimIdempotency(ctx, tx, accountID, head.Size, ps)
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +393,7 @@ func appendAccount(ctx context.Context, tx stele.AppendTx, accountID int64, ps [
 	if err := tx.InsertTreeNodes(ctx, accountID, nodes); err != nil {
 		return nil, err
 	}
-	if len(newKeys) > 0 {
+	if len(newKeys) > 0 && !claimed {
 		if err := tx.InsertIdempotency(ctx, accountID, newKeys); err != nil {
 			return nil, err
 		}
@@ -401,21 +401,32 @@ func appendAccount(ctx context.Context, tx stele.AppendTx, accountID int64, ps [
 	return replays, tx.SetHead(ctx, head)
 }
 
-func lookupIdempotency(ctx context.Context, tx stele.AppendTx, accountID int64, ps []*pending) (map[int64]int64, error) {
-	var toks []int64
+// claimIdempotency records the keys of ps under the seqs they take if none
+// replays a stored event, the usual case, and returns claimed. Otherwise it
+// records nothing and returns the stored seqs of those that do.
+func claimIdempotency(ctx context.Context, tx stele.AppendTx, accountID, size int64, ps []*pending) (seen map[int64]int64, claimed bool, err error) {
+	claims := map[int64]int64{}
+	seq := size
 	for _, p := range ps {
 		if p.idem != 0 {
-			toks = append(toks, p.idem)
+			if _, ok := claims[p.idem]; ok {
+				continue // replays an event of this group
+			}
+			claims[p.idem] = seq
 		}
+		seq++
 	}
-	if len(toks) == 0 {
-		return map[int64]int64{}, nil
+	if len(claims) == 0 {
+		return claims, true, nil
 	}
-	seen, err := tx.IdempotentSeqs(ctx, accountID, toks)
-	if seen == nil {
-		seen = map[int64]int64{}
+	seen, err = tx.ClaimIdempotency(ctx, accountID, claims)
+	if err != nil {
+		return nil, false, err
 	}
-	return seen, err
+	if len(seen) == 0 {
+		return map[int64]int64{}, true, nil
+	}
+	return seen, false, nil
 }
 
 // fillReplayHashes completes the receipts of replayed events with the leaf

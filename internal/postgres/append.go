@@ -270,6 +270,43 @@ func (t *appendTx) InsertIdempotency(ctx context.Context, accountID int64, token
 	return nil
 }
 
+// ClaimIdempotency inserts the tokens in one statement, skipping any
+// already recorded. When every row went in, that was the whole check.
+// Otherwise it reads the recorded seqs and deletes what it inserted: every
+// row at or after the lowest seq given, since no stored event has one.
+func (t *appendTx) ClaimIdempotency(ctx context.Context, accountID int64, tokens map[int64]int64) (map[int64]int64, error) {
+	if len(tokens) == 0 {
+		return map[int64]int64{}, nil
+	}
+	toks := slices.Sorted(maps.Keys(tokens))
+	seqs := make([]int64, len(toks))
+	for i, tok := range toks {
+		seqs[i] = tokens[tok]
+	}
+	tag, err := t.tx.Exec(ctx, `INSERT INTO idempotency (account_id, token, seq)
+		SELECT $1, * FROM unnest($2::bigint[], $3::bigint[]) ON CONFLICT DO NOTHING`, accountID, toks, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim idempotency: %w", mapErr(err))
+	}
+	if tag.RowsAffected() == int64(len(toks)) {
+		return map[int64]int64{}, nil
+	}
+	seen, err := t.IdempotentSeqs(ctx, accountID, toks)
+	if err != nil {
+		return nil, err
+	}
+	from := slices.Min(seqs)
+	for tok, seq := range seen {
+		if seq >= from {
+			delete(seen, tok) // inserted by this call
+		}
+	}
+	if _, err := t.tx.Exec(ctx, `DELETE FROM idempotency WHERE account_id = $1 AND seq >= $2`, accountID, from); err != nil {
+		return nil, fmt.Errorf("postgres: claim idempotency: %w", mapErr(err))
+	}
+	return seen, nil
+}
+
 // categoryCode is a category's stored code: its index in stele.Categories.
 func categoryCode(c string) (int16, error) {
 	i := slices.Index(stele.Categories, c)

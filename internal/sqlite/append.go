@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -28,6 +29,8 @@ type appendStmts struct {
 	event1, eventN *sql.Stmt
 	node1, nodeN   *sql.Stmt
 	idempotency1   *sql.Stmt
+	claim1, claimN *sql.Stmt
+	unclaim        *sql.Stmt
 	generation     *sql.Stmt
 	ruleGeneration *sql.Stmt
 	match1, matchN *sql.Stmt
@@ -54,6 +57,9 @@ func prepareAppend(ctx context.Context, w *sql.DB) (*appendStmts, error) {
 		prep(&s.node1, `INSERT OR ROLLBACK INTO tree_nodes (account_id, level, idx, hash) VALUES `+placeholders(1, 4)),
 		prep(&s.nodeN, `INSERT OR ROLLBACK INTO tree_nodes (account_id, level, idx, hash) VALUES `+placeholders(chunk, 4)),
 		prep(&s.idempotency1, `INSERT INTO idempotency (account_id, token, seq) VALUES (?, ?, ?)`),
+		prep(&s.claim1, `INSERT OR ROLLBACK INTO idempotency (account_id, token, seq) VALUES `+placeholders(1, 3)+claimConflict),
+		prep(&s.claimN, `INSERT OR ROLLBACK INTO idempotency (account_id, token, seq) VALUES `+placeholders(chunk, 3)+claimConflict),
+		prep(&s.unclaim, `DELETE FROM idempotency WHERE account_id = ? AND seq >= ?`),
 		prep(&s.generation, `SELECT n FROM api_key_generation WHERE id = 1`),
 		prep(&s.ruleGeneration, `SELECT n FROM alert_rule_generation WHERE id = 1`),
 		prep(&s.match1, `INSERT OR ROLLBACK INTO alert_matches (account_id, seq, time, rules) VALUES `+placeholders(1, 4)),
@@ -300,6 +306,64 @@ func (t *appendTx) InsertIdempotency(ctx context.Context, accountID int64, token
 		}
 	}
 	return nil
+}
+
+// claimConflict makes a claim skip a token already recorded; the rows it
+// inserted tell whether any was. OR ROLLBACK for every other failure spares
+// SQLite a statement journal, as for the events.
+const claimConflict = ` ON CONFLICT (account_id, token) DO NOTHING`
+
+// ClaimIdempotency inserts the tokens, chunk rows a statement, skipping
+// any already recorded. When every row went in, that was the whole check.
+// Otherwise it reads the recorded seqs and deletes what it inserted: every
+// row at or after the lowest seq given, since no stored event has one.
+func (t *appendTx) ClaimIdempotency(ctx context.Context, accountID int64, tokens map[int64]int64) (map[int64]int64, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	toks := slices.Sorted(maps.Keys(tokens))
+	var inserted int64
+	for rest := toks; len(rest) > 0; {
+		n, st := 1, t.s.claim1
+		if len(rest) >= chunk {
+			n, st = chunk, t.s.claimN
+		}
+		args := t.args[:0]
+		for _, tok := range rest[:n] {
+			args = append(args, accountID, tok, tokens[tok])
+		}
+		t.args = args
+		res, err := t.stmt(ctx, st).ExecContext(ctx, args...)
+		if err != nil {
+			return nil, t.fail(fmt.Errorf("sqlite: claim idempotency: %w", mapErr(err)))
+		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return nil, t.fail(fmt.Errorf("sqlite: claim idempotency: %w", mapErr(err)))
+		}
+		inserted += k
+		rest = rest[n:]
+	}
+	if inserted == int64(len(toks)) {
+		return map[int64]int64{}, nil
+	}
+	seen, err := t.IdempotentSeqs(ctx, accountID, toks)
+	if err != nil {
+		return nil, err
+	}
+	from := int64(math.MaxInt64)
+	for _, seq := range tokens {
+		from = min(from, seq)
+	}
+	for tok, seq := range seen {
+		if seq >= from {
+			delete(seen, tok) // inserted by this call
+		}
+	}
+	if _, err := t.stmt(ctx, t.s.unclaim).ExecContext(ctx, accountID, from); err != nil {
+		return nil, fmt.Errorf("sqlite: claim idempotency: %w", mapErr(err))
+	}
+	return seen, nil
 }
 
 // APIKeyGeneration reads the key generation in the transaction, which

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) stele.Store) {
 		{"AccountIDsNeverReused", testAccountIDsNeverReused},
 		{"AppendReadsBackExactly", testAppendReadsBack},
 		{"AppendRollsBackFailingTransaction", testAppendRollsBack},
+		{"ClaimIdempotencyAllOrNothing", testClaimIdempotency},
 		{"AppendRejectsUnknownCategory", testAppendUnknownCategory},
 		{"AppendRejectsDuplicateSeq", testAppendDuplicateSeq},
 		{"RowsNewestFirstTiesBrokenBySeq", testRowsOrder},
