@@ -88,7 +88,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	if db.ckpt, err = startCheckpointer(path, slog.Default()); err != nil {
+	if db.ckpt, err = startCheckpointer(path, db.writer, slog.Default()); err != nil {
 		db.Close()
 		return nil, err
 	}

@@ -18,12 +18,20 @@ import (
 // time, on a single core while the other had room. The writer's connection
 // has wal_autocheckpoint off; a checkpointer with its own connection copies
 // pages in PASSIVE mode (never blocking the writer or readers) every
-// walCheckInterval, and if sustained writes keep the WAL from ever being wholly
-// copied, as they do, it runs a RESTART checkpoint once the WAL passes
-// walRestartFrames, which waits for the writer's current transaction and lets
-// the next one start the WAL from its beginning. Durability is unchanged:
-// commits still fsync the WAL (synchronous=FULL), and a checkpoint fsyncs the
-// WAL before it copies and the main file after.
+// walCheckInterval.
+//
+// Sustained writes keep such a pass from ever copying the whole WAL, and
+// only a wholly copied WAL starts again from its beginning. Once the WAL
+// passes walRestartFrames the checkpointer makes a second pass, which copies
+// what was written during the first, and then a last one on the writer's
+// own connection, between two of its transactions: nothing is written
+// meanwhile, so it copies the few frames left, and the next transaction
+// starts the WAL afresh. The writer waits only for that last short pass.
+// (A RESTART checkpoint did this by taking SQLite's write lock while it
+// copied; the writer, polling for the lock with growing sleeps, stalled for
+// tens of milliseconds each time, for every account.) Durability is
+// unchanged: commits still fsync the WAL (synchronous=FULL), and a
+// checkpoint fsyncs the WAL before it copies and the main file after.
 const (
 	walCheckInterval = 100 * time.Millisecond
 )
@@ -40,16 +48,18 @@ const walSizeLimit = 256 << 20
 
 type checkpointer struct {
 	db        *sql.DB
+	writer    *sql.DB // the writer's pool, for the last pass before a restart
 	logger    *slog.Logger
 	stop      chan struct{}
 	done      sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
-	// restarts counts RESTART checkpoints that completed.
+	// restarts counts the passes that left the WAL wholly copied, for the
+	// next transaction to start it afresh.
 	restarts atomic.Int64
 }
 
-func startCheckpointer(path string, logger *slog.Logger) (*checkpointer, error) {
+func startCheckpointer(path string, writer *sql.DB, logger *slog.Logger) (*checkpointer, error) {
 	cdb, err := sql.Open(writerDriver, dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open checkpointer: %w", err)
@@ -58,14 +68,7 @@ func startCheckpointer(path string, logger *slog.Logger) (*checkpointer, error) 
 	cdb.SetMaxIdleConns(1)
 	cdb.SetConnMaxLifetime(0)
 	cdb.SetConnMaxIdleTime(0)
-	// A RESTART checkpoint holds new writes back while it waits for
-	// readers to leave the WAL: wait briefly and try again on a later tick,
-	// rather than stall ingest behind a long export.
-	if _, err := cdb.Exec("PRAGMA busy_timeout = 250"); err != nil {
-		cdb.Close()
-		return nil, fmt.Errorf("sqlite: open checkpointer: %w", mapErr(err))
-	}
-	c := &checkpointer{db: cdb, logger: logger, stop: make(chan struct{})}
+	c := &checkpointer{db: cdb, writer: writer, logger: logger, stop: make(chan struct{})}
 	c.done.Go(c.run)
 	return c, nil
 }
@@ -73,41 +76,48 @@ func startCheckpointer(path string, logger *slog.Logger) (*checkpointer, error) 
 func (c *checkpointer) run() {
 	t := time.NewTicker(walCheckInterval)
 	defer t.Stop()
-	frames := 0 // in the WAL at the last pass
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-t.C:
 		}
-		mode := "PASSIVE"
-		if frames >= walRestartFrames {
-			mode = "RESTART"
+		if err := c.pass(); err != nil {
+			c.logger.Warn("WAL checkpoint", "err", err)
 		}
-		busy, n, err := c.checkpoint(mode)
-		if err != nil {
-			c.logger.Warn("WAL checkpoint", "mode", mode, "err", err)
-			continue
-		}
-		if mode == "RESTART" && !busy {
-			c.restarts.Add(1)
-			n = 0 // the next write starts the WAL afresh
-		}
-		frames = n
 	}
 }
 
-// checkpoint runs one checkpoint and returns whether it was cut short by
-// the writer or readers, and the number of frames in the WAL.
-func (c *checkpointer) checkpoint(mode string) (busy bool, frames int, err error) {
+// pass copies the WAL into the main file and, once the WAL is over
+// walRestartFrames, has the writer's next transaction start it afresh.
+func (c *checkpointer) pass() error {
+	_, frames, err := c.checkpoint(c.db)
+	if err != nil || frames < walRestartFrames {
+		return err
+	}
+	if _, _, err := c.checkpoint(c.db); err != nil {
+		return err
+	}
+	// Readers of old snapshots may keep some frames from being copied;
+	// then the WAL goes on, and a later pass tries again.
+	whole, _, err := c.checkpoint(c.writer)
+	if whole {
+		c.restarts.Add(1)
+	}
+	return err
+}
+
+// checkpoint runs one PASSIVE checkpoint on db and returns whether it
+// copied the whole WAL, and the WAL's length in frames.
+func (c *checkpointer) checkpoint(db *sql.DB) (whole bool, frames int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var b, copied int
-	err = c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&b, &frames, &copied)
+	var busy, copied int
+	err = db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
 	if err != nil {
 		return false, 0, mapErr(err)
 	}
-	return b != 0, frames, nil
+	return busy == 0 && copied == frames, frames, nil
 }
 
 // close stops the checkpointer; closing it again does nothing.
