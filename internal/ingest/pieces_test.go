@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/seal"
@@ -224,5 +225,48 @@ func TestWriterMatchesTheRestAgainWhenRulesChangeBetweenPieces(t *testing.T) {
 	defer m.mu.Unlock()
 	if got := strings.Join(m.seen[before+1], ","); got != "5,6,7,8,9,10,11" {
 		t.Fatalf("matched against the new rules: %s; want the 7 events not yet stored", got)
+	}
+}
+
+// TestQuotaKeepsTheChargeOfStoredPieces: a batch that fails between two of
+// its pieces is charged for the pieces stored, which the writer did store,
+// and given back the rest.
+func TestQuotaKeepsTheChargeOfStoredPieces(t *testing.T) {
+	f := newFairStack(t, WriterConfig{FairEvents: 5})
+	clock := &fakeClock{t: time.Now()}
+	team := stele.AccountType{Name: "team", RetentionDays: 30, Ingest: stele.IngestQuota{EventsPerSecond: 10, BytesPerSecond: 1000, BurstSeconds: 2}}
+	q := NewQuotas(f.db, QuotaConfig{Types: []stele.AccountType{team}, Now: clock.Now})
+	f.svc.SetQuotas(q)
+	f.hold(t)
+	body := eventsBody(12, "")
+	big := make(chan error, 1)
+	f.wg.Go(func() {
+		p := &stele.Principal{AccountID: f.acme.ID, Account: f.acme.Name, KeyID: "k", Scopes: []stele.Scope{stele.ScopeEventsWrite}}
+		_, err := f.svc.Ingest(context.Background(), p, body)
+		big <- err
+	})
+	f.waitQueued(1)
+	small := f.record("globex", 1)
+	f.waitQueued(2)
+	f.step() // the held event
+	f.step() // globex's event and acme's first piece of 5
+	f.store.fail.Store(true)
+	f.step() // acme's second piece fails
+	if err := <-big; stele.ErrorCode(err) != stele.EUNAVAILABLE {
+		t.Fatalf("the batch whose piece failed got %v, want unavailable", err)
+	}
+	if r := <-small; r.err != nil {
+		t.Fatal(r.err)
+	}
+	q.mu.Lock()
+	l := q.limits[f.acme.ID]
+	events := l.events.level(clock.Now(), 10, 20)
+	bytes := l.bytes.level(clock.Now(), 1000, 2000)
+	q.mu.Unlock()
+	if want := 20.0 - 5; events != want {
+		t.Fatalf("after 5 of 12 events stored, the bucket holds %v events, want %v", events, want)
+	}
+	if want := 2000 - float64(len(body)*5/12); bytes != want {
+		t.Fatalf("after 5 of 12 events stored, the bucket holds %v bytes, want %v", bytes, want)
 	}
 }

@@ -133,7 +133,9 @@ func (s *Service) append(ctx context.Context, p *stele.Principal, events []stele
 		}
 		defer func() {
 			if err != nil {
-				s.quotas.give(charges)
+				// A batch that failed between two of its pieces keeps
+				// the charge of the pieces stored.
+				s.quotas.give(unstored(charges, b.events[:b.next]))
 			}
 		}()
 	}
@@ -188,6 +190,29 @@ func chargesOf(accounts []*stele.Account, bodyBytes int64) []charge {
 	}
 	if len(out) > 0 {
 		out[0].bytes += left
+	}
+	return out
+}
+
+// unstored returns charges less what the stored events of them took: their
+// count, and bytes in proportion, from their accounts' charges.
+func unstored(charges []charge, stored []*pending) []charge {
+	if len(stored) == 0 {
+		return charges
+	}
+	out := slices.Clone(charges)
+	for i := range out {
+		c := &out[i]
+		n := int64(0)
+		for _, p := range stored {
+			if p.accountID == c.accountID {
+				n++
+			}
+		}
+		if c.events > 0 {
+			c.bytes -= c.bytes * n / c.events
+		}
+		c.events -= n
 	}
 	return out
 }
