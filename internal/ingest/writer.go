@@ -377,11 +377,15 @@ func appendAccount(ctx context.Context, tx stele.AppendTx, accountID int64, ps [
 		rows = append(rows, row)
 		p.receipt = stele.Receipt{ID: e.ID, Seq: seq, Account: e.Account, LeafHash: hex.EncodeToString(leaf[:])}
 		if p.idem != 0 {
-			if newKeys == nil {
-				newKeys = map[int64]int64{}
-			}
-			newKeys[p.idem] = seq
 			seen[p.idem] = seq // a later event of this group with the same key replays this one
+			// A claim recorded the keys already; otherwise they go in
+			// after the rows.
+			if !claimed {
+				if newKeys == nil {
+					newKeys = map[int64]int64{}
+				}
+				newKeys[p.idem] = seq
+			}
 		}
 	}
 	if len(rows) == 0 {
@@ -393,7 +397,7 @@ func appendAccount(ctx context.Context, tx stele.AppendTx, accountID int64, ps [
 	if err := tx.InsertTreeNodes(ctx, accountID, nodes); err != nil {
 		return nil, err
 	}
-	if len(newKeys) > 0 && !claimed {
+	if len(newKeys) > 0 {
 		if err := tx.InsertIdempotency(ctx, accountID, newKeys); err != nil {
 			return nil, err
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 
@@ -351,10 +350,7 @@ func (t *appendTx) ClaimIdempotency(ctx context.Context, accountID int64, tokens
 	if err != nil {
 		return nil, err
 	}
-	from := int64(math.MaxInt64)
-	for _, seq := range tokens {
-		from = min(from, seq)
-	}
+	from := slices.Min(slices.Collect(maps.Values(tokens)))
 	for tok, seq := range seen {
 		if seq >= from {
 			delete(seen, tok) // inserted by this call

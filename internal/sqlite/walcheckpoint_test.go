@@ -13,20 +13,29 @@ import (
 	"github.com/stele-audit/stele"
 )
 
+// openWithSmallWAL opens a store whose checkpointer starts the WAL afresh
+// past 1,500 frames, with the account acme; it returns the store's path.
+func openWithSmallWAL(t *testing.T) (*DB, string, *stele.Account) {
+	t.Helper()
+	n := walRestartFrames
+	t.Cleanup(func() { walRestartFrames = n })
+	walRestartFrames = 1500
+	path := filepath.Join(t.TempDir(), "stele.db")
+	db := openTest(t, path)
+	a := &stele.Account{Name: "acme", Type: "team"}
+	if err := db.CreateAccount(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	return db, path, a
+}
+
 // TestCheckpointerCopiesAndRestartsTheWAL: with automatic checkpoints off in
 // the writer, the checkpointer still copies committed pages into the main
 // file, and when sustained writes keep the WAL from ever being wholly copied
 // it has the WAL start again once it passes its limit; nothing is lost.
 func TestCheckpointerCopiesAndRestartsTheWAL(t *testing.T) {
-	defer func(n int) { walRestartFrames = n }(walRestartFrames)
-	walRestartFrames = 1500
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "stele.db")
-	db := openTest(t, path)
-	a := &stele.Account{Name: "acme", Type: "team"}
-	if err := db.CreateAccount(ctx, a); err != nil {
-		t.Fatal(err)
-	}
+	db, path, a := openWithSmallWAL(t)
 	var autocheckpoint int
 	if err := db.writer.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&autocheckpoint); err != nil || autocheckpoint != 0 {
 		t.Fatalf("writer wal_autocheckpoint = %d, %v; want 0", autocheckpoint, err)
@@ -74,15 +83,8 @@ func TestCheckpointerCopiesAndRestartsTheWAL(t *testing.T) {
 // the WAL grew without end: to 3 GB in 30 s of loadgen, and here to 240
 // times the limit in 6 s.)
 func TestWALStartsAfreshUnderCommitsBackToBack(t *testing.T) {
-	defer func(n int) { walRestartFrames = n }(walRestartFrames)
-	walRestartFrames = 1500
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "stele.db")
-	db := openTest(t, path)
-	a := &stele.Account{Name: "acme", Type: "team"}
-	if err := db.CreateAccount(ctx, a); err != nil {
-		t.Fatal(err)
-	}
+	db, path, a := openWithSmallWAL(t)
 	var (
 		stop    = make(chan struct{})
 		writers sync.WaitGroup
