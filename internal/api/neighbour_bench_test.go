@@ -30,7 +30,7 @@ import (
 // flood is measured once acme's burst is spent: what a noisy tenant can do
 // to the others once its quota holds it. globex's quota never binds.
 //
-//	go test -run '^$' -bench NoisyNeighbour -benchtime 300x -timeout 30m ./internal/api
+//	go test -run '^$' -bench NoisyNeighbour -benchtime 3000x -timeout 30m ./internal/api
 func BenchmarkNoisyNeighbour(b *testing.B) {
 	quotas := []struct {
 		name   string
