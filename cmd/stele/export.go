@@ -11,6 +11,7 @@ import (
 	"github.com/stele-audit/stele/internal/export"
 	"github.com/stele-audit/stele/internal/integrity"
 	"github.com/stele-audit/stele/internal/query"
+	"github.com/stele-audit/stele/internal/retention"
 )
 
 // exportConfig is the configuration of stele export: from the local
@@ -23,6 +24,9 @@ type exportConfig struct {
 	query   string
 	remote  bool
 	output  string
+	// types are the account types whose retention the local export
+	// honours: the server's, given the same way.
+	types []stele.AccountType
 }
 
 func runExport(ctx context.Context, args []string, out io.Writer) error {
@@ -37,8 +41,12 @@ func parseExport(args []string) (exportConfig, error) {
 	fs.StringVar(&c.format, "format", "csv", "csv (for spreadsheets), jsonl (JSON Lines), ocsf (JSON Lines of OCSF events, for SIEMs), or bundle (a verifiable bundle: events, checkpoint, inclusion proofs)")
 	fs.StringVar(&c.account, "account", "", "the account to export from the local store (with --data)")
 	fs.StringVar(&c.output, "output", "", "write the export to this file, whole or not at all (default: standard output, which gets nothing unless the export starts)")
+	days := retentionDaysFlag(fs, "; the local store's events past their retention are left out, as the server leaves them out")
 	pos, err := parse(fs, args)
 	if err != nil {
+		return c, err
+	}
+	if c.types, err = retention.ParseAccountTypes(*days); err != nil {
 		return c, err
 	}
 	if c.format != "bundle" {
@@ -47,7 +55,7 @@ func parseExport(args []string) (exportConfig, error) {
 		}
 	}
 	c.query = strings.Join(pos, " ")
-	if c.remote, err = localOrRemote(args, c.client, "data", "db", "account"); err != nil {
+	if c.remote, err = localOrRemote(args, c.client, "data", "db", "account", "account-types"); err != nil {
 		return c, err
 	}
 	if !c.remote && c.account == "" {
@@ -81,6 +89,7 @@ func (c exportConfig) write(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	a.search.SetRetention(c.types, nil)
 	var n int64
 	if c.format == "bundle" {
 		// A bundle carries a checkpoint, signed now if the tree grew: by

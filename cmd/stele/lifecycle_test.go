@@ -45,6 +45,28 @@ func TestRetentionCryptoAndDeleteCommands(t *testing.T) {
 	if len(dry) != 1 || dry[0].Deleted != 1 {
 		t.Fatalf("dry run %+v", dry)
 	}
+	// A local export honours the retention the server is given, from the
+	// flag or the environment: free keeps 30 days when built in.
+	logins := func(env string, args ...string) int {
+		t.Helper()
+		t.Setenv("STELE_ACCOUNT_TYPES", env)
+		out := runIn(t, append([]string{"export", "--format", "jsonl", "--data", data, "--account", "acme"}, append(args, "action:user.login")...)...)
+		return strings.Count(out, `"user.login"`)
+	}
+	if n := logins(""); n != 1 {
+		t.Errorf("export with the built-in types: %d logins, want 1 (the other is 40 days old)", n)
+	}
+	if n := logins("", "--account-types", "free=5"); n != 0 {
+		t.Errorf("export with free=5: %d logins, want 0", n)
+	}
+	if n := logins("free=60"); n != 2 {
+		t.Errorf("export with STELE_ACCOUNT_TYPES=free=60: %d logins, want 2", n)
+	}
+	if _, err := parseExport([]string{"--url", "http://127.0.0.1:1", "--key", "k", "--account-types", "free=5"}); err == nil || !strings.Contains(err.Error(), "--account-types") {
+		t.Errorf("--account-types with a server: %v, want an error naming it", err)
+	}
+	t.Setenv("STELE_ACCOUNT_TYPES", "")
+
 	// A type's days can be overridden: free=5 purges both events.
 	var res []struct{ Deleted int64 }
 	json.Unmarshal([]byte(runIn(t, "retention", "run", "--account-types", "free=5", "--json", "--data", data)), &res)

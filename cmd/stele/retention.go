@@ -18,7 +18,7 @@ import (
 // quota defaults, overriding the built-in types'. The function it returns
 // reads them once the flags are parsed.
 func accountTypesFlag(fs *flag.FlagSet) func() ([]stele.AccountType, error) {
-	days := fs.String("account-types", "", "retention days per account type, e.g. free=30,team=90,business=365,enterprise=730 (overrides the built-in days; a new name adds a type, with no ingest quota until the flags below give it one)")
+	days := retentionDaysFlag(fs, "; a new name adds a type, with no ingest quota until the flags below give it one")
 	events := fs.String("default-ingest-events-per-second", "", "ingest quota per account type: events a second, e.g. free=100,team=1000,business=5000,enterprise=50000 (the built-in defaults; 'unlimited' or 0 for none)")
 	bytes := fs.String("default-ingest-bytes-per-second", "", "ingest quota per account type: request bytes a second, e.g. free=256KiB,team=4MiB,business=16MiB,enterprise=64MiB (the built-in defaults; 'unlimited' or 0 for none)")
 	burst := fs.String("default-ingest-burst-seconds", "", "ingest quota per account type: seconds of each rate an idle account may send at once, e.g. free=10,team=10 (built-in: 10 for every type)")
@@ -29,6 +29,13 @@ func accountTypesFlag(fs *flag.FlagSet) func() ([]stele.AccountType, error) {
 		}
 		return ingest.ParseTypeQuotas(types, *events, *bytes, *burst)
 	}
+}
+
+// retentionDaysFlag registers --account-types (STELE_ACCOUNT_TYPES) alone,
+// the retention days per type, for commands that read events and so must
+// honour the same retention as the server; more adds to its help.
+func retentionDaysFlag(fs *flag.FlagSet, more string) *string {
+	return fs.String("account-types", "", "retention days per account type, e.g. free=30,team=90,business=365,enterprise=730 (overrides the built-in days"+more+")")
 }
 
 // retentionJob returns the retention job on the app's store.
