@@ -50,8 +50,9 @@ func (f *fairStack) sharing(t *testing.T, n int) (big, small chan recorded) {
 
 // TestWriterCommitsALargeBatchInPiecesWhileSharing: while another account
 // writes, a batch larger than FairEvents is stored a share at a time, one
-// piece a commit; the other account's event goes in the first; the batch
-// is answered once its last piece is stored, with its events in order.
+// piece a commit; the other account's event goes first, in a commit of its
+// own; the batch is answered once its last piece is stored, with its
+// events in order.
 func TestWriterCommitsALargeBatchInPiecesWhileSharing(t *testing.T) {
 	f := newFairStack(t, WriterConfig{FairEvents: 5})
 	big, small := f.sharing(t, 12)
@@ -64,8 +65,8 @@ func TestWriterCommitsALargeBatchInPiecesWhileSharing(t *testing.T) {
 			t.Fatalf("the batch was answered after %d of its events", n-1)
 		}
 	}
-	if !slices.Equal(sizes, []int{6, 5, 2}) {
-		t.Fatalf("commits of %v events, want globex's one with acme's first 5, then 5, then 2", sizes)
+	if !slices.Equal(sizes, []int{1, 5, 5, 2}) {
+		t.Fatalf("commits of %v events, want globex's one alone, then acme's 5, 5 and 2", sizes)
 	}
 	if r := <-small; r.err != nil {
 		t.Fatal(r.err)
@@ -81,6 +82,38 @@ func TestWriterCommitsALargeBatchInPiecesWhileSharing(t *testing.T) {
 	}
 }
 
+// TestWriterPutsPiecesTogetherAndSmallBatchesTogether: while accounts
+// share the writer, the pieces of two large batches share a commit, so
+// two flooders lose no throughput to each other, and a small batch waits
+// for the next commit rather than ride beside them.
+func TestWriterPutsPiecesTogetherAndSmallBatchesTogether(t *testing.T) {
+	f := newFairStack(t, WriterConfig{FairEvents: 5})
+	f.hold(t)
+	acme := f.record("acme", 7)
+	f.waitQueued(1)
+	globex := f.record("globex", 7)
+	f.waitQueued(2)
+	f.step() // the held one
+	if rows := f.step(); len(rows) != 10 || !slices.Equal(accounts(rows), []int64{f.acme.ID, f.globex.ID}) {
+		t.Fatalf("the first shared commit wrote %v, want a piece of 5 of each batch", rows)
+	}
+	<-f.store.entered // the last pieces are on their way, out of the queue
+	f.store.entered <- struct{}{}
+	small := f.record("acme", 1)
+	f.waitQueued(1)
+	if rows := f.step(); len(rows) != 4 || !slices.Equal(accounts(rows), []int64{f.acme.ID, f.globex.ID}) {
+		t.Fatalf("the next commit wrote %v, want the last 2 of each batch", rows)
+	}
+	if rows := f.step(); len(rows) != 1 {
+		t.Fatalf("then the commit wrote %v, want acme's small batch alone", rows)
+	}
+	for _, c := range []chan recorded{acme, globex, small} {
+		if r := <-c; r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+}
+
 // TestWriterFailsABatchWhosePieceFails: a commit that fails carries the
 // batch's piece with it: the batch is answered unavailable with its earlier
 // pieces stored (a retry with idempotency keys completes it once), its
@@ -88,7 +121,8 @@ func TestWriterCommitsALargeBatchInPiecesWhileSharing(t *testing.T) {
 func TestWriterFailsABatchWhosePieceFails(t *testing.T) {
 	f := newFairStack(t, WriterConfig{FairEvents: 5})
 	big, small := f.sharing(t, 12)
-	f.step() // globex's event and acme's first piece
+	f.step() // globex's event
+	f.step() // acme's first piece
 	f.store.fail.Store(true)
 	f.step()
 	r := <-big
@@ -116,7 +150,8 @@ func TestWriterFailsABatchWhosePieceFails(t *testing.T) {
 func TestWriterStopFinishesABatchStoredInPart(t *testing.T) {
 	f := newFairStack(t, WriterConfig{FairEvents: 5})
 	big, _ := f.sharing(t, 12)
-	f.step()          // globex's event and acme's first piece
+	f.step()          // globex's event
+	f.step()          // acme's first piece
 	<-f.store.entered // the second piece is on its way
 	f.store.entered <- struct{}{}
 	waiting := f.record("globex", 1)
@@ -197,7 +232,8 @@ func TestWriterMatchesTheRestAgainWhenRulesChangeBetweenPieces(t *testing.T) {
 	small := f.record("globex", 1)
 	f.waitQueued(2)
 	f.step()          // the held one
-	f.step()          // globex's event and acme's first piece
+	f.step()          // globex's event
+	f.step()          // acme's first piece
 	<-f.store.entered // the second piece is on its way: the rules change under it
 	if err := f.db.CreateAlertRule(t.Context(), &stele.AlertRule{ID: "r1", AccountID: f.acme.ID, Name: "r", Query: "action:user.login", Enabled: true}); err != nil {
 		t.Fatal(err)
@@ -249,7 +285,8 @@ func TestQuotaKeepsTheChargeOfStoredPieces(t *testing.T) {
 	small := f.record("globex", 1)
 	f.waitQueued(2)
 	f.step() // the held event
-	f.step() // globex's event and acme's first piece of 5
+	f.step() // globex's event
+	f.step() // acme's first piece of 5
 	f.store.fail.Store(true)
 	f.step() // acme's second piece fails
 	if err := <-big; stele.ErrorCode(err) != stele.EUNAVAILABLE {

@@ -104,6 +104,12 @@ func (q *queue) push(ctx context.Context, b *batch) error {
 // share of anyone's events. A batch whose last piece is taken leaves the
 // queue; until then it stays at the head of its line, and the writer
 // advances it (advance) or drops it (drop) after each commit.
+//
+// A commit made while sharing holds one kind of batch, that of the first
+// it takes: whole batches of at most a share, or pieces of larger ones.
+// A quiet account's event then commits with other small batches only, not
+// beside a flooder's piece, whose rows would make its commit several
+// times longer; two flooders' pieces still share a commit.
 func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) ([]*batch, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -120,11 +126,21 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 	}
 	n, taken := 0, 0
 	q.skipped = q.skipped[:0]
+	var kindSet, pieces bool // the kind of batches the commit holds, while sharing
 	for len(q.order) > 0 {
 		l := q.order[0]
 		b := l.batches[0]
 		rest := len(b.events) - b.next
 		piece := rest
+		if sharing {
+			big := len(b.events) > share // it goes in pieces
+			if !kindSet {
+				kindSet, pieces = true, big
+			} else if big != pieces {
+				q.skipped = append(q.skipped, heap.Pop(&q.order).(*line))
+				continue
+			}
+		}
 		if n > 0 || sharing {
 			room := min(maxEvents-n, share-l.inGroup)
 			if rest > room {
