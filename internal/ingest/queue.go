@@ -126,7 +126,7 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 	}
 	n, taken := 0, 0
 	q.skipped = q.skipped[:0]
-	var kindSet, pieces bool // the kind of batches the commit holds, while sharing
+	pieces := false // the kind of batches the commit holds, while sharing: its first's
 	for len(q.order) > 0 {
 		l := q.order[0]
 		b := l.batches[0]
@@ -134,8 +134,8 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 		piece := rest
 		if sharing {
 			big := len(b.events) > share // it goes in pieces
-			if !kindSet {
-				kindSet, pieces = true, big
+			if n == 0 {
+				pieces = big // the first batch taken always fits
 			} else if big != pieces {
 				q.skipped = append(q.skipped, heap.Pop(&q.order).(*line))
 				continue

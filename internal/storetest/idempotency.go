@@ -23,11 +23,11 @@ func testClaimIdempotency(t *testing.T, s stele.Store) {
 		first[i*7919-400] = i
 	}
 	first[-1<<63], first[1<<63-1] = 130, 131
-	claim := func(account int64, tokens map[int64]int64) (seen map[int64]int64) {
+	// inTx returns what read returns in a transaction of its own.
+	inTx := func(read func(tx stele.AppendTx) (map[int64]int64, error)) (seen map[int64]int64) {
 		t.Helper()
-		err := s.Append(ctx(t), func(tx stele.AppendTx) error {
-			var err error
-			seen, err = tx.ClaimIdempotency(ctx(t), account, tokens)
+		err := s.Append(ctx(t), func(tx stele.AppendTx) (err error) {
+			seen, err = read(tx)
 			return err
 		})
 		if err != nil {
@@ -35,18 +35,13 @@ func testClaimIdempotency(t *testing.T, s stele.Store) {
 		}
 		return seen
 	}
+	claim := func(account int64, tokens map[int64]int64) map[int64]int64 {
+		t.Helper()
+		return inTx(func(tx stele.AppendTx) (map[int64]int64, error) { return tx.ClaimIdempotency(ctx(t), account, tokens) })
+	}
 	recorded := func(account int64, tokens []int64) map[int64]int64 {
 		t.Helper()
-		var seen map[int64]int64
-		err := s.Append(ctx(t), func(tx stele.AppendTx) error {
-			var err error
-			seen, err = tx.IdempotentSeqs(ctx(t), account, tokens)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return seen
+		return inTx(func(tx stele.AppendTx) (map[int64]int64, error) { return tx.IdempotentSeqs(ctx(t), account, tokens) })
 	}
 	if seen := claim(a.ID, first); len(seen) != 0 {
 		t.Fatalf("first claim = %v, want none recorded before", seen)
