@@ -42,7 +42,8 @@ func startJobs(ctx context.Context, a *app, c serveConfig, quotas *ingest.Quotas
 			}
 			return out
 		}, Logger: a.logger, Streams: a.streams.forwarder.Figures,
-		Reads: func() metrics.ReadFigures { return metrics.ReadFigures(reads.Figures()) }})
+		Reads:      func() metrics.ReadFigures { return metrics.ReadFigures(reads.Figures()) },
+		Collectors: a.writer.Collectors()})
 	retention := a.retentionJob(c.types)
 	jobs := leader.Start(ctx, a.leader, a.logger)
 	jobs.Lead("checkpoints", leader.Until(func(ctx context.Context) { a.checkpoints.Loop(ctx, c.checkpointEvery) }))

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,6 +51,13 @@ func TestQuotaSetWithTheCLIIsEnforcedCountedAndRecorded(t *testing.T) {
 	resp.Body.Close()
 	if want := `stele_ingest_throttled_requests_total{account="metered",quota="events_per_second"} 1`; !strings.Contains(string(metrics), want) {
 		t.Fatalf("/metrics lacks %s", want)
+	}
+	// The writer's histograms: the accepted batch of ten waited in the
+	// queue as a small batch and went in a commit of whole batches.
+	for _, series := range []string{`stele_ingest_queue_wait_seconds_count{batch="small"}`, `stele_ingest_commit_seconds_count{held="batches"}`} {
+		if m := regexp.MustCompile(regexp.QuoteMeta(series) + ` ([0-9]+)\n`).FindSubmatch(metrics); m == nil || string(m[1]) == "0" {
+			t.Fatalf("/metrics has no samples of %s", series)
+		}
 	}
 	if err := serve.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)

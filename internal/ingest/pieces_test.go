@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/stele-audit/stele"
 	"github.com/stele-audit/stele/internal/seal"
 	"github.com/stele-audit/stele/internal/sqlite"
@@ -78,6 +81,25 @@ func TestWriterCommitsALargeBatchInPiecesWhileSharing(t *testing.T) {
 	for i, rc := range r.receipts {
 		if rc.Seq != int64(i+1) { // seq 0 is the held event's
 			t.Fatalf("receipt %d has seq %d: %+v", i, rc.Seq, r.receipts)
+		}
+	}
+	// /metrics: the held event's and globex's waits as small batches, the
+	// large batch's once (for its first piece); two commits of batches and
+	// three of pieces.
+	for _, c := range []struct {
+		vec   *prometheus.HistogramVec
+		label string
+		want  uint64
+	}{
+		{f.w.timings.wait, "small", 2}, {f.w.timings.wait, "large", 1},
+		{f.w.timings.commit, "batches", 2}, {f.w.timings.commit, "pieces", 3},
+	} {
+		var m dto.Metric
+		if err := c.vec.WithLabelValues(c.label).(prometheus.Metric).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.GetHistogram().GetSampleCount(); got != c.want {
+			t.Errorf("%s{%s}: %d samples, want %d", c.vec.WithLabelValues(c.label).(prometheus.Metric).Desc(), c.label, got, c.want)
 		}
 	}
 }

@@ -52,6 +52,10 @@ type Config struct {
 	// Reads returns what the record of reads of the log did since start
 	// (audit.Reads.Figures).
 	Reads func() ReadFigures
+
+	// Collectors are registered as they are: the histograms that a hot
+	// path fills itself (ingest.Writer.Collectors).
+	Collectors []prometheus.Collector
 }
 
 // ReadFigures are the counts of audit.Reads: reads recorded, covered by
@@ -123,6 +127,7 @@ func New(cfg Config) *Collector {
 	if cfg.Throttled != nil {
 		c.reg.MustRegister(newThrottledCollector(cfg.Throttled))
 	}
+	c.reg.MustRegister(cfg.Collectors...)
 	if cfg.Streams != nil {
 		c.reg.MustRegister(newStreamCollector(cfg.Streams))
 	}
