@@ -60,7 +60,9 @@ func benchSite(b *testing.B) (*http.Client, string) {
 	}
 	master, _ := seal.NewMasterKey(1, bytes.Repeat([]byte{9}, 32))
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	stack := datapath.Start(db, sqlitetest.Keys(b), master, logger, ingest.WriterConfig{})
+	// The account keys live beside the events, so that a later run reusing
+	// the store can unwrap them.
+	stack := datapath.Start(db, sqlitetest.KeysAt(b, filepath.Join(dir, "keys.db")), master, logger, ingest.WriterConfig{})
 	keyring, ing, srch := stack.Keyring, stack.Ingest, stack.Search
 	b.Cleanup(func() { stack.Stop(); db.Close() })
 
