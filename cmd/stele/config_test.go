@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -41,6 +42,17 @@ func TestParsersFillTheConfigFromFlagsAndTheEnvironment(t *testing.T) {
 	e, err := parseExport([]string{"--format", "jsonl", "--account", "acme", "action:user.*", "outcome:failure"})
 	if err != nil || e.remote || e.query != "action:user.* outcome:failure" || e.format != "jsonl" {
 		t.Fatalf("export: %+v (%v)", e, err)
+	}
+	t.Setenv("STELE_RATE", "250")
+	l, err := parseLoadgen([]string{"--key", "sk_x", "--batch", "1"})
+	if err != nil || l.Rate != 250 || l.Batch != 1 {
+		t.Fatalf("loadgen: %+v (%v)", l, err)
+	}
+	for _, rate := range []string{"-1", "NaN", "2e6"} {
+		var se *stele.Error
+		if _, err := parseLoadgen([]string{"--key", "sk_x", "--rate", rate}); !errors.As(err, &se) || len(se.Details) != 1 || se.Details[0].Field != "rate" {
+			t.Errorf("loadgen --rate %s: %v, want an error naming rate", rate, err)
+		}
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +26,12 @@ type Config struct {
 	Concurrency int    // requests in flight
 	Batch       int    // events per request; 1 sends single-event requests
 	Duration    time.Duration
+	// Rate, when positive, sends that many requests a second on a fixed
+	// schedule, whatever the server's pace (an open loop): a request that
+	// waits for a free worker because the server fell behind is timed from
+	// its slot, counting the wait, as its producer would see it. Zero sends
+	// as fast as the workers get answers.
+	Rate float64
 	// Accounts, with an operator key, spreads events over these accounts,
 	// round-robin. Empty writes to the key's own account.
 	Accounts []string
@@ -66,38 +74,60 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	fmt.Fprintf(cfg.Out, "Sending %d-event requests to %s with %d workers for %s\n", cfg.Batch, r.url, cfg.Concurrency, cfg.Duration)
+	pace := "as fast as the server answers"
+	if cfg.Rate > 0 {
+		pace = fmt.Sprintf("at %s requests/s (latency from each request's slot)", strconv.FormatFloat(cfg.Rate, 'f', -1, 64))
+	}
+	fmt.Fprintf(cfg.Out, "Sending %d-event requests to %s with %d workers for %s, %s\n", cfg.Batch, r.url, cfg.Concurrency, cfg.Duration, pace)
 
 	bodies, err := r.bodies(0)
 	if err != nil {
 		return Result{}, err
 	}
-	start := time.Now()
 	if err := r.probe(ctx, first.api, bodies[0]); err != nil {
 		first.conn.close()
 		return Result{}, err
 	}
+	// Every worker is ready before the clock starts, so that neither the
+	// rate nor a schedule's first slots count the time it takes to build
+	// the bodies.
+	workers, pools := make([]worker, cfg.Concurrency), make([][]*body, cfg.Concurrency)
+	workers[0], pools[0] = first, bodies
+	var ready sync.WaitGroup
+	for w := 1; w < cfg.Concurrency; w++ {
+		ready.Go(func() {
+			wk, err := r.worker()
+			if err == nil {
+				pools[w], err = r.bodies(w)
+			}
+			workers[w] = wk
+			if err != nil {
+				r.fail(err)
+			}
+		})
+	}
+	ready.Wait()
+	if r.setupErr != nil {
+		for _, wk := range workers {
+			if wk.conn != nil {
+				wk.conn.close()
+			}
+		}
+		return Result{}, r.setupErr
+	}
 
+	start := time.Now()
+	if cfg.Rate > 0 {
+		r.sched = &schedule{start: start, every: time.Duration(float64(time.Second) / cfg.Rate), end: start.Add(cfg.Duration)}
+	}
 	stop, cancel := context.WithDeadline(ctx, start.Add(cfg.Duration))
 	defer cancel()
 	samples := make([][]time.Duration, cfg.Concurrency)
 	var wg sync.WaitGroup
 	for w := range cfg.Concurrency {
 		wg.Go(func() {
-			pool, wk := bodies, first
-			if w > 0 {
-				var err error
-				if wk, err = r.worker(); err == nil {
-					pool, err = r.bodies(w)
-				}
-				if err != nil {
-					r.fail(err)
-					cancel()
-					return
-				}
-			}
-			samples[w] = r.work(ctx, stop, wk.api, pool)
-			wk.conn.close()
+			samples[w] = r.work(ctx, stop, workers[w].api, pools[w])
+			workers[w].conn.close()
 		})
 	}
 	done := make(chan struct{})
@@ -115,7 +145,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.EventsPerSec = float64(res.Events) / res.Elapsed.Seconds()
 	}
 	r.printResult(res)
-	return res, r.setupErr
+	return res, nil
 }
 
 func check(cfg *Config) error {
@@ -135,10 +165,30 @@ func check(cfg *Config) error {
 	if cfg.Duration <= 0 {
 		return errors.New("loadgen: duration must be positive")
 	}
+	if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) || cfg.Rate > MaxRate {
+		return fmt.Errorf("loadgen: rate %v is not a number of requests a second from 0 (as fast as answered) to %d", cfg.Rate, MaxRate)
+	}
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
 	}
 	return nil
+}
+
+// MaxRate is the highest Rate: a slot every microsecond.
+const MaxRate = 1_000_000
+
+// schedule is an open loop's: slot k is due at start + k×every, and the
+// slots from end on are not sent.
+type schedule struct {
+	start, end time.Time
+	every      time.Duration
+	next       atomic.Int64
+}
+
+// claim returns the next slot's time, or false once the slots have run out.
+func (s *schedule) claim() (time.Time, bool) {
+	due := s.start.Add(time.Duration(s.next.Add(1)-1) * s.every)
+	return due, due.Before(s.end)
 }
 
 type runner struct {
@@ -146,6 +196,7 @@ type runner struct {
 	url    string
 	target *target
 	hist   histogram
+	sched  *schedule // nil: a closed loop
 
 	events, requests, errors atomic.Int64
 	probeLatency             time.Duration
@@ -249,12 +300,32 @@ func (r *runner) probe(ctx context.Context, api *client.Client, b *body) error {
 // work sends requests until stop is done and returns their latencies. A
 // request in flight when the run ends is let finish, so that the counts match
 // what the server stored; only ctx (the caller giving up) cuts one short.
+//
+// On a schedule each request waits for its slot. A worker that reaches its
+// slot late (every worker was waiting for the server) times the request
+// from the slot, not from when it got to it; one that sleeps until its slot
+// times it from its send, so that its own wake-up (timers fire up to a
+// millisecond late) is not counted as the server's.
 func (r *runner) work(ctx, stop context.Context, api *client.Client, bodies []*body) []time.Duration {
 	samples := make([]time.Duration, 0, 4096)
 	for i := 0; stop.Err() == nil; i++ {
+		var due time.Time
+		late := false
+		if r.sched != nil {
+			var ok bool
+			if due, ok = r.sched.claim(); !ok {
+				break
+			}
+			if late = !time.Now().Before(due); !late && !sleepUntil(stop, due) {
+				break
+			}
+		}
 		stored, lat, err := r.send(ctx, api, bodies[i%len(bodies)])
 		if ctx.Err() != nil {
 			break
+		}
+		if late {
+			lat = time.Since(due)
 		}
 		r.requests.Add(1)
 		var status *client.StatusError
@@ -270,6 +341,22 @@ func (r *runner) work(ctx, stop context.Context, api *client.Client, bodies []*b
 		r.events.Add(int64(stored))
 	}
 	return samples
+}
+
+// sleepUntil waits until t and reports whether ctx let it.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func (r *runner) firstError(err error) {

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -46,8 +47,9 @@ type ingestServer struct {
 	// stale counts events whose time is not within maxAge before their
 	// request arrived, unordered those not after the one before them.
 	stale, unordered atomic.Int64
-	conns            atomic.Int64 // connections opened
-	closeEach        bool         // answer with Connection: close
+	conns            atomic.Int64  // connections opened
+	closeEach        bool          // answer with Connection: close
+	delay            time.Duration // before each answer
 	mu               sync.Mutex
 	accounts         map[string]int
 }
@@ -120,6 +122,7 @@ func (s *ingestServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		receipts[i] = stele.Receipt{ID: "evt_" + fmt.Sprint(i), Seq: s.events.Add(1), Account: in.Account}
 	}
 	s.requests.Add(1)
+	time.Sleep(s.delay)
 	if s.closeEach {
 		w.Header().Set("Connection", "close")
 	}
@@ -305,5 +308,56 @@ func TestQuantileOfHistogram(t *testing.T) {
 	p99 := quantile(h.snapshot(), nil, 0.99)
 	if p99 < 95*time.Millisecond || p99 > 105*time.Millisecond {
 		t.Errorf("p99 = %s, want about 99ms", p99)
+	}
+}
+
+// TestRunOnAScheduleSendsAtTheRate: with a rate, requests go out on the
+// schedule however fast the server answers, and none after the run.
+func TestRunOnAScheduleSendsAtTheRate(t *testing.T) {
+	s, srv := newIngestServer(t)
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Config{URL: srv.URL, Key: "sk_test", Concurrency: 4, Batch: 1, Duration: time.Second, Rate: 100, Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The probe, then at most the schedule's 100 slots (a slot a loaded
+	// machine reaches after the run's end is not sent).
+	if res.Requests > 101 || res.Requests < 51 || res.Requests != s.requests.Load() {
+		t.Errorf("%d requests (server: %d) in a second at 100 a second", res.Requests, s.requests.Load())
+	}
+	if !strings.Contains(out.String(), "at 100 requests/s") {
+		t.Errorf("the report does not say the rate:\n%s", out.String())
+	}
+}
+
+// TestRunOnAScheduleCountsTheWaitForAFreeWorker: a server slower than the
+// rate shows in the latency, which runs from each request's slot. One
+// worker, slots every 20 ms, answers after 50 ms: the i-th request on the
+// schedule leaves at least i×50 ms in, for a slot at i×20 ms.
+func TestRunOnAScheduleCountsTheWaitForAFreeWorker(t *testing.T) {
+	s, srv := newIngestServer(t)
+	s.delay = 50 * time.Millisecond
+	res, err := Run(context.Background(), Config{URL: srv.URL, Key: "sk_test", Concurrency: 1, Batch: 1, Duration: time.Second, Rate: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onSchedule := res.Requests - 1 // the probe's
+	if onSchedule < 3 {
+		t.Fatalf("only %d requests on the schedule", onSchedule)
+	}
+	if want := time.Duration(onSchedule-1) * 30 * time.Millisecond; res.Max < want {
+		t.Errorf("max latency %s over %d requests, want at least %s: the wait for the worker is not counted", res.Max, onSchedule, want)
+	}
+	if res.P50 < s.delay {
+		t.Errorf("p50 %s, below the server's own %s", res.P50, s.delay)
+	}
+}
+
+func TestCheckRefusesARateThatIsNoRate(t *testing.T) {
+	for _, rate := range []float64{-1, math.NaN(), math.Inf(1), MaxRate + 1} {
+		cfg := Config{URL: "http://127.0.0.1:1", Duration: time.Second, Rate: rate}
+		if err := check(&cfg); err == nil || !strings.Contains(err.Error(), "rate") {
+			t.Errorf("rate %v: %v", rate, err)
+		}
 	}
 }
