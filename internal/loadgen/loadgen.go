@@ -118,7 +118,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	start := time.Now()
 	if cfg.Rate > 0 {
-		r.sched = &schedule{start: start, every: time.Duration(float64(time.Second) / cfg.Rate), end: start.Add(cfg.Duration)}
+		// A rate below one request a run still sends slot 0; the gap is
+		// capped so that it cannot overflow.
+		every := time.Duration(min(float64(time.Second)/cfg.Rate, float64(cfg.Duration)))
+		r.sched = &schedule{start: start, every: every, end: start.Add(cfg.Duration)}
 	}
 	stop, cancel := context.WithDeadline(ctx, start.Add(cfg.Duration))
 	defer cancel()

@@ -353,6 +353,18 @@ func TestRunOnAScheduleCountsTheWaitForAFreeWorker(t *testing.T) {
 	}
 }
 
+// TestRunOnAScheduleSlowerThanTheRun sends the first slot only.
+func TestRunOnAScheduleSlowerThanTheRun(t *testing.T) {
+	s, srv := newIngestServer(t)
+	res, err := Run(context.Background(), Config{URL: srv.URL, Key: "sk_test", Concurrency: 2, Batch: 1, Duration: 200 * time.Millisecond, Rate: 1e-12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 2 || s.requests.Load() != 2 { // the probe and slot 0
+		t.Errorf("%d requests (server: %d), want the probe and one on the schedule", res.Requests, s.requests.Load())
+	}
+}
+
 func TestCheckRefusesARateThatIsNoRate(t *testing.T) {
 	for _, rate := range []float64{-1, math.NaN(), math.Inf(1), MaxRate + 1} {
 		cfg := Config{URL: "http://127.0.0.1:1", Duration: time.Second, Rate: rate}
