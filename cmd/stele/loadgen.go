@@ -27,7 +27,7 @@ func parseLoadgen(args []string) (loadgenConfig, error) {
 	fs.IntVar(&c.Concurrency, "concurrency", 32, "requests in flight")
 	fs.IntVar(&c.Batch, "batch", 500, "events per request (1 sends single-event requests)")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "how long to run")
-	fs.Float64Var(&c.Rate, "rate", 0, "requests a second on a fixed schedule, timed from each request's slot, so that a server falling behind shows in the latency (an open loop, as producers send); 0 sends as fast as answers come")
+	fs.Float64Var(&c.Rate, "rate", 0, "requests a second on a fixed schedule (an open loop, as producers send): a request that waits for a free worker is timed from its slot, so that a server falling behind shows in the latency; 0 sends as fast as answers come")
 	accounts := fs.String("accounts", "", "with an operator key: spread events over these accounts")
 	if _, err := parse(fs, args); err != nil {
 		return c, err

@@ -76,7 +76,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	pace := "as fast as the server answers"
 	if cfg.Rate > 0 {
-		pace = fmt.Sprintf("at %s requests/s (latency from each request's slot)", strconv.FormatFloat(cfg.Rate, 'f', -1, 64))
+		pace = fmt.Sprintf("at %s requests/s (a request late for its slot timed from the slot)", strconv.FormatFloat(cfg.Rate, 'f', -1, 64))
 	}
 	fmt.Fprintf(cfg.Out, "Sending %d-event requests to %s with %d workers for %s, %s\n", cfg.Batch, r.url, cfg.Concurrency, cfg.Duration, pace)
 
