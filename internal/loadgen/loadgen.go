@@ -17,6 +17,7 @@ import (
 
 	"github.com/stele-audit/stele/client"
 	"github.com/stele-audit/stele/internal/demo"
+	"github.com/stele-audit/stele/internal/leader"
 )
 
 // Config says where and how hard to push.
@@ -93,27 +94,23 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	// the bodies.
 	workers, pools := make([]worker, cfg.Concurrency), make([][]*body, cfg.Concurrency)
 	workers[0], pools[0] = first, bodies
+	errs := make([]error, cfg.Concurrency)
 	var ready sync.WaitGroup
 	for w := 1; w < cfg.Concurrency; w++ {
 		ready.Go(func() {
-			wk, err := r.worker()
-			if err == nil {
-				pools[w], err = r.bodies(w)
-			}
-			workers[w] = wk
-			if err != nil {
-				r.fail(err)
+			if workers[w], errs[w] = r.worker(); errs[w] == nil {
+				pools[w], errs[w] = r.bodies(w)
 			}
 		})
 	}
 	ready.Wait()
-	if r.setupErr != nil {
+	if err := errors.Join(errs...); err != nil {
 		for _, wk := range workers {
 			if wk.conn != nil {
 				wk.conn.close()
 			}
 		}
-		return Result{}, r.setupErr
+		return Result{}, err
 	}
 
 	start := time.Now()
@@ -206,8 +203,6 @@ type runner struct {
 
 	outMu     sync.Mutex
 	firstErr  sync.Once
-	setupMu   sync.Mutex
-	setupErr  error
 	accountRR atomic.Uint64
 }
 
@@ -215,14 +210,6 @@ func (r *runner) printf(format string, args ...any) {
 	r.outMu.Lock()
 	defer r.outMu.Unlock()
 	fmt.Fprintf(r.cfg.Out, format, args...)
-}
-
-func (r *runner) fail(err error) {
-	r.setupMu.Lock()
-	defer r.setupMu.Unlock()
-	if r.setupErr == nil {
-		r.setupErr = err
-	}
 }
 
 // bodies returns worker w's pool of request bodies. They are built once (the
@@ -319,7 +306,7 @@ func (r *runner) work(ctx, stop context.Context, api *client.Client, bodies []*b
 			if due, ok = r.sched.claim(); !ok {
 				break
 			}
-			if late = !time.Now().Before(due); !late && !sleepUntil(stop, due) {
+			if late = !time.Now().Before(due); !late && !leader.Sleep(stop, time.Until(due)) {
 				break
 			}
 		}
@@ -344,22 +331,6 @@ func (r *runner) work(ctx, stop context.Context, api *client.Client, bodies []*b
 		r.events.Add(int64(stored))
 	}
 	return samples
-}
-
-// sleepUntil waits until t and reports whether ctx let it.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 func (r *runner) firstError(err error) {
