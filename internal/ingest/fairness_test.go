@@ -82,6 +82,12 @@ type fairStack struct {
 
 func newFairStack(t *testing.T, cfg WriterConfig) *fairStack {
 	t.Helper()
+	return newFairStackOn(t, cfg, func(s *steppedStore) stele.EventStore { return s })
+}
+
+// newFairStackOn is newFairStack with the writer on wrap(the stepped store).
+func newFairStackOn(t *testing.T, cfg WriterConfig, wrap func(*steppedStore) stele.EventStore) *fairStack {
+	t.Helper()
 	ctx := t.Context()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "stele.db"))
 	if err != nil {
@@ -100,7 +106,7 @@ func newFairStack(t *testing.T, cfg WriterConfig) *fairStack {
 	// Not t.Context(): it ends before the cleanup that lets the last
 	// batches through.
 	wctx, cancel := context.WithCancel(context.Background())
-	f.w, f.stop = NewWriter(wctx, f.store, logger, cfg), cancel
+	f.w, f.stop = NewWriter(wctx, wrap(f.store), logger, cfg), cancel
 	t.Cleanup(func() { close(f.store.free); f.wg.Wait(); cancel(); f.w.Wait() })
 	f.svc = NewService(db, seal.NewKeyring(master, sqlitetest.Keys(t)), f.w, logger)
 	return f

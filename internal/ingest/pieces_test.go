@@ -136,6 +136,107 @@ func TestWriterPutsPiecesTogetherAndSmallBatchesTogether(t *testing.T) {
 	}
 }
 
+// soleStore is a stepped store that, like SQLite, has one writer: appends
+// may take accounts in any order.
+type soleStore struct{ *steppedStore }
+
+func (soleStore) SoleWriter() bool { return true }
+
+// joinWhileWriting queues flooder's batch of 12 and quiet's event, which
+// make the writer share (FairEvents 5), lets quiet's event and then the
+// first piece's commit begin, queues quiet's second event meanwhile, and
+// returns the accounts of the rows that commit wrote.
+func (f *fairStack) joinWhileWriting(t *testing.T, flooder, quiet string) (rows []int64, big, small chan recorded) {
+	t.Helper()
+	f.hold(t)
+	big = f.record(flooder, 12)
+	f.waitQueued(1)
+	first := f.record(quiet, 1)
+	f.waitQueued(2)
+	f.step() // the held one
+	if rows := f.step(); len(rows) != 1 {
+		t.Fatalf("the first shared commit wrote %v, want %s's event alone", rows, quiet)
+	}
+	if r := <-first; r.err != nil {
+		t.Fatal(r.err)
+	}
+	<-f.store.entered // the first piece's commit has begun
+	f.store.entered <- struct{}{}
+	small = f.record(quiet, 1)
+	f.waitQueued(2)
+	return f.step(), big, small
+}
+
+// TestWriterTakesASmallBatchIntoThePieceBeingWritten: an event that
+// arrives while a flooder's piece is being written rides in that piece's
+// commit, rather than wait for it and then commit alone. On a store with
+// one writer (SQLite) any account's may, whatever the accounts' order.
+func TestWriterTakesASmallBatchIntoThePieceBeingWritten(t *testing.T) {
+	f := newFairStackOn(t, WriterConfig{FairEvents: 5}, func(s *steppedStore) stele.EventStore { return soleStore{s} })
+	// globex, the flooder, has the larger id: acme's event goes after it.
+	rows, big, small := f.joinWhileWriting(t, "globex", "acme")
+	if want := []int64{f.globex.ID, f.globex.ID, f.globex.ID, f.globex.ID, f.globex.ID, f.acme.ID}; !slices.Equal(rows, want) {
+		t.Fatalf("the piece's commit wrote %v, want globex's 5 and then acme's event %v", rows, want)
+	}
+	r := <-small
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.receipts[0].Seq != 2 { // after the held event and acme's first
+		t.Fatalf("acme's joined event: %+v, want seq 2", r.receipts)
+	}
+	for _, want := range []int{5, 2} {
+		if rows := f.step(); len(rows) != want {
+			t.Fatalf("a later piece wrote %v, want %d of globex's", rows, want)
+		}
+	}
+	if r := <-big; r.err != nil || len(r.receipts) != 12 || r.receipts[11].Seq != 11 {
+		t.Fatalf("globex's batch: %+v, %v", r.receipts, r.err)
+	}
+	var m dto.Metric
+	if err := f.w.timings.wait.WithLabelValues("small").(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.GetHistogram().GetSampleCount(); got != 3 {
+		t.Fatalf("waits of small batches: %d, want 3 (the held event, acme's first and the joined one)", got)
+	}
+}
+
+// TestWriterJoinsOnlyLaterAccountsWhereHeadsAreLocked: on a store whose
+// nodes append at once (PostgreSQL), a transaction locks account heads in
+// id order, so that two nodes cannot deadlock; a small batch rides in a
+// piece's commit only if its account comes after the piece's, and
+// otherwise commits next, alone.
+func TestWriterJoinsOnlyLaterAccountsWhereHeadsAreLocked(t *testing.T) {
+	t.Run("later", func(t *testing.T) {
+		f := newFairStack(t, WriterConfig{FairEvents: 5})
+		rows, _, small := f.joinWhileWriting(t, "acme", "globex")
+		if len(rows) != 6 || rows[5] != f.globex.ID {
+			t.Fatalf("the piece's commit wrote %v, want acme's 5 and globex's event", rows)
+		}
+		if r := <-small; r.err != nil {
+			t.Fatal(r.err)
+		}
+		f.step()
+		f.step()
+	})
+	t.Run("earlier", func(t *testing.T) {
+		f := newFairStack(t, WriterConfig{FairEvents: 5})
+		rows, _, small := f.joinWhileWriting(t, "globex", "acme")
+		if !slices.Equal(accounts(rows), []int64{f.globex.ID}) {
+			t.Fatalf("the piece's commit wrote %v, want globex's 5 alone", rows)
+		}
+		if rows := f.step(); !slices.Equal(rows, []int64{f.acme.ID}) {
+			t.Fatalf("the next commit wrote %v, want acme's event alone", rows)
+		}
+		if r := <-small; r.err != nil {
+			t.Fatal(r.err)
+		}
+		f.step()
+		f.step()
+	})
+}
+
 // TestWriterFailsABatchWhosePieceFails: a commit that fails carries the
 // batch's piece with it: the batch is answered unavailable with its earlier
 // pieces stored (a retry with idempotency keys completes it once), its

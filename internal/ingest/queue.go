@@ -186,6 +186,46 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 	return group, n
 }
 
+// takeSmall appends to group, for a commit being made, the whole batches
+// of at most share events, none of them begun, at the heads of the lines of
+// accounts after the given one, earliest finish first, while the events
+// taken stay within share; it looks at most at share lines. It returns
+// group and the events taken.
+func (q *queue) takeSmall(group []*batch, share int, after int64) ([]*batch, int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	q.skipped = q.skipped[:0]
+	// Small batches have the earliest finishes: a share of lines looked
+	// at finds them, however many accounts wait.
+	for looked := 0; len(q.order) > 0 && looked < share && n < share; looked++ {
+		l := heap.Pop(&q.order).(*line)
+		b := l.batches[0]
+		if l.account <= after || b.next > 0 || len(b.events) > share || n+len(b.events) > share {
+			q.skipped = append(q.skipped, l)
+			continue
+		}
+		b.piece = len(b.events)
+		group = append(group, b)
+		n += b.piece
+		q.vtime = max(q.vtime, b.finish-int64(b.piece))
+		l.batches[0] = nil
+		l.batches = l.batches[1:]
+		q.n--
+		<-q.slots
+		if len(l.batches) == 0 {
+			delete(q.lines, l.account)
+		} else {
+			heap.Push(&q.order, l) // its next batch waits its turn
+		}
+	}
+	for _, l := range q.skipped {
+		heap.Push(&q.order, l)
+	}
+	clear(q.skipped)
+	return group, n
+}
+
 // takeStarted appends to group, whole, the rest of every batch that earlier
 // commits stored in part: at shutdown they go in before the queue closes.
 func (q *queue) takeStarted(group []*batch) ([]*batch, int) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -223,7 +224,9 @@ func (w *Writer) run(ctx context.Context) {
 			// that a shutdown never leaves one cut; the rest fail.
 			group, _ = w.queue.takeStarted(group[:0])
 			if len(group) > 0 {
-				w.finish(group, w.commit(context.WithoutCancel(ctx), group))
+				var err error
+				group, err = w.commit(context.WithoutCancel(ctx), group, nil)
+				w.finish(group, err)
 			}
 			w.queue.close(errStopped)
 			return
@@ -238,7 +241,8 @@ func (w *Writer) run(ctx context.Context) {
 			}
 			start := w.observeWaits(group)
 			// The commit must not be cut short by shutdown: callers are waiting.
-			err := w.commit(context.WithoutCancel(ctx), group)
+			var err error
+			group, err = w.commit(context.WithoutCancel(ctx), group, ctx.Done())
 			w.observeCommit(group, start)
 			if err != nil {
 				w.logger.Error("commit events", "err", err, "batches", len(group), "events", n)
@@ -269,11 +273,8 @@ func (w *Writer) observeWaits(group []*batch) time.Time {
 // observeCommit records the time of the commit of group, begun at start.
 func (w *Writer) observeCommit(group []*batch, start time.Time) {
 	h := w.timings.batches
-	for _, b := range group {
-		if b.piece < len(b.events) {
-			h = w.timings.pieces
-			break
-		}
+	if holdsPieces(group) {
+		h = w.timings.pieces
 	}
 	h.Observe(time.Since(start).Seconds())
 }
@@ -307,49 +308,39 @@ func (w *Writer) finish(group []*batch, err error) {
 // in id order so that concurrent writers on a shared store lock heads in the
 // same order and cannot deadlock. Batches whose key generation the
 // transaction does not confirm are left out and marked stale.
-func (w *Writer) commit(ctx context.Context, group []*batch) error {
+//
+// A transaction of pieces also takes in the small batches queued while it
+// was being made, until stop closes (joinSmall): it returns the group with
+// them, every batch it carried.
+func (w *Writer) commit(ctx context.Context, group []*batch, stop <-chan struct{}) ([]*batch, error) {
 	receivedAt := w.now().UTC().Truncate(stele.TimeUnit)
-	var replays []*pending
-	total := 0
+	var (
+		replays []*pending
+		total   int
+		joined  []*batch
+		took    bool
+	)
+	pieces := stop != nil && holdsPieces(group)
 	err := w.store.Append(ctx, func(tx stele.AppendTx) error {
-		replays, total = replays[:0], 0
-		if err := confirmKeys(ctx, tx, group); err != nil {
+		var err error
+		replays, total, err = appendGroup(ctx, tx, group, replays[:0], receivedAt)
+		if err != nil || !pieces {
 			return err
 		}
-		if err := confirmRules(ctx, tx, group); err != nil {
-			return err
+		if !took { // once, should the store run fn again
+			joined, took = w.joinSmall(group, stop), true
 		}
-		byAccount := map[int64][]*pending{}
-		var ids []int64
-		for _, b := range group {
-			if b.stale || b.rulesStale {
-				continue
-			}
-			total += b.piece
-			for _, p := range b.events[b.next : b.next+b.piece] {
-				if _, ok := byAccount[p.accountID]; !ok {
-					ids = append(ids, p.accountID)
-				}
-				byAccount[p.accountID] = append(byAccount[p.accountID], p)
-			}
+		if len(joined) == 0 {
+			return nil
 		}
-		slices.Sort(ids)
-		var matches []stele.AlertMatch
-		for _, id := range ids {
-			r, err := appendAccount(ctx, tx, id, byAccount[id], receivedAt)
-			if err != nil {
-				return err
-			}
-			replays = append(replays, r...)
-			matches = collectMatches(matches, byAccount[id])
-		}
-		if len(matches) > 0 {
-			return tx.InsertAlertMatches(ctx, matches)
-		}
-		return nil
-	})
-	if err != nil {
+		var n int
+		replays, n, err = appendGroup(ctx, tx, joined, replays, receivedAt)
+		total += n
 		return err
+	})
+	group = append(group, joined...)
+	if err != nil {
+		return group, err
 	}
 	w.committed.Add(int64(total - len(replays)))
 	w.commits.Add(1)
@@ -359,7 +350,94 @@ func (w *Writer) commit(ctx context.Context, group []*batch) error {
 	if err := w.fillReplayHashes(ctx, replays); err != nil {
 		w.logger.Warn("look up leaf hashes of replayed events", "err", err)
 	}
-	return nil
+	return group, nil
+}
+
+// holdsPieces reports whether group carries pieces of large batches.
+func holdsPieces(group []*batch) bool {
+	for _, b := range group {
+		if b.piece < len(b.events) {
+			return true
+		}
+	}
+	return false
+}
+
+// soleWriter is implemented by a store whose appends never wait on one
+// another's locks: one connection writes, a transaction at a time
+// (SQLite). On other stores (PostgreSQL, where several nodes append at
+// once) a transaction must lock account heads in id order.
+type soleWriter interface {
+	SoleWriter() bool
+}
+
+// joinSmall takes out of the queue, for the transaction of pieces group
+// that is being made, the small batches that arrived meanwhile: up to a
+// share of events in all, unless stop has closed (shutdown). A quiet
+// account's event that arrives while a flooder's piece is being written
+// then rides in its commit, rather than wait for it and then commit alone.
+// On a store where heads are locked in id order, only batches of accounts
+// after the group's are taken, so that the order holds.
+func (w *Writer) joinSmall(group []*batch, stop <-chan struct{}) []*batch {
+	select {
+	case <-stop:
+		return nil
+	default:
+	}
+	after := int64(math.MinInt64)
+	if s, ok := w.store.(soleWriter); !ok || !s.SoleWriter() {
+		for _, b := range group {
+			for _, p := range b.events[b.next : b.next+b.piece] {
+				after = max(after, p.accountID)
+			}
+		}
+	}
+	joined, _ := w.queue.takeSmall(nil, w.fairEvents, after)
+	w.observeWaits(joined)
+	return joined
+}
+
+// appendGroup appends the batches of group that are not stale, account by
+// account in id order, to replays the events that replayed an idempotency
+// key, and returns them with the number of events it took.
+func appendGroup(ctx context.Context, tx stele.AppendTx, group []*batch, replays []*pending, receivedAt time.Time) ([]*pending, int, error) {
+	if err := confirmKeys(ctx, tx, group); err != nil {
+		return nil, 0, err
+	}
+	if err := confirmRules(ctx, tx, group); err != nil {
+		return nil, 0, err
+	}
+	total := 0
+	byAccount := map[int64][]*pending{}
+	var ids []int64
+	for _, b := range group {
+		if b.stale || b.rulesStale {
+			continue
+		}
+		total += b.piece
+		for _, p := range b.events[b.next : b.next+b.piece] {
+			if _, ok := byAccount[p.accountID]; !ok {
+				ids = append(ids, p.accountID)
+			}
+			byAccount[p.accountID] = append(byAccount[p.accountID], p)
+		}
+	}
+	slices.Sort(ids)
+	var matches []stele.AlertMatch
+	for _, id := range ids {
+		r, err := appendAccount(ctx, tx, id, byAccount[id], receivedAt)
+		if err != nil {
+			return nil, 0, err
+		}
+		replays = append(replays, r...)
+		matches = collectMatches(matches, byAccount[id])
+	}
+	if len(matches) > 0 {
+		if err := tx.InsertAlertMatches(ctx, matches); err != nil {
+			return nil, 0, err
+		}
+	}
+	return replays, total, nil
 }
 
 // collectMatches appends the alert matches of the events ps stored (not

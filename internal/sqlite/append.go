@@ -99,6 +99,11 @@ func (db *DB) Append(ctx context.Context, fn func(stele.AppendTx) error) error {
 	})
 }
 
+// SoleWriter reports that appends never wait on one another's locks: one
+// connection writes, a transaction at a time, so the ingest writer may
+// append accounts to a transaction in any order.
+func (db *DB) SoleWriter() bool { return true }
+
 // appendTx is the stele.AppendTx of one Append.
 type appendTx struct {
 	tx   *sql.Tx
