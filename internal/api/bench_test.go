@@ -19,7 +19,7 @@ import (
 )
 
 // demoBody returns a request body of n generated events, and its size.
-func demoBody(b *testing.B, n int) []byte {
+func demoBody(b testing.TB, n int) []byte {
 	b.Helper()
 	gen := demo.New(1, time.Now().Add(-time.Hour), time.Now())
 	type input struct {

@@ -1,14 +1,19 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +28,11 @@ import (
 // connections as fast as the server answers, ignoring any 429. It reports
 // both p99s and their ratio; acme's stored rate during the flood shows the
 // flood was real.
+//
+// Both accounts send from processes of their own (this test binary, run as
+// TestNoisyNeighbourClient), as producers do: a client's work (sending
+// acme's 580 KB bodies, waiting for each answer) is not the server's, and
+// would otherwise compete with it for the same Go scheduler.
 //
 // With quota=none acme's ingest quota does not bind: the fair writer alone
 // stands between the two accounts. With quota=team or quota=business acme
@@ -52,7 +62,6 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 }
 
 func benchNoisyNeighbour(b *testing.B, floodBatch int, acmeEvents int64) {
-	const floodConns = 8
 	e := newEnv(b)
 	unlimited := int64(0)
 	if _, _, err := e.db.UpdateAccount(context.Background(), e.accts["globex"].ID, stele.AccountUpdate{
@@ -63,95 +72,40 @@ func benchNoisyNeighbour(b *testing.B, floodBatch int, acmeEvents int64) {
 		IngestEventsPerSecond: stele.SettingChange{Set: &acmeEvents}, IngestBytesPerSecond: stele.SettingChange{Set: &unlimited}}); err != nil {
 		b.Fatal(err)
 	}
-	single, batch := demoBody(b, 1), demoBody(b, floodBatch)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * floodConns}}
-	// post sends body for key and reports whether it was stored; only the
-	// flooder may be refused, by its quota.
-	post := func(key string, body []byte) (bool, error) {
-		req, err := http.NewRequest("POST", e.srv.URL+"/v1/events", bytes.NewReader(body))
+	stored := func() int64 {
+		h, err := e.db.CurrentHead(context.Background(), e.accts["acme"].ID)
 		if err != nil {
-			return false, err
+			b.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+e.keys[key])
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return false, err
-		}
-		io.Copy(io.Discard, resp.Body) // so the connection is reused
-		resp.Body.Close()
-		switch {
-		case resp.StatusCode == http.StatusCreated:
-			return true, nil
-		case resp.StatusCode == http.StatusTooManyRequests && key == "acme" && acmeEvents != 0:
-			return false, nil
-		default:
-			return false, fmt.Errorf("%s: status %d", key, resp.StatusCode)
-		}
+		return h.Size
 	}
-	// latencies sends n single events for globex, one at a time.
+	// latencies has globex send n single events, one at a time, from a
+	// process of its own.
 	latencies := func(n int) []time.Duration {
-		out := make([]time.Duration, n)
-		for i := range out {
-			start := time.Now()
-			if _, err := post("globex", single); err != nil {
-				b.Fatal(err)
-			}
-			out[i] = time.Since(start)
+		p := startClient(b, clientConfig{URL: e.srv.URL, Key: e.keys["globex"], Batch: 1, Probe: n})
+		var ds []time.Duration
+		if err := json.Unmarshal([]byte(p.await("latencies ")), &ds); err != nil {
+			b.Fatal(err)
 		}
-		return out
+		p.stop()
+		return ds
 	}
-	latencies(20) // the connection and the store's first pages
 
 	b.ResetTimer()
 	idle := latencies(b.N)
 
-	stop := make(chan struct{})
-	var (
-		wg      sync.WaitGroup
-		flooded atomic.Int64
-		started = make(chan struct{}, floodConns)
-		refused atomic.Bool
-		spent   = make(chan struct{}) // closed at acme's first 429
-	)
-	for range floodConns {
-		wg.Go(func() {
-			for first := true; ; first = false {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				stored, err := post("acme", batch)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if stored {
-					flooded.Add(int64(floodBatch))
-				} else if refused.CompareAndSwap(false, true) {
-					close(spent)
-				}
-				if first {
-					started <- struct{}{}
-				}
-			}
-		})
-	}
 	// Measure only once every flooding connection has had an answer and,
 	// under a quota, once acme's burst is spent: what follows is the
 	// flood as its quota holds it.
-	for range floodConns {
-		<-started
-	}
+	flood := startClient(b, clientConfig{URL: e.srv.URL, Key: e.keys["acme"], Batch: floodBatch, Quota: acmeEvents != 0})
+	flood.await("answered")
 	if acmeEvents != 0 {
-		<-spent
+		flood.await("refused")
 	}
-	floodStart, floodFrom := time.Now(), flooded.Load()
+	floodStart, floodFrom := time.Now(), stored()
 	busy := latencies(b.N)
-	floodRate := float64(flooded.Load()-floodFrom) / time.Since(floodStart).Seconds()
-	close(stop)
-	wg.Wait()
+	floodRate := float64(stored()-floodFrom) / time.Since(floodStart).Seconds()
+	flood.stop()
 	b.StopTimer()
 
 	pIdle, pBusy := p99(idle), p99(busy)
@@ -162,6 +116,190 @@ func benchNoisyNeighbour(b *testing.B, floodBatch int, acmeEvents int64) {
 	b.ReportMetric(ms(median(busy)), "flood-p50-ms")
 	b.ReportMetric(floodRate, "flood-events/s")
 	b.ReportMetric(0, "ns/op") // the two phases' time together means nothing
+}
+
+// post sends body with key and returns an error unless the events were
+// stored, or, when refusable, refused by the account's quota (errRefused).
+func post(client *http.Client, url, key string, body []byte, refusable bool) error {
+	req, err := http.NewRequest("POST", url+"/v1/events", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body) // so the connection is reused
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusCreated:
+		return nil
+	case resp.StatusCode == http.StatusTooManyRequests && refusable:
+		return errRefused
+	default:
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+}
+
+var errRefused = errors.New("refused by the quota")
+
+// clientConfig is what TestNoisyNeighbourClient sends, passed in its
+// environment as JSON.
+type clientConfig struct {
+	URL, Key string
+	Batch    int
+	Quota    bool // a 429 is expected, not a failure
+	// Probe, if set, is how many single events to send one at a time,
+	// timing each; otherwise the client floods until its input closes.
+	Probe int
+}
+
+const clientEnv = "STELE_NEIGHBOUR_CLIENT"
+
+// clientProc is a client process, seen from the benchmark.
+type clientProc struct {
+	b     *testing.B
+	cmd   *exec.Cmd
+	stdin io.Closer
+	lines *bufio.Scanner
+}
+
+// startClient runs this test binary as TestNoisyNeighbourClient.
+func startClient(b *testing.B, cfg clientConfig) *clientProc {
+	b.Helper()
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNoisyNeighbourClient$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), clientEnv+"="+string(js))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	c := &clientProc{b: b, cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout)}
+	c.lines.Buffer(nil, 1<<20)
+	b.Cleanup(func() { c.cmd.Process.Kill(); c.cmd.Wait() })
+	return c
+}
+
+// await returns the rest of the line in which the client said what,
+// failing if it ended first.
+func (c *clientProc) await(what string) string {
+	c.b.Helper()
+	var said []string
+	for c.lines.Scan() {
+		if rest, ok := strings.CutPrefix(c.lines.Text(), "client: "+what); ok {
+			return rest
+		}
+		said = append(said, c.lines.Text())
+	}
+	c.b.Fatalf("the client ended before it said %q: %s", what, strings.Join(said, "\n"))
+	return ""
+}
+
+// stop closes the client's input, which ends a flood, and fails the
+// benchmark if the client failed.
+func (c *clientProc) stop() {
+	c.b.Helper()
+	c.stdin.Close()
+	var rest []string
+	for c.lines.Scan() {
+		rest = append(rest, c.lines.Text())
+	}
+	if err := c.cmd.Wait(); err != nil {
+		c.b.Fatalf("the client: %v: %s", err, strings.Join(rest, "\n"))
+	}
+}
+
+// TestNoisyNeighbourClient is a client of BenchmarkNoisyNeighbour's, run
+// by it in a process of its own. As a probe it sends single events one at
+// a time, after 20 to open its connection, and says "latencies" and their
+// durations as JSON. As a flood it sends batches from 8 connections, as
+// fast as the server answers, until its standard input closes; it says
+// "answered" once every connection has had an answer, and "refused" at
+// the first 429. Without the benchmark's environment it is skipped.
+func TestNoisyNeighbourClient(t *testing.T) {
+	js := os.Getenv(clientEnv)
+	if js == "" {
+		t.Skip("run by BenchmarkNoisyNeighbour")
+	}
+	var cfg clientConfig
+	if err := json.Unmarshal([]byte(js), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Probe > 0 {
+		probe(t, cfg)
+		return
+	}
+	const conns = 8
+	body := demoBody(t, cfg.Batch)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
+	stop := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		close(stop)
+	}()
+	var (
+		wg       sync.WaitGroup
+		answered sync.WaitGroup
+		refused  sync.Once
+	)
+	answered.Add(conns)
+	for range conns {
+		wg.Go(func() {
+			for first := true; ; first = false {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := post(hc, cfg.URL, cfg.Key, body, cfg.Quota)
+				if errors.Is(err, errRefused) {
+					refused.Do(func() { fmt.Println("client: refused") })
+				} else if err != nil {
+					t.Error(err)
+					return
+				}
+				if first {
+					answered.Done()
+				}
+			}
+		})
+	}
+	answered.Wait()
+	fmt.Println("client: answered")
+	wg.Wait()
+}
+
+// probe sends cfg.Probe single events one at a time and prints how long
+// each took.
+func probe(t *testing.T, cfg clientConfig) {
+	body := demoBody(t, 1)
+	hc := &http.Client{}
+	ds := make([]time.Duration, 20+cfg.Probe)
+	for i := range ds {
+		start := time.Now()
+		if err := post(hc, cfg.URL, cfg.Key, body, false); err != nil {
+			t.Fatal(err)
+		}
+		ds[i] = time.Since(start)
+	}
+	js, err := json.Marshal(ds[20:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("client: latencies %s\n", js)
 }
 
 func p99(d []time.Duration) time.Duration {
