@@ -237,6 +237,24 @@ func TestWriterJoinsOnlyLaterAccountsWhereHeadsAreLocked(t *testing.T) {
 	})
 }
 
+// TestTakeSmallKeepsTheLockOrderForEveryAccountOfABatch: an operator's
+// batch waits in the line of its first event's account but may name
+// others; where heads are locked in id order it joins a piece's commit
+// only if every account it names comes after the piece's.
+func TestTakeSmallKeepsTheLockOrderForEveryAccountOfABatch(t *testing.T) {
+	q := newQueue(10)
+	b := &batch{account: 7, events: []*pending{{accountID: 7}, {accountID: 3}}}
+	if err := q.push(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.takeSmall(nil, 32, 5); len(got) != 0 {
+		t.Fatalf("after account 5 took %d batches; the batch names account 3", len(got))
+	}
+	if got, n := q.takeSmall(nil, 32, 2); len(got) != 1 || n != 2 || q.len() != 0 {
+		t.Fatalf("after account 2 took %d batches of %d events, %d left; want the batch", len(got), n, q.len())
+	}
+}
+
 // TestWriterFailsABatchWhosePieceFails: a commit that fails carries the
 // batch's piece with it: the batch is answered unavailable with its earlier
 // pieces stored (a retry with idempotency keys completes it once), its

@@ -187,10 +187,10 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 }
 
 // takeSmall appends to group, for a commit being made, the whole batches
-// of at most share events, none of them begun, at the heads of the lines of
-// accounts after the given one, earliest finish first, while the events
-// taken stay within share; it looks at most at share lines. It returns
-// group and the events taken.
+// of at most share events, none of them begun, whose events are all for
+// accounts after the given one, from the heads of their lines, earliest
+// finish first, while the events taken stay within share; it looks at most
+// at share lines. It returns group and the events taken.
 func (q *queue) takeSmall(group []*batch, share int, after int64) ([]*batch, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -201,7 +201,7 @@ func (q *queue) takeSmall(group []*batch, share int, after int64) ([]*batch, int
 	for looked := 0; len(q.order) > 0 && looked < share && n < share; looked++ {
 		l := heap.Pop(&q.order).(*line)
 		b := l.batches[0]
-		if l.account <= after || b.next > 0 || len(b.events) > share || n+len(b.events) > share {
+		if b.next > 0 || len(b.events) > share || n+len(b.events) > share || !b.accountsAfter(after) {
 			q.skipped = append(q.skipped, l)
 			continue
 		}
@@ -224,6 +224,17 @@ func (q *queue) takeSmall(group []*batch, share int, after int64) ([]*batch, int
 	}
 	clear(q.skipped)
 	return group, n
+}
+
+// accountsAfter reports whether every event of b is for an account after
+// id. An operator's batch may name several accounts, not only its line's.
+func (b *batch) accountsAfter(id int64) bool {
+	for _, p := range b.events {
+		if p.accountID <= id {
+			return false
+		}
+	}
+	return true
 }
 
 // takeStarted appends to group, whole, the rest of every batch that earlier
