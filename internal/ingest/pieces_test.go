@@ -237,6 +237,46 @@ func TestWriterJoinsOnlyLaterAccountsWhereHeadsAreLocked(t *testing.T) {
 	})
 }
 
+// TestWriterJoinsNoBatchTwice: a small batch goes in pieces too when its
+// account's share of the commit is partly used by its earlier batches;
+// still at the head of its line, it is not taken into the same commit
+// again as a small batch that arrived meanwhile: every event is stored
+// once, in order.
+func TestWriterJoinsNoBatchTwice(t *testing.T) {
+	f := newFairStackOn(t, WriterConfig{FairEvents: 5}, func(s *steppedStore) stele.EventStore { return soleStore{s} })
+	f.hold(t)
+	first := f.record("acme", 3)
+	f.waitQueued(1)
+	second := f.record("acme", 3)
+	f.waitQueued(2)
+	quiet := f.record("globex", 1)
+	f.waitQueued(3)
+	f.step() // the held one
+	// globex's event, acme's first batch and 2 of its second: the share.
+	if rows := f.step(); len(rows) != 6 {
+		t.Fatalf("the shared commit wrote %v, want globex's event and 5 of acme's", rows)
+	}
+	if rows := f.step(); !slices.Equal(rows, []int64{f.acme.ID}) {
+		t.Fatalf("the next commit wrote %v, want the last of acme's second batch", rows)
+	}
+	var seqs []int64
+	for _, c := range []chan recorded{first, second} {
+		r := <-c
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		for _, rc := range r.receipts {
+			seqs = append(seqs, rc.Seq)
+		}
+	}
+	if !slices.Equal(seqs, []int64{1, 2, 3, 4, 5, 6}) {
+		t.Fatalf("acme's events got seqs %v, want 1 to 6, once each", seqs)
+	}
+	if r := <-quiet; r.err != nil {
+		t.Fatal(r.err)
+	}
+}
+
 // TestTakeSmallKeepsTheLockOrderForEveryAccountOfABatch: an operator's
 // batch waits in the line of its first event's account but may name
 // others; where heads are locked in id order it joins a piece's commit

@@ -187,7 +187,7 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 }
 
 // takeSmall appends to group, for a commit being made, the whole batches
-// of at most share events, none of them begun, whose events are all for
+// of at most share events, none of them begun or in that commit, whose events are all for
 // accounts after the given one, from the heads of their lines, earliest
 // finish first, while the events taken stay within share; it looks at most
 // at share lines. It returns group and the events taken.
@@ -201,7 +201,10 @@ func (q *queue) takeSmall(group []*batch, share int, after int64) ([]*batch, int
 	for looked := 0; len(q.order) > 0 && looked < share && n < share; looked++ {
 		l := heap.Pop(&q.order).(*line)
 		b := l.batches[0]
-		if b.next > 0 || len(b.events) > share || n+len(b.events) > share || !b.accountsAfter(after) {
+		// A batch begun, or in the commit being made (a small one whose
+		// account's share was partly used goes in pieces too), is not
+		// taken again.
+		if b.next > 0 || b.piece > 0 || len(b.events) > share || n+len(b.events) > share || !b.accountsAfter(after) {
 			q.skipped = append(q.skipped, l)
 			continue
 		}

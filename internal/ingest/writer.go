@@ -43,7 +43,9 @@ type batch struct {
 	events  []*pending
 	// next is how many of events earlier commits stored, when the batch
 	// goes in pieces (queue.take); piece is how many from next the commit
-	// being made carries.
+	// being made carries, 0 until take first takes the batch. A batch of
+	// at most a share may go in pieces too, when its account's share of
+	// the commit is partly used by its earlier batches.
 	next, piece int
 	// gen, when confirm is set, is the key generation the events' API key
 	// was read at; the commit stores the batch only if it reads the same.
@@ -200,6 +202,7 @@ var errStopped = stele.Errorf(stele.EUNAVAILABLE, "the writer is shutting down")
 // submit queues b and waits until it is durable or has failed.
 func (w *Writer) submit(ctx context.Context, b *batch) error {
 	b.done = make(chan struct{})
+	b.piece = 0 // in no commit yet, if it was sent before (alerts.go)
 	b.queued = time.Now()
 	if err := w.queue.push(ctx, b); err != nil {
 		return err
