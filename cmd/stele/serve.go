@@ -73,6 +73,7 @@ func (c serveConfig) tls() bool { return c.tlsCert != "" }
 // serves the API and the console until ctx ends, with the background jobs,
 // and shuts down.
 func (c serveConfig) run(ctx context.Context, out io.Writer) error {
+	ingest.TuneGC()
 	logger := newLogger(c.logLevel)
 	if c.metricsToken == "" && !loopback(c.addr) {
 		logger.Warn("GET /metrics is not authenticated and names accounts; set STELE_METRICS_TOKEN", "addr", c.addr)

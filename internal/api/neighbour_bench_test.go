@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stele-audit/stele"
+	"github.com/stele-audit/stele/internal/ingest"
 )
 
 // BenchmarkNoisyNeighbour measures what one account's flood does to
@@ -62,6 +64,11 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 }
 
 func benchNoisyNeighbour(b *testing.B, floodBatch int, acmeEvents int64) {
+	// This process is the server alone: collect garbage as stele serve does.
+	was := debug.SetGCPercent(100)
+	debug.SetGCPercent(was)
+	ingest.TuneGC()
+	b.Cleanup(func() { debug.SetGCPercent(was) })
 	e := newEnv(b)
 	unlimited := int64(0)
 	if _, _, err := e.db.UpdateAccount(context.Background(), e.accts["globex"].ID, stele.AccountUpdate{
