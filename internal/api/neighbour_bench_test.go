@@ -91,7 +91,7 @@ func benchNoisyNeighbour(b *testing.B, floodBatch int, acmeEvents int64) {
 	latencies := func(n int) []time.Duration {
 		p := startClient(b, clientConfig{URL: e.srv.URL, Key: e.keys["globex"], Batch: 1, Probe: n})
 		var ds []time.Duration
-		if err := json.Unmarshal([]byte(p.await("latencies ")), &ds); err != nil {
+		if err := json.Unmarshal([]byte(p.await("latencies")), &ds); err != nil {
 			b.Fatal(err)
 		}
 		p.stop()
@@ -171,6 +171,7 @@ type clientProc struct {
 	cmd   *exec.Cmd
 	stdin io.Closer
 	lines *bufio.Scanner
+	said  map[string]string // what the client said, by its first word
 }
 
 // startClient runs this test binary as TestNoisyNeighbourClient.
@@ -194,25 +195,33 @@ func startClient(b *testing.B, cfg clientConfig) *clientProc {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	c := &clientProc{b: b, cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout)}
+	c := &clientProc{b: b, cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout), said: map[string]string{}}
 	c.lines.Buffer(nil, 1<<20)
 	b.Cleanup(func() { c.cmd.Process.Kill(); c.cmd.Wait() })
 	return c
 }
 
-// await returns the rest of the line in which the client said what,
-// failing if it ended first.
+// await returns the rest of the line in which the client said what, now
+// or earlier (a flood may be refused before every connection has had its
+// first answer), failing if it ended first.
 func (c *clientProc) await(what string) string {
 	c.b.Helper()
-	var said []string
-	for c.lines.Scan() {
-		if rest, ok := strings.CutPrefix(c.lines.Text(), "client: "+what); ok {
+	var other []string
+	for {
+		if rest, ok := c.said[what]; ok {
 			return rest
 		}
-		said = append(said, c.lines.Text())
+		if !c.lines.Scan() {
+			c.b.Fatalf("the client ended before it said %q: %s", what, strings.Join(other, "\n"))
+		}
+		line, ok := strings.CutPrefix(c.lines.Text(), "client: ")
+		if !ok {
+			other = append(other, c.lines.Text())
+			continue
+		}
+		word, rest, _ := strings.Cut(line, " ")
+		c.said[word] = rest
 	}
-	c.b.Fatalf("the client ended before it said %q: %s", what, strings.Join(said, "\n"))
-	return ""
 }
 
 // stop closes the client's input, which ends a flood, and fails the
