@@ -124,7 +124,7 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 	if sharing {
 		share = fairEvents
 	}
-	n, taken := 0, 0
+	n := 0
 	q.skipped = q.skipped[:0]
 	pieces := false // the kind of batches the commit holds, while sharing: its first's
 	for len(q.order) > 0 {
@@ -161,12 +161,8 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 			q.skipped = append(q.skipped, heap.Pop(&q.order).(*line))
 			continue
 		}
-		taken++
-		l.batches[0] = nil
-		l.batches = l.batches[1:]
-		if len(l.batches) == 0 {
+		if q.shift(l) {
 			heap.Pop(&q.order)
-			delete(q.lines, l.account)
 		} else {
 			heap.Fix(&q.order, 0)
 		}
@@ -179,10 +175,6 @@ func (q *queue) take(group []*batch, now time.Time, maxEvents, fairEvents int) (
 		l.inGroup = 0
 	}
 	clear(q.skipped)
-	q.n -= taken
-	for range taken {
-		<-q.slots
-	}
 	return group, n
 }
 
@@ -212,13 +204,7 @@ func (q *queue) takeSmall(group []*batch, share int, after int64) ([]*batch, int
 		group = append(group, b)
 		n += b.piece
 		q.vtime = max(q.vtime, b.finish-int64(b.piece))
-		l.batches[0] = nil
-		l.batches = l.batches[1:]
-		q.n--
-		<-q.slots
-		if len(l.batches) == 0 {
-			delete(q.lines, l.account)
-		} else {
+		if !q.shift(l) {
 			heap.Push(&q.order, l) // its next batch waits its turn
 		}
 	}
@@ -252,14 +238,9 @@ func (q *queue) takeStarted(group []*batch) ([]*batch, int) {
 			b.piece = len(b.events) - b.next
 			group = append(group, b)
 			n += b.piece
-			l.batches[0] = nil
-			l.batches = l.batches[1:]
-			q.n--
-			<-q.slots
-		}
-		if len(l.batches) == 0 {
-			delete(q.lines, l.account)
-			continue
+			if q.shift(l) {
+				continue
+			}
 		}
 		kept = append(kept, l)
 	}
@@ -282,17 +263,27 @@ func (q *queue) drop(b *batch) {
 	if l == nil || len(l.batches) == 0 || l.batches[0] != b {
 		return // the queue was closed, and failed it
 	}
-	l.batches[0] = nil
-	l.batches = l.batches[1:]
 	i := slices.Index(q.order, l)
-	if len(l.batches) == 0 {
+	if q.shift(l) {
 		heap.Remove(&q.order, i)
-		delete(q.lines, l.account)
 	} else {
 		heap.Fix(&q.order, i)
 	}
+}
+
+// shift takes the head batch out of line l and frees its place in the
+// queue. It reports whether the line is now empty, and then forgets it;
+// the caller keeps the heap of lines in order.
+func (q *queue) shift(l *line) (empty bool) {
+	l.batches[0] = nil
+	l.batches = l.batches[1:]
 	q.n--
 	<-q.slots
+	if len(l.batches) == 0 {
+		delete(q.lines, l.account)
+		return true
+	}
+	return false
 }
 
 // close fails every batch waiting with err, and every later push.
