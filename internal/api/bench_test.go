@@ -18,9 +18,18 @@ import (
 	"github.com/stele-audit/stele/internal/seal"
 )
 
-// demoBody returns a request body of n generated events, and its size.
+// demoBody returns a request body of n generated events.
 func demoBody(b testing.TB, n int) []byte {
 	b.Helper()
+	body, err := demoRequest(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+// demoRequest returns a request body of n generated events.
+func demoRequest(n int) ([]byte, error) {
 	gen := demo.New(1, time.Now().Add(-time.Hour), time.Now())
 	type input struct {
 		Time        string         `json:"time"`
@@ -48,17 +57,10 @@ func demoBody(b testing.TB, n int) []byte {
 		events[i] = input{e.Time.Format(time.RFC3339Nano), e.Action, e.Category, e.Outcome, e.Actor, e.Target, e.Source,
 			e.IP, e.UserAgent, e.RequestID, e.Description, e.Metadata}
 	}
-	var body []byte
-	var err error
 	if n == 1 {
-		body, err = json.Marshal(events[0])
-	} else {
-		body, err = json.Marshal(map[string]any{"events": events})
+		return json.Marshal(events[0])
 	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	return body
+	return json.Marshal(map[string]any{"events": events})
 }
 
 // BenchmarkIngestHTTP is the whole pipeline: HTTP, decode, validate, blind

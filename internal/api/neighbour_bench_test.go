@@ -31,8 +31,8 @@ import (
 // both p99s and their ratio; acme's stored rate during the flood shows the
 // flood was real.
 //
-// Both accounts send from processes of their own (this test binary, run as
-// TestNoisyNeighbourClient), as producers do: a client's work (sending
+// Both accounts send from processes of their own (this test binary, run
+// again as a client: TestMain), as producers do: a client's work (sending
 // acme's 580 KB bodies, waiting for each answer) is not the server's, and
 // would otherwise compete with it for the same Go scheduler.
 //
@@ -155,7 +155,7 @@ func post(client *http.Client, url, key string, body []byte, refusable bool) err
 
 var errRefused = errors.New("refused by the quota")
 
-// clientConfig is what TestNoisyNeighbourClient sends, passed in its
+// clientConfig is what a client (runClient) sends, passed in its
 // environment as JSON.
 type clientConfig struct {
 	URL, Key string
@@ -175,17 +175,17 @@ type clientProc struct {
 	stdin io.Closer
 	lines chan string       // its output, line by line, closed when it ends
 	said  map[string]string // what it said, by the word after "client: "
-	other []string          // its other lines (test output)
+	other []string          // its other lines
 }
 
-// startClient runs this test binary as TestNoisyNeighbourClient.
+// startClient runs this test binary as a client (TestMain).
 func startClient(b *testing.B, cfg clientConfig) *clientProc {
 	b.Helper()
 	js, err := json.Marshal(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestNoisyNeighbourClient$", "-test.count=1", "-test.v")
+	cmd := exec.Command(os.Args[0]) // TestMain: a client, not the tests
 	cmd.Env = append(os.Environ(), clientEnv+"="+string(js))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -261,28 +261,38 @@ func (c *clientProc) stop() {
 	}
 }
 
-// TestNoisyNeighbourClient is a client of BenchmarkNoisyNeighbour's, run
-// by it in a process of its own. As a probe it sends single events one at
-// a time, after 20 to open its connection, and says "latencies" and their
-// durations as JSON. As a flood it sends batches from 8 connections, as
-// fast as the server answers, until its standard input closes; it says
-// "answered" once every connection has had an answer, and "refused" at
-// the first 429. Without the benchmark's environment it is skipped.
-func TestNoisyNeighbourClient(t *testing.T) {
-	js := os.Getenv(clientEnv)
-	if js == "" {
-		t.Skip("run by BenchmarkNoisyNeighbour")
+// TestMain runs this binary as a client of BenchmarkNoisyNeighbour's when
+// the benchmark starts it so (startClient), and otherwise runs the tests.
+func TestMain(m *testing.M) {
+	if js, ok := os.LookupEnv(clientEnv); ok {
+		if err := runClient(js); err != nil {
+			fmt.Fprintln(os.Stderr, "client:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// runClient is a client of BenchmarkNoisyNeighbour's, in a process of its
+// own. As a probe it sends single events one at a time, after 20 to open
+// its connection, and says "latencies" and their durations as JSON. As a
+// flood it sends batches from 8 connections, as fast as the server
+// answers, until its standard input closes; it says "answered" once every
+// connection has had an answer, and "refused" at the first 429.
+func runClient(js string) error {
 	var cfg clientConfig
 	if err := json.Unmarshal([]byte(js), &cfg); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if cfg.Probe > 0 {
-		probe(t, cfg)
-		return
+		return probe(cfg)
 	}
 	const conns = 8
-	body := demoBody(t, cfg.Batch)
+	body, err := demoRequest(cfg.Batch)
+	if err != nil {
+		return err
+	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
 	stop := make(chan struct{})
 	go func() {
@@ -293,9 +303,10 @@ func TestNoisyNeighbourClient(t *testing.T) {
 		wg       sync.WaitGroup
 		answered sync.WaitGroup
 		refused  sync.Once
+		errs     = make([]error, conns)
 	)
 	answered.Add(conns)
-	for range conns {
+	for c := range conns {
 		wg.Go(func() {
 			for first := true; ; first = false {
 				select {
@@ -310,7 +321,7 @@ func TestNoisyNeighbourClient(t *testing.T) {
 				if errors.Is(err, errRefused) {
 					refused.Do(func() { fmt.Println("client: refused") })
 				} else if err != nil {
-					t.Error(err)
+					errs[c] = err
 					return
 				}
 			}
@@ -319,30 +330,35 @@ func TestNoisyNeighbourClient(t *testing.T) {
 	answered.Wait()
 	fmt.Println("client: answered")
 	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // probe sends cfg.Probe single events one at a time and prints how long
 // each took.
-func probe(t *testing.T, cfg clientConfig) {
+func probe(cfg clientConfig) error {
 	// The probe's own collections would be timed as the server's latency:
 	// none until its heap reaches 256 MiB.
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(256 << 20)
-	body := demoBody(t, 1)
+	body, err := demoRequest(1)
+	if err != nil {
+		return err
+	}
 	hc := &http.Client{}
 	ds := make([]time.Duration, 20+cfg.Probe)
 	for i := range ds {
 		start := time.Now()
 		if err := post(hc, cfg.URL, cfg.Key, body, false); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		ds[i] = time.Since(start)
 	}
 	js, err := json.Marshal(ds[20:])
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	fmt.Printf("client: latencies %s\n", js)
+	return nil
 }
 
 func p99(d []time.Duration) time.Duration {

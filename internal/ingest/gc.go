@@ -16,9 +16,10 @@ import (
 const GCPercent = 400
 
 // TuneGC sets GCPercent unless the environment sets GOGC, which the
-// operator's choice then stays. GOMEMLIMIT, if set, still caps the heap.
+// operator's choice then stays (an empty GOGC, which Go reads as its
+// default, counts as unset). GOMEMLIMIT, if set, still caps the heap.
 func TuneGC() {
-	if _, set := os.LookupEnv("GOGC"); !set {
+	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(GCPercent)
 	}
 }

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"os"
 	"runtime/debug"
 	"testing"
 )
@@ -17,7 +16,7 @@ func TestTuneGCKeepsTheOperatorsGOGC(t *testing.T) {
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Fatalf("with GOGC set, TuneGC changed the target to %d", got)
 	}
-	os.Unsetenv("GOGC")
+	t.Setenv("GOGC", "") // as Go reads it: unset
 	TuneGC()
 	if got := debug.SetGCPercent(100); got != GCPercent {
 		t.Fatalf("without GOGC, the target is %d, want %d", got, GCPercent)
